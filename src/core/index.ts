@@ -1,0 +1,8 @@
+// core: the vocabulary every part shares. No I/O, no clock, no randomness.
+export * from './errors.js';
+export * from './taskstate.js';
+export * from './resources.js';
+export * from './jobkey.js';
+export * from './ids.js';
+export * from './jobspec.js';
+export * from './version.js';

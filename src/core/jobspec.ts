@@ -1,0 +1,212 @@
+// JobSpec is what a user writes (YAML or JSON, camelCase, sizes with units) and what the master
+// stores once it is validated and normalised: every default filled in, sizes in MiB, cpus a number
+// of cores exact to the milli-core. The schema here is the only definition of a job's fields; the
+// README's reference is written from it.
+
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { MusterError } from './errors.js';
+import { checkKeyPart, parseJobKey } from './jobkey.js';
+import { cpusToMilli, isMilliPrecise, parseSize, type ResourceRequest } from './resources.js';
+
+export const JOB_KINDS = ['service', 'batch'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+export const TIERS = ['preferred', 'preemptible', 'revocable'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** Limits that keep one job from being absurd; each is far beyond any real task. */
+export const LIMITS = {
+  instances: 10_000,
+  cpus: 1024,
+  memMiB: 64 * 1024 * 1024, // 64 TiB
+  diskMiB: 1024 * 1024 * 1024, // 1 PiB
+  gpus: 64,
+  ports: 64,
+  processes: 32,
+  cmdLength: 16 * 1024,
+  envVars: 256,
+  envValueLength: 16 * 1024,
+  priority: 1000,
+  killGraceSecs: 3600,
+  maxTaskFailures: 1000,
+  backoffSecs: 24 * 3600,
+} as const;
+
+const size = (field: string, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const parsed = parseSize(v);
+    if ('error' in parsed) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    if (parsed.mib > max) {
+      ctx.addIssue({ code: 'custom', message: `${field} of ${parsed.mib} MiB is more than the limit of ${max} MiB` });
+      return z.NEVER;
+    }
+    return parsed.mib;
+  });
+
+const portName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,31}$/, 'a port name is 1-32 lowercase letters, digits or _, starting with a letter');
+
+const processSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a process name is 1-63 lowercase letters, digits, _ or -'),
+  cmd: z.string().min(1, 'cmd is empty').max(LIMITS.cmdLength, `cmd is longer than ${LIMITS.cmdLength} characters`),
+});
+
+const resourcesSchema = z.strictObject({
+  cpus: z
+    .number({ error: 'cpus must be a number of cores, e.g. 0.25' })
+    .gt(0, 'cpus must be more than 0')
+    .max(LIMITS.cpus, `cpus must be at most ${LIMITS.cpus}`)
+    .refine(isMilliPrecise, 'cpus can have at most 3 decimals (milli-cores)'),
+  mem: size('mem', LIMITS.memMiB).refine((v) => v >= 1, 'mem must be at least 1MiB'),
+  disk: size('disk', LIMITS.diskMiB).default(0),
+  gpus: z.number().int('gpus must be whole devices').min(0).max(LIMITS.gpus).default(0),
+  ports: z
+    .array(portName)
+    .max(LIMITS.ports)
+    .default([])
+    .refine((a) => new Set(a).size === a.length, 'port names must be unique'),
+});
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+const backoffSchema = z.strictObject({
+  initialSecs: z.number().min(0).max(LIMITS.backoffSecs).default(1),
+  maxSecs: z.number().min(0).max(LIMITS.backoffSecs).default(60),
+  stableSecs: z.number().min(0).max(LIMITS.backoffSecs).default(60),
+});
+
+/** A constraint value: "r1", "a|b", "!windows", "limit:1". */
+const constraintValue = z
+  .string()
+  .min(1)
+  .max(256)
+  .superRefine((v, ctx) => {
+    if (v.startsWith('limit:')) {
+      const n = Number(v.slice('limit:'.length));
+      if (!Number.isInteger(n) || n < 1) {
+        ctx.addIssue({ code: 'custom', message: `"${v}": limit must be a whole number of at least 1, e.g. limit:1` });
+      }
+    } else if (v.replace(/^!/, '').split('|').some((s) => s.trim() === '')) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" has an empty value; write e.g. "r1", "a|b" or "!windows"` });
+    }
+  });
+
+export const jobSpecSchema = z
+  .strictObject({
+    job: z.string({ error: 'job is required: role/env/name, e.g. web/prod/hello' }),
+    kind: z.enum(JOB_KINDS, { error: `kind must be one of ${JOB_KINDS.join(', ')}` }).default('service'),
+    instances: z.number().int('instances must be a whole number').min(1).max(LIMITS.instances).default(1),
+    tier: z.enum(TIERS, { error: `tier must be one of ${TIERS.join(', ')}` }).default('preferred'),
+    priority: z.number().int().min(0).max(LIMITS.priority).default(0),
+    resources: resourcesSchema,
+    processes: z
+      .array(processSchema)
+      .min(1, 'a job needs at least one process')
+      .max(LIMITS.processes)
+      .refine((a) => new Set(a.map((p) => p.name)).size === a.length, 'process names must be unique'),
+    env: z
+      .record(z.string(), z.string().max(LIMITS.envValueLength))
+      .default({})
+      .superRefine((env, ctx) => {
+        const names = Object.keys(env);
+        if (names.length > LIMITS.envVars) ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.envVars} variables` });
+        for (const name of names) {
+          if (!ENV_NAME.test(name)) {
+            ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a variable name` });
+          } else if (name.startsWith('MUSTER_') || /^PORT(_|\d)/.test(name) || name === 'HOST') {
+            ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by Muster and cannot be overridden` });
+          }
+        }
+      }),
+    maxTaskFailures: z.number().int().min(-1).max(LIMITS.maxTaskFailures).default(1),
+    restartBackoff: backoffSchema.default({ initialSecs: 1, maxSecs: 60, stableSecs: 60 }),
+    killGraceSecs: z.number().min(0).max(LIMITS.killGraceSecs).default(5),
+    constraints: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'an attribute name'), constraintValue).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    try {
+      parseJobKey(spec.job);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['job'], message: e instanceof Error ? e.message : String(e) });
+    }
+    if (spec.restartBackoff.maxSecs < spec.restartBackoff.initialSecs) {
+      ctx.addIssue({ code: 'custom', path: ['restartBackoff', 'maxSecs'], message: 'maxSecs must be at least initialSecs' });
+    }
+  });
+
+/** JobSpec is a validated, normalised job: every field present, mem and disk in MiB. */
+export type JobSpec = z.output<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+/**
+ * validateJobSpec checks a parsed document against the schema. It throws INVALID_JOB whose message
+ * names the first bad field and whose details list every problem.
+ */
+export function validateJobSpec(doc: unknown): JobSpec {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new MusterError('INVALID_JOB', 'a job config must be a mapping of fields (job, kind, instances, resources, processes, ...)');
+  }
+  const result = jobSpecSchema.safeParse(doc);
+  if (result.success) return result.data;
+  const problems: FieldProblem[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ field: fieldName([...issue.path, key]), message: 'unknown field' });
+      }
+    } else {
+      let message = issue.message;
+      if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
+      problems.push({ field: fieldName(issue.path), message });
+    }
+  }
+  const first = problems[0] ?? { field: '(top level)', message: 'invalid' };
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+  throw new MusterError('INVALID_JOB', `field "${first.field}": ${first.message}${more}`, {
+    details: { field: first.field, problems },
+  });
+}
+
+/**
+ * parseJobText reads YAML (JSON is YAML too) into a plain document. Syntax errors name the line.
+ */
+export function parseJobText(text: string): unknown {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const err = doc.errors[0];
+  if (err !== undefined) {
+    const pos = err.linePos?.[0];
+    const where = pos === undefined ? '' : ` at line ${pos.line}, column ${pos.col}`;
+    const what = err.message.split('\n')[0] ?? err.message;
+    throw new MusterError('INVALID_JOB', `the job config is not valid YAML${where}: ${what}`, {
+      details: pos === undefined ? {} : { line: pos.line, column: pos.col },
+    });
+  }
+  return doc.toJS({ maxAliasCount: 50 }) as unknown;
+}
+
+/** requestOf is the resource request of one task of the job. */
+export function requestOf(spec: JobSpec): ResourceRequest {
+  const r = spec.resources;
+  return { cpusMilli: cpusToMilli(r.cpus), memMiB: r.mem, diskMiB: r.disk, gpus: r.gpus, ports: r.ports };
+}
+
+/** checkJobKeyPart is re-exported for callers that validate a single segment (e.g. a role). */
+export { checkKeyPart };

@@ -1,0 +1,258 @@
+// AgentLinks is the master's end of the agent link: one long-lived RecordIO stream per agent
+// carrying LAUNCH, KILL, ACKNOWLEDGED and HEARTBEAT, and the calls agents make (SUBSCRIBE, UPDATE,
+// HEARTBEAT). It records what agents report as events and acknowledges a status update only after
+// it is durable, so an agent retries until the master cannot forget it.
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MusterError, isTerminal, type TaskReason } from '../../core/index.js';
+import type { Logger } from '../../log/index.js';
+import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus } from '../../protocol/index.js';
+import type { EventLog } from '../eventlog.js';
+import { readJson, sendJson } from '../http/router.js';
+import { isWanted, killGraceSecs, type Event } from '../state/index.js';
+import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
+
+const MAX_CALL_BYTES = 8 * 1024 * 1024;
+
+export interface AgentLinksOptions {
+  masterId: string;
+  heartbeatSecs: number;
+  agentTimeoutSecs: number;
+  logger: Logger;
+}
+
+/** AgentConnection is one subscribed agent's open stream. */
+class AgentConnection {
+  private readonly heartbeat: NodeJS.Timeout;
+  closed = false;
+
+  constructor(
+    readonly agentId: string,
+    private readonly res: ServerResponse,
+    heartbeatSecs: number,
+  ) {
+    this.heartbeat = setInterval(() => this.send({ type: 'HEARTBEAT' }), heartbeatSecs * 1000);
+    this.heartbeat.unref();
+  }
+
+  /** send writes one event; false if the stream is gone (the agent will re-subscribe). */
+  send(event: AgentEvent): boolean {
+    if (this.closed) return false;
+    this.res.write(encodeRecord(event));
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.res.end();
+  }
+}
+
+export class AgentLinks {
+  private readonly connections = new Map<string, AgentConnection>();
+  /** When each agent was last heard from; survives disconnects so the timeout can run. */
+  private readonly lastSeen = new Map<string, number>();
+  private readonly startedAt: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly lastKillSent = new Map<string, number>();
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly options: AgentLinksOptions,
+  ) {
+    this.startedAt = log.now();
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref();
+  }
+
+  isConnected(agentId: string): boolean {
+    return this.connections.has(agentId);
+  }
+
+  lastSeenAt(agentId: string): number | undefined {
+    return this.lastSeen.get(agentId);
+  }
+
+  /** send delivers an event to a connected agent; false if it has no stream now. */
+  send(agentId: string, event: AgentEvent): boolean {
+    return this.connections.get(agentId)?.send(event) ?? false;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const call = parseAgentCall(await readJson(req, MAX_CALL_BYTES));
+    switch (call.type) {
+      case 'SUBSCRIBE':
+        await this.subscribe(call.subscribe.agent, call.subscribe.tasks, req, res);
+        return;
+      case 'UPDATE':
+        await this.update(call.agentId, call.update.status);
+        res.writeHead(202).end();
+        return;
+      case 'HEARTBEAT':
+        this.seen(call.agentId);
+        res.writeHead(202).end();
+        return;
+    }
+  }
+
+  private seen(agentId: string): void {
+    if (!this.connections.has(agentId)) {
+      throw new MusterError('AGENT_NOT_FOUND', `agent ${agentId} is not subscribed; subscribe again`);
+    }
+    this.lastSeen.set(agentId, this.log.now());
+  }
+
+  /**
+   * subscribe registers the agent (again) and reconciles what it runs with what the master
+   * believes: tasks it no longer has are lost, tasks of an unreachable spell it still runs are
+   * taken back if their instance was not replaced meanwhile, and tasks nobody wants are killed.
+   */
+  private async subscribe(info: AgentInfo, reported: RunningTask[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const resources = resourcesOf(info);
+    const { agentId, kills } = await this.log.submit((state, now) => {
+      const agentId = info.agentId ?? randomUUID();
+      const events: Event[] = [
+        {
+          type: 'AgentRegistered',
+          at: now,
+          agent: {
+            agentId,
+            hostname: info.hostname,
+            address: info.address,
+            port: info.port,
+            resources,
+            attributes: info.attributes,
+            version: info.version,
+          },
+        },
+      ];
+      const reportedIds = new Map(reported.map((t) => [t.taskId, t.state]));
+      for (const taskId of state.agents.get(agentId)?.taskIds ?? []) {
+        const task = state.tasks.get(taskId);
+        if (task === undefined || isTerminal(task.state)) continue;
+        const there = reportedIds.get(taskId);
+        if (there === undefined) {
+          events.push(this.masterStatus(now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`));
+        } else if (task.state === 'TASK_UNREACHABLE' && isWanted(state, task) && !isTerminal(there)) {
+          events.push(this.masterStatus(now, taskId, there, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
+        }
+      }
+      const kills: { taskId: string; grace: number }[] = [];
+      for (const t of reported) {
+        const task = state.tasks.get(t.taskId);
+        if (isTerminal(t.state)) continue;
+        if (!isWanted(state, task) || (task !== undefined && task.agentId !== agentId)) {
+          kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job) });
+        }
+      }
+      return { events, result: { agentId, kills } };
+    });
+
+    this.connections.get(agentId)?.close();
+    res.writeHead(200, { 'Content-Type': 'application/recordio', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    const conn = new AgentConnection(agentId, res, this.options.heartbeatSecs);
+    this.connections.set(agentId, conn);
+    this.lastSeen.set(agentId, this.log.now());
+    const onClose = (): void => {
+      conn.close();
+      if (this.connections.get(agentId) === conn) {
+        this.connections.delete(agentId);
+        this.options.logger.info('agent disconnected', { agentId });
+      }
+    };
+    req.socket.on('close', onClose);
+    res.on('error', onClose);
+    conn.send({
+      type: 'SUBSCRIBED',
+      subscribed: { agentId, heartbeatIntervalSecs: this.options.heartbeatSecs, masterId: this.options.masterId },
+    });
+    this.options.logger.info('agent subscribed', { agentId, hostname: info.hostname, address: `${info.address}:${info.port}`, tasks: reported.length });
+    for (const k of kills) {
+      this.options.logger.info('killing a task the master does not want', { agentId, taskId: k.taskId });
+      conn.send({ type: 'KILL', kill: { taskId: k.taskId, gracePeriodSecs: k.grace, reason: 'REASON_TASK_KILLED' } });
+    }
+    this.sendOwedKills(agentId);
+  }
+
+  private masterStatus(now: number, taskId: string, state: TaskStatus['state'], reason: TaskReason, message: string): Event {
+    return { type: 'TaskStatusUpdated', at: now, status: { taskId, state, reason, message, uuid: randomUUID(), timestamp: now } };
+  }
+
+  /** update records a status update once and acknowledges it (again, for a retry) after it is durable. */
+  private async update(agentId: string, status: TaskStatus): Promise<void> {
+    this.seen(agentId);
+    const kill = await this.log.submit((state, now) => {
+      const task = state.tasks.get(status.taskId);
+      if (task === undefined || task.agentId !== agentId) {
+        // Not a task of ours on this agent: acknowledge so the agent stops retrying, and have it
+        // killed if it still runs.
+        return { events: [], result: !isTerminal(status.state) };
+      }
+      if (isTerminal(task.state) || task.lastUuid === status.uuid) return { events: [], result: false };
+      const events: Event[] = [{ type: 'TaskStatusUpdated', at: now, status }];
+      return { events, result: false };
+    });
+    this.send(agentId, { type: 'ACKNOWLEDGED', acknowledged: { taskId: status.taskId, uuid: status.uuid } });
+    if (kill) {
+      this.send(agentId, { type: 'KILL', kill: { taskId: status.taskId, gracePeriodSecs: 5, reason: 'REASON_TASK_UNKNOWN' } });
+    }
+  }
+
+  /**
+   * sendOwedKills (re)sends KILL for every task the master asked to end that has not ended,
+   * at most every few seconds per task: KILL is idempotent on the agent, and a lost one must not
+   * leave a task running.
+   */
+  sendOwedKills(onlyAgent?: string): void {
+    const state = this.log.state;
+    const now = this.log.now();
+    for (const taskId of state.killing) {
+      const task = state.tasks.get(taskId);
+      if (task === undefined || task.kill === undefined) continue;
+      if (onlyAgent !== undefined && task.agentId !== onlyAgent) continue;
+      const last = this.lastKillSent.get(taskId);
+      if (onlyAgent === undefined && last !== undefined && now - last < 5000) continue;
+      const sent = this.send(task.agentId, {
+        type: 'KILL',
+        kill: { taskId, gracePeriodSecs: killGraceSecs(state, task.job), reason: task.kill.reason },
+      });
+      if (sent) this.lastKillSent.set(taskId, now);
+    }
+    for (const id of this.lastKillSent.keys()) if (!state.killing.has(id)) this.lastKillSent.delete(id);
+  }
+
+  /** tick marks silent agents unreachable and resends owed kills. */
+  private tick(): void {
+    const now = this.log.now();
+    const timeoutMs = this.options.agentTimeoutSecs * 1000;
+    for (const agent of this.log.state.agents.values()) {
+      if (!agent.reachable) continue;
+      const last = this.lastSeen.get(agent.agentId) ?? this.startedAt;
+      if (now - last <= timeoutMs) continue;
+      const silentSecs = Math.round((now - last) / 1000);
+      this.options.logger.warn('agent unreachable', { agentId: agent.agentId, hostname: agent.hostname, silentSecs });
+      this.connections.get(agent.agentId)?.close();
+      this.connections.delete(agent.agentId);
+      this.log
+        .submit((state, at) => {
+          if (state.agents.get(agent.agentId)?.reachable !== true) return { events: [], result: undefined };
+          const message = `agent ${agent.hostname} has not been heard from for ${silentSecs}s`;
+          return { events: [{ type: 'AgentUnreachable', at, agentId: agent.agentId, message }], result: undefined };
+        })
+        .catch((e: unknown) => this.options.logger.error('cannot mark agent unreachable', { error: String(e) }));
+    }
+    this.sendOwedKills();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const conn of this.connections.values()) conn.close();
+    this.connections.clear();
+  }
+}
+
+export type { AgentCall };

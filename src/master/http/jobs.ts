@@ -1,0 +1,226 @@
+// Routes for jobs and tasks: /api/v1/jobs..., /api/v1/tasks...
+
+import {
+  MusterError,
+  formatJobKey,
+  isSafeId,
+  isTerminal,
+  parseJobKey,
+  parseJobText,
+  requestOf,
+  validateJobSpec,
+  type TaskReason,
+} from '../../core/index.js';
+import type { JobCreated, LogChunk, TaskView } from '../../protocol/index.js';
+import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
+import type { EventLog } from '../eventlog.js';
+import type { CellState, JobRecord } from '../state/index.js';
+import { jobSummary, jobView, taskView, type ViewContext } from '../views.js';
+import { errorFromBody, readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+const MAX_LOG_READ = 1024 * 1024;
+const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain', '']);
+
+export interface JobRoutesDeps {
+  log: EventLog;
+  view: () => ViewContext;
+}
+
+export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
+  const { log } = deps;
+
+  router.add('GET', '/api/v1/jobs', ({ res }) => {
+    const ctx = deps.view();
+    sendJson(res, 200, { jobs: [...ctx.state.jobs.values()].map((j) => jobSummary(ctx, j)) });
+  });
+
+  router.add('POST', '/api/v1/jobs', async ({ req, res, url }) => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+    if (type !== 'application/json' && !YAML_TYPES.has(type)) {
+      throw new MusterError('UNSUPPORTED_MEDIA_TYPE', `a job config is sent as application/yaml or application/json, not ${type}`);
+    }
+    const text = await readBody(req, MAX_CONFIG_BYTES);
+    let doc: unknown;
+    if (type === 'application/json') {
+      try {
+        doc = JSON.parse(text) as unknown;
+      } catch (e) {
+        throw new MusterError('INVALID_JOB', `the job config is not valid JSON: ${(e as Error).message}`);
+      }
+    } else {
+      doc = parseJobText(text);
+    }
+    const keyParam = url.searchParams.get('job');
+    if (keyParam !== null) {
+      const key = formatJobKey(parseJobKey(keyParam));
+      if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
+        const given = (doc as Record<string, unknown>)['job'];
+        if (given === undefined) doc = { ...doc, job: key };
+        else if (given !== key) {
+          throw new MusterError('INVALID_ARGUMENT', `the job key ${key} does not match the config's job "${String(given)}"`, {
+            details: { field: 'job' },
+          });
+        }
+      }
+    }
+    const spec = validateJobSpec(doc);
+    const created = await log.submit<JobCreated>((state, now) => {
+      const existing = state.jobs.get(spec.job);
+      if (existing?.state === 'ACTIVE') {
+        throw new MusterError('JOB_EXISTS', `job ${spec.job} already exists; kill it first or choose another name`);
+      }
+      if (existing?.state === 'KILLING') {
+        throw new MusterError('JOB_EXISTS', `job ${spec.job} is being killed; create it again once its tasks have ended`);
+      }
+      const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state));
+      if (why !== undefined) {
+        throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
+      }
+      return { events: [{ type: 'JobCreated', at: now, spec }], result: { job: spec.job, instances: spec.instances } };
+    });
+    sendJson(res, 201, created);
+  });
+
+  const jobPath = '/api/v1/jobs/:role/:env/:name';
+
+  router.add('GET', jobPath, ({ res, params }) => {
+    const ctx = deps.view();
+    sendJson(res, 200, jobView(ctx, findJob(ctx.state, keyOf(params))));
+  });
+
+  const kill = async ({ req, res, params }: RouteContext, restart: boolean): Promise<void> => {
+    const key = keyOf(params);
+    const asked = parseInstances(await readJson(req, 1024 * 1024));
+    const result = await log.submit((state, now) => {
+      const job = findJob(state, key);
+      for (const i of asked ?? []) {
+        if (i >= job.instances.length) {
+          throw new MusterError('INSTANCE_NOT_FOUND', `job ${key} has no instance ${i}; its instances are 0-${job.instances.length - 1}`);
+        }
+      }
+      let instances = asked ?? job.instances.map((i) => i.instance);
+      if (restart) {
+        if (job.state !== 'ACTIVE') {
+          throw new MusterError('CONFLICT', `job ${key} is ${job.state}; only an active job's instances can be restarted`);
+        }
+        instances = instances.filter((i) => {
+          const s = job.instances[i]?.state;
+          return s === 'ACTIVE' || s === 'PENDING';
+        });
+      }
+      const reason: TaskReason = restart ? 'REASON_INSTANCE_RESTARTED' : 'REASON_KILLED_BY_USER';
+      const wholeJob = !restart && (asked === undefined || new Set(asked).size === job.instances.length);
+      return {
+        events: instances.length === 0 && !wholeJob ? [] : [{ type: 'KillRequested', at: now, job: key, instances, restart, wholeJob, reason }],
+        result: { job: key, instances },
+      };
+    });
+    sendJson(res, 202, result);
+  };
+  router.add('POST', `${jobPath}/kill`, (ctx) => kill(ctx, false));
+  router.add('DELETE', jobPath, (ctx) => kill(ctx, false));
+  router.add('POST', `${jobPath}/restart`, (ctx) => kill(ctx, true));
+
+  router.add('GET', '/api/v1/tasks', ({ res, url }) => {
+    const ctx = deps.view();
+    const jobParam = url.searchParams.get('job');
+    const all = url.searchParams.get('all') === 'true';
+    const jobs = jobParam === null ? [...ctx.state.jobs.values()] : [findJob(ctx.state, formatJobKey(parseJobKey(jobParam)))];
+    const tasks: TaskView[] = [];
+    for (const job of jobs) {
+      for (const inst of job.instances) {
+        const ids = all ? [...inst.previousTaskIds, ...(inst.taskId === undefined ? [] : [inst.taskId])] : inst.taskId === undefined ? [] : [inst.taskId];
+        for (const id of ids) {
+          const t = ctx.state.tasks.get(id);
+          if (t === undefined) continue;
+          if (!all && isTerminal(t.state) && inst.state !== 'FINISHED' && inst.state !== 'FAILED') continue;
+          tasks.push(taskView(ctx, t));
+        }
+      }
+    }
+    sendJson(res, 200, { tasks });
+  });
+
+  router.add('GET', '/api/v1/tasks/:taskId', ({ res, params }) => {
+    const ctx = deps.view();
+    sendJson(res, 200, taskView(ctx, findTask(ctx.state, params['taskId'] ?? '')));
+  });
+
+  router.add('GET', '/api/v1/tasks/:taskId/logs', async ({ res, params, url }) => {
+    const state = log.state;
+    const task = findTask(state, params['taskId'] ?? '');
+    const file = url.searchParams.get('file') ?? 'stdout';
+    if (file !== 'stdout' && file !== 'stderr') throw new MusterError('INVALID_ARGUMENT', `file must be stdout or stderr, not "${file}"`);
+    const offset = optionalInt(url.searchParams.get('offset'), 'offset', 0, Number.MAX_SAFE_INTEGER);
+    const length = optionalInt(url.searchParams.get('length'), 'length', 1, MAX_LOG_READ) ?? 64 * 1024;
+    const agent = state.agents.get(task.agentId);
+    if (agent === undefined) throw new MusterError('AGENT_NOT_FOUND', `task ${task.taskId} ran on agent ${task.agentId}, which is gone`);
+    const host = agent.address.includes(':') ? `[${agent.address}]` : agent.address;
+    const q = new URLSearchParams({ task: task.taskId, path: file, length: String(length) });
+    if (offset !== undefined) q.set('offset', String(offset));
+    let answer: Response;
+    try {
+      answer = await fetch(`http://${host}:${agent.port}/files/read?${q.toString()}`, { signal: AbortSignal.timeout(5000) });
+    } catch (e) {
+      throw new MusterError('AGENT_UNREACHABLE', `cannot read the logs of ${task.taskId} from agent ${agent.hostname} (${agent.address}:${agent.port}): ${(e as Error).message}`, { retryable: true });
+    }
+    const body = (await answer.json().catch(() => undefined)) as
+      | { offset: number; size: number; data: string; eof?: boolean }
+      | undefined;
+    if (!answer.ok || body === undefined) throw errorFromBody(answer.status, body, `agent ${agent.hostname} could not read the logs`);
+    const chunk: LogChunk = {
+      taskId: task.taskId,
+      file,
+      offset: body.offset,
+      size: body.size,
+      data: body.data,
+      eof: body.eof === true || isTerminal(log.state.tasks.get(task.taskId)?.state ?? 'TASK_GONE'),
+    };
+    sendJson(res, 200, chunk);
+  });
+}
+
+function keyOf(params: Record<string, string>): string {
+  return formatJobKey(parseJobKey(`${params['role'] ?? ''}/${params['env'] ?? ''}/${params['name'] ?? ''}`));
+}
+
+function findJob(state: CellState, key: string): JobRecord {
+  const job = state.jobs.get(key);
+  if (job === undefined) throw new MusterError('JOB_NOT_FOUND', `no job ${key}; see muster job list`);
+  return job;
+}
+
+function findTask(state: CellState, taskId: string): NonNullable<ReturnType<CellState['tasks']['get']>> {
+  const task = isSafeId(taskId) ? state.tasks.get(taskId) : undefined;
+  if (task === undefined) throw new MusterError('TASK_NOT_FOUND', `no task ${taskId}; see muster task list`);
+  return task;
+}
+
+/** agentsForFit: the agents a new job is judged against: the reachable ones, or all if none is. */
+function agentsForFit(state: CellState): AgentCapacity[] {
+  const all = [...state.agents.values()];
+  const reachable = all.filter((a) => a.reachable);
+  return (reachable.length > 0 ? reachable : all).map((a) => ({ agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources }));
+}
+
+function parseInstances(body: unknown): number[] | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new MusterError('INVALID_ARGUMENT', 'the body must be an object like {"instances":[0,2]}');
+  }
+  const extra = Object.keys(body).filter((k) => k !== 'instances');
+  if (extra.length > 0) throw new MusterError('INVALID_ARGUMENT', `field "${extra[0] ?? ''}": unknown field`);
+  const v = (body as { instances?: unknown }).instances;
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length === 0 || v.length > 100_000 || !v.every((i) => Number.isInteger(i) && (i as number) >= 0)) {
+    throw new MusterError('INVALID_ARGUMENT', 'field "instances": must be a non-empty list of instance numbers like [0,2]');
+  }
+  return [...new Set(v as number[])].sort((a, b) => a - b);
+}
+
+function optionalInt(v: string | null, name: string, min: number, max: number): number | undefined {
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new MusterError('INVALID_ARGUMENT', `${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}

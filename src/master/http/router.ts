@@ -1,0 +1,126 @@
+// Router: the master's routes as a table of method, path pattern and handler. Small on purpose:
+// the API is a handful of resources, and a table reads better than a framework's conventions.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MusterError, isErrorCode } from '../../core/index.js';
+import type { Logger } from '../../log/index.js';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+}
+
+export type RouteHandler = (ctx: RouteContext) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  names: string[];
+  handler: RouteHandler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  /** add registers a route; path segments ":name" capture one URL segment. */
+  add(method: string, path: string, handler: RouteHandler): this {
+    const names: string[] = [];
+    const source = path
+      .split('/')
+      .map((seg) => {
+        if (seg.startsWith(':')) {
+          names.push(seg.slice(1));
+          return '([^/]+)';
+        }
+        return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      })
+      .join('/');
+    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler });
+    return this;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://muster.invalid');
+    } catch {
+      sendError(res, new MusterError('INVALID_ARGUMENT', 'the request URL is not valid'));
+      return;
+    }
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const m = route.pattern.exec(url.pathname);
+      if (m === null) continue;
+      pathMatched = true;
+      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
+      const params: Record<string, string> = {};
+      try {
+        route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1] ?? '')));
+        await route.handler({ req, res, url, params });
+      } catch (e) {
+        if (!(e instanceof MusterError)) {
+          this.logger.error('request failed', { method: req.method, path: url.pathname, error: e instanceof Error ? e.stack : String(e) });
+        }
+        if (!res.headersSent) sendError(res, e);
+        else res.end();
+      }
+      return;
+    }
+    if (pathMatched) sendError(res, new MusterError('METHOD_NOT_ALLOWED', `${req.method ?? '?'} is not allowed on ${url.pathname}`));
+    else sendError(res, new MusterError('NOT_FOUND', `no such resource: ${url.pathname}`));
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** sendError answers with the error body of DESIGN.md; an unexpected error is an INTERNAL one. */
+export function sendError(res: ServerResponse, e: unknown): void {
+  const err =
+    e instanceof MusterError
+      ? e
+      : new MusterError('INTERNAL', 'the master failed to handle the request; see its log');
+  sendJson(res, err.status, err.toBody());
+}
+
+/** readBody reads a request body up to limit bytes; larger bodies are refused with 413. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limit) {
+    throw new MusterError('PAYLOAD_TOO_LARGE', `the request body of ${declared} bytes is over the limit of ${limit}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) throw new MusterError('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${limit} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** readJson reads and parses a JSON body; an empty body is {}. */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const text = await readBody(req, limit);
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new MusterError('INVALID_ARGUMENT', `the request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** errorFromBody turns another Muster daemon's error answer back into a MusterError. */
+export function errorFromBody(status: number, body: unknown, fallback: string): MusterError {
+  const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  if (err !== undefined && isErrorCode(err.code) && typeof err.message === 'string') return new MusterError(err.code, err.message);
+  return new MusterError(status === 404 ? 'NOT_FOUND' : 'INTERNAL', `${fallback} (HTTP ${status})`);
+}

@@ -1,0 +1,6 @@
+// jobs: the controllers of the built-in framework. Their decisions are pure; apply() and the job
+// scheduler execute them.
+export { restartDelayMs } from './backoff.js';
+export { serviceTaskEnded, type TaskEnd, type PendingAgain } from './service.js';
+export { batchTaskEnded, type BatchNext } from './batch.js';
+export { MusterFramework, MUSTER_FRAMEWORK_ID, taskInfoOf } from './framework.js';

@@ -1,0 +1,144 @@
+// startMaster wires the master together: the store and the event log, the agent link, the offer
+// cycle with the built-in job scheduler, and the HTTP server that serves them all on one port.
+
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { MusterError, VERSION } from '../core/index.js';
+import { createLogger } from '../log/index.js';
+import { AgentLinks } from './agents/index.js';
+import { EventLog } from './eventlog.js';
+import { OfferCycle } from './frameworks/offers.js';
+import { addEventRoutes } from './http/events.js';
+import { addJobRoutes } from './http/jobs.js';
+import { renderMetrics } from './http/metrics.js';
+import { Router, sendJson } from './http/router.js';
+import { renderStatusPage } from './http/statuspage.js';
+import { MusterFramework } from './jobs/index.js';
+import type { MasterHandle, MasterOptions } from './options.js';
+import { openStore } from './store/index.js';
+import { cellView, type ViewContext } from './views.js';
+
+export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
+  const logger = opts.logger ?? createLogger('master');
+  validate(opts);
+  const store = openStore(opts.store);
+  let log: EventLog;
+  try {
+    log = await EventLog.open(store, { snapshotEvery: opts.snapshotEvery, logger });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const masterId = randomUUID();
+  const startedAt = Date.now();
+  const links = new AgentLinks(log, { masterId, heartbeatSecs: opts.heartbeatSecs, agentTimeoutSecs: opts.agentTimeoutSecs, logger: logger.child('agents') });
+  const framework = new MusterFramework(log, links, logger.child('scheduler'));
+  const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator') });
+  log.onAppended(() => cycle.kick());
+
+  const view = (): ViewContext => ({
+    state: log.state,
+    now: log.now(),
+    isConnected: (id) => links.isConnected(id),
+    lastSeenAt: (id) => links.lastSeenAt(id),
+    pendingReason: (job, i) => framework.pendingReason(job, i),
+  });
+  const info = () => ({ masterId, version: VERSION, startedAt, logIndex: log.lastIndex });
+
+  const router = new Router(logger.child('http'));
+  router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION }));
+  router.add('GET', '/api/v1/cell', ({ res }) => sendJson(res, 200, cellView(view(), info())));
+  router.add('POST', '/api/v1/agent', ({ req, res }) => links.handle(req, res));
+  addJobRoutes(router, { log, view });
+  addEventRoutes(router, log);
+  router.add('GET', '/', ({ res }) => {
+    const html = renderStatusPage(view(), { ...info(), store: store.description });
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html) });
+    res.end(html);
+  });
+  router.add('GET', '/metrics', ({ res }) => {
+    const text = renderMetrics(log.state, {
+      logIndex: log.lastIndex,
+      eventsAppended: log.stats.events,
+      batchesAppended: log.stats.batches,
+      allocationPasses: cycle.stats.passes,
+      offersMade: cycle.stats.offers,
+      tasksLaunched: framework.launched,
+      connectedAgents: [...log.state.agents.keys()].filter((id) => links.isConnected(id)).length,
+      uptimeSecs: Math.round((Date.now() - startedAt) / 1000),
+    });
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(text);
+  });
+
+  const server = createServer((req, res) => {
+    router.handle(req, res).catch((e: unknown) => logger.error('request handler failed', { error: String(e) }));
+  });
+  try {
+    await listen(server, opts.port, opts.host);
+  } catch (e) {
+    links.close();
+    cycle.close();
+    await store.close();
+    throw e;
+  }
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  logger.info('master started', { masterId, url, store: store.description, logIndex: log.lastIndex, agents: log.state.agents.size, jobs: log.state.jobs.size });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      cycle.close();
+      links.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await log.flushed();
+      await store.close();
+      logger.info('master stopped');
+    })();
+    return closing;
+  };
+  log.onFatal(() => {
+    // The in-memory state is ahead of a log that failed: only a restart from the store is safe.
+    logger.error('exiting: the log cannot be written');
+    void close().finally(() => process.exit(1));
+  });
+  cycle.kick();
+  return { url, port, close };
+}
+
+function validate(opts: MasterOptions): void {
+  const positive = (v: number, flag: string): void => {
+    if (!Number.isFinite(v) || v <= 0) throw new MusterError('INVALID_ARGUMENT', `${flag} must be a positive number of seconds`);
+  };
+  positive(opts.agentTimeoutSecs, '--agent-timeout');
+  positive(opts.heartbeatSecs, '--heartbeat');
+  if (opts.heartbeatSecs * 2 > opts.agentTimeoutSecs) {
+    throw new MusterError('INVALID_ARGUMENT', `--heartbeat ${opts.heartbeatSecs} must be at most half of --agent-timeout ${opts.agentTimeoutSecs}`);
+  }
+  if (!Number.isInteger(opts.snapshotEvery) || opts.snapshotEvery < 1) {
+    throw new MusterError('INVALID_ARGUMENT', 'snapshotEvery must be a positive whole number');
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      if (e.code === 'EADDRINUSE') reject(new MusterError('INVALID_ARGUMENT', `port ${port} on ${host} is in use; pick another with --port`));
+      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') reject(new MusterError('INVALID_ARGUMENT', `cannot listen on ${host}: no such local address`));
+      else reject(e);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}

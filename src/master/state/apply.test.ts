@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseResourceFlag, validateJobSpec, type JobSpec, type Resources } from '../../core/index.js';
+import { apply } from './apply.js';
+import type { Event } from './events.js';
+import { deserializeState, emptyState, serializeState, type CellState } from './state.js';
+
+function res(text: string): Resources {
+  return { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0, ports: [], ...parseResourceFlag(text) };
+}
+
+function spec(over: Record<string, unknown> = {}): JobSpec {
+  return validateJobSpec({
+    job: 'web/prod/hello',
+    kind: 'service',
+    instances: 2,
+    resources: { cpus: 0.5, mem: '64MiB' },
+    processes: [{ name: 'main', cmd: 'sleep 100' }],
+    ...over,
+  });
+}
+
+function cell(...events: Event[]): CellState {
+  const s = emptyState();
+  for (const e of [
+    {
+      type: 'AgentRegistered',
+      at: 0,
+      agent: { agentId: 'a1', hostname: 'h1', address: '10.0.0.1', port: 5051, resources: res('cpus:4;mem:4096;ports:[31000-31010]'), attributes: {}, version: '0' },
+    } satisfies Event,
+    ...events,
+  ]) {
+    apply(s, e);
+  }
+  return s;
+}
+
+const launched = (taskId: string, instance: number, at = 10, job = 'web/prod/hello'): Event => ({
+  type: 'TasksLaunched',
+  at,
+  tasks: [{ taskId, job, instance, agentId: 'a1', resources: res('cpus:0.5;mem:64;ports:[31000-31000]'), ports: { http: 31000 } }],
+});
+
+const status = (taskId: string, state: Extract<Event, { type: 'TaskStatusUpdated' }>['status']['state'], at: number, uuid = `${taskId}-${state}-${at}`): Event => ({
+  type: 'TaskStatusUpdated',
+  at,
+  status: { taskId, state, uuid, timestamp: at },
+});
+
+test('apply() makes a created job pending and a launch uses the agent resources', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0));
+  const job = s.jobs.get('web/prod/hello');
+  assert.equal(job?.instances[0]?.state, 'ACTIVE');
+  assert.equal(job?.instances[1]?.state, 'PENDING');
+  assert.equal(s.tasks.get('t0')?.state, 'TASK_STAGING');
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 500);
+  assert.deepEqual(s.agents.get('a1')?.used.ports, [{ begin: 31000, end: 31000 }]);
+});
+
+test('apply() frees resources when a task ends and restarts a service instance after backoff', () => {
+  const s = cell(
+    { type: 'JobCreated', at: 1, spec: spec({ restartBackoff: { initialSecs: 2, maxSecs: 30, stableSecs: 60 } }) },
+    launched('t0', 0, 10),
+    status('t0', 'TASK_RUNNING', 20),
+    status('t0', 'TASK_FAILED', 1020),
+  );
+  const inst = s.jobs.get('web/prod/hello')?.instances[0];
+  assert.equal(inst?.state, 'PENDING');
+  assert.equal(inst?.failures, 1);
+  assert.equal(inst?.notBefore, 1020 + 2000);
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 0);
+  assert.deepEqual(s.agents.get('a1')?.used.ports, []);
+});
+
+test('apply() doubles the backoff of a flapping service instance and resets it after a stable run', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ restartBackoff: { initialSecs: 1, maxSecs: 3, stableSecs: 60 } }) });
+  const delays: number[] = [];
+  let at = 10;
+  for (let n = 0; n < 4; n++) {
+    apply(s, launched(`t${n}`, 0, at));
+    apply(s, status(`t${n}`, 'TASK_RUNNING', at + 1));
+    apply(s, status(`t${n}`, 'TASK_FAILED', at + 2));
+    const inst = s.jobs.get('web/prod/hello')?.instances[0];
+    delays.push((inst?.notBefore ?? 0) - (at + 2));
+    at += 10_000;
+  }
+  assert.deepEqual(delays, [1000, 2000, 3000, 3000]);
+  apply(s, launched('stable', 0, at));
+  apply(s, status('stable', 'TASK_RUNNING', at));
+  apply(s, status('stable', 'TASK_FAILED', at + 61_000));
+  const inst = s.jobs.get('web/prod/hello')?.instances[0];
+  assert.equal(inst?.failures, 0);
+  assert.equal(inst?.notBefore, at + 61_000);
+});
+
+test('apply() ignores a status retry and any update after a task ended', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), status('t0', 'TASK_FINISHED', 20, 'u1'));
+  apply(s, status('t0', 'TASK_RUNNING', 30, 'u2'));
+  assert.equal(s.tasks.get('t0')?.state, 'TASK_FINISHED');
+});
+
+test('apply() fails a batch job once an instance has failed maxTaskFailures times, and kills the rest', () => {
+  const s = cell({
+    type: 'JobCreated',
+    at: 1,
+    spec: spec({ kind: 'batch', maxTaskFailures: 2, restartBackoff: { initialSecs: 0, maxSecs: 0, stableSecs: 60 } }),
+  });
+  apply(s, launched('a', 0, 10));
+  apply(s, launched('b', 1, 10));
+  apply(s, status('a', 'TASK_FAILED', 20));
+  assert.equal(s.jobs.get('web/prod/hello')?.instances[0]?.state, 'PENDING');
+  assert.equal(s.jobs.get('web/prod/hello')?.state, 'ACTIVE');
+  apply(s, launched('a2', 0, 30));
+  apply(s, status('a2', 'TASK_FAILED', 40));
+  const job = s.jobs.get('web/prod/hello');
+  assert.equal(job?.instances[0]?.state, 'FAILED');
+  assert.equal(job?.instances[0]?.failures, 2);
+  assert.equal(job?.state, 'FAILED');
+  assert.equal(s.tasks.get('b')?.kill?.reason, 'REASON_JOB_FAILED');
+  assert.ok(s.killing.has('b'));
+  apply(s, status('b', 'TASK_KILLED', 50));
+  assert.equal(job?.instances[1]?.state, 'KILLED');
+  assert.equal(s.killing.size, 0);
+});
+
+test('apply() finishes a batch job when every instance succeeded', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ kind: 'batch' }) }, launched('a', 0), launched('b', 1));
+  apply(s, status('a', 'TASK_FINISHED', 20));
+  assert.equal(s.jobs.get('web/prod/hello')?.state, 'ACTIVE');
+  apply(s, status('b', 'TASK_FINISHED', 30));
+  assert.equal(s.jobs.get('web/prod/hello')?.state, 'FINISHED');
+  assert.equal(s.jobs.get('web/prod/hello')?.endedAt, 30);
+});
+
+test('apply() does not count a task lost with its agent against a batch instance', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ kind: 'batch', maxTaskFailures: 1 }) }, launched('a', 0));
+  apply(s, status('a', 'TASK_LOST', 20));
+  const inst = s.jobs.get('web/prod/hello')?.instances[0];
+  assert.equal(inst?.state, 'PENDING');
+  assert.equal(inst?.failures, 0);
+  assert.equal(inst?.notBefore, 20);
+});
+
+test('apply() marks the tasks of an unreachable agent and takes one back if its instance was not replaced', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), launched('t1', 1), status('t0', 'TASK_RUNNING', 11), status('t1', 'TASK_RUNNING', 11));
+  apply(s, { type: 'AgentUnreachable', at: 100, agentId: 'a1', message: 'silent' });
+  const job = s.jobs.get('web/prod/hello');
+  assert.equal(s.tasks.get('t0')?.state, 'TASK_UNREACHABLE');
+  assert.equal(job?.instances[0]?.state, 'PENDING');
+  assert.equal(job?.instances[1]?.state, 'PENDING');
+  // Instance 1 is placed again elsewhere; instance 0 is not.
+  apply(s, launched('t1b', 1, 110));
+  apply(s, status('t0', 'TASK_RUNNING', 120, 'back'));
+  assert.equal(job?.instances[0]?.state, 'ACTIVE');
+  assert.equal(job?.instances[0]?.taskId, 't0');
+  assert.equal(job?.instances[1]?.taskId, 't1b');
+  assert.deepEqual(job?.instances[1]?.previousTaskIds, ['t1']);
+});
+
+test('apply() kills one instance for good, restarts another, and removes a killed job once its tasks ended', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), launched('t1', 1));
+  apply(s, { type: 'KillRequested', at: 20, job: 'web/prod/hello', instances: [1], restart: true, wholeJob: false, reason: 'REASON_INSTANCE_RESTARTED' });
+  apply(s, status('t1', 'TASK_KILLED', 21));
+  const job = s.jobs.get('web/prod/hello');
+  assert.equal(job?.instances[1]?.state, 'PENDING');
+  assert.equal(job?.instances[1]?.notBefore, 21);
+  apply(s, { type: 'KillRequested', at: 30, job: 'web/prod/hello', instances: [0], restart: false, wholeJob: false, reason: 'REASON_KILLED_BY_USER' });
+  apply(s, status('t0', 'TASK_KILLED', 31));
+  assert.equal(job?.instances[0]?.state, 'KILLED');
+  assert.equal(job?.state, 'ACTIVE');
+  apply(s, { type: 'KillRequested', at: 40, job: 'web/prod/hello', instances: [0, 1], restart: false, wholeJob: true, reason: 'REASON_KILLED_BY_USER' });
+  assert.equal(s.jobs.has('web/prod/hello'), false, 'instance 1 was pending, so the job ends at once');
+  assert.equal(s.tasks.has('t0'), false);
+});
+
+test('a snapshot round-trips the state, derived indexes included', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), launched('t1', 1));
+  apply(s, { type: 'KillRequested', at: 20, job: 'web/prod/hello', instances: [1], restart: false, wholeJob: false, reason: 'REASON_KILLED_BY_USER' });
+  const back = deserializeState(serializeState(s));
+  assert.deepEqual(back, s);
+  assert.deepEqual([...back.killing], ['t1']);
+});
+
+test('replaying the same events gives the same state', () => {
+  const events: Event[] = [{ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), status('t0', 'TASK_RUNNING', 12), status('t0', 'TASK_FAILED', 13)];
+  assert.equal(serializeState(cell(...events)), serializeState(cell(...events)));
+});

@@ -1,0 +1,71 @@
+// Events are the master's log. Every durable fact about the cell is one of these, and the cell state
+// is apply() folded over them. Each event carries its own time (`at`, ms since epoch) and every id
+// it introduces, so that replaying the log — after a restart, on a standby, in the simulator —
+// rebuilds the same state byte for byte.
+
+import type { JobSpec, Resources, TaskReason, TaskState } from '../../core/index.js';
+
+/** AgentRecordInfo is what an agent registered with: its identity, address and resources. */
+export interface AgentRegistration {
+  agentId: string;
+  hostname: string;
+  address: string;
+  port: number;
+  resources: Resources;
+  attributes: Record<string, string>;
+  version: string;
+}
+
+/** LaunchedTask is one placement the job scheduler committed. */
+export interface LaunchedTask {
+  taskId: string;
+  job: string;
+  instance: number;
+  agentId: string;
+  /** What the task consumes on its agent, its ports included. */
+  resources: Resources;
+  ports: Record<string, number>;
+}
+
+export interface StatusRecord {
+  taskId: string;
+  state: TaskState;
+  reason?: TaskReason;
+  message?: string;
+  uuid: string;
+  /** When the agent saw it happen; `at` of the event is when the master recorded it. */
+  timestamp: number;
+  healthy?: boolean;
+}
+
+export type Event =
+  /** An agent subscribed for the first time or again: its facts replace the old ones, it is reachable. */
+  | { type: 'AgentRegistered'; at: number; agent: AgentRegistration }
+  /** An agent was silent past the agent timeout: its tasks are unreachable and their instances pending. */
+  | { type: 'AgentUnreachable'; at: number; agentId: string; message: string }
+  | { type: 'JobCreated'; at: number; spec: JobSpec }
+  /** The job scheduler placed tasks; one event for a whole pass keeps the log compact. */
+  | { type: 'TasksLaunched'; at: number; tasks: LaunchedTask[] }
+  | { type: 'TaskStatusUpdated'; at: number; status: StatusRecord }
+  /**
+   * A user (or the master itself) asked to stop instances. With restart, each comes back as a new
+   * task; without, the instances stay killed. wholeJob marks the job KILLING so it is removed once
+   * its last task has ended.
+   */
+  | {
+      type: 'KillRequested';
+      at: number;
+      job: string;
+      instances: number[];
+      restart: boolean;
+      wholeJob: boolean;
+      reason: TaskReason;
+    };
+
+export type EventType = Event['type'];
+
+/** LoggedEvent is an event with its position in the log (1-based, gapless). */
+export interface LoggedEvent {
+  index: number;
+  event: Event;
+}

@@ -1,0 +1,5 @@
+// state: the master's durable state as a fold over events.
+export * from './events.js';
+export * from './state.js';
+export { apply } from './apply.js';
+export { isWanted, killGraceSecs } from './queries.js';

@@ -1,0 +1,117 @@
+// CellState is the master's whole durable state: what apply() builds from the log. It is plain
+// data in Maps, mutated only by apply(); everything else reads it.
+
+import { isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
+import type { JobState, InstanceState } from '../../protocol/index.js';
+import type { AgentRegistration } from './events.js';
+
+export interface AgentRecord extends AgentRegistration {
+  registeredAt: number;
+  /** False from AgentUnreachable until the agent registers again. */
+  reachable: boolean;
+  /** What its non-terminal tasks hold, kept by apply() so a scheduling pass need not add it up. */
+  used: Resources;
+  /** Its non-terminal tasks. */
+  taskIds: Set<string>;
+}
+
+/** KillIntent records that the master asked for a task to end, and what should follow. */
+export interface KillIntent {
+  at: number;
+  reason: TaskReason;
+  /** The instance runs again as a new task once this one ended. */
+  restart: boolean;
+}
+
+export interface TaskRecord {
+  taskId: string;
+  job: string;
+  instance: number;
+  agentId: string;
+  resources: Resources;
+  ports: Record<string, number>;
+  state: TaskState;
+  reason?: TaskReason;
+  message?: string;
+  healthy?: boolean;
+  launchedAt: number;
+  /** First TASK_RUNNING: restart backoff measures how long a task ran from here. */
+  startedAt?: number;
+  endedAt?: number;
+  /** uuid of the last status recorded, so an agent's retry of it is acknowledged, not recorded twice. */
+  lastUuid?: string;
+  kill?: KillIntent;
+}
+
+export interface InstanceRecord {
+  instance: number;
+  state: InstanceState;
+  /** The current task, or the last one when the instance is pending or ended. */
+  taskId?: string;
+  /** Older tasks of this instance still kept (bounded), oldest first. */
+  previousTaskIds: string[];
+  /** How many tasks this instance has had. */
+  runs: number;
+  /** batch: failed runs counted against maxTaskFailures; service: quick failures in a row (backoff). */
+  failures: number;
+  /** When pending: not placed before this time (ms); restart backoff sets it in the future. */
+  notBefore: number;
+}
+
+export interface JobRecord {
+  key: string;
+  spec: JobSpec;
+  state: JobState;
+  createdAt: number;
+  endedAt?: number;
+  instances: InstanceRecord[];
+}
+
+export interface CellState {
+  agents: Map<string, AgentRecord>;
+  jobs: Map<string, JobRecord>;
+  tasks: Map<string, TaskRecord>;
+  /**
+   * Tasks the master has asked to end that have not ended yet: the KILLs it owes agents. Derived
+   * from tasks (kept by apply, rebuilt on load) so that resending them costs no scan of every task.
+   */
+  killing: Set<string>;
+}
+
+export function emptyState(): CellState {
+  return { agents: new Map(), jobs: new Map(), tasks: new Map(), killing: new Set() };
+}
+
+/** How many ended tasks of one instance are kept for `task list --all` and the UI. */
+export const KEPT_TASKS_PER_INSTANCE = 5;
+
+interface SnapshotDoc {
+  version: 1;
+  agents: (Omit<AgentRecord, 'taskIds'> & { taskIds: string[] })[];
+  jobs: JobRecord[];
+  tasks: TaskRecord[];
+}
+
+/** serializeState writes a snapshot: JSON, Maps and Sets as arrays. */
+export function serializeState(state: CellState): string {
+  const doc: SnapshotDoc = {
+    version: 1,
+    agents: [...state.agents.values()].map((a) => ({ ...a, taskIds: [...a.taskIds] })),
+    jobs: [...state.jobs.values()],
+    tasks: [...state.tasks.values()],
+  };
+  return JSON.stringify(doc);
+}
+
+export function deserializeState(text: string): CellState {
+  const doc = JSON.parse(text) as SnapshotDoc;
+  if (doc.version !== 1) throw new Error(`snapshot version ${String(doc.version)} is not supported`);
+  const state = emptyState();
+  for (const a of doc.agents) state.agents.set(a.agentId, { ...a, taskIds: new Set(a.taskIds) });
+  for (const j of doc.jobs) state.jobs.set(j.key, j);
+  for (const t of doc.tasks) {
+    state.tasks.set(t.taskId, t);
+    if (t.kill !== undefined && !isTerminal(t.state)) state.killing.add(t.taskId);
+  }
+  return state;
+}

@@ -1,0 +1,133 @@
+// Views turn the cell state into the REST API's shapes (protocol/api.ts). Read-only.
+
+import { EMPTY, add, formatMiB, milliToCpus, toView, type TaskState } from '../core/index.js';
+import type { AgentState, AgentView, CellView, InstanceView, JobSummary, JobView, TaskView } from '../protocol/index.js';
+import type { AgentRecord, CellState, InstanceRecord, JobRecord, TaskRecord } from './state/index.js';
+
+export interface ViewContext {
+  state: CellState;
+  now: number;
+  isConnected(agentId: string): boolean;
+  lastSeenAt(agentId: string): number | undefined;
+  pendingReason(job: string, instance: number): string | undefined;
+}
+
+export function taskView(ctx: ViewContext, t: TaskRecord): TaskView {
+  const agent = ctx.state.agents.get(t.agentId);
+  const v: TaskView = {
+    taskId: t.taskId,
+    job: t.job,
+    instance: t.instance,
+    agentId: t.agentId,
+    hostname: agent?.hostname ?? '',
+    address: agent?.address ?? '',
+    state: t.state,
+    ports: t.ports,
+    resources: toView(t.resources),
+    launchedAt: t.launchedAt,
+    killRequested: t.kill !== undefined,
+  };
+  if (t.reason !== undefined) v.reason = t.reason;
+  if (t.message !== undefined) v.message = t.message;
+  if (t.healthy !== undefined) v.healthy = t.healthy;
+  if (t.startedAt !== undefined) v.startedAt = t.startedAt;
+  if (t.endedAt !== undefined) v.endedAt = t.endedAt;
+  return v;
+}
+
+function instanceView(ctx: ViewContext, job: JobRecord, inst: InstanceRecord): InstanceView {
+  const v: InstanceView = { instance: inst.instance, state: inst.state, failures: inst.failures, runs: inst.runs };
+  const task = inst.taskId === undefined ? undefined : ctx.state.tasks.get(inst.taskId);
+  if (task !== undefined) v.task = taskView(ctx, task);
+  if (inst.state === 'PENDING') {
+    v.notBefore = inst.notBefore;
+    v.pendingReason =
+      inst.notBefore > ctx.now
+        ? `restart backoff: waits ${Math.ceil((inst.notBefore - ctx.now) / 1000)}s more after ${inst.failures} quick failure${inst.failures === 1 ? '' : 's'} in a row`
+        : (ctx.pendingReason(job.key, inst.instance) ?? 'waiting for the next scheduling pass');
+  }
+  return v;
+}
+
+export function jobSummary(ctx: ViewContext, job: JobRecord): JobSummary {
+  const taskStates: Partial<Record<TaskState | 'PENDING', number>> = {};
+  for (const inst of job.instances) {
+    let key: TaskState | 'PENDING' | undefined;
+    if (inst.state === 'PENDING') key = 'PENDING';
+    else if (inst.taskId !== undefined) key = ctx.state.tasks.get(inst.taskId)?.state;
+    if (key !== undefined) taskStates[key] = (taskStates[key] ?? 0) + 1;
+  }
+  const v: JobSummary = {
+    job: job.key,
+    kind: job.spec.kind,
+    state: job.state,
+    tier: job.spec.tier,
+    priority: job.spec.priority,
+    instanceCount: job.instances.length,
+    taskStates,
+    createdAt: job.createdAt,
+  };
+  if (job.endedAt !== undefined) v.endedAt = job.endedAt;
+  return v;
+}
+
+export function jobView(ctx: ViewContext, job: JobRecord): JobView {
+  return { ...jobSummary(ctx, job), spec: job.spec, instances: job.instances.map((i) => instanceView(ctx, job, i)) };
+}
+
+function agentState(ctx: ViewContext, a: AgentRecord): AgentState {
+  if (!a.reachable) return 'UNREACHABLE';
+  return ctx.isConnected(a.agentId) ? 'CONNECTED' : 'DISCONNECTED';
+}
+
+export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
+  const v: AgentView = {
+    agentId: a.agentId,
+    hostname: a.hostname,
+    address: a.address,
+    port: a.port,
+    state: agentState(ctx, a),
+    attributes: a.attributes,
+    total: toView(a.resources),
+    used: toView({ ...a.used, ports: a.used.ports }),
+    taskCount: a.taskIds.size,
+    registeredAt: a.registeredAt,
+  };
+  const seen = ctx.lastSeenAt(a.agentId);
+  if (seen !== undefined) v.lastSeenAt = seen;
+  return v;
+}
+
+export function cellView(ctx: ViewContext, info: { masterId: string; version: string; startedAt: number; logIndex: number }): CellView {
+  let total = EMPTY;
+  let used = EMPTY;
+  const agents: AgentView[] = [];
+  for (const a of ctx.state.agents.values()) {
+    agents.push(agentView(ctx, a));
+    if (!a.reachable) continue;
+    total = add(total, { ...a.resources, ports: [] });
+    used = add(used, { ...a.used, ports: [] });
+  }
+  let taskCount = 0;
+  let pendingCount = 0;
+  for (const job of ctx.state.jobs.values()) {
+    for (const inst of job.instances) {
+      if (inst.state === 'ACTIVE') taskCount++;
+      else if (inst.state === 'PENDING') pendingCount++;
+    }
+  }
+  return {
+    ...info,
+    agents,
+    total: toView(total),
+    used: toView(used),
+    jobCount: ctx.state.jobs.size,
+    taskCount,
+    pendingCount,
+  };
+}
+
+/** usageLine is "1.5/4 cpus, 2GiB/8GiB mem" for the status page. */
+export function usageLine(used: AgentRecord['used'], total: AgentRecord['resources']): string {
+  return `${milliToCpus(used.cpusMilli)}/${milliToCpus(total.cpusMilli)} cpus, ${formatMiB(used.memMiB)}/${formatMiB(total.memMiB)} mem`;
+}

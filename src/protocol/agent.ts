@@ -1,0 +1,77 @@
+// The agent link: the messages between an agent and the master.
+//
+// The agent calls POST /api/v1/agent with a SUBSCRIBE call; the response is a RecordIO stream of
+// AgentEvents (SUBSCRIBED first, then LAUNCH, KILL, ACKNOWLEDGED, HEARTBEAT) that stays open. Every
+// other call (UPDATE, HEARTBEAT) is a separate POST to the same path, answered 202. Shapes follow
+// Mesos's v1 agent/executor APIs in spirit (type + one field named after it), in camelCase.
+
+import type { ResourcesView, TaskReason, TaskState } from '../core/index.js';
+
+export const AGENT_API_PATH = '/api/v1/agent';
+export const AGENT_PROTOCOL_VERSION = 1;
+
+/** AgentInfo is what an agent tells the master about itself. */
+export interface AgentInfo {
+  /** Set by the master at first registration, then persisted by the agent in its work dir. */
+  agentId?: string;
+  hostname: string;
+  /** The address other machines reach the agent at (an IP or a resolvable name). */
+  address: string;
+  /** The agent's own HTTP port (files, health, metrics). */
+  port: number;
+  resources: ResourcesView;
+  attributes: Record<string, string>;
+  version: string;
+}
+
+/** TaskInfo is everything an agent needs to launch one task. */
+export interface TaskInfo {
+  taskId: string;
+  job: string;
+  instance: number;
+  kind: 'service' | 'batch';
+  role: string;
+  resources: ResourcesView;
+  /** Port numbers chosen by the master, by the names the job gave them (in the job's order). */
+  ports: Record<string, number>;
+  processes: { name: string; cmd: string }[];
+  env: Record<string, string>;
+  killGraceSecs: number;
+}
+
+/** TaskStatus is one status update about one task. uuid makes retries idempotent. */
+export interface TaskStatus {
+  taskId: string;
+  state: TaskState;
+  reason?: TaskReason;
+  message?: string;
+  /** Unique per update; the master acknowledges by uuid and records a uuid at most once. */
+  uuid: string;
+  /** When the agent observed the change (ms since epoch). */
+  timestamp: number;
+  healthy?: boolean;
+}
+
+/** A task the agent already runs, reported when it (re)subscribes. */
+export interface RunningTask {
+  taskId: string;
+  state: TaskState;
+}
+
+// ---- agent → master calls --------------------------------------------------------------------
+
+export type AgentCall =
+  | { type: 'SUBSCRIBE'; subscribe: { agent: AgentInfo; tasks: RunningTask[] } }
+  | { type: 'UPDATE'; agentId: string; update: { status: TaskStatus } }
+  | { type: 'HEARTBEAT'; agentId: string };
+
+// ---- master → agent events (RecordIO stream) -----------------------------------------------
+
+export type AgentEvent =
+  | { type: 'SUBSCRIBED'; subscribed: { agentId: string; heartbeatIntervalSecs: number; masterId: string } }
+  | { type: 'LAUNCH'; launch: { task: TaskInfo } }
+  | { type: 'KILL'; kill: { taskId: string; gracePeriodSecs: number; reason?: TaskReason } }
+  | { type: 'ACKNOWLEDGED'; acknowledged: { taskId: string; uuid: string } }
+  | { type: 'HEARTBEAT' }
+  /** The master asks the agent to end: it was replaced or removed. The agent exits. */
+  | { type: 'SHUTDOWN'; shutdown: { message: string } };

@@ -1,0 +1,123 @@
+// The REST API's shapes (/api/v1/...): camelCase JSON, used by the CLI, the UI and tests through
+// the typed client. Errors travel as core's ErrorBody.
+
+import type { JobKind, JobSpec, ResourcesView, TaskReason, TaskState, Tier } from '../core/index.js';
+
+export type JobState = 'ACTIVE' | 'KILLING' | 'FINISHED' | 'FAILED';
+export type InstanceState = 'PENDING' | 'ACTIVE' | 'FINISHED' | 'FAILED' | 'KILLED';
+export type AgentState = 'CONNECTED' | 'DISCONNECTED' | 'UNREACHABLE';
+
+export interface TaskView {
+  taskId: string;
+  job: string;
+  instance: number;
+  agentId: string;
+  hostname: string;
+  address: string;
+  state: TaskState;
+  reason?: TaskReason;
+  message?: string;
+  healthy?: boolean;
+  ports: Record<string, number>;
+  resources: ResourcesView;
+  launchedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  /** The master has asked the agent to kill this task (it shows TASK_KILLING once the agent says so). */
+  killRequested: boolean;
+}
+
+export interface InstanceView {
+  instance: number;
+  state: InstanceState;
+  /** The current task: running, or the last one that ran when the instance is pending or ended. */
+  task?: TaskView;
+  /** Failed runs counted against maxTaskFailures (batch), or in a row (service backoff). */
+  failures: number;
+  /** How many tasks this instance has had. */
+  runs: number;
+  /** When pending: the earliest time (ms) it may be placed; restart backoff puts it in the future. */
+  notBefore?: number;
+  /** When pending: why it is not running yet, for a person. */
+  pendingReason?: string;
+}
+
+export interface JobSummary {
+  job: string;
+  kind: JobKind;
+  state: JobState;
+  tier: Tier;
+  priority: number;
+  instanceCount: number;
+  /** Count of instances by their current task state, plus PENDING for instances with no task. */
+  taskStates: Partial<Record<TaskState | 'PENDING', number>>;
+  createdAt: number;
+  endedAt?: number;
+}
+
+export interface JobView extends JobSummary {
+  spec: JobSpec;
+  instances: InstanceView[];
+}
+
+export interface AgentView {
+  agentId: string;
+  hostname: string;
+  address: string;
+  port: number;
+  state: AgentState;
+  attributes: Record<string, string>;
+  total: ResourcesView;
+  used: ResourcesView;
+  taskCount: number;
+  registeredAt: number;
+  lastSeenAt?: number;
+}
+
+export interface CellView {
+  masterId: string;
+  version: string;
+  startedAt: number;
+  logIndex: number;
+  agents: AgentView[];
+  total: ResourcesView;
+  used: ResourcesView;
+  jobCount: number;
+  taskCount: number;
+  pendingCount: number;
+}
+
+export interface JobCreated {
+  job: string;
+  instances: number;
+}
+
+export interface KillRequest {
+  /** Instances to kill; all when absent. */
+  instances?: number[];
+}
+
+export interface RestartRequest {
+  /** Instances to restart; all when absent. */
+  instances?: number[];
+}
+
+/** LogChunk is a piece of a task's stdout or stderr, read through the master from the agent. */
+export interface LogChunk {
+  taskId: string;
+  file: 'stdout' | 'stderr';
+  offset: number;
+  /** Size of the whole file now; follow by asking again from offset + data length. */
+  size: number;
+  data: string;
+  /** The task has ended: nothing will be added. */
+  eof: boolean;
+}
+
+/** EventView is one event of the log as streamed by GET /api/v1/events (Server-Sent Events). */
+export interface EventView {
+  index: number;
+  type: string;
+  at: number;
+  [field: string]: unknown;
+}

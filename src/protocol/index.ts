@@ -1,0 +1,5 @@
+// protocol: wire formats shared by master, agent, client and CLI.
+export * from './recordio.js';
+export type * from './agent.js';
+export { AGENT_API_PATH, AGENT_PROTOCOL_VERSION } from './agent.js';
+export type * from './api.js';
