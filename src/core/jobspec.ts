@@ -189,12 +189,13 @@ export function validateJobSpec(doc: unknown): JobSpec {
  * parseJobText reads YAML (JSON is YAML too) into a plain document. Syntax errors name the line.
  */
 export function parseJobText(text: string): unknown {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true });
   const err = doc.errors[0];
   if (err !== undefined) {
     const pos = err.linePos?.[0];
     const where = pos === undefined ? '' : ` at line ${pos.line}, column ${pos.col}`;
-    const what = err.message.split('\n')[0] ?? err.message;
+    // yaml's pretty message is "<what> at line L, column C:" followed by a code excerpt; keep <what>.
+    const what = (err.message.split('\n')[0] ?? err.message).replace(/ at line \d+, column \d+:?$/, '');
     throw new MusterError('INVALID_JOB', `the job config is not valid YAML${where}: ${what}`, {
       details: pos === undefined ? {} : { line: pos.line, column: pos.col },
     });

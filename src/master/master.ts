@@ -3,8 +3,8 @@
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { MusterError, VERSION } from '../core/index.js';
-import { createLogger } from '../log/index.js';
+import { MusterError, VERSION, isTerminal } from '../core/index.js';
+import { createLogger, type Logger } from '../log/index.js';
 import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
 import { OfferCycle } from './frameworks/offers.js';
@@ -15,6 +15,7 @@ import { Router, sendJson } from './http/router.js';
 import { renderStatusPage } from './http/statuspage.js';
 import { MusterFramework } from './jobs/index.js';
 import type { MasterHandle, MasterOptions } from './options.js';
+import type { LoggedEvent } from './state/index.js';
 import { openStore } from './store/index.js';
 import { cellView, type ViewContext } from './views.js';
 
@@ -35,6 +36,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const framework = new MusterFramework(log, links, logger.child('scheduler'));
   const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator') });
   log.onAppended(() => cycle.kick());
+  log.onAppended((batch) => logEvents(logger, batch));
 
   const view = (): ViewContext => ({
     state: log.state,
@@ -109,6 +111,33 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
   cycle.kick();
   return { url, port, close };
+}
+
+/** logEvents writes the events an operator wants in the master's log, one line each. */
+function logEvents(logger: Logger, batch: readonly LoggedEvent[]): void {
+  for (const { event: e } of batch) {
+    switch (e.type) {
+      case 'JobCreated':
+        logger.info('job created', { job: e.spec.job, kind: e.spec.kind, instances: e.spec.instances });
+        break;
+      case 'KillRequested':
+        logger.info(e.restart ? 'restart requested' : 'kill requested', { job: e.job, instances: e.instances.join(','), reason: e.reason });
+        break;
+      case 'TasksLaunched':
+        for (const t of e.tasks) logger.info('task launched', { taskId: t.taskId, agentId: t.agentId });
+        break;
+      case 'TaskStatusUpdated':
+        if (isTerminal(e.status.state) || e.status.state === 'TASK_RUNNING') {
+          logger.info('task status', { taskId: e.status.taskId, state: e.status.state, reason: e.status.reason, message: e.status.message });
+        }
+        break;
+      case 'AgentUnreachable':
+        logger.warn('agent marked unreachable', { agentId: e.agentId, message: e.message });
+        break;
+      case 'AgentRegistered':
+        break;
+    }
+  }
 }
 
 function validate(opts: MasterOptions): void {

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MusterError } from './errors.js';
+import { parseJobText, requestOf, validateJobSpec } from './jobspec.js';
+import { parseInstanceRef, parseJobKey } from './jobkey.js';
+
+const base = {
+  job: 'web/prod/hello',
+  resources: { cpus: 0.25, mem: '64MiB' },
+  processes: [{ name: 'server', cmd: 'sleep 1' }],
+};
+
+function problem(doc: unknown): { message: string; field: unknown } {
+  try {
+    validateJobSpec(doc);
+  } catch (e) {
+    assert.ok(e instanceof MusterError);
+    assert.equal(e.code, 'INVALID_JOB');
+    return { message: e.message, field: e.details?.['field'] };
+  }
+  assert.fail('expected the config to be refused');
+}
+
+test('validateJobSpec fills defaults and converts sizes to MiB', () => {
+  const spec = validateJobSpec({ ...base, resources: { cpus: 0.25, mem: '1GiB', disk: '2GiB', ports: ['http'] } });
+  assert.equal(spec.kind, 'service');
+  assert.equal(spec.instances, 1);
+  assert.equal(spec.tier, 'preferred');
+  assert.equal(spec.maxTaskFailures, 1);
+  assert.deepEqual(spec.resources, { cpus: 0.25, mem: 1024, disk: 2048, gpus: 0, ports: ['http'] });
+  assert.deepEqual(requestOf(spec), { cpusMilli: 250, memMiB: 1024, diskMiB: 2048, gpus: 0, ports: ['http'] });
+});
+
+test('validateJobSpec names an unknown field', () => {
+  const p = problem({ ...base, resources: { cpus: 1, mem: 1, cpuss: 2 } });
+  assert.equal(p.field, 'resources.cpuss');
+  assert.match(p.message, /field "resources.cpuss": unknown field/);
+});
+
+test('validateJobSpec refuses negative and absurd resources, naming the field', () => {
+  assert.equal(problem({ ...base, resources: { cpus: -1, mem: 64 } }).field, 'resources.cpus');
+  assert.equal(problem({ ...base, resources: { cpus: 1, mem: '100PiB' } }).field, 'resources.mem');
+  assert.match(problem({ ...base, resources: { cpus: 1, mem: 1e12 } }).message, /more than the limit/);
+  assert.match(problem({ ...base, resources: { cpus: 0.0001, mem: 1 } }).message, /3 decimals/);
+  assert.equal(problem({ ...base, instances: 0 }).field, 'instances');
+});
+
+test('validateJobSpec refuses a bad job key, a missing process and reserved variables', () => {
+  assert.match(problem({ ...base, job: 'Web/prod/hello' }).message, /role/);
+  assert.match(problem({ ...base, job: 'web/prod' }).message, /role\/env\/name/);
+  assert.equal(problem({ ...base, processes: [] }).field, 'processes');
+  assert.match(problem({ ...base, env: { MUSTER_TASK_ID: 'x' } }).message, /set by Muster/);
+  assert.match(problem({ ...base, kind: 'cron' }).message, /kind must be one of service, batch/);
+  assert.match(problem({ ...base, constraints: { rack: 'limit:0' } }).message, /at least 1/);
+});
+
+test('parseJobText names the line of a YAML error and refuses duplicate keys', () => {
+  assert.throws(
+    () => parseJobText('job: a/b/c\nresources: {cpus: 1\n'),
+    (e: unknown) => e instanceof MusterError && e.code === 'INVALID_JOB' && /line \d+/.test(e.message),
+  );
+  assert.throws(() => parseJobText('job: a\njob: b\n'), /not valid YAML/);
+  assert.deepEqual(parseJobText('{"job": "a/b/c"}'), { job: 'a/b/c' });
+});
+
+test('job keys and instance references parse as Aurora writes them', () => {
+  assert.deepEqual(parseJobKey('web/prod/hello'), { role: 'web', env: 'prod', name: 'hello' });
+  assert.deepEqual(parseInstanceRef('web/prod/hello/0,2-3'), { key: 'web/prod/hello', instances: [0, 2, 3] });
+  assert.deepEqual(parseInstanceRef('web/prod/hello'), { key: 'web/prod/hello', instances: undefined });
+  assert.throws(() => parseJobKey('web/prod/he llo'), /name/);
+});

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { agent, framework, offerIds, resources } from '../../test/fixtures.js';
+import { allocate } from './index.js';
+import type { AllocatorAgent, AllocatorInput } from './index.js';
+
+function cell(n: number, total = 'cpus:4;mem:8GiB'): AllocatorAgent[] {
+  return Array.from({ length: n }, (_, i) => agent({ agentId: `agent-${i}`, total }));
+}
+
+function input(overrides: Partial<AllocatorInput> = {}): AllocatorInput {
+  return {
+    agents: overrides.agents ?? cell(2),
+    frameworks: overrides.frameworks ?? [framework()],
+    roleWeights: overrides.roleWeights ?? new Map(),
+    now: overrides.now ?? 1_000_000,
+    nextOfferId: overrides.nextOfferId ?? offerIds(),
+  };
+}
+
+const NOW = 1_000_000;
+
+void test('allocate() offers all of each agent\'s free resources, with ids from nextOfferId in agent order', () => {
+  const agents = [
+    agent({ agentId: 'a', total: 'cpus:4;mem:8GiB;ports:[31000-31999]', free: 'cpus:1.5;mem:1GiB;ports:[31500-31999]' }),
+    agent({ agentId: 'b', attributes: { rack: 'r1' } }),
+  ];
+  assert.deepEqual(allocate(input({ agents })), [
+    {
+      offerId: 'o-1',
+      frameworkId: 'muster',
+      agentId: 'a',
+      hostname: 'a.example',
+      attributes: { host: 'a.example' },
+      resources: resources('cpus:1.5;mem:1GiB;ports:[31500-31999]'),
+    },
+    {
+      offerId: 'o-2',
+      frameworkId: 'muster',
+      agentId: 'b',
+      hostname: 'b.example',
+      attributes: { rack: 'r1' },
+      resources: agents[1]?.total,
+    },
+  ]);
+});
+
+void test('allocate() skips agents with nothing free', () => {
+  const agents = [agent({ agentId: 'full', free: '' }), agent({ agentId: 'idle' })];
+  assert.deepEqual(allocate(input({ agents })).map((o) => o.agentId), ['idle']);
+});
+
+void test('allocate() shares agents fairly between two frameworks of equal share, ties by frameworkId', () => {
+  const frameworks = [framework({ frameworkId: 'fw-b', role: 'b' }), framework({ frameworkId: 'fw-a', role: 'a' })];
+  const offers = allocate(input({ agents: cell(4), frameworks }));
+  assert.deepEqual(offers.map((o) => o.frameworkId), ['fw-a', 'fw-b', 'fw-a', 'fw-b']);
+});
+
+void test('allocate() offers to the framework of lowest dominant share first', () => {
+  // The cell has 40 cpus and 80GiB: fw-a holds 50% of the mem (dominant), fw-b 30% of the cpus.
+  const frameworks = [
+    framework({ frameworkId: 'fw-a', role: 'a', allocated: 'cpus:1;mem:40GiB' }),
+    framework({ frameworkId: 'fw-b', role: 'b', allocated: 'cpus:12;mem:1GiB' }),
+  ];
+  const offers = allocate(input({ agents: cell(10), frameworks }));
+  // fw-b gets agents until its cpus share passes fw-a's 50% mem share: 12 → 16 → 20 cpus (50%, tie
+  // goes to fw-a), then they alternate.
+  assert.deepEqual(offers.map((o) => o.frameworkId), ['fw-b', 'fw-b', 'fw-a', 'fw-b', 'fw-a', 'fw-b', 'fw-a', 'fw-b', 'fw-a', 'fw-b']);
+});
+
+void test('allocate() divides dominant share by the role\'s weight', () => {
+  const frameworks = [framework({ frameworkId: 'fw-a', role: 'heavy' }), framework({ frameworkId: 'fw-b', role: 'light' })];
+  const offers = allocate(input({ agents: cell(6), frameworks, roleWeights: new Map([['heavy', 2]]) }));
+  assert.deepEqual(offers.map((o) => o.frameworkId), ['fw-a', 'fw-b', 'fw-a', 'fw-a', 'fw-b', 'fw-a']);
+});
+
+void test('allocate() honours a decline filter until it ends', () => {
+  const frameworks = [
+    framework({ frameworkId: 'fw-a', declined: new Map([['agent-0', NOW + 5000], ['agent-1', NOW]]) }),
+    framework({ frameworkId: 'fw-b', suppressed: true }),
+  ];
+  const offers = allocate(input({ agents: cell(3), frameworks, now: NOW }));
+  // agent-0 is refused until later; agent-1's filter ends now.
+  assert.deepEqual(offers.map((o) => [o.agentId, o.frameworkId]), [['agent-1', 'fw-a'], ['agent-2', 'fw-a']]);
+});
+
+void test('allocate() offers a declined agent to another framework', () => {
+  const frameworks = [
+    framework({ frameworkId: 'fw-a', declined: new Map([['agent-0', NOW + 1]]) }),
+    framework({ frameworkId: 'fw-b', allocated: 'cpus:4;mem:8GiB' }),
+  ];
+  assert.deepEqual(allocate(input({ agents: cell(1), frameworks, now: NOW })).map((o) => o.frameworkId), ['fw-b']);
+});
+
+void test('allocate() sends nothing to a suppressed framework', () => {
+  const frameworks = [framework({ frameworkId: 'fw-a', suppressed: true }), framework({ frameworkId: 'fw-b', allocated: 'cpus:8' })];
+  assert.deepEqual(allocate(input({ agents: cell(3), frameworks })).map((o) => o.frameworkId), ['fw-b', 'fw-b', 'fw-b']);
+  assert.deepEqual(allocate(input({ frameworks: [framework({ suppressed: true })] })), []);
+});
+
+void test('allocate() gives the same offers for the same input, whatever the order of frameworks', () => {
+  const make = (reverse: boolean): AllocatorInput => {
+    const frameworks = [
+      framework({ frameworkId: 'fw-a', role: 'a', allocated: 'cpus:2;mem:1GiB' }),
+      framework({ frameworkId: 'fw-b', role: 'b', allocated: 'cpus:1;mem:4GiB' }),
+      framework({ frameworkId: 'fw-c', role: 'c', declined: new Map([['agent-3', NOW + 1]]) }),
+    ];
+    return input({ agents: cell(12), frameworks: reverse ? frameworks.reverse() : frameworks, now: NOW });
+  };
+  const first = allocate(make(false));
+  assert.deepEqual(allocate(make(false)), first);
+  assert.deepEqual(allocate(make(true)), first);
+});

@@ -1,0 +1,19 @@
+// scheduler: pure placement and allocation. No node:* imports, no clock, no randomness beyond a seed.
+export type * from './types.js';
+export { place } from './placement.js';
+export { allocate } from './allocator.js';
+export { neverFits, whyNot, NO_OFFERS } from './explain.js';
+export type { AgentCapacity, WhyNotInput } from './explain.js';
+export {
+  attributeOf,
+  checkConstraint,
+  checkEquals,
+  checkLimit,
+  checkNotEqual,
+  checkOneOf,
+  LimitCounts,
+  limitValueOf,
+  parseConstraint,
+  parseConstraints,
+} from './constraints.js';
+export type { AgentView, Constraint, ConstraintResult } from './constraints.js';

@@ -1,0 +1,127 @@
+// Fixture builders for tests, as Nomad's mock.Node() and mock.Job(): each returns a plausible,
+// valid object, and a test overrides only the fields it is about. Resources are written in the
+// agent's --resources syntax ("cpus:1;mem:1024;ports:[31000-31010]") so a test reads like a cell.
+// No counters or clocks: the same calls build the same objects, whatever ran before.
+
+import { EMPTY, parseResourceFlag } from '../src/core/index.js';
+import type { ResourceRequest, Resources } from '../src/core/index.js';
+import type {
+  AllocatorAgent,
+  AllocatorFramework,
+  Attributes,
+  Offer,
+  PendingTask,
+  PlacementInput,
+} from '../src/scheduler/index.js';
+
+/** resources reads "cpus:1;mem:1024;disk:10GiB;gpus:1;ports:[31000-31010]"; what it omits is zero. */
+export function resources(text = ''): Resources {
+  return { ...EMPTY, ...parseResourceFlag(text) };
+}
+
+/** request is one task's request: cpus, mem, disk and gpus as in resources(), ports by name. */
+export function request(text = 'cpus:0.1;mem:32', ports: readonly string[] = []): ResourceRequest {
+  const r = resources(text);
+  return { cpusMilli: r.cpusMilli, memMiB: r.memMiB, diskMiB: r.diskMiB, gpus: r.gpus, ports };
+}
+
+type WithResources<T, K extends keyof T> = Omit<Partial<T>, K> & { [P in K]?: string | Resources };
+
+function res(r: string | Resources | undefined, fallback: string): Resources {
+  if (r === undefined) return resources(fallback);
+  return typeof r === 'string' ? resources(r) : r;
+}
+
+/**
+ * agent is an agent of the cell, "agent-0" with 4 cpus, 8GiB mem and ports 31000-31999, all free
+ * unless `free` says otherwise. It serves the allocator, and neverFits() as an agent's capacity.
+ */
+export function agent(overrides: WithResources<AllocatorAgent, 'total' | 'free'> = {}): AllocatorAgent {
+  const agentId = overrides.agentId ?? 'agent-0';
+  const total = res(overrides.total, 'cpus:4;mem:8GiB;disk:100GiB;ports:[31000-31999]');
+  return {
+    agentId,
+    hostname: overrides.hostname ?? `${agentId}.example`,
+    attributes: overrides.attributes ?? { host: `${agentId}.example` },
+    total,
+    free: overrides.free === undefined ? total : res(overrides.free, ''),
+  };
+}
+
+/** offer is agent-0's resources offered to the framework "muster"; ids derive from the agent. */
+export function offer(overrides: WithResources<Offer, 'resources'> = {}): Offer {
+  const agentId = overrides.agentId ?? 'agent-0';
+  return {
+    offerId: overrides.offerId ?? `offer-${agentId}`,
+    frameworkId: overrides.frameworkId ?? 'muster',
+    agentId,
+    hostname: overrides.hostname ?? `${agentId}.example`,
+    attributes: overrides.attributes ?? { host: `${agentId}.example` },
+    resources: res(overrides.resources, 'cpus:4;mem:8GiB;disk:100GiB;ports:[31000-31999]'),
+  };
+}
+
+/** offers is n offers "agent-0".."agent-(n-1)" alike; attributes(i) may tell them apart. */
+export function offers(n: number, text: string, attributes?: (i: number) => Attributes): Offer[] {
+  const out: Offer[] = [];
+  for (let i = 0; i < n; i++) {
+    const agentId = `agent-${i}`;
+    out.push(offer({ agentId, resources: text, attributes: { host: `${agentId}.example`, ...attributes?.(i) } }));
+  }
+  return out;
+}
+
+/**
+ * pendingTask is instance 0 of web/prod/hello asking for 0.1 cpus and 32MiB; `request` may be
+ * written as text, with `ports` naming its ports.
+ */
+export function pendingTask(
+  overrides: Omit<Partial<PendingTask>, 'request'> & { request?: string | ResourceRequest; ports?: readonly string[] } = {},
+): PendingTask {
+  const job = overrides.job ?? 'web/prod/hello';
+  const instance = overrides.instance ?? 0;
+  const req = overrides.request;
+  return {
+    key: overrides.key ?? `${job}/${instance}`,
+    job,
+    instance,
+    request: typeof req === 'object' ? req : request(req, overrides.ports ?? []),
+    constraints: overrides.constraints ?? {},
+    priority: overrides.priority ?? 0,
+  };
+}
+
+/** pendingTasks is instances 0..n-1 of one job, alike. */
+export function pendingTasks(n: number, overrides: Parameters<typeof pendingTask>[0] = {}): PendingTask[] {
+  const out: PendingTask[] = [];
+  for (let i = 0; i < n; i++) out.push(pendingTask({ ...overrides, instance: i }));
+  return out;
+}
+
+/** placementInput fills what a test leaves out: the agents' attributes come from the offers. */
+export function placementInput(overrides: Partial<PlacementInput> = {}): PlacementInput {
+  const offerList = overrides.offers ?? [];
+  return {
+    tasks: overrides.tasks ?? [],
+    offers: offerList,
+    agents: overrides.agents ?? new Map(offerList.map((o) => [o.agentId, o.attributes])),
+    placed: overrides.placed ?? [],
+  };
+}
+
+/** framework is the framework "muster" of role "muster", holding nothing, wanting offers. */
+export function framework(overrides: WithResources<AllocatorFramework, 'allocated'> = {}): AllocatorFramework {
+  return {
+    frameworkId: overrides.frameworkId ?? 'muster',
+    role: overrides.role ?? 'muster',
+    allocated: res(overrides.allocated, ''),
+    suppressed: overrides.suppressed ?? false,
+    declined: overrides.declined ?? new Map(),
+  };
+}
+
+/** offerIds counts offer ids "o-1", "o-2", … for one allocator call, as the master's counter would. */
+export function offerIds(prefix = 'o'): () => string {
+  let n = 0;
+  return () => `${prefix}-${++n}`;
+}
