@@ -1,0 +1,188 @@
+// startAgent wires the agent together: the work dir, what it detects, the process containerizer,
+// the task table, the status updates, its HTTP server and its link to the master. Each part is in
+// its own file; this one only decides the order of start and stop.
+
+import os from 'node:os';
+import { formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
+import { createLogger } from '../log/index.js';
+import type { AgentEvent } from '../protocol/index.js';
+import { ProcessContainerizer } from './containerizer.js';
+import { advertiseAddress, detectAttributes, detectResources } from './detect.js';
+import { MasterLink } from './link.js';
+import { renderMetrics } from './metrics.js';
+import type { AgentHandle, AgentOptions } from './options.js';
+import { startServer, type AgentServer } from './server.js';
+import { StatusUpdates } from './statusupdates.js';
+import { Tasks } from './tasks.js';
+import { prepareWorkDir, readAgentId, writeAgentId } from './workdir.js';
+
+
+/** How long close({killTasks}) waits for the master to acknowledge the tasks' terminal updates. */
+const CLOSE_ACK_WAIT_MS = 2000;
+
+/** startAgent starts an agent and resolves once it serves HTTP; it subscribes to the master in the background. */
+export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
+  const logger = opts.logger ?? createLogger('agent');
+  const startedAt = Date.now();
+
+  const workDir = prepareWorkDir(opts.workDir);
+  const hostname = opts.hostname ?? os.hostname();
+  const attributes = detectAttributes(opts.attributes === undefined ? { hostname } : { hostname, flag: opts.attributes });
+  const resources = await detectResources(
+    opts.resources === undefined ? { workDir, logger } : { workDir, flag: opts.resources, logger },
+  );
+  const address = advertiseAddress(opts);
+
+  const containerizer = new ProcessContainerizer({ workDir, logger: logger.child('containerizer') });
+  // updates, table and masterLink refer to each other through callbacks that run only once all
+  // three exist (the link starts last), so the later consts are initialised by then.
+  const updates: StatusUpdates = new StatusUpdates({
+    send: (status) => masterLink.update(status),
+    onAcknowledged: (status) => table.acknowledged(status),
+    logger: logger.child('updates'),
+  });
+  const table: Tasks = new Tasks({ workDir, host: address, containerizer, updates, logger });
+
+  let server: AgentServer | undefined;
+  let persistedId = readAgentId(workDir, logger);
+  let closing: Promise<void> | undefined;
+
+  const masterLink: MasterLink = new MasterLink({
+    masters: opts.masters,
+    agentId: persistedId,
+    subscription: () => ({
+      agent: {
+        hostname,
+        address,
+        port: server?.port ?? opts.port,
+        resources: toView(resources),
+        attributes,
+        version: VERSION,
+      },
+      tasks: table.running(),
+    }),
+    onSubscribed: (sub) => {
+      if (sub.agentId !== persistedId) {
+        try {
+          writeAgentId(workDir, sub.agentId);
+          persistedId = sub.agentId;
+        } catch (err) {
+          logger.error('cannot persist the agent id; a restart will register as a new agent', { error: err });
+        }
+      }
+      // The master may have lost what it had not acknowledged: send every queue's head again.
+      updates.resendAll();
+    },
+    onEvent: (event) => onEvent(event),
+    logger: logger.child('link'),
+  });
+
+  // A previous agent's tasks are killed before we subscribe, so the master never sees them twice.
+  const leftovers = await containerizer.recover();
+  if (leftovers > 0) logger.info('cleaned up tasks left by the previous agent', { tasks: leftovers });
+
+  try {
+    server = await startServer({
+      host: opts.host,
+      port: opts.port,
+      logger: logger.child('http'),
+      routes: {
+        workDir,
+        agentId: () => masterLink.agentId,
+        tasks: () => table.rows(),
+        isActive: (taskId) => table.isActive(taskId),
+        metrics: () =>
+          renderMetrics({
+            tasksByState: table.countByState(),
+            launches: table.launches,
+            updatesSent: updates.sent,
+            updatesAcknowledged: updates.acknowledged,
+            updatesPending: updates.pending().length,
+            subscribed: masterLink.subscribed,
+            uptimeSecs: (Date.now() - startedAt) / 1000,
+          }),
+      },
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new MusterError('INVALID_ARGUMENT', `Cannot listen on ${opts.host}:${opts.port}: ${code}`, { cause: err });
+  }
+  const httpServer = server;
+  masterLink.start();
+  logger.info('agent started', {
+    url: `http://${address}:${httpServer.port}`,
+    workDir,
+    resources: formatResources(resources),
+    attributes: Object.entries(attributes)
+      .map(([k, v]) => `${k}:${v}`)
+      .join(';'),
+  });
+
+  function onEvent(event: AgentEvent): void {
+    switch (event.type) {
+      case 'LAUNCH':
+        table.launch((event as { launch?: { task?: unknown } }).launch?.task);
+        return;
+      case 'KILL': {
+        const kill = (event as { kill?: Record<string, unknown> }).kill ?? {};
+        const taskId = kill['taskId'];
+        if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > 256) {
+          logger.warn('ignoring a KILL without a valid task id');
+          return;
+        }
+        const grace = kill['gracePeriodSecs'];
+        const options: { graceSecs?: number; reason?: TaskReason } = {};
+        if (typeof grace === 'number' && Number.isFinite(grace) && grace >= 0) options.graceSecs = grace;
+        if (isTaskReason(kill['reason'])) options.reason = kill['reason'];
+        table.kill(taskId, options);
+        return;
+      }
+      case 'ACKNOWLEDGED': {
+        const ack = (event as { acknowledged?: Record<string, unknown> }).acknowledged ?? {};
+        const taskId = ack['taskId'];
+        const uuid = ack['uuid'];
+        if (typeof taskId !== 'string' || typeof uuid !== 'string' || !updates.acknowledge(taskId, uuid)) {
+          // A duplicate acknowledgement of an update we resent: harmless.
+          logger.debug('ignoring an acknowledgement that matches no pending update', { task: String(taskId).slice(0, 256) });
+        }
+        return;
+      }
+      case 'SHUTDOWN': {
+        const message = (event as { shutdown?: { message?: unknown } }).shutdown?.message;
+        logger.warn('the master asked the agent to shut down', { message: typeof message === 'string' ? message.slice(0, 1000) : '' });
+        close({ killTasks: true }).catch((err: unknown) => logger.error('shutting down failed', { error: err }));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  async function stop(killTasks: boolean): Promise<void> {
+    if (killTasks) {
+      await table.killAll();
+      if (!(await updates.drained(CLOSE_ACK_WAIT_MS))) {
+        logger.warn('stopping with status updates the master has not acknowledged', { pending: updates.pending().length });
+      }
+    } else {
+      // The tasks run on without us; the next agent's recover() kills them.
+      containerizer.detach();
+    }
+    await masterLink.close();
+    updates.close();
+    await httpServer.close();
+    logger.info('agent stopped');
+  }
+
+  function close(options: { killTasks?: boolean } = {}): Promise<void> {
+    closing ??= stop(options.killTasks === true);
+    return closing;
+  }
+
+  return {
+    url: `http://${address.includes(':') ? `[${address}]` : address}:${httpServer.port}`,
+    port: httpServer.port,
+    agentId: () => masterLink.agentId,
+    close,
+  };
+}

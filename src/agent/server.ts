@@ -1,0 +1,88 @@
+// The agent's own HTTP server (port 5051): health, state, sandbox files and metrics. It is small
+// and read-only; everything that changes the agent comes from the master over the link.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MusterError } from '../core/index.js';
+import type { Logger } from '../log/index.js';
+import { readFileChunk } from './files.js';
+import type { TaskRow } from './tasks.js';
+
+/** AgentRoutes is what the server needs to know about the agent. */
+export interface AgentRoutes {
+  workDir: string;
+  agentId(): string | undefined;
+  tasks(): TaskRow[];
+  isActive(taskId: string): boolean;
+  metrics(): string;
+}
+
+/** AgentServer is a listening server; close() also ends open keep-alive connections. */
+export interface AgentServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** startServer listens on host:port (0 picks a free port) and resolves with the real port. */
+export async function startServer(options: { host: string; port: number; routes: AgentRoutes; logger: Logger }): Promise<AgentServer> {
+  const { routes, logger } = options;
+  const server = http.createServer((req, res) => {
+    handle(req, routes).then(
+      (answer) => send(res, answer),
+      (err: unknown) => {
+        if (!(err instanceof MusterError)) logger.error('request failed', { url: req.url?.slice(0, 200), error: err });
+        const e = err instanceof MusterError ? err : new MusterError('INTERNAL', 'the agent failed to answer');
+        send(res, { status: e.status, json: e.toBody() });
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error('agent HTTP server error', { error: err }));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+type Answer = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+
+async function handle(req: http.IncomingMessage, routes: AgentRoutes): Promise<Answer> {
+  const url = new URL(req.url ?? '/', 'http://agent');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    throw new MusterError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed; the agent's API is read-only`);
+  }
+  switch (url.pathname) {
+    case '/health':
+      return { status: 200, json: withAgentId({ ok: true }, routes.agentId()) };
+    case '/state':
+      return { status: 200, json: withAgentId({}, routes.agentId(), { tasks: routes.tasks() }) };
+    case '/files/read':
+      return { status: 200, json: await readFileChunk(url.searchParams, routes) };
+    case '/metrics':
+      return { status: 200, text: routes.metrics(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+    default:
+      throw new MusterError('NOT_FOUND', `no such path ${url.pathname.slice(0, 100)} on the agent`);
+  }
+}
+
+/** withAgentId puts agentId in when there is one: JSON has no undefined, and we do not send null. */
+function withAgentId(head: Record<string, unknown>, agentId: string | undefined, tail: Record<string, unknown> = {}): Record<string, unknown> {
+  return agentId === undefined ? { ...head, ...tail } : { ...head, agentId, ...tail };
+}
+
+function send(res: http.ServerResponse, answer: Answer): void {
+  const body = 'json' in answer ? JSON.stringify(answer.json) : answer.text;
+  const type = 'json' in answer ? 'application/json; charset=utf-8' : answer.contentType;
+  res.writeHead(answer.status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

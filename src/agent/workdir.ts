@@ -1,0 +1,72 @@
+// The work dir holds everything an agent keeps across restarts: agent.json (the id the master gave
+// it), tasks/ (one checkpoint per task it runs) and sandboxes/ (one directory per task).
+
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { MusterError } from '../core/index.js';
+import type { Logger } from '../log/index.js';
+
+/** MAX_STATE_FILE_BYTES bounds what we read back from agent.json and checkpoints. */
+export const MAX_STATE_FILE_BYTES = 8 * 1024 * 1024;
+
+/** prepareWorkDir creates the work dir and proves it writable, so a bad --work-dir fails the start. */
+export function prepareWorkDir(workDir: string): string {
+  const dir = path.resolve(workDir);
+  const probe = path.join(dir, `.write-probe-${process.pid}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(path.join(dir, 'tasks'), { recursive: true });
+    mkdirSync(path.join(dir, 'sandboxes'), { recursive: true });
+    writeFileSync(probe, 'ok');
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new MusterError('INVALID_ARGUMENT', `Cannot use work dir ${dir}: it is not a writable directory (${describe(err)})`, {
+      cause: err,
+    });
+  }
+  return dir;
+}
+
+/** writeJsonAtomic writes through a temporary file and a rename, so a crash never leaves half a file. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, file);
+}
+
+/** readAgentId returns the id persisted in agent.json, or undefined (none yet, or unreadable). */
+export function readAgentId(workDir: string, logger: Logger): string | undefined {
+  const file = path.join(workDir, 'agent.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn('cannot read agent.json; subscribing as a new agent', { error: err });
+    return undefined;
+  }
+  try {
+    if (text.length > MAX_STATE_FILE_BYTES) throw new Error('file is too large');
+    const doc = JSON.parse(text) as unknown;
+    const id = typeof doc === 'object' && doc !== null ? (doc as { agentId?: unknown }).agentId : undefined;
+    if (isAgentId(id)) return id;
+    throw new Error('agentId is missing or malformed');
+  } catch (err) {
+    logger.warn('agent.json is not valid; subscribing as a new agent', { error: err });
+    return undefined;
+  }
+}
+
+/** writeAgentId persists the id the master assigned, sent again on every later SUBSCRIBE. */
+export function writeAgentId(workDir: string, agentId: string): void {
+  writeJsonAtomic(path.join(workDir, 'agent.json'), { agentId });
+}
+
+/** isAgentId: what we accept as an agent id from the master or from agent.json. */
+export function isAgentId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= 256;
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ?? (err instanceof Error ? err.message : String(err));
+}

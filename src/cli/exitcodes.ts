@@ -1,0 +1,99 @@
+// Exit codes are part of the CLI's contract (docs/api.md): scripts branch on them, so
+// every error maps to one here and nowhere else.
+
+import type { ErrorCode } from '../core/index.js';
+
+export const EXIT = {
+  OK: 0,
+  /** A bug, or the master failed in a way it did not expect. */
+  INTERNAL: 1,
+  /** A bad flag or argument: the command line must change. */
+  USAGE: 2,
+  /** The master refused the input (400/413/415), or a config does not parse or validate. */
+  INVALID: 3,
+  NOT_FOUND: 4,
+  CONFLICT: 5,
+  /** No master could be reached, or it said it is unavailable. */
+  UNAVAILABLE: 6,
+  /** Waiting (--wait) ran out of time, or the master gave up waiting (504). */
+  TIMEOUT: 7,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * UsageError is a mistake on the command line found before anything was sent: one line to stderr,
+ * exit 2. The message says what is wrong; the hint, when there is one, how to fix it.
+ */
+export class UsageError extends Error {
+  readonly hint: string | undefined;
+
+  constructor(message: string, hint?: string) {
+    super(message);
+    this.name = 'UsageError';
+    this.hint = hint;
+  }
+}
+
+/**
+ * OutcomeError is an expected way for a command to end badly that is not the master's error: a
+ * batch job that failed while `--wait` watched it. It prints one line and exits with its code.
+ */
+export class OutcomeError extends Error {
+  readonly exitCode: ExitCode;
+
+  constructor(message: string, exitCode: ExitCode) {
+    super(message);
+    this.name = 'OutcomeError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** exitCodeOf maps the master's error codes to the CLI's exit codes. */
+export function exitCodeOf(code: ErrorCode): ExitCode {
+  switch (code) {
+    case 'INVALID_ARGUMENT':
+    case 'INVALID_JOB':
+    case 'UNSATISFIABLE':
+    case 'PAYLOAD_TOO_LARGE':
+    case 'UNSUPPORTED_MEDIA_TYPE':
+    case 'UNAUTHENTICATED':
+    case 'FORBIDDEN':
+      return EXIT.INVALID;
+    case 'NOT_FOUND':
+    case 'JOB_NOT_FOUND':
+    case 'TASK_NOT_FOUND':
+    case 'INSTANCE_NOT_FOUND':
+    case 'AGENT_NOT_FOUND':
+      return EXIT.NOT_FOUND;
+    case 'JOB_EXISTS':
+    case 'CONFLICT':
+      return EXIT.CONFLICT;
+    case 'UNAVAILABLE':
+    case 'AGENT_UNREACHABLE':
+      return EXIT.UNAVAILABLE;
+    case 'TIMEOUT':
+      return EXIT.TIMEOUT;
+    case 'METHOD_NOT_ALLOWED':
+    case 'INTERNAL':
+      return EXIT.INTERNAL;
+  }
+}
+
+/**
+ * hintOf says what a person can do about an error, when there is something to say that the
+ * message does not: the master's own messages often end with the command to run already.
+ */
+export function hintOf(code: ErrorCode, message: string): string | undefined {
+  if (/\bmuster [a-z]/.test(message)) return undefined;
+  switch (code) {
+    case 'UNAVAILABLE':
+      return 'is the master running? Point at it with --master URL or MUSTER_MASTER';
+    case 'JOB_NOT_FOUND':
+      return 'see muster job list';
+    case 'TASK_NOT_FOUND':
+      return 'see muster task list --all';
+    default:
+      return undefined;
+  }
+}
