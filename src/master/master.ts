@@ -35,7 +35,12 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const links = new AgentLinks(log, { masterId, heartbeatSecs: opts.heartbeatSecs, agentTimeoutSecs: opts.agentTimeoutSecs, logger: logger.child('agents') });
   const framework = new MusterFramework(log, links, logger.child('scheduler'));
   const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator') });
-  log.onAppended(() => cycle.kick());
+  log.onAppended(() => {
+    cycle.kick();
+    // A kill just written (by a user, or by a failed batch job) goes out now, not on the next tick;
+    // state.killing is small and each task's KILL is rate-limited, so this costs next to nothing.
+    links.sendOwedKills();
+  });
   log.onAppended((batch) => logEvents(logger, batch));
 
   const view = (): ViewContext => ({

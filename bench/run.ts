@@ -1,0 +1,66 @@
+// `npm run bench [-- NAME…]`: run the benchmarks one after another (all, or those named), print a
+// table for each and write its figures to bench/results/<name>.json. Benchmarks report, they do
+// not judge: nothing here fails on a slow figure, only on a benchmark that could not run at all.
+//
+// One at a time on purpose: the `dev` benchmark starts processes and the `log` one fsyncs, and
+// either would skew the other's figures on a small machine.
+
+import { performance } from 'node:perf_hooks';
+import { runCodecBench } from './codec.js';
+import { runDevBench } from './dev.js';
+import { runLogBench } from './log.js';
+import { runPlaceBench } from './place.js';
+import { fmt, machine, writeResults } from './report.js';
+
+interface Benchmark {
+  name: string;
+  what: string;
+  run: () => Promise<Record<string, unknown>>;
+}
+
+const BENCHMARKS: readonly Benchmark[] = [
+  { name: 'log', what: 'SQLite event log: append in batches, group commit, replay, snapshot', run: runLogBench },
+  { name: 'codec', what: 'RecordIO encode and decode of agent stream messages', run: runCodecBench },
+  { name: 'place', what: 'scheduler place(): 10,000 tasks onto 1,000 offers', run: runPlaceBench },
+  { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
+];
+
+async function main(): Promise<number> {
+  const names = process.argv.slice(2);
+  const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+    return 2;
+  }
+  const chosen = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.includes(b.name));
+  const m = machine();
+  console.log(`muster benchmarks on ${m.cpuCount} × ${m.cpuModel}, ${fmt(m.memTotalMiB)} MiB, node ${m.node}, ${m.os}`);
+
+  let failed = 0;
+  const started = performance.now();
+  for (const b of chosen) {
+    console.log(`\n=== ${b.name}: ${b.what}`);
+    const t0 = performance.now();
+    try {
+      const figures = await b.run();
+      const file = await writeResults(b.name, { ...figures, benchSeconds: Math.round(performance.now() - t0) / 1000 });
+      console.log(`\n${b.name}: ${fmt((performance.now() - t0) / 1000)} s, figures in ${file}`);
+    } catch (err) {
+      // One broken benchmark should not hide the figures of the others.
+      failed++;
+      console.error(`\n${b.name} could not run:`, err);
+    }
+  }
+  console.log(`\nall done in ${fmt((performance.now() - started) / 1000)} s${failed > 0 ? `, ${failed} failed` : ''}`);
+  return failed > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
