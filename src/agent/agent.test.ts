@@ -414,14 +414,16 @@ describe('agent', () => {
   });
 
   test('nothing keeps the process alive after close(): an agent process exits by itself', async () => {
+    // Import whichever form this test is: compiled (npm test runs dist/) or TypeScript under tsx.
+    const ext = import.meta.url.endsWith('.js') ? 'js' : 'ts';
     const code = `
-      const { startAgent } = await import(${JSON.stringify(new URL('./index.ts', import.meta.url).href)});
-      const { silentLogger } = await import(${JSON.stringify(new URL('../log/index.ts', import.meta.url).href)});
+      const { startAgent } = await import(${JSON.stringify(new URL(`./index.${ext}`, import.meta.url).href)});
+      const { silentLogger } = await import(${JSON.stringify(new URL(`../log/index.${ext}`, import.meta.url).href)});
       const agent = await startAgent({ masters: [${JSON.stringify(master.url)}], workDir: ${JSON.stringify(workDir)},
         port: 0, host: '127.0.0.1', logger: silentLogger });
       while (agent.agentId() === undefined) await new Promise((r) => setTimeout(r, 20));
       await agent.close({ killTasks: true });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...(ext === 'ts' ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

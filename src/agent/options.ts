@@ -29,8 +29,9 @@ export interface AgentHandle {
   /** The id the master gave this agent, once subscribed. */
   agentId(): string | undefined;
   /**
-   * Stops the agent. With killTasks (Ctrl-C of `muster dev`, or SIGTERM of `muster agent
-   * --kill-tasks-on-exit`) every task is killed gracefully first, so nothing is orphaned.
+   * Stops the agent. With killTasks every task is killed gracefully first, so nothing is orphaned:
+   * `muster agent` and `muster dev` do so on SIGINT and SIGTERM, since a task cannot yet outlive
+   * its agent (a restarted agent kills what it finds). Without, tasks are left to that restart.
    */
   close(options?: { killTasks?: boolean }): Promise<void>;
 }

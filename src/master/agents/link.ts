@@ -9,7 +9,7 @@ import { MusterError, isTerminal, type TaskReason } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
-import { readJson, sendJson } from '../http/router.js';
+import { readJson } from '../http/router.js';
 import { isWanted, killGraceSecs, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 

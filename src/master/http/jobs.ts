@@ -58,7 +58,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
         const given = (doc as Record<string, unknown>)['job'];
         if (given === undefined) doc = { ...doc, job: key };
         else if (given !== key) {
-          throw new MusterError('INVALID_ARGUMENT', `the job key ${key} does not match the config's job "${String(given)}"`, {
+          throw new MusterError('INVALID_ARGUMENT', `the job key ${key} does not match the config's job ${JSON.stringify(given)}`, {
             details: { field: 'job' },
           });
         }

@@ -1,0 +1,64 @@
+// `muster cell status`: the master and every agent, with what is used of what each has.
+
+import type { Command } from 'commander';
+import type { CellView } from '../protocol/index.js';
+import { contextOf } from './context.js';
+import { duration, keyValues, printJson, printLines, table, usage } from './output.js';
+
+export function addCellCommands(program: Command): void {
+  const cell = program
+    .command('cell')
+    .description('show the cell: its master and its agents')
+    .addHelpText(
+      'after',
+      `
+A cell is one master (or a replicated set) and the agents it pools.
+
+Examples:
+  $ muster cell status
+  $ muster cell status --master http://10.0.0.1:5050,http://10.0.0.2:5050`,
+    );
+
+  cell
+    .command('status')
+    .description('show the master, the cell totals, and one row per agent with its used/total resources')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ muster cell status
+  $ muster cell status --json | jq '.agents[] | {hostname, state}'`,
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const view = await ctx.client.cell();
+      if (ctx.json) return printJson(view);
+      printLines(cellLines(view, Date.now()));
+    });
+}
+
+/** cellLines is the readable form of `cell status`. */
+export function cellLines(cell: CellView, now: number): string[] {
+  const pairs: [string, string][] = [
+    ['master', `${cell.masterId} (version ${cell.version}, up ${duration(now - cell.startedAt)})`],
+    ['log index', String(cell.logIndex)],
+    ['agents', String(cell.agents.length)],
+    ['cpus', usage(cell.used, cell.total, 'cpus')],
+    ['mem', usage(cell.used, cell.total, 'mem')],
+    ['disk', usage(cell.used, cell.total, 'disk')],
+  ];
+  if (cell.total.gpus > 0) pairs.push(['gpus', usage(cell.used, cell.total, 'gpus')]);
+  pairs.push(['jobs', `${cell.jobCount} (${cell.taskCount} tasks, ${cell.pendingCount} pending)`]);
+  const lines = keyValues(pairs);
+  if (cell.agents.length === 0) return [...lines, '', 'no agents have registered yet'];
+  const rows = cell.agents.map((a) => [
+    a.agentId,
+    a.hostname,
+    `${a.address}:${a.port}`,
+    a.state,
+    usage(a.used, a.total, 'cpus'),
+    usage(a.used, a.total, 'mem'),
+    String(a.taskCount),
+  ]);
+  return [...lines, '', ...table(['AGENT', 'HOSTNAME', 'ADDRESS', 'STATE', 'CPUS', 'MEM', 'TASKS'], rows)];
+}

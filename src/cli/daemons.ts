@@ -1,0 +1,240 @@
+// `muster master`, `muster agent` and `muster dev`: the long-running processes. Their code is
+// imported only when one of them starts, so that `muster job list` does not load the store, the
+// HTTP server or the containerizers.
+
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import type { AgentHandle, AgentOptions } from '../agent/index.js';
+import { MusterError } from '../core/index.js';
+import { createLogger } from '../log/index.js';
+import type { MasterHandle, MasterOptions } from '../master/index.js';
+import { mastersOf } from './context.js';
+import type { GlobalOptions } from './context.js';
+import { UsageError } from './exitcodes.js';
+import * as flags from './flags.js';
+import { note } from './output.js';
+
+const DEFAULT_AGENT_PORT = 5051;
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_AGENT_WORK_DIR = './.muster/agent';
+const DEFAULT_DEV_DIR = '.muster';
+
+interface MasterFlags {
+  port?: number;
+  host?: string;
+  store?: string;
+  agentTimeout?: number;
+  heartbeat?: number;
+}
+
+interface AgentFlags {
+  workDir?: string;
+  port?: number;
+  host?: string;
+  advertiseAddress?: string;
+  hostname?: string;
+  resources?: string;
+  attributes?: string;
+}
+
+interface DevFlags {
+  port?: number;
+  agentPort?: number;
+  dir?: string;
+}
+
+export function addDaemonCommands(program: Command): void {
+  program
+    .command('master')
+    .description('run the master: the REST API, the agent link, the web UI and /metrics')
+    .option('--port <port>', 'port to listen on; 0 picks a free one (default 5050)', flags.port)
+    .option('--host <addr>', `address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)`)
+    .option('--store <url>', 'where the master keeps its log: sqlite:PATH (default sqlite:.muster/master.db)')
+    .option('--agent-timeout <secs>', 'mark an agent unreachable after this long without a word (default 10)', flags.seconds)
+    .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
+    .addHelpText(
+      'after',
+      `
+The master keeps the cell's state as a log of events in its store; restarting it with the same
+--store resumes every job. Stop it with Ctrl-C or SIGTERM: tasks on the agents keep running.
+
+Examples:
+  $ muster master
+  $ muster master --host 0.0.0.0 --port 5050 --store sqlite:/var/lib/muster/master.db
+  $ muster master --agent-timeout 30 --heartbeat 5`,
+    )
+    .action(async (opts: MasterFlags) => {
+      const { startMaster, DEFAULT_MASTER_OPTIONS } = await import('../master/index.js');
+      const options: MasterOptions = { ...DEFAULT_MASTER_OPTIONS, logger: createLogger('master') };
+      if (opts.port !== undefined) options.port = opts.port;
+      if (opts.host !== undefined) options.host = opts.host;
+      if (opts.store !== undefined) options.store = opts.store;
+      if (opts.agentTimeout !== undefined) options.agentTimeoutSecs = opts.agentTimeout;
+      if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
+      await makeStoreDir(options.store);
+      const master = await starting(() => startMaster(options), { what: 'master', host: options.host, port: options.port });
+      note(`muster master listening on ${master.url}`);
+      stopOnSignal(() => master.close());
+    });
+
+  program
+    .command('agent')
+    .description('run an agent: offer this machine to the master and run the tasks it places here')
+    .option('--work-dir <dir>', `agent id, task checkpoints and sandboxes (default ${DEFAULT_AGENT_WORK_DIR})`)
+    .option('--port <port>', `port of the agent's files, health and metrics server; 0 picks a free one (default ${DEFAULT_AGENT_PORT})`, flags.port)
+    .option('--host <addr>', `address to listen on (default ${DEFAULT_HOST})`)
+    .option('--advertise-address <addr>', 'address the master and other machines reach this agent at (default: --host)')
+    .option('--hostname <name>', 'the hostname to report (attribute "host"; default: detected)')
+    .option('--resources <spec>', 'override detected resources, e.g. "cpus:2;mem:1024;ports:[31000-31999]"', flags.resources)
+    .option('--attributes <spec>', 'attributes for constraints, e.g. "rack:r1;zone:a"', flags.attributes)
+    .addHelpText(
+      'after',
+      `
+--master URL[,URL...] (or MUSTER_MASTER) is required: the agent tries each master in turn and
+follows redirects to the leader. Ctrl-C or SIGTERM kills the agent's tasks, then stops it.
+
+Examples:
+  $ muster agent --master http://10.0.0.1:5050
+  $ muster agent --master http://m1:5050,http://m2:5050 --host 0.0.0.0 --advertise-address 10.0.0.7
+  $ muster agent --master http://127.0.0.1:5050 --resources "cpus:2;mem:2GiB" --attributes "rack:r1"`,
+    )
+    .action(async (opts: AgentFlags, cmd: Command) => {
+      const masters = mastersOf(cmd.optsWithGlobals<GlobalOptions>().master, undefined);
+      if (masters === undefined) {
+        throw new UsageError('the agent needs a master to register with', 'give --master URL[,URL...] or set MUSTER_MASTER');
+      }
+      const { startAgent } = await import('../agent/index.js');
+      const options: AgentOptions = {
+        masters,
+        workDir: opts.workDir ?? DEFAULT_AGENT_WORK_DIR,
+        port: opts.port ?? DEFAULT_AGENT_PORT,
+        host: opts.host ?? DEFAULT_HOST,
+        logger: createLogger('agent'),
+      };
+      if (opts.advertiseAddress !== undefined) options.advertiseAddress = opts.advertiseAddress;
+      if (opts.hostname !== undefined) options.hostname = opts.hostname;
+      if (opts.resources !== undefined) options.resources = opts.resources;
+      if (opts.attributes !== undefined) options.attributes = opts.attributes;
+      const agent = await starting(() => startAgent(options), { what: 'agent', host: options.host, port: options.port });
+      note(`muster agent listening on ${agent.url}, registering with ${masters.join(', ')}`);
+      stopOnSignal(() => agent.close({ killTasks: true }));
+    });
+
+  program
+    .command('dev')
+    .description('run a master and one local agent in this process: a whole cell to try Muster on')
+    .option('--port <port>', 'port of the master, its API and UI (default 5050)', flags.port)
+    .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
+    .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
+    .addHelpText(
+      'after',
+      `
+Everything stays under --dir: run it again in the same place and it resumes the same jobs.
+Ctrl-C kills every task and stops; a second Ctrl-C exits at once.
+
+Examples:
+  $ muster dev
+  $ muster dev --port 6050 --agent-port 6051 --dir /tmp/muster-play`,
+    )
+    .action(async (opts: DevFlags) => {
+      const dir = opts.dir ?? DEFAULT_DEV_DIR;
+      await mkdir(dir, { recursive: true });
+      const [{ startMaster, DEFAULT_MASTER_OPTIONS }, { startAgent }] = await Promise.all([
+        import('../master/index.js'),
+        import('../agent/index.js'),
+      ]);
+      const masterOptions: MasterOptions = {
+        ...DEFAULT_MASTER_OPTIONS,
+        store: `sqlite:${join(dir, 'master.db')}`,
+        port: opts.port ?? DEFAULT_MASTER_OPTIONS.port,
+        host: DEFAULT_HOST,
+        logger: createLogger('master'),
+      };
+      const master = await starting(() => startMaster(masterOptions), { what: 'master', host: DEFAULT_HOST, port: masterOptions.port });
+      let agent: AgentHandle;
+      try {
+        const agentPort = opts.agentPort ?? DEFAULT_AGENT_PORT;
+        agent = await starting(
+          () =>
+            startAgent({
+              masters: [master.url],
+              workDir: join(dir, 'agent'),
+              port: agentPort,
+              host: DEFAULT_HOST,
+              logger: createLogger('agent'),
+            }),
+          { what: 'agent', host: DEFAULT_HOST, port: agentPort },
+        );
+      } catch (err) {
+        await master.close();
+        throw err;
+      }
+      note(
+        [
+          '',
+          `muster dev: a master and one agent are running (state in ${dir}/)`,
+          `  web UI      ${master.url}/`,
+          `  try         npx muster job create examples/hello-service.yaml --wait`,
+          `              npx muster job status web/prod/hello`,
+          `  stop        Ctrl-C (kills the tasks; the jobs resume on the next muster dev)`,
+          '',
+        ].join('\n'),
+      );
+      stopOnSignal(async () => {
+        await agent.close({ killTasks: true });
+        await master.close();
+      });
+    });
+}
+
+/**
+ * starting runs a daemon's start and turns the mistakes a person can fix into one-line usage
+ * errors: a port already taken, an address that is not on this machine, a flag the daemon refused.
+ */
+async function starting<T extends MasterHandle | AgentHandle>(
+  start: () => Promise<T>,
+  where: { what: string; host: string; port: number },
+): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const at = `${where.host}:${where.port}`;
+    if (code === 'EADDRINUSE') throw new UsageError(`cannot start the ${where.what}: ${at} is already in use`, 'is another muster running? Pick another --port');
+    if (code === 'EADDRNOTAVAIL') throw new UsageError(`cannot start the ${where.what}: ${where.host} is not an address of this machine`, 'check --host');
+    if (code === 'EACCES') throw new UsageError(`cannot start the ${where.what}: no permission to listen on ${at}`, 'pick a port above 1023');
+    if (err instanceof MusterError && err.code === 'INVALID_ARGUMENT') throw new UsageError(`cannot start the ${where.what}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** makeStoreDir creates the directory of a sqlite store, so that the default path works on a fresh checkout. */
+async function makeStoreDir(store: string): Promise<void> {
+  if (store.startsWith('sqlite:')) await mkdir(dirname(store.slice('sqlite:'.length)), { recursive: true });
+}
+
+/**
+ * stopOnSignal stops the daemon on the first SIGINT or SIGTERM and exits 0 once it has stopped;
+ * a second signal exits at once, for a shutdown that hangs.
+ */
+function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      note(`muster: ${signal} again, exiting now`);
+      process.exit(130);
+    }
+    stopping = true;
+    note(`muster: ${signal}, stopping (again to exit at once)`);
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`muster: stopping failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

@@ -1,0 +1,261 @@
+// `muster job …`: create, list, status, kill and restart jobs. Each verb is one request to the
+// master (create --wait then polls); the master validates, the CLI only checks what it can read.
+
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { MusterError } from '../core/index.js';
+import type { InstanceView, JobSummary, JobView } from '../protocol/index.js';
+import { contextOf } from './context.js';
+import type { Context } from './context.js';
+import { EXIT, OutcomeError, UsageError } from './exitcodes.js';
+import * as flags from './flags.js';
+import { ago, instanceList, keyValues, note, ports, printJson, printLines, stateWord, table } from './output.js';
+import { instancesArg, jobKeyArg } from './refs.js';
+
+const POLL_MS = 500;
+const DEFAULT_WAIT_SECS = 120;
+
+export function addJobCommands(program: Command): void {
+  const job = program
+    .command('job')
+    .description('create, inspect, kill and restart jobs (role/env/name)')
+    .addHelpText(
+      'after',
+      `
+A job is a set of identical instances (0..n-1) named role/env/name; each run of an instance on an
+agent is a task. Services keep their instances running; batch jobs run them to completion.
+
+Examples:
+  $ muster job create examples/hello-service.yaml --wait
+  $ muster job status web/prod/hello
+  $ muster job kill web/prod/hello/0,2-4`,
+    );
+
+  job
+    .command('create')
+    .description('submit a job config (YAML or JSON) to the master')
+    .usage('[options] [KEY] FILE')
+    // Declared variadic so that the action can tell "no FILE" apart in its own words; the usage
+    // line above is what people read.
+    .argument('[KEY_FILE...]')
+    .option('--wait', 'wait until every instance is running (service) or the job has ended (batch)')
+    .option('--timeout <secs>', `how long --wait waits before giving up with exit code 7 (default ${DEFAULT_WAIT_SECS})`, flags.seconds)
+    .addHelpText(
+      'after',
+      `
+FILE is the job config, sent as written (application/json for .json, YAML otherwise); the master
+validates it and answers with the first bad field. KEY (role/env/name) is optional: when given, it
+must match the config's job:, or fills it in when the config has none.
+
+Examples:
+  $ muster job create examples/hello-service.yaml
+  $ muster job create web/prod/hello hello.yaml --wait --timeout 60
+  $ muster job create batch/dev/crunch crunch.json --json`,
+    )
+    .action(async (args: string[], opts: { wait?: boolean; timeout?: number }, cmd: Command) => {
+      if (args.length === 0) throw new UsageError('job create needs a config FILE', 'e.g. muster job create hello.yaml');
+      if (args.length > 2) throw new UsageError(`job create takes [KEY] FILE, got ${args.length} arguments`);
+      const file = args[args.length - 1] as string;
+      const key = args.length === 2 ? jobKeyArg(args[0] as string) : undefined;
+      if (opts.timeout !== undefined && opts.wait !== true) throw new UsageError('--timeout applies only with --wait');
+      const text = await readConfig(file);
+      const ctx = contextOf(cmd);
+      const contentType = extname(file).toLowerCase() === '.json' ? 'application/json' : 'application/yaml';
+      const created = await ctx.client.createJob(text, key === undefined ? { contentType } : { contentType, job: key });
+      if (ctx.json) printJson(created);
+      else note(`created ${created.job} with ${created.instances} instance${created.instances === 1 ? '' : 's'}`);
+      if (opts.wait === true) await waitForJob(ctx, created.job, opts.timeout ?? DEFAULT_WAIT_SECS);
+      else if (!ctx.json) note(`see its progress with: muster job status ${created.job}`);
+    });
+
+  job
+    .command('list')
+    .description('list the jobs of the cell with their state and a count of their tasks by state')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ muster job list
+  $ muster job list --json | jq '.jobs[].job'`,
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const jobs = await ctx.client.listJobs();
+      if (ctx.json) return printJson({ jobs });
+      if (jobs.length === 0) return note('no jobs yet; create one with: muster job create FILE');
+      printLines(
+        table(
+          ['JOB', 'KIND', 'STATE', 'INSTANCES', 'TASKS'],
+          jobs.map((j) => [j.job, j.kind, j.state, String(j.instanceCount), countsOf(j)]),
+        ),
+      );
+    });
+
+  job
+    .command('status')
+    .description("show a job and each of its instances: state, agent, task, ports, why it is pending")
+    .argument('<KEY>', 'the job, role/env/name')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ muster job status web/prod/hello
+  $ muster job status web/prod/hello --json | jq '.instances[] | select(.state == "PENDING")'`,
+    )
+    .action(async (keyText: string, _opts: unknown, cmd: Command) => {
+      const key = jobKeyArg(keyText);
+      const ctx = contextOf(cmd);
+      const job = await ctx.client.getJob(key);
+      if (ctx.json) return printJson(job);
+      printLines(statusLines(job, Date.now()));
+    });
+
+  for (const verb of ['kill', 'restart'] as const) {
+    job
+      .command(verb)
+      .description(
+        verb === 'kill'
+          ? 'kill a job, or some of its instances; killed instances are not restarted'
+          : 'restart instances of a job: kill their tasks and place new ones',
+      )
+      .argument('<KEY[/INSTANCES]>', 'the job, role/env/name, optionally with instances: web/prod/hello/0,2-4')
+      .option('--instances <list>', 'instances to act on, e.g. 0,2-4 (default: all)')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  $ muster job ${verb} web/prod/hello
+  $ muster job ${verb} web/prod/hello/0,2-4
+  $ muster job ${verb} web/prod/hello --instances 1`,
+      )
+      .action(async (ref: string, opts: { instances?: string }, cmd: Command) => {
+        const { key, instances } = instancesArg(ref, opts.instances);
+        const ctx = contextOf(cmd);
+        const answer = verb === 'kill' ? await ctx.client.killJob(key, instances) : await ctx.client.restartJob(key, instances);
+        if (ctx.json) return printJson(answer);
+        const which = answer.instances.length === 0 ? 'no instances (none is active)' : `instances ${instanceList(answer.instances)}`;
+        printLines([`asked the master to ${verb} ${answer.job} ${which}`]);
+      });
+  }
+}
+
+/** readConfig reads the job file; a file that cannot be read is a mistake on the command line. */
+async function readConfig(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`cannot read ${file}: no such file`, 'check the path');
+    if (code === 'EISDIR') throw new UsageError(`cannot read ${file}: it is a directory`, 'give the job config file');
+    if (code === 'EACCES' || code === 'EPERM') throw new UsageError(`cannot read ${file}: permission denied`);
+    throw err;
+  }
+}
+
+function countsOf(job: JobSummary): string {
+  const entries = Object.entries(job.taskStates).filter(([, n]) => n !== undefined && n > 0);
+  return entries.length === 0 ? '-' : entries.map(([state, n]) => `${stateWord(state)} ${n}`).join(', ');
+}
+
+function instanceState(i: InstanceView): string {
+  if (i.state === 'PENDING' || i.task === undefined) return i.state;
+  return i.task.state;
+}
+
+function instanceNote(i: InstanceView): string {
+  if (i.state === 'PENDING') return i.pendingReason ?? '';
+  if (i.task?.healthy === false) return 'unhealthy';
+  return i.task?.message ?? '';
+}
+
+/** statusLines is the readable form of `job status`: a header, then a row per instance. */
+export function statusLines(job: JobView, now: number): string[] {
+  const header = keyValues([
+    ['job', job.job],
+    ['kind', job.kind],
+    ['state', job.state],
+    ['tier', `${job.tier}, priority ${job.priority}`],
+    ['instances', String(job.instanceCount)],
+    ['created', ago(job.createdAt, now)],
+  ]);
+  const batch = job.kind === 'batch';
+  const headers = ['INSTANCE', 'STATE', 'AGENT', 'TASK', 'PORTS', 'STARTED', ...(batch ? ['FAILURES'] : []), 'NOTE'];
+  const rows = job.instances.map((i) => {
+    const task = i.state === 'PENDING' ? undefined : i.task;
+    const agent = task === undefined ? '-' : task.hostname === task.address ? task.address : `${task.hostname} (${task.address})`;
+    return [
+      String(i.instance),
+      instanceState(i),
+      agent,
+      task?.taskId ?? '-',
+      task === undefined ? '-' : ports(task.ports),
+      ago(task?.startedAt, now),
+      ...(batch ? [String(i.failures)] : []),
+      instanceNote(i),
+    ];
+  });
+  return [...header, '', ...table(headers, rows)];
+}
+
+interface Progress {
+  line: string;
+  done: boolean;
+  /** Set when the job can no longer get where --wait wants it. */
+  failed?: string;
+}
+
+/** progressOf says how far a job is on its way to what --wait waits for. */
+export function progressOf(job: JobView): Progress {
+  const pending = job.instances.filter((i) => i.state === 'PENDING');
+  const reason = pending.find((i) => i.pendingReason !== undefined)?.pendingReason;
+  const pendingText = pending.length === 0 ? '' : `, ${pending.length} pending${reason === undefined ? '' : ` (${reason})`}`;
+  if (job.kind === 'batch') {
+    const finished = job.instances.filter((i) => i.state === 'FINISHED').length;
+    const running = job.instances.filter((i) => i.task?.state === 'TASK_RUNNING').length;
+    const line = `${job.job}: ${finished}/${job.instanceCount} finished, ${running} running${pendingText}`;
+    if (job.state === 'FINISHED') return { line, done: true };
+    if (job.state === 'FAILED') return { line, done: false, failed: `${job.job} failed (${failedCount(job)} failed, see muster job status ${job.job})` };
+    if (job.state === 'KILLING') return { line, done: false, failed: `${job.job} is being killed` };
+    return { line, done: false };
+  }
+  const running = job.instances.filter((i) => i.state === 'ACTIVE' && i.task?.state === 'TASK_RUNNING' && i.task.healthy !== false).length;
+  const line = `${job.job}: ${running}/${job.instanceCount} running${pendingText}`;
+  if (job.state !== 'ACTIVE') return { line, done: false, failed: `${job.job} is ${job.state} and will not be running` };
+  return { line, done: running === job.instanceCount };
+}
+
+function failedCount(job: JobView): string {
+  const n = job.instances.filter((i) => i.state === 'FAILED').length;
+  return `${n} instance${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * waitForJob polls the job until progressOf says it is done, showing each change of progress on
+ * stderr. A master that is briefly unavailable (failover) does not end the wait.
+ */
+async function waitForJob(ctx: Context, key: string, timeoutSecs: number): Promise<void> {
+  const deadline = Date.now() + timeoutSecs * 1000;
+  let shown = '';
+  let last = `${key}: no answer from the master yet`;
+  for (;;) {
+    let job: JobView | undefined;
+    try {
+      job = await ctx.client.getJob(key);
+    } catch (err) {
+      if (!(err instanceof MusterError && err.retryable)) throw err;
+    }
+    if (job !== undefined) {
+      const progress = progressOf(job);
+      last = progress.line;
+      if (progress.line !== shown) note(progress.line);
+      shown = progress.line;
+      if (progress.done) return;
+      if (progress.failed !== undefined) throw new OutcomeError(progress.failed, EXIT.INTERNAL);
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new OutcomeError(`timed out after ${timeoutSecs}s waiting for ${last}`, EXIT.TIMEOUT);
+    await sleep(Math.min(POLL_MS, left));
+  }
+}

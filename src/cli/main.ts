@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// The muster command: `muster <noun> <verb>`, plus the daemons `master`, `agent` and `dev`. This
+// file builds the command tree and turns every way a command can end into an exit code; the nouns
+// live in their own files.
+
+import { Command, CommanderError } from 'commander';
+import { MusterError } from '../core/index.js';
+import { addCellCommands } from './cell.js';
+import { DEFAULT_MASTER } from './context.js';
+import { addDaemonCommands } from './daemons.js';
+import { EXIT, exitCodeOf, hintOf, OutcomeError, UsageError } from './exitcodes.js';
+import type { ExitCode } from './exitcodes.js';
+import { addJobCommands } from './job.js';
+import { addTaskCommands } from './task.js';
+
+/** buildProgram makes the whole command tree; settings made before the nouns are added are inherited by them. */
+export function buildProgram(): Command {
+  const program = new Command('muster')
+    .description('Muster runs services and batch jobs on a cell of machines: one master, many agents.')
+    .usage('<command> [options]')
+    .option('--master <url[,url...]>', `master(s) to talk to; default: $MUSTER_MASTER, else ${DEFAULT_MASTER}`)
+    .option('--json', 'print the API\'s JSON instead of tables')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'muster: ')) })
+    .configureHelp({ showGlobalOptions: true, subcommandTerm })
+    .addHelpText(
+      'after',
+      `
+Start a whole cell on this machine with \`muster dev\`, then create a job from another terminal.
+Run \`muster <command> -h\` for each command's guide.
+
+Examples:
+  $ muster dev
+  $ muster job create examples/hello-service.yaml --wait
+  $ muster job status web/prod/hello
+  $ muster task logs web/prod/hello/0 -f
+
+Exit codes:
+  0 ok, 1 internal error, 2 usage error, 3 input refused, 4 not found, 5 conflict,
+  6 master unreachable or unavailable, 7 timed out waiting`,
+    );
+  addDaemonCommands(program);
+  addJobCommands(program);
+  addTaskCommands(program);
+  addCellCommands(program);
+  finish(program, 'muster');
+  return program;
+}
+
+/** subcommandTerm lists a verb with the usage it declares, so `create [KEY] FILE` reads as the contract writes it. */
+function subcommandTerm(cmd: Command): string {
+  if (cmd.commands.length > 0) return cmd.name();
+  const args = cmd.usage().replace('[options]', '').trim();
+  return [cmd.name(), cmd.options.length > 0 ? '[options]' : '', args].filter((p) => p !== '').join(' ');
+}
+
+/**
+ * finish walks the tree once it is built: each command's usage errors point at its own help, and
+ * a verb given more arguments than it takes is an error rather than silently ignoring them.
+ */
+function finish(cmd: Command, path: string): void {
+  cmd.showHelpAfterError(`(see ${path} -h)`);
+  if (cmd.commands.length === 0) cmd.allowExcessArguments(false);
+  for (const sub of cmd.commands) finish(sub, `${path} ${sub.name()}`);
+}
+
+function oneLine(message: string, hint: string | undefined): void {
+  process.stderr.write(`muster: ${message}${hint === undefined ? '' : ` (${hint})`}\n`);
+}
+
+/**
+ * report prints how a command failed and returns its exit code. Mistakes a person can fix get one
+ * line; anything else is a bug, and a bug gets its stack.
+ */
+export function report(err: unknown): ExitCode {
+  if (err instanceof CommanderError) {
+    // Commander has printed its message (or the help) already.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
+    return EXIT.USAGE;
+  }
+  if (err instanceof UsageError) {
+    oneLine(err.message, err.hint);
+    return EXIT.USAGE;
+  }
+  if (err instanceof OutcomeError) {
+    oneLine(err.message, undefined);
+    return err.exitCode;
+  }
+  if (err instanceof MusterError) {
+    oneLine(err.message, hintOf(err.code, err.message));
+    return exitCodeOf(err.code);
+  }
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`muster: internal error: ${text}\n`);
+  return EXIT.INTERNAL;
+}
+
+async function main(argv: string[]): Promise<ExitCode> {
+  // `muster task logs … | head` closes stdout early: that is the reader's choice, not a failure.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.OK);
+    throw err;
+  });
+  try {
+    await buildProgram().parseAsync(argv);
+    return EXIT.OK;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+// Daemons return from their action once started and keep the process alive with their servers;
+// setting exitCode (rather than calling exit) lets pending output drain first.
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = report(err);
+  },
+);

@@ -1,0 +1,354 @@
+// MusterClient is the one typed client of the master's REST API: the CLI, the UI and the tests all
+// speak to the master through it, so that masters lists, leader redirects and error bodies are
+// handled in one place.
+
+import { ERROR_STATUS, isErrorCode, MusterError } from '../core/index.js';
+import type { ErrorCode } from '../core/index.js';
+import type {
+  CellView,
+  EventView,
+  JobCreated,
+  JobSummary,
+  JobView,
+  KillRequest,
+  LogChunk,
+  RestartRequest,
+  TaskView,
+} from '../protocol/index.js';
+import { SseParser } from './sse.js';
+
+export interface MusterClientOptions {
+  /** Master URLs ("http://host:5050" or "host:5050"); tried in turn when one cannot be reached. */
+  masters: string[];
+  /** How long a request to one master may take, redirects included (default 10 s); event streams only until they open. */
+  timeoutMs?: number;
+}
+
+/** JobInstancesAnswer is the master's answer to kill and restart: the instances it acted on. */
+export interface JobInstancesAnswer {
+  job: string;
+  instances: number[];
+}
+
+export type JobContentType = 'application/yaml' | 'application/json';
+
+/** MAX_REDIRECTS bounds leader redirects, so that two standbys pointing at each other cannot loop. */
+const MAX_REDIRECTS = 3;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+interface SendOptions {
+  body?: string;
+  contentType?: string;
+  accept?: string;
+  /** Aborts the request; for streams, keeps aborting the body after the headers arrived. */
+  signal?: AbortSignal;
+  /** Only until the response headers arrive (event streams run for as long as they like). */
+  headersOnlyTimeout?: boolean;
+}
+
+/** normalizeMaster accepts "host:port" as well as a URL, and drops a trailing slash. */
+export function normalizeMaster(text: string): string {
+  const trimmed = text.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new MusterError('INVALID_ARGUMENT', `master "${text}" is not a URL; write it like http://127.0.0.1:5050`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new MusterError('INVALID_ARGUMENT', `master "${text}" must be an http:// or https:// URL`);
+  }
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function encodeJobKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/**
+ * connectionProblem tells whether fetch failed before any answer: the master is down, not
+ * listening, or unknown. Only then is it safe and useful to try the next master.
+ */
+function connectionProblem(err: unknown): string | undefined {
+  if (!(err instanceof TypeError)) return undefined;
+  const cause: unknown = err.cause;
+  if (cause !== null && typeof cause === 'object') {
+    const code = (cause as { code?: unknown }).code;
+    const message = (cause as { message?: unknown }).message;
+    if (typeof code === 'string') return code;
+    if (typeof message === 'string' && message !== '') return message;
+  }
+  return err.message;
+}
+
+/** statusCode picks our code for an error answer that carries none (a proxy's page, an old master). */
+function statusCode(status: number): ErrorCode {
+  for (const [code, s] of Object.entries(ERROR_STATUS)) if (s === status && isErrorCode(code)) return code;
+  if (status >= 400 && status < 500) return 'INVALID_ARGUMENT';
+  return 'INTERNAL';
+}
+
+export class MusterClient {
+  readonly masters: readonly string[];
+  private readonly timeoutMs: number;
+  /** The leader found by the last redirect; asked first next time, saving a hop. */
+  private leader: string | undefined;
+
+  constructor(options: MusterClientOptions) {
+    if (options.masters.length === 0) throw new MusterError('INVALID_ARGUMENT', 'no master URL given');
+    this.masters = options.masters.map(normalizeMaster);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  cell(): Promise<CellView> {
+    return this.request<CellView>('GET', '/api/v1/cell');
+  }
+
+  async listJobs(): Promise<JobSummary[]> {
+    return (await this.request<{ jobs: JobSummary[] }>('GET', '/api/v1/jobs')).jobs;
+  }
+
+  /** createJob sends the config text as written; the master parses and validates it. */
+  async createJob(text: string, opts: { contentType: JobContentType; job?: string }): Promise<JobCreated> {
+    const query = opts.job === undefined ? '' : `?job=${encodeURIComponent(opts.job)}`;
+    const path = `/api/v1/jobs${query}`;
+    return this.json<JobCreated>(await this.send('POST', path, { body: text, contentType: opts.contentType }), 'POST', path);
+  }
+
+  getJob(key: string): Promise<JobView> {
+    return this.request<JobView>('GET', `/api/v1/jobs/${encodeJobKey(key)}`);
+  }
+
+  /** killJob kills the given instances, or every instance when none are given. */
+  killJob(key: string, instances?: number[]): Promise<JobInstancesAnswer> {
+    const body: KillRequest = instances === undefined ? {} : { instances };
+    return this.request<JobInstancesAnswer>('POST', `/api/v1/jobs/${encodeJobKey(key)}/kill`, body);
+  }
+
+  /** restartJob restarts the given instances, or every instance when none are given. */
+  restartJob(key: string, instances?: number[]): Promise<JobInstancesAnswer> {
+    const body: RestartRequest = instances === undefined ? {} : { instances };
+    return this.request<JobInstancesAnswer>('POST', `/api/v1/jobs/${encodeJobKey(key)}/restart`, body);
+  }
+
+  async listTasks(opts: { job?: string; all?: boolean } = {}): Promise<TaskView[]> {
+    const params = new URLSearchParams();
+    if (opts.job !== undefined) params.set('job', opts.job);
+    if (opts.all === true) params.set('all', 'true');
+    const query = params.size === 0 ? '' : `?${params.toString()}`;
+    return (await this.request<{ tasks: TaskView[] }>('GET', `/api/v1/tasks${query}`)).tasks;
+  }
+
+  getTask(id: string): Promise<TaskView> {
+    return this.request<TaskView>('GET', `/api/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  /** taskLogs reads part of a task's stdout or stderr; without offset, the last `length` bytes. */
+  taskLogs(id: string, opts: { file: 'stdout' | 'stderr'; offset?: number; length?: number }): Promise<LogChunk> {
+    const params = new URLSearchParams({ file: opts.file });
+    if (opts.offset !== undefined) params.set('offset', String(opts.offset));
+    if (opts.length !== undefined) params.set('length', String(opts.length));
+    return this.request<LogChunk>('GET', `/api/v1/tasks/${encodeURIComponent(id)}/logs?${params.toString()}`);
+  }
+
+  /**
+   * events calls onEvent for each event the master streams, until the stream ends (resolves) or
+   * signal aborts (resolves too: stopping is not a failure). Connecting fails like any request.
+   */
+  async events(onEvent: (event: EventView) => void, signal: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await this.send('GET', '/api/v1/events', { accept: 'text/event-stream', signal, headersOnlyTimeout: true });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    if (res.body === null) return;
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body) {
+        for (const message of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
+          let event: EventView;
+          try {
+            event = JSON.parse(message.data) as EventView;
+          } catch {
+            continue; // a keep-alive or a message not meant for us
+          }
+          onEvent(event);
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new MusterError('UNAVAILABLE', `the event stream from the master broke: ${String(err)}`, {
+        retryable: true,
+        cause: err,
+      });
+    }
+  }
+
+  /** request sends body (if any) as JSON and returns the JSON answer; an error answer throws MusterError. */
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const options: SendOptions = body === undefined ? {} : { body: JSON.stringify(body), contentType: 'application/json' };
+    return this.json<T>(await this.send(method, path, options), method, path);
+  }
+
+  /**
+   * send tries the leader (if known), then each master in order, moving on only when a master
+   * cannot be reached or says it is unavailable; it returns the first 2xx answer's response.
+   */
+  private async send(method: string, path: string, options: SendOptions): Promise<Response> {
+    const order = this.leader === undefined ? [...this.masters] : [this.leader, ...this.masters.filter((m) => m !== this.leader)];
+    const problems: string[] = [];
+    let unavailable: MusterError | undefined;
+    for (const master of order) {
+      let res: Response | undefined;
+      try {
+        res = await this.follow(master, path, method, options);
+      } catch (err) {
+        if (err instanceof MusterError && err.code === 'UNAVAILABLE' && err.details?.['unreachable'] === true) {
+          problems.push(err.message);
+          if (this.leader === master) this.leader = undefined;
+          continue;
+        }
+        throw err;
+      }
+      if (res.ok) return res;
+      const error = await this.errorOf(res, method, path);
+      if (error.code !== 'UNAVAILABLE') throw error;
+      unavailable = error;
+    }
+    if (unavailable !== undefined) throw unavailable;
+    const message = problems.length === 1 ? (problems[0] as string) : `cannot reach any master: ${problems.join('; ')}`;
+    throw new MusterError('UNAVAILABLE', message, { retryable: true, details: { masters: order } });
+  }
+
+  /**
+   * follow sends one request to one master and follows its redirects to the leader itself: fetch's
+   * own redirect handling would turn a redirected POST into a GET without its body.
+   */
+  private async follow(master: string, path: string, method: string, options: SendOptions): Promise<Response> {
+    // The timeout covers reading the body too, except for streams, which may stay open for hours:
+    // their timer stops once the headers are in.
+    let timeout: AbortSignal;
+    let headersIn = (): void => undefined;
+    if (options.headersOnlyTimeout === true) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), this.timeoutMs);
+      headersIn = () => clearTimeout(timer);
+      timeout = controller.signal;
+    } else {
+      timeout = AbortSignal.timeout(this.timeoutMs);
+    }
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+    const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
+    if (options.contentType !== undefined) headers['content-type'] = options.contentType;
+    let url = new URL(master + path);
+    try {
+      for (let hop = 0; ; hop++) {
+        let res: Response;
+        try {
+          const init: RequestInit = { method, headers, redirect: 'manual', signal };
+          if (options.body !== undefined) init.body = options.body;
+          res = await fetch(url, init);
+        } catch (err) {
+          if (timeout.aborted) throw this.timeoutError(method, url, err);
+          if (options.signal?.aborted === true) throw err;
+          const why = connectionProblem(err);
+          if (why === undefined) throw err;
+          throw new MusterError('UNAVAILABLE', `cannot reach the master at ${url.origin}: ${why}`, {
+            retryable: true,
+            details: { unreachable: true, url: url.origin },
+            cause: err,
+          });
+        }
+        const location = res.headers.get('location');
+        if (res.status < 300 || res.status >= 400 || location === null) {
+          if (hop > 0 && res.ok) this.leader = url.origin;
+          return res;
+        }
+        await res.body?.cancel();
+        if (hop >= MAX_REDIRECTS) {
+          throw new MusterError('UNAVAILABLE', `the masters redirected ${method} ${path} more than ${MAX_REDIRECTS} times; is a leader elected?`, {
+            retryable: true,
+            details: { lastLocation: location },
+          });
+        }
+        url = redirectTarget(location, url);
+      }
+    } finally {
+      headersIn();
+    }
+  }
+
+  private timeoutError(method: string, url: URL, cause: unknown): MusterError {
+    return new MusterError('TIMEOUT', `the master at ${url.origin} did not answer ${method} ${url.pathname} within ${this.timeoutMs / 1000}s`, {
+      retryable: true,
+      cause,
+    });
+  }
+
+  /** json reads a 2xx answer's body as JSON (empty: undefined), turning a stalled or garbled body into MusterError. */
+  private async json<T>(res: Response, method: string, path: string): Promise<T> {
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      if (err instanceof DOMException && err.name === 'TimeoutError') throw this.timeoutError(method, new URL(res.url), err);
+      throw new MusterError('UNAVAILABLE', `the connection to the master broke while reading ${method} ${path}`, {
+        retryable: true,
+        cause: err,
+      });
+    }
+    if (text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new MusterError('INTERNAL', `the master answered ${method} ${path} with something that is not JSON`, {
+        details: { status: res.status, body: text.slice(0, 200) },
+      });
+    }
+  }
+
+  private async errorOf(res: Response, method: string, path: string): Promise<MusterError> {
+    const text = await res.text().catch(() => '');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+    const code = isErrorCode(error?.code) ? error.code : statusCode(res.status);
+    const message =
+      typeof error?.message === 'string' && error.message !== ''
+        ? error.message
+        : `the master answered ${method} ${path} with ${res.status} ${res.statusText}`.trimEnd();
+    const options: { retryable: boolean; details?: Record<string, unknown> } = { retryable: res.status === 503 };
+    const details = error?.details;
+    if (details !== null && typeof details === 'object' && !Array.isArray(details)) {
+      options.details = details as Record<string, unknown>;
+    }
+    return new MusterError(code, message, options);
+  }
+
+  /** The master a request went to after its last redirect; undefined until a redirect was followed. */
+  get knownLeader(): string | undefined {
+    return this.leader;
+  }
+}
+
+/**
+ * redirectTarget resolves a Location against the URL that answered. Mesos-style masters send
+ * scheme-relative locations ("//host:5050/path"), and /master/redirect sends the leader's bare
+ * address ("//host:5050"): a bare address keeps the original path and query.
+ */
+function redirectTarget(location: string, from: URL): URL {
+  const target = new URL(location, from);
+  if (/^(?:[a-z][a-z0-9+.-]*:)?\/\/[^/?#]+\/?$/i.test(location)) {
+    target.pathname = from.pathname;
+    target.search = from.search;
+  }
+  return target;
+}

@@ -1,0 +1,5 @@
+// client: the typed HTTP client of the master's REST API, shared by the CLI, the UI and tests.
+export { MusterClient, normalizeMaster } from './client.js';
+export type { JobContentType, JobInstancesAnswer, MusterClientOptions } from './client.js';
+export { SseParser } from './sse.js';
+export type { SseMessage } from './sse.js';

@@ -1,0 +1,518 @@
+// The harness starts real muster processes (masters, agents, `muster dev`) on free ports in a temp
+// dir, and tears all of them down when the test ends, with every task process they left behind.
+// Each process logs to a file in the temp dir; when a test fails, the tail of every log is printed.
+//
+//   test('...', async (t) => {
+//     const c = cell(t);
+//     const master = await c.startMaster();
+//     await c.startAgent(master);
+//     const client = c.client();
+//   });
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { MusterClient } from '../src/client/index.js';
+import { hasProcfs, killQuietly, listProcesses, mentions, readProcess } from './proc.js';
+import { waitFor } from './wait.js';
+
+export { waitFor, settle } from './wait.js';
+
+/** The repository root: this file runs as dist/test/harness.js. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The compiled muster command. */
+export const MUSTER_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** How long a daemon may take to answer /health after it is spawned. */
+const START_TIMEOUT_MS = 30_000;
+
+/** Children still running, killed if the test process exits without a teardown (a crash, Ctrl-C). */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) {
+    if (child.pid !== undefined) {
+      killQuietly(-child.pid);
+      killQuietly(child.pid);
+    }
+  }
+});
+
+/** freePort finds a port nobody listens on now, by listening on port 0 and closing. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('listening on port 0 gave no port'));
+        return;
+      }
+      server.close(() => resolvePort(address.port));
+    });
+  });
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** tailOf returns the last lines of a file, or a note when it cannot be read. */
+export function tailOf(file: string, lines = 60): string {
+  try {
+    const all = readFileSync(file, 'utf8').split('\n');
+    return all.slice(-lines - 1).join('\n');
+  } catch (e) {
+    return `(cannot read ${file}: ${(e as Error).message})`;
+  }
+}
+
+/**
+ * MusterProcess is one muster daemon: its command line stays the same across restarts, so a
+ * restart reuses the same port, store and work dir, as an operator's restart would.
+ */
+export class MusterProcess {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly args: readonly string[];
+  readonly logFile: string;
+  private readonly cwd: string;
+  private current: ChildProcess | undefined;
+  private exited: Promise<ExitStatus> = Promise.resolve({ code: null, signal: null });
+
+  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string }) {
+    this.name = options.name;
+    this.port = options.port;
+    this.url = `http://127.0.0.1:${options.port}`;
+    this.args = options.args;
+    this.logFile = options.logFile;
+    this.cwd = options.cwd;
+  }
+
+  /** The running child process (the last one started). */
+  get child(): ChildProcess {
+    assert.ok(this.current !== undefined, `${this.name} was never started`);
+    return this.current;
+  }
+
+  get pid(): number {
+    const pid = this.child.pid;
+    assert.ok(pid !== undefined, `${this.name} has no pid`);
+    return pid;
+  }
+
+  get running(): boolean {
+    return this.current !== undefined && this.current.exitCode === null && this.current.signalCode === null;
+  }
+
+  /** start spawns the daemon and waits until GET /health answers. */
+  async start(): Promise<void> {
+    assert.ok(!this.running, `${this.name} is already running`);
+    const fd = openSync(this.logFile, 'a');
+    writeSync(fd, `\n==== ${new Date().toISOString()} start: muster ${this.args.join(' ')}\n`);
+    // detached: the daemon leads its own process group, so teardown can kill the group, and a
+    // Ctrl-C at the terminal reaches the test runner only; tests send signals themselves.
+    const child = spawn(process.execPath, [MUSTER_MAIN, ...this.args], {
+      cwd: this.cwd,
+      env: { ...process.env },
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
+    closeSync(fd);
+    this.current = child;
+    live.add(child);
+    this.exited = new Promise((resolveExit) => {
+      child.once('exit', (code, signal) => {
+        live.delete(child);
+        resolveExit({ code, signal });
+      });
+      child.once('error', (e) => {
+        live.delete(child);
+        writeLog(this.logFile, `spawn failed: ${e.message}`);
+        resolveExit({ code: null, signal: null });
+      });
+    });
+    await this.waitHealthy();
+  }
+
+  /** waitHealthy polls /health; it gives up at once, with the log, if the process exits. */
+  async waitHealthy(): Promise<unknown> {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    let last = '';
+    for (;;) {
+      if (!this.running) {
+        const status = await this.exited;
+        throw new Error(`${this.name} exited (code ${status.code}, signal ${status.signal}) before /health answered; log:\n${tailOf(this.logFile)}`);
+      }
+      try {
+        const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+        const body: unknown = await res.json();
+        if (res.ok) return body;
+        last = `status ${res.status}`;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${this.name} did not answer ${this.url}/health within ${START_TIMEOUT_MS / 1000}s (${last}); log:\n${tailOf(this.logFile)}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** kill sends a signal to the daemon alone (not its tasks) and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<ExitStatus> {
+    if (!this.running) return this.exited;
+    killQuietly(this.pid, signal);
+    return this.waitExit({ timeoutMs: signal === 'SIGKILL' ? 10_000 : 30_000 });
+  }
+
+  /** waitExit resolves with the exit status; it throws if the process is still running at the timeout. */
+  async waitExit(options: { timeoutMs?: number } = {}): Promise<ExitStatus> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeout = sleep(timeoutMs, 'timeout' as const, { ref: false });
+    const result = await Promise.race([this.exited, timeout]);
+    if (result === 'timeout') {
+      throw new Error(`${this.name} (pid ${this.pid}) still runs ${timeoutMs / 1000}s after being asked to stop; log:\n${tailOf(this.logFile)}`);
+    }
+    return result;
+  }
+
+  /** restart kills the daemon with SIGKILL if it runs, then starts it again with the same flags and dirs. */
+  async restart(): Promise<void> {
+    await this.kill('SIGKILL');
+    await this.start();
+  }
+
+  /** logs returns everything the daemon wrote so far. */
+  logs(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+}
+
+function writeLog(file: string, line: string): void {
+  try {
+    const fd = openSync(file, 'a');
+    writeSync(fd, `${line}\n`);
+    closeSync(fd);
+  } catch {
+    // The log is a convenience; a test never fails for it.
+  }
+}
+
+/** PortRange is the inclusive range of task ports an agent offers. */
+export interface PortRange {
+  begin: number;
+  end: number;
+}
+
+/** AgentProcess is a `muster agent`: its work dir holds checkpoints and sandboxes. */
+export class AgentProcess extends MusterProcess {
+  readonly workDir: string;
+  readonly ports: PortRange;
+  readonly hostname: string;
+
+  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string; workDir: string; ports: PortRange; hostname: string }) {
+    super(options);
+    this.workDir = options.workDir;
+    this.ports = options.ports;
+    this.hostname = options.hostname;
+  }
+
+  /** agentId asks the agent's /health for the id the master gave it (undefined until subscribed). */
+  async agentId(): Promise<string | undefined> {
+    const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { agentId?: unknown };
+    return typeof body.agentId === 'string' && body.agentId !== '' ? body.agentId : undefined;
+  }
+
+  /** checkpointPids returns every pid recorded in the agent's task checkpoints (<workDir>/tasks/*.json). */
+  checkpointPids(): number[] {
+    return checkpointPids(this.workDir);
+  }
+}
+
+/** checkpointPids collects the numbers under any key naming a pid in <workDir>/tasks/*.json. */
+export function checkpointPids(workDir: string): number[] {
+  const dir = join(workDir, 'tasks');
+  const pids = new Set<number>();
+  const visit = (value: unknown, key: string): void => {
+    if (typeof value === 'number' && /pid/i.test(key) && Number.isInteger(value) && value > 1) pids.add(value);
+    else if (Array.isArray(value)) for (const v of value) visit(v, key);
+    else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) visit(v, k);
+    }
+  };
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  for (const f of files) {
+    try {
+      visit(JSON.parse(readFileSync(join(dir, f), 'utf8')), '');
+    } catch {
+      // A checkpoint being written; the /proc scan of teardown catches its processes anyway.
+    }
+  }
+  return [...pids];
+}
+
+export interface MasterOptions {
+  /** An agent silent this long is unreachable and its instances move (default 4). */
+  agentTimeoutSecs?: number;
+  heartbeatSecs?: number;
+  /** A fixed port; by default a free one. */
+  port?: number;
+}
+
+export interface AgentOptions {
+  /** The --resources flag; the agent's own port range is appended unless it names ports. */
+  resources?: string;
+  attributes?: Record<string, string>;
+  /** Defaults to agent-N, so that tests and `cell status` can tell agents apart. */
+  hostname?: string;
+}
+
+export interface DevOptions {
+  port?: number;
+  agentPort?: number;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * cli runs `muster ARGS` to completion and returns its exit code and output. MUSTER_MASTER comes from
+ * options.env (a cell's cli() sets it to its master); a hang is killed at the timeout and reported.
+ */
+export async function cli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const child = spawn(process.execPath, [MUSTER_MAIN, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const status = await new Promise<ExitStatus>((resolveExit, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolveExit({ code, signal }));
+  }).finally(() => {
+    clearTimeout(timer);
+    live.delete(child);
+  });
+  if (timedOut) {
+    throw new Error(`muster ${args.join(' ')} did not finish within ${timeoutMs / 1000}s; stdout:\n${stdout}\nstderr:\n${stderr}`);
+  }
+  return { ...status, stdout, stderr };
+}
+
+let cellCount = 0;
+
+/**
+ * Cell is one test's world: a temp dir, the daemons started in it, and their task processes.
+ * Everything is torn down when the test ends, whether it passed or not.
+ */
+export class Cell {
+  /** The temp dir holding stores, work dirs and logs (its real path, as processes see it). */
+  readonly dir: string;
+  readonly processes: MusterProcess[] = [];
+  private readonly portBase: number;
+  private agentCount = 0;
+  private masterCount = 0;
+  private tornDown = false;
+
+  constructor() {
+    this.dir = realpathSync(mkdtempSync(join(tmpdir(), 'muster-test-')));
+    // Each cell takes a block of 1000 task ports and each agent 100 of them, so that the tasks of
+    // two agents never clash. The block is picked at random below the kernel's ephemeral range.
+    cellCount++;
+    this.portBase = 20_000 + ((process.pid * 7 + cellCount) % 12) * 1000;
+  }
+
+  get masters(): MusterProcess[] {
+    return this.processes.filter((p) => p.name.startsWith('master') || p.name.startsWith('dev'));
+  }
+
+  get agents(): AgentProcess[] {
+    return this.processes.filter((p): p is AgentProcess => p instanceof AgentProcess);
+  }
+
+  /** startMaster runs `muster master` on a free port with a SQLite store in the cell's dir. */
+  async startMaster(options: MasterOptions = {}): Promise<MusterProcess> {
+    const n = this.masterCount++;
+    const name = n === 0 ? 'master' : `master-${n}`;
+    const port = options.port ?? (await freePort());
+    const args = [
+      'master',
+      '--port', String(port),
+      '--host', '127.0.0.1',
+      '--store', `sqlite:${join(this.dir, `${name}.db`)}`,
+      '--agent-timeout', String(options.agentTimeoutSecs ?? 4),
+      '--heartbeat', String(options.heartbeatSecs ?? 1),
+    ];
+    const master = new MusterProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir });
+    this.processes.push(master);
+    await master.start();
+    return master;
+  }
+
+  /** startAgent runs `muster agent` with its own work dir and port range, and waits for /health. */
+  async startAgent(master: MusterProcess | string, options: AgentOptions = {}): Promise<AgentProcess> {
+    const n = this.agentCount++;
+    const name = `agent-${n + 1}`;
+    const hostname = options.hostname ?? name;
+    const port = await freePort();
+    const workDir = join(this.dir, name);
+    const ports = { begin: this.portBase + n * 100, end: this.portBase + n * 100 + 99 };
+    let resources = options.resources ?? 'cpus:2;mem:1024;disk:1024';
+    if (!/(^|;)\s*ports:/.test(resources)) resources += `;ports:[${ports.begin}-${ports.end}]`;
+    const args = [
+      'agent',
+      '--master', typeof master === 'string' ? master : master.url,
+      '--port', String(port),
+      '--host', '127.0.0.1',
+      '--work-dir', workDir,
+      '--hostname', hostname,
+      '--resources', resources,
+    ];
+    const attributes = Object.entries(options.attributes ?? {});
+    if (attributes.length > 0) args.push('--attributes', attributes.map(([k, v]) => `${k}:${v}`).join(';'));
+    const agent = new AgentProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname });
+    this.processes.push(agent);
+    await agent.start();
+    return agent;
+  }
+
+  /** startDev runs `muster dev` (a master and a local agent in one process) with its dir in the cell. */
+  async startDev(options: DevOptions & { dir?: string } = {}): Promise<MusterProcess> {
+    const port = options.port ?? (await freePort());
+    const agentPort = options.agentPort ?? (await freePort());
+    const dir = options.dir ?? join(this.dir, 'dev');
+    const args = ['dev', '--port', String(port), '--agent-port', String(agentPort), '--dir', dir];
+    const dev = new MusterProcess({ name: 'dev', port, args, logFile: join(this.dir, 'dev.log'), cwd: this.dir });
+    this.processes.push(dev);
+    await dev.start();
+    return dev;
+  }
+
+  /** client talks to the given master, or to the first one started. */
+  client(master?: MusterProcess): MusterClient {
+    const m = master ?? this.masters[0];
+    assert.ok(m !== undefined, 'start a master before asking for a client');
+    return new MusterClient({ masters: [m.url] });
+  }
+
+  /** cli runs `muster ARGS` against this cell's first master (MUSTER_MASTER), from the cell's dir. */
+  async cli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+    const master = this.masters[0];
+    const env: Record<string, string> = master === undefined ? {} : { MUSTER_MASTER: master.url };
+    return cli(args, { cwd: this.dir, ...options, env: { ...env, ...options.env } });
+  }
+
+  /** waitForAgents waits until the master lists n agents that are CONNECTED. */
+  async waitForAgents(n: number, master?: MusterProcess): Promise<void> {
+    const client = this.client(master);
+    await waitFor(() => client.cell(), {
+      what: `${n} agents CONNECTED to the master`,
+      until: (cell) => cell.agents.filter((a) => a.state === 'CONNECTED').length >= n,
+    });
+  }
+
+  /** logTails prints the tail of every daemon's log: what a person wants to see when a test fails. */
+  logTails(lines = 60): string {
+    return this.processes
+      .map((p) => `----- ${p.name}: last ${lines} lines of ${p.logFile} -----\n${tailOf(p.logFile, lines)}`)
+      .join('\n');
+  }
+
+  /**
+   * teardown kills every daemon (and its process group) with SIGKILL, then every task process left
+   * behind: the pids in the agents' checkpoints and any process whose environment, command line or
+   * working directory points into the cell's dir. Then it removes the dir.
+   */
+  async teardown(): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    for (const p of this.processes) {
+      if (!p.running) continue;
+      killQuietly(-p.pid);
+      killQuietly(p.pid);
+    }
+    await Promise.all(this.processes.map((p) => p.waitExit({ timeoutMs: 10_000 }).catch(() => undefined)));
+    const recorded = this.agents.flatMap((a) => a.checkpointPids());
+    if (hasProcfs()) {
+      // A recorded pid is killed only if it is still one of ours: pids are reused.
+      for (const pid of recorded) {
+        const info = readProcess(pid);
+        if (info !== undefined && mentions(info, this.dir)) {
+          killQuietly(-pid);
+          killQuietly(pid);
+        }
+      }
+      // Supervisors may fork while we kill; a few rounds catch the stragglers.
+      for (let round = 0; round < 5; round++) {
+        const ours = listProcesses().filter((p) => mentions(p, this.dir));
+        if (ours.length === 0) break;
+        for (const p of ours) killQuietly(p.pid);
+        await sleep(100);
+      }
+    } else {
+      for (const pid of recorded) {
+        killQuietly(-pid);
+        killQuietly(pid);
+      }
+    }
+    if (process.env['MUSTER_TEST_KEEP'] === '1') {
+      console.error(`MUSTER_TEST_KEEP=1: kept ${this.dir}`);
+      return;
+    }
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/**
+ * cell creates a Cell for a test and registers its teardown; if the test failed, the tail of every
+ * daemon's log is printed first.
+ */
+export function cell(t: TestContext): Cell {
+  const c = new Cell();
+  t.after(async () => {
+    // TestContext.passed exists from Node 20.12 on; where it is missing, print the logs anyway.
+    const passed = (t as unknown as { passed?: boolean }).passed;
+    if (passed !== true && c.processes.length > 0) {
+      console.error(`\n===== logs of "${t.name}" (cell ${c.dir}) =====\n${c.logTails()}\n`);
+    }
+    await c.teardown();
+  });
+  return c;
+}
