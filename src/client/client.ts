@@ -5,6 +5,7 @@
 import { ERROR_STATUS, isErrorCode, MusterError } from '../core/index.js';
 import type { ErrorCode } from '../core/index.js';
 import type {
+  JobInstancesAnswer,
   CellView,
   EventView,
   JobCreated,
@@ -24,11 +25,6 @@ export interface MusterClientOptions {
   timeoutMs?: number;
 }
 
-/** JobInstancesAnswer is the master's answer to kill and restart: the instances it acted on. */
-export interface JobInstancesAnswer {
-  job: string;
-  instances: number[];
-}
 
 export type JobContentType = 'application/yaml' | 'application/json';
 

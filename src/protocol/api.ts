@@ -102,6 +102,12 @@ export interface RestartRequest {
   instances?: number[];
 }
 
+/** JobInstancesAnswer is the master's answer to kill and restart: the instances it acted on. */
+export interface JobInstancesAnswer {
+  job: string;
+  instances: number[];
+}
+
 /** LogChunk is a piece of a task's stdout or stderr, read through the master from the agent. */
 export interface LogChunk {
   taskId: string;

@@ -42,7 +42,8 @@ export const NO_OFFERS = 'no agent has free resources to offer';
 const RESOURCE_KINDS = ['cpus', 'mem', 'disk', 'gpus', 'ports'] as const;
 type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
-function needOf(r: ResourceRequest, kind: ResourceKind): number {
+/** scalarOf reads one scalar resource of a request or an amount: the two share these fields. */
+function scalarOf(r: ResourceRequest | Resources, kind: Exclude<ResourceKind, 'ports'>): number {
   switch (kind) {
     case 'cpus':
       return r.cpusMilli;
@@ -52,25 +53,13 @@ function needOf(r: ResourceRequest, kind: ResourceKind): number {
       return r.diskMiB;
     case 'gpus':
       return r.gpus;
-    case 'ports':
-      return r.ports.length;
   }
 }
 
-function haveOf(r: Resources, kind: ResourceKind): number {
-  switch (kind) {
-    case 'cpus':
-      return r.cpusMilli;
-    case 'mem':
-      return r.memMiB;
-    case 'disk':
-      return r.diskMiB;
-    case 'gpus':
-      return r.gpus;
-    case 'ports':
-      return countPorts(r.ports);
-  }
-}
+/** needOf: how much of a kind a request asks for; ports by their number of names. */
+const needOf = (r: ResourceRequest, kind: ResourceKind): number => (kind === 'ports' ? r.ports.length : scalarOf(r, kind));
+/** haveOf: how much of a kind an amount holds; ports by counting the ranges. */
+const haveOf = (r: Resources, kind: ResourceKind): number => (kind === 'ports' ? countPorts(r.ports) : scalarOf(r, kind));
 
 function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;

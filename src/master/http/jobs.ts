@@ -11,10 +11,10 @@ import {
   validateJobSpec,
   type TaskReason,
 } from '../../core/index.js';
-import type { JobCreated, LogChunk, TaskView } from '../../protocol/index.js';
+import type { JobCreated, JobInstancesAnswer, LogChunk, TaskView } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import type { EventLog } from '../eventlog.js';
-import type { CellState, JobRecord } from '../state/index.js';
+import type { CellState, JobRecord, TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, taskView, type ViewContext } from '../views.js';
 import { errorFromBody, readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
@@ -92,7 +92,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   const kill = async ({ req, res, params }: RouteContext, restart: boolean): Promise<void> => {
     const key = keyOf(params);
     const asked = parseInstances(await readJson(req, 1024 * 1024));
-    const result = await log.submit((state, now) => {
+    const result = await log.submit<JobInstancesAnswer>((state, now) => {
       const job = findJob(state, key);
       for (const i of asked ?? []) {
         if (i >= job.instances.length) {
@@ -191,7 +191,7 @@ function findJob(state: CellState, key: string): JobRecord {
   return job;
 }
 
-function findTask(state: CellState, taskId: string): NonNullable<ReturnType<CellState['tasks']['get']>> {
+function findTask(state: CellState, taskId: string): TaskRecord {
   const task = isSafeId(taskId) ? state.tasks.get(taskId) : undefined;
   if (task === undefined) throw new MusterError('TASK_NOT_FOUND', `no task ${taskId}; see muster task list`);
   return task;

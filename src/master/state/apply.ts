@@ -104,16 +104,7 @@ function launch(state: CellState, t: LaunchedTask, at: number): void {
       if (old !== undefined && isTerminal(old.state)) state.tasks.delete(dropped);
     }
   }
-  const task: TaskRecord = {
-    taskId: t.taskId,
-    job: t.job,
-    instance: t.instance,
-    agentId: t.agentId,
-    resources: t.resources,
-    ports: t.ports,
-    state: 'TASK_STAGING',
-    launchedAt: at,
-  };
+  const task: TaskRecord = { ...t, state: 'TASK_STAGING', launchedAt: at };
   state.tasks.set(t.taskId, task);
   inst.state = 'ACTIVE';
   inst.taskId = t.taskId;

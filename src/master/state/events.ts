@@ -3,7 +3,8 @@
 // it introduces, so that replaying the log — after a restart, on a standby, in the simulator —
 // rebuilds the same state byte for byte.
 
-import type { JobSpec, Resources, TaskReason, TaskState } from '../../core/index.js';
+import type { JobSpec, Resources, TaskReason } from '../../core/index.js';
+import type { TaskStatus } from '../../protocol/index.js';
 
 /** AgentRecordInfo is what an agent registered with: its identity, address and resources. */
 export interface AgentRegistration {
@@ -27,16 +28,8 @@ export interface LaunchedTask {
   ports: Record<string, number>;
 }
 
-export interface StatusRecord {
-  taskId: string;
-  state: TaskState;
-  reason?: TaskReason;
-  message?: string;
-  uuid: string;
-  /** When the agent saw it happen; `at` of the event is when the master recorded it. */
-  timestamp: number;
-  healthy?: boolean;
-}
+/** StatusRecord is a task status as recorded: the agent's update, or one the master made itself. */
+export type StatusRecord = TaskStatus;
 
 export type Event =
   /** An agent subscribed for the first time or again: its facts replace the old ones, it is reachable. */

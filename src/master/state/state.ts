@@ -3,7 +3,7 @@
 
 import { isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
-import type { AgentRegistration } from './events.js';
+import type { AgentRegistration, LaunchedTask } from './events.js';
 
 export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
@@ -23,13 +23,7 @@ export interface KillIntent {
   restart: boolean;
 }
 
-export interface TaskRecord {
-  taskId: string;
-  job: string;
-  instance: number;
-  agentId: string;
-  resources: Resources;
-  ports: Record<string, number>;
+export interface TaskRecord extends LaunchedTask {
   state: TaskState;
   reason?: TaskReason;
   message?: string;
