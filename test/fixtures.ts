@@ -5,6 +5,7 @@
 
 import { EMPTY, parseResourceFlag } from '../src/core/index.js';
 import type { ResourceRequest, Resources } from '../src/core/index.js';
+import type { TaskInfo } from '../src/protocol/index.js';
 import type {
   AllocatorAgent,
   AllocatorFramework,
@@ -124,4 +125,21 @@ export function framework(overrides: WithResources<AllocatorFramework, 'allocate
 export function offerIds(prefix = 'o'): () => string {
   let n = 0;
   return () => `${prefix}-${++n}`;
+}
+
+/** taskInfo is a LAUNCH's task: one `sleep 1` process with an http port, as the master sends it. */
+export function taskInfo(overrides: Partial<TaskInfo> = {}): TaskInfo {
+  return {
+    taskId: 'web-prod-hello-0-abc',
+    job: 'web/prod/hello',
+    instance: 0,
+    kind: 'service',
+    role: 'web',
+    resources: { cpus: 0.1, mem: 16, disk: 0, gpus: 0, ports: '[31000]' },
+    ports: { http: 31000 },
+    processes: [{ name: 'main', cmd: 'sleep 1' }],
+    env: {},
+    killGraceSecs: 2,
+    ...overrides,
+  };
 }

@@ -14,6 +14,8 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { TaskState } from '../core/index.js';
 import { silentLogger } from '../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskInfo, type TaskStatus } from '../protocol/index.js';
+import { taskInfo as fixtureTaskInfo } from '../../test/fixtures.js';
+import { isAlive } from '../../test/proc.js';
 import { startAgent, type AgentHandle } from './index.js';
 
 type SubscribeCall = Extract<AgentCall, { type: 'SUBSCRIBE' }>['subscribe'];
@@ -129,28 +131,7 @@ class FakeMaster {
 }
 
 function taskInfo(taskId: string, cmd: string, overrides: Partial<TaskInfo> = {}): TaskInfo {
-  return {
-    taskId,
-    job: 'web/prod/hello',
-    instance: 0,
-    kind: 'service',
-    role: 'web',
-    resources: { cpus: 0.1, mem: 16, disk: 0, gpus: 0, ports: '[31000]' },
-    ports: { http: 31000 },
-    processes: [{ name: 'main', cmd }],
-    env: {},
-    killGraceSecs: 2,
-    ...overrides,
-  };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  return fixtureTaskInfo({ taskId, processes: [{ name: 'main', cmd }], ...overrides });
 }
 
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {

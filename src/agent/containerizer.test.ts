@@ -11,32 +11,21 @@ import { LaunchError, ProcessContainerizer } from './containerizer.js';
 import { taskEnvironment } from './environment.js';
 import { processStartTime } from './proc.js';
 import { createSandbox } from './sandbox.js';
+import { taskInfo as fixtureTaskInfo } from '../../test/fixtures.js';
+import { isAlive } from '../../test/proc.js';
 import { prepareWorkDir } from './workdir.js';
 
 function taskInfo(taskId: string, processes: { name: string; cmd: string }[], overrides: Partial<TaskInfo> = {}): TaskInfo {
-  return {
+  return fixtureTaskInfo({
     taskId,
-    job: 'web/prod/hello',
     instance: 2,
-    kind: 'service',
-    role: 'web',
     resources: { cpus: 0.1, mem: 16, disk: 0, gpus: 0, ports: '[31000-31001]' },
     ports: { http: 31000, admin: 31001 },
     processes,
     env: { FOO: 'bar' },
     killGraceSecs: 1,
     ...overrides,
-  };
-}
-
-/** isAlive: the process exists and is not a zombie waiting to be reaped. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  });
 }
 
 async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
