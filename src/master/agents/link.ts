@@ -14,6 +14,7 @@ import { isWanted, killGraceSecs, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
 const MAX_CALL_BYTES = 8 * 1024 * 1024;
+const MAX_STREAM_BUFFER = 16 * 1024 * 1024;
 
 export interface AgentLinksOptions {
   masterId: string;
@@ -36,9 +37,17 @@ class AgentConnection {
     this.heartbeat.unref();
   }
 
-  /** send writes one event; false if the stream is gone (the agent will re-subscribe). */
+  /**
+   * send writes one event; false if the stream is gone (the agent will re-subscribe). An agent
+   * that stops reading is cut off rather than let the master buffer for it without bound: it
+   * re-subscribes and is reconciled, which loses nothing.
+   */
   send(event: AgentEvent): boolean {
     if (this.closed) return false;
+    if (this.res.writableLength > MAX_STREAM_BUFFER) {
+      this.close();
+      return false;
+    }
     this.res.write(encodeRecord(event));
     return true;
   }
