@@ -4,7 +4,7 @@
 // live in their own files.
 
 import { Command, CommanderError } from 'commander';
-import { MusterError } from '../core/index.js';
+import { MusterError, VERSION } from '../core/index.js';
 import { addCellCommands } from './cell.js';
 import { DEFAULT_MASTER } from './context.js';
 import { addDaemonCommands } from './daemons.js';
@@ -18,6 +18,7 @@ export function buildProgram(): Command {
   const program = new Command('muster')
     .description('Muster runs services and batch jobs on a cell of machines: one master, many agents.')
     .usage('<command> [options]')
+    .version(VERSION, '-V, --version', 'print the version of muster')
     .option('--master <url[,url...]>', `master(s) to talk to; default: $MUSTER_MASTER, else ${DEFAULT_MASTER}`)
     .option('--json', 'print the API\'s JSON instead of tables')
     .exitOverride()
