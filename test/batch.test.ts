@@ -11,10 +11,7 @@ const KEY = 'data/prod/crunch';
 
 test('a batch instance that always fails runs exactly maxTaskFailures times and the job fails', async (t) => {
   const c = cell(t);
-  const master = await c.startMaster();
-  await c.startAgent(master);
-  await c.waitForAgents(1);
-  const client = c.client();
+  const { client } = await c.startCell(1);
   await client.createJob(
     yamlOf(batchConfig(KEY, {
       processes: [{ name: 'main', cmd: 'echo trying; exit 3' }],
@@ -52,10 +49,7 @@ test('a batch instance that always fails runs exactly maxTaskFailures times and 
 
 test('a batch job whose instances succeed ends FINISHED with every instance FINISHED', async (t) => {
   const c = cell(t);
-  const master = await c.startMaster();
-  await c.startAgent(master);
-  await c.waitForAgents(1);
-  const client = c.client();
+  const { client } = await c.startCell(1);
   await client.createJob(
     yamlOf(batchConfig(KEY, {
       instances: 2,

@@ -439,6 +439,15 @@ export class Cell {
     return cli(args, { cwd: this.dir, ...options, env: { ...env, ...options.env } });
   }
 
+  /** startCell starts a master and n agents and waits until every agent is connected. */
+  async startCell(agents: number, options: MasterOptions = {}): Promise<{ master: MusterProcess; agents: AgentProcess[]; client: MusterClient }> {
+    const master = await this.startMaster(options);
+    const started: AgentProcess[] = [];
+    for (let i = 0; i < agents; i++) started.push(await this.startAgent(master));
+    await this.waitForAgents(agents, master);
+    return { master, agents: started, client: this.client(master) };
+  }
+
   /** waitForAgents waits until the master lists n agents that are CONNECTED. */
   async waitForAgents(n: number, master?: MusterProcess): Promise<void> {
     const client = this.client(master);

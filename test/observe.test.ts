@@ -12,10 +12,7 @@ const KEY = 'web/prod/watched';
 
 test('the event stream shows a job being created, placed and running, in log order', async (t) => {
   const c = cell(t);
-  const master = await c.startMaster();
-  await c.startAgent(master);
-  await c.waitForAgents(1);
-  const client = c.client();
+  const { client } = await c.startCell(1);
 
   const seen: EventView[] = [];
   const stop = new AbortController();
@@ -41,10 +38,9 @@ test('the event stream shows a job being created, placed and running, in log ord
 
 test('the status page and /metrics show the cell, its agents, jobs and running tasks', async (t) => {
   const c = cell(t);
-  const master = await c.startMaster();
-  const agent = await c.startAgent(master);
-  await c.waitForAgents(1);
-  const client = c.client();
+  const { master, agents, client } = await c.startCell(1);
+  const agent = agents[0];
+  assert.ok(agent !== undefined);
   await client.createJob(yamlOf(serviceConfig(KEY, { instances: 2 })), YAML);
   await waitRunning(client, KEY);
 

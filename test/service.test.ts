@@ -19,10 +19,8 @@ const SLEEP = ['sleep', '3600'] as const;
 
 /** startCell starts a master and two agents and waits until both agents are connected. */
 async function startCell(c: Cell, options: { agentTimeoutSecs?: number } = {}): Promise<{ client: MusterClient; agents: AgentProcess[] }> {
-  const master = await c.startMaster(options);
-  const agents = [await c.startAgent(master), await c.startAgent(master)];
-  await c.waitForAgents(2);
-  return { client: c.client(), agents };
+  const { client, agents } = await c.startCell(2, options);
+  return { client, agents };
 }
 
 /** agentById maps the master's agent ids to the agent processes of the cell. */

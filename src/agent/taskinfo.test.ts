@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { taskInfo } from '../../test/fixtures.js';
 import { checkTaskInfo } from './taskinfo.js';
 
+/** task is a valid LAUNCH task as plain data, so a test can break any field of it. */
 function task(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    taskId: 'web-prod-hello-0-abc',
-    job: 'web/prod/hello',
-    instance: 0,
-    kind: 'service',
-    role: 'web',
-    resources: { cpus: 0.25, mem: 64, disk: 0, gpus: 0, ports: '[31000]' },
-    ports: { http: 31000 },
-    processes: [{ name: 'server', cmd: 'sleep 1' }],
-    env: { FOO: 'bar' },
-    killGraceSecs: 5,
-    ...overrides,
-  };
+  return { ...taskInfo({ env: { FOO: 'bar' } }), ...overrides };
 }
 
 test('checkTaskInfo accepts a well-formed task and copies only the known fields', () => {
