@@ -75,7 +75,8 @@ export function jobView(ctx: ViewContext, job: JobRecord): JobView {
   return { ...jobSummary(ctx, job), spec: job.spec, instances: job.instances.map((i) => instanceView(ctx, job, i)) };
 }
 
-function agentState(ctx: ViewContext, a: AgentRecord): AgentState {
+/** agentState: unreachable (timed out), or reachable and connected or between connections. */
+export function agentState(ctx: ViewContext, a: AgentRecord): AgentState {
   if (!a.reachable) return 'UNREACHABLE';
   return ctx.isConnected(a.agentId) ? 'CONNECTED' : 'DISCONNECTED';
 }
@@ -89,7 +90,7 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
     state: agentState(ctx, a),
     attributes: a.attributes,
     total: toView(a.resources),
-    used: toView({ ...a.used, ports: a.used.ports }),
+    used: toView(a.used),
     taskCount: a.taskIds.size,
     registeredAt: a.registeredAt,
   };

@@ -1,9 +1,9 @@
 // The status page at /: agents, jobs and tasks in plain HTML, refreshed every few seconds, until the
 // web UI exists. Everything shown is escaped: job configs and agent names come from users.
 
-import { formatMiB, milliToCpus } from '../../core/index.js';
+import { formatMiB } from '../../core/index.js';
 import type { ViewContext } from '../views.js';
-import { usageLine } from '../views.js';
+import { agentState, usageLine } from '../views.js';
 
 function esc(s: string | number): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
@@ -21,7 +21,7 @@ export function renderStatusPage(ctx: ViewContext, info: { masterId: string; ver
   const { state, now } = ctx;
   const rows: string[] = [];
   for (const a of state.agents.values()) {
-    const st = !a.reachable ? 'UNREACHABLE' : ctx.isConnected(a.agentId) ? 'CONNECTED' : 'DISCONNECTED';
+    const st = agentState(ctx, a);
     rows.push(
       `<tr><td>${esc(a.hostname)}</td><td>${esc(a.address)}:${esc(a.port)}</td><td class="${st}">${st}</td>` +
         `<td>${esc(usageLine(a.used, a.resources))}</td><td>${esc(formatMiB(a.used.diskMiB))}/${esc(formatMiB(a.resources.diskMiB))}</td>` +
@@ -34,7 +34,7 @@ export function renderStatusPage(ctx: ViewContext, info: { masterId: string; ver
     const running = job.instances.filter((i) => i.state === 'ACTIVE').length;
     jobs.push(
       `<tr><td>${esc(job.key)}</td><td>${esc(job.spec.kind)}</td><td class="${esc(job.state)}">${esc(job.state)}</td>` +
-        `<td>${running}/${job.instances.length}</td><td>${milliToCpus(Math.round(job.spec.resources.cpus * 1000))} cpus, ${esc(formatMiB(job.spec.resources.mem))}</td><td>${ago(now, job.createdAt)}</td></tr>`,
+        `<td>${running}/${job.instances.length}</td><td>${job.spec.resources.cpus} cpus, ${esc(formatMiB(job.spec.resources.mem))}</td><td>${ago(now, job.createdAt)}</td></tr>`,
     );
     for (const inst of job.instances) {
       const t = inst.taskId === undefined ? undefined : state.tasks.get(inst.taskId);
