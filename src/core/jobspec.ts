@@ -30,6 +30,7 @@ export const LIMITS = {
   killGraceSecs: 3600,
   maxTaskFailures: 1000,
   backoffSecs: 24 * 3600,
+  healthSecs: 3600,
 } as const;
 
 const size = (field: string, max: number) =>
@@ -72,6 +73,35 @@ const resourcesSchema = z.strictObject({
 });
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/**
+ * healthSchema: exactly one of http, tcp or command, with Mesos's defaults for the timings. A check
+ * that fails during the grace period does not count, and the first success ends the grace period.
+ */
+const healthSchema = z
+  .strictObject({
+    http: z
+      .strictObject({
+        port: portName,
+        path: z.string().startsWith('/', 'path must start with /').max(1024).regex(/^[\x21-\x7e]+$/, 'path must be printable ASCII without spaces').default('/'),
+        /** Statuses that count as healthy; empty means any 2xx or 3xx. */
+        statuses: z.array(z.number().int().min(100).max(599)).max(32).default([]),
+      })
+      .optional(),
+    tcp: z.strictObject({ port: portName }).optional(),
+    command: z.strictObject({ cmd: z.string().min(1, 'cmd is empty').max(LIMITS.cmdLength) }).optional(),
+    gracePeriodSecs: z.number().min(0).max(LIMITS.healthSecs).default(10),
+    intervalSecs: z.number().min(0.1).max(LIMITS.healthSecs).default(10),
+    timeoutSecs: z.number().min(0.1).max(LIMITS.healthSecs).default(20),
+    consecutiveFailures: z.number().int().min(1).max(1000).default(3),
+  })
+  .superRefine((h, ctx) => {
+    const kinds = [h.http, h.tcp, h.command].filter((k) => k !== undefined).length;
+    if (kinds !== 1) ctx.addIssue({ code: 'custom', message: 'a health check needs exactly one of http, tcp or command' });
+  });
+
+/** HealthCheck is a normalised health check, as the agent runs it. */
+export type HealthCheck = z.output<typeof healthSchema>;
 
 const backoffSchema = z.strictObject({
   initialSecs: z.number().min(0).max(LIMITS.backoffSecs).default(1),
@@ -125,6 +155,7 @@ export const jobSpecSchema = z
     maxTaskFailures: z.number().int().min(-1).max(LIMITS.maxTaskFailures).default(1),
     restartBackoff: backoffSchema.default({ initialSecs: 1, maxSecs: 60, stableSecs: 60 }),
     killGraceSecs: z.number().min(0).max(LIMITS.killGraceSecs).default(5),
+    health: healthSchema.optional(),
     constraints: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'an attribute name'), constraintValue).default({}),
   })
   .superRefine((spec, ctx) => {
@@ -132,6 +163,15 @@ export const jobSpecSchema = z
       parseJobKey(spec.job);
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['job'], message: e instanceof Error ? e.message : String(e) });
+    }
+    const checkPort = spec.health?.http?.port ?? spec.health?.tcp?.port;
+    if (checkPort !== undefined && !spec.resources.ports.includes(checkPort)) {
+      const which = spec.health?.http !== undefined ? 'http' : 'tcp';
+      ctx.addIssue({
+        code: 'custom',
+        path: ['health', which, 'port'],
+        message: `port "${checkPort}" is not one of the job's ports (resources.ports: ${spec.resources.ports.join(', ') || 'none'})`,
+      });
     }
     if (spec.restartBackoff.maxSecs < spec.restartBackoff.initialSecs) {
       ctx.addIssue({ code: 'custom', path: ['restartBackoff', 'maxSecs'], message: 'maxSecs must be at least initialSecs' });

@@ -5,7 +5,7 @@
 // other call (UPDATE, HEARTBEAT) is a separate POST to the same path, answered 202. Shapes follow
 // Mesos's v1 agent/executor APIs in spirit (type + one field named after it), in camelCase.
 
-import type { ResourcesView, TaskReason, TaskState } from '../core/index.js';
+import type { HealthCheck, ResourcesView, TaskReason, TaskState } from '../core/index.js';
 
 export const AGENT_API_PATH = '/api/v1/agent';
 export const AGENT_PROTOCOL_VERSION = 1;
@@ -22,6 +22,11 @@ export interface AgentInfo {
   resources: ResourcesView;
   attributes: Record<string, string>;
   version: string;
+  /**
+   * How the agent isolates tasks, for a person: e.g. "cgroups v1 (cpu, memory, pids), pid and mount
+   * namespaces, role users", or "none: the agent is not root, tasks run as plain processes".
+   */
+  isolation?: string;
 }
 
 /** TaskInfo is everything an agent needs to launch one task. */
@@ -37,6 +42,8 @@ export interface TaskInfo {
   processes: { name: string; cmd: string }[];
   env: Record<string, string>;
   killGraceSecs: number;
+  /** The job's health check, run by the agent once the task runs. */
+  health?: HealthCheck;
 }
 
 /** TaskStatus is one status update about one task. uuid makes retries idempotent. */
@@ -52,6 +59,19 @@ export interface TaskStatus {
   healthy?: boolean;
 }
 
+/** TaskUsage is what one task consumes, measured by its agent. */
+export interface TaskUsage {
+  taskId: string;
+  /** CPU time (user + system) of all its processes since it started, in seconds. */
+  cpuSecs: number;
+  /** Memory in use now (the cgroup's charge, or the processes' resident set without cgroups). */
+  memBytes: number;
+  /** Bytes in its sandbox at the last disk scan. */
+  diskBytes: number;
+  /** When the agent measured it (ms since epoch). */
+  timestamp: number;
+}
+
 /** A task the agent already runs, reported when it (re)subscribes. */
 export interface RunningTask {
   taskId: string;
@@ -63,7 +83,9 @@ export interface RunningTask {
 export type AgentCall =
   | { type: 'SUBSCRIBE'; subscribe: { agent: AgentInfo; tasks: RunningTask[] } }
   | { type: 'UPDATE'; agentId: string; update: { status: TaskStatus } }
-  | { type: 'HEARTBEAT'; agentId: string };
+  | { type: 'HEARTBEAT'; agentId: string }
+  /** Sent every usage interval: what each running task consumes. Not durable, not acknowledged. */
+  | { type: 'USAGE'; agentId: string; usage: { tasks: TaskUsage[] } };
 
 // ---- master → agent events (RecordIO stream) -----------------------------------------------
 

@@ -18,6 +18,8 @@ export interface TaskView {
   reason?: TaskReason;
   message?: string;
   healthy?: boolean;
+  /** The latest usage the agent reported; absent until the first report, or once the task ended. */
+  usage?: TaskUsageView;
   ports: Record<string, number>;
   resources: ResourcesView;
   launchedAt: number;
@@ -25,6 +27,15 @@ export interface TaskView {
   endedAt?: number;
   /** The master has asked the agent to kill this task (it shows TASK_KILLING once the agent says so). */
   killRequested: boolean;
+}
+
+/** TaskUsageView is a task's consumption, as its agent last reported it. */
+export interface TaskUsageView {
+  cpuSecs: number;
+  memBytes: number;
+  diskBytes: number;
+  /** When the agent measured it (ms since epoch). */
+  timestamp: number;
 }
 
 export interface InstanceView {
