@@ -11,7 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -19,6 +19,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MusterClient } from '../src/client/index.js';
+import { removeCgroups } from './cgroups.js';
 import { hasProcfs, killQuietly, listProcesses, mentions, readProcess } from './proc.js';
 import { waitFor } from './wait.js';
 
@@ -241,7 +242,7 @@ export class AgentProcess extends MusterProcess {
   }
 }
 
-/** checkpointPids collects the numbers under any key naming a pid in <workDir>/tasks/*.json. */
+/** checkpointPids collects the numbers under any key naming a pid in <workDir>/tasks/<taskId>/task.json. */
 export function checkpointPids(workDir: string): number[] {
   const dir = join(workDir, 'tasks');
   const pids = new Set<number>();
@@ -254,7 +255,7 @@ export function checkpointPids(workDir: string): number[] {
   };
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    files = readdirSync(dir).map((d) => join(d, 'task.json'));
   } catch {
     return [];
   }
@@ -282,6 +283,8 @@ export interface AgentOptions {
   attributes?: Record<string, string>;
   /** Defaults to agent-N, so that tests and `cell status` can tell agents apart. */
   hostname?: string;
+  /** More flags for `muster agent`, after the harness's own. */
+  args?: readonly string[];
 }
 
 export interface DevOptions {
@@ -336,6 +339,17 @@ export async function cli(args: readonly string[], options: CliOptions = {}): Pr
   return { ...status, stdout, stderr };
 }
 
+/**
+ * testTmpDir is where cells live: $MUSTER_TEST_TMPDIR, or /var/tmp as root, or the system's temp
+ * dir. Not /tmp as root: there each task gets a private /tmp (a mount namespace), which would hide
+ * the sandboxes' own paths from the tasks inside them.
+ */
+export function testTmpDir(): string {
+  const chosen = process.env['MUSTER_TEST_TMPDIR'];
+  if (chosen !== undefined && chosen !== '') return chosen;
+  return process.getuid?.() === 0 && existsSync('/var/tmp') ? '/var/tmp' : tmpdir();
+}
+
 let cellCount = 0;
 
 /**
@@ -352,11 +366,19 @@ export class Cell {
   private tornDown = false;
 
   constructor() {
-    this.dir = realpathSync(mkdtempSync(join(tmpdir(), 'muster-test-')));
+    this.dir = realpathSync(mkdtempSync(join(testTmpDir(), 'muster-test-')));
+    // mkdtemp makes the dir private (0700); tasks run as their role's user (nobody) when the tests
+    // run as root, and must be able to reach their sandboxes below it.
+    chmodSync(this.dir, 0o755);
     // Each cell takes a block of 1000 task ports and each agent 100 of them, so that the tasks of
     // two agents never clash. The block is picked at random below the kernel's ephemeral range.
     cellCount++;
     this.portBase = 20_000 + ((process.pid * 7 + cellCount) % 12) * 1000;
+  }
+
+  /** The agents' --cgroup-root: one per cell, removed by teardown. */
+  get cgroupRoot(): string {
+    return `muster-test/${this.dir.split('/').pop() ?? 'cell'}`;
   }
 
   get masters(): MusterProcess[] {
@@ -404,7 +426,13 @@ export class Cell {
       '--work-dir', workDir,
       '--hostname', hostname,
       '--resources', resources,
+      // Each cell's agents keep their task cgroups apart from other cells' and from a real agent's.
+      '--cgroup-root', this.cgroupRoot,
+      // Measure often, so that limits and usage show within a test's patience.
+      '--usage-interval', '1',
+      '--disk-watch-interval', '1',
     ];
+    args.push(...(options.args ?? []));
     const attributes = Object.entries(options.attributes ?? {});
     if (attributes.length > 0) args.push('--attributes', attributes.map(([k, v]) => `${k}:${v}`).join(';'));
     const agent = new AgentProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname });
@@ -501,6 +529,7 @@ export class Cell {
         killQuietly(pid);
       }
     }
+    removeCgroups(this.cgroupRoot);
     if (process.env['MUSTER_TEST_KEEP'] === '1') {
       console.error(`MUSTER_TEST_KEEP=1: kept ${this.dir}`);
       return;
@@ -525,3 +554,4 @@ export function cell(t: TestContext): Cell {
   });
   return c;
 }
+

@@ -16,6 +16,7 @@ import { silentLogger } from '../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskInfo, type TaskStatus } from '../protocol/index.js';
 import { taskInfo as fixtureTaskInfo } from '../../test/fixtures.js';
 import { isAlive } from '../../test/proc.js';
+import { removeCgroups } from '../../test/cgroups.js';
 import { startAgent, type AgentHandle } from './index.js';
 
 type SubscribeCall = Extract<AgentCall, { type: 'SUBSCRIBE' }>['subscribe'];
@@ -144,8 +145,21 @@ describe('agent', () => {
   let workDir: string;
   let agents: AgentHandle[];
 
+  // As root the agent isolates its tasks: keep its cgroups under a root of this test's own, and let
+  // tasks run as root so that they may write next to the work dir, as these tests have them do.
+  const cgroupRoot = `muster-test/agent-unit-${process.pid}`;
   const start = (overrides: Partial<Parameters<typeof startAgent>[0]> = {}): Promise<AgentHandle> =>
-    startAgent({ masters: [master.url], workDir, port: 0, host: '127.0.0.1', logger: silentLogger, ...overrides }).then((a) => {
+    startAgent({
+      masters: [master.url],
+      workDir,
+      port: 0,
+      host: '127.0.0.1',
+      logger: silentLogger,
+      cgroupRoot,
+      taskUser: 'root',
+      allowRootTasks: true,
+      ...overrides,
+    }).then((a) => {
       agents.push(a);
       return a;
     });
@@ -158,6 +172,7 @@ describe('agent', () => {
 
   afterEach(async () => {
     for (const a of agents) await a.close({ killTasks: true });
+    removeCgroups(cgroupRoot);
     await master.close();
     rmSync(workDir, { recursive: true, force: true });
   });
@@ -361,7 +376,7 @@ describe('agent', () => {
     await assert.rejects(fetch(`${agent.url}/health`));
   });
 
-  test('a restarted agent kills what its predecessor left running and reports none of it', async () => {
+  test('a restarted agent reattaches to what its predecessor left running and reports it', async () => {
     const first = await start();
     await master.waitFor('SUBSCRIBE', () => master.subscribes[0]);
     master.launch(taskInfo('t-orphan', 'sleep 30'));
@@ -370,11 +385,16 @@ describe('agent', () => {
     await first.close(); // without killTasks: the task runs on
     assert.equal(isAlive(pid), true);
 
-    await start();
+    const second = await start();
     const sub = await master.waitFor('a second SUBSCRIBE', () => master.subscribes[1]);
-    assert.deepEqual(sub.tasks, []);
-    await master.waitFor('the orphan to die', () => !isAlive(pid));
-    assert.equal(existsSync(path.join(workDir, 'tasks', 't-orphan.json')), false);
+    assert.deepEqual(sub.tasks, [{ taskId: 't-orphan', state: 'TASK_RUNNING' }]);
+    assert.equal(isAlive(pid), true, 'the task kept running across the restart');
+    assert.deepEqual(((await getJson(`${second.url}/state`)).body as { tasks: { pid: number }[] }).tasks[0]?.pid, pid);
+    // The reattached task is the agent's again: a KILL ends it and its checkpoint goes once acknowledged.
+    master.send({ type: 'KILL', kill: { taskId: 't-orphan', gracePeriodSecs: 1 } });
+    await master.waitForState('t-orphan', 'TASK_KILLED');
+    await master.waitFor('the task to die', () => !isAlive(pid));
+    await master.waitFor('the checkpoint to go', () => !existsSync(path.join(workDir, 'tasks', 't-orphan')));
     assert.equal(existsSync(path.join(workDir, 'sandboxes', 't-orphan', 'stdout')), true);
   });
 
@@ -387,6 +407,7 @@ describe('agent', () => {
     assert.match(metrics, /^muster_agent_tasks\{state="TASK_RUNNING"\} 0$/m);
     assert.match(metrics, /^muster_agent_subscribed 1$/m);
     assert.match(metrics, /^muster_agent_uptime_seconds \d+$/m);
+    assert.match(metrics, /^muster_agent_isolation\{mode="(cgroups-v1|cgroups-v2|none)"\} 1$/m);
     const missing = await getJson(`${agent.url}/files/read?task=nope&path=stdout`);
     assert.equal(missing.status, 404);
     assert.equal((missing.body as { error: { code: string } }).error.code, 'TASK_NOT_FOUND');
@@ -401,7 +422,7 @@ describe('agent', () => {
       const { startAgent } = await import(${JSON.stringify(new URL(`./index.${ext}`, import.meta.url).href)});
       const { silentLogger } = await import(${JSON.stringify(new URL(`../log/index.${ext}`, import.meta.url).href)});
       const agent = await startAgent({ masters: [${JSON.stringify(master.url)}], workDir: ${JSON.stringify(workDir)},
-        port: 0, host: '127.0.0.1', logger: silentLogger });
+        port: 0, host: '127.0.0.1', logger: silentLogger, cgroupRoot: ${JSON.stringify(cgroupRoot)} });
       while (agent.agentId() === undefined) await new Promise((r) => setTimeout(r, 20));
       await agent.close({ killTasks: true });`;
     const child = spawn(process.execPath, [...(ext === 'ts' ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });

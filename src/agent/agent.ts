@@ -6,15 +6,23 @@ import os from 'node:os';
 import { formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
+import { taskDir } from './checkpoint.js';
 import { ProcessContainerizer } from './containerizer.js';
 import { advertiseAddress, detectAttributes, detectResources } from './detect.js';
+import { serveExec } from './exec.js';
+import { SandboxGc } from './gc.js';
+import { Isolator } from './isolation/index.js';
 import { MasterLink } from './link.js';
 import { renderMetrics } from './metrics.js';
+import { ResourceMonitor } from './monitor.js';
 import type { AgentHandle, AgentOptions } from './options.js';
 import { startServer, type AgentServer } from './server.js';
 import { StatusUpdates } from './statusupdates.js';
 import { Tasks } from './tasks.js';
 import { prepareWorkDir, readAgentId, writeAgentId } from './workdir.js';
+
+const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
+const DEFAULT_RETENTION_SECS = 7 * 24 * 3600;
 
 
 /** How long close({killTasks}) waits for the master to acknowledge the tasks' terminal updates. */
@@ -33,15 +41,48 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   );
   const address = advertiseAddress(opts);
 
-  const containerizer = new ProcessContainerizer({ workDir, logger: logger.child('containerizer') });
+  const isolator = await Isolator.create({
+    ...(opts.cgroupRoot === undefined ? {} : { cgroupRoot: opts.cgroupRoot }),
+    ...(opts.roleUsers === undefined ? {} : { roleUsers: opts.roleUsers }),
+    ...(opts.taskUser === undefined ? {} : { taskUser: opts.taskUser }),
+    allowRootTasks: opts.allowRootTasks === true,
+    logger: logger.child('isolation'),
+  });
+  if (isolator.namespaces && (workDir === '/tmp' || workDir.startsWith('/tmp/'))) {
+    logger.warn('the work dir is under /tmp, which each task replaces with its own private /tmp: tasks will not find their sandbox at its path ($MUSTER_SANDBOX); use a work dir outside /tmp', { workDir });
+  }
+  const containerizer = new ProcessContainerizer({
+    workDir,
+    isolator,
+    logMaxBytes: opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
+    logMaxFiles: opts.logMaxFiles ?? 5,
+    logger: logger.child('containerizer'),
+  });
   // updates, table and masterLink refer to each other through callbacks that run only once all
   // three exist (the link starts last), so the later consts are initialised by then.
   const updates: StatusUpdates = new StatusUpdates({
     send: (status) => masterLink.update(status),
     onAcknowledged: (status) => table.acknowledged(status),
+    taskDir: (taskId) => taskDir(workDir, taskId),
     logger: logger.child('updates'),
   });
-  const table: Tasks = new Tasks({ workDir, host: address, containerizer, updates, logger });
+  const table: Tasks = new Tasks({ workDir, host: address, ports: resources.ports, containerizer, updates, logger });
+  const monitor = new ResourceMonitor({
+    workDir,
+    containerizer,
+    running: () => table.runningTasks(),
+    limit: (taskId, limitation) => table.limit(taskId, limitation),
+    report: (usage) => masterLink.usage(usage),
+    usageIntervalSecs: opts.usageIntervalSecs ?? 10,
+    diskIntervalSecs: opts.diskWatchIntervalSecs ?? 15,
+    logger: logger.child('monitor'),
+  });
+  const gc = new SandboxGc({
+    workDir,
+    retentionSecs: opts.sandboxRetentionSecs ?? DEFAULT_RETENTION_SECS,
+    isActive: (taskId) => table.isActive(taskId),
+    logger: logger.child('gc'),
+  });
 
   let server: AgentServer | undefined;
   let persistedId = readAgentId(workDir, logger);
@@ -58,6 +99,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
         resources: toView(resources),
         attributes,
         version: VERSION,
+        isolation: isolator.description,
       },
       tasks: table.running(),
     }),
@@ -77,9 +119,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     logger: logger.child('link'),
   });
 
-  // A previous agent's tasks are killed before we subscribe, so the master never sees them twice.
-  const leftovers = await containerizer.recover();
-  if (leftovers > 0) logger.info('cleaned up tasks left by the previous agent', { tasks: leftovers });
+  // What a previous agent left is recovered before we subscribe, so that SUBSCRIBE reports it.
+  await table.recover();
 
   try {
     server = await startServer({
@@ -91,6 +132,17 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
         agentId: () => masterLink.agentId,
         tasks: () => table.rows(),
         isActive: (taskId) => table.isActive(taskId),
+        exec: (req, res) =>
+          serveExec(req, res, {
+            containerizer,
+            isRunning: (taskId) => table.isRunning(taskId),
+            stateOf: (taskId) => table.stateOf(taskId),
+            environmentOf: (taskId) => {
+              const info = table.info(taskId);
+              return info === undefined ? undefined : table.environmentOf(info);
+            },
+            logger: logger.child('exec'),
+          }),
         metrics: () =>
           renderMetrics({
             tasksByState: table.countByState(),
@@ -100,6 +152,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
             updatesPending: updates.pending().length,
             subscribed: masterLink.subscribed,
             uptimeSecs: (Date.now() - startedAt) / 1000,
+            isolation: isolator.mode,
+            usage: monitor.usage(),
+            jobOf: (taskId) => table.info(taskId)?.job,
           }),
       },
     });
@@ -109,9 +164,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   }
   const httpServer = server;
   masterLink.start();
+  monitor.start();
+  gc.start();
   logger.info('agent started', {
     url: `http://${address}:${httpServer.port}`,
     workDir,
+    isolation: isolator.description,
     resources: formatResources(resources),
     attributes: Object.entries(attributes)
       .map(([k, v]) => `${k}:${v}`)
@@ -159,13 +217,16 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   }
 
   async function stop(killTasks: boolean): Promise<void> {
+    monitor.stop();
+    await gc.stop();
     if (killTasks) {
       await table.killAll();
       if (!(await updates.drained(CLOSE_ACK_WAIT_MS))) {
         logger.warn('stopping with status updates the master has not acknowledged', { pending: updates.pending().length });
       }
     } else {
-      // The tasks run on without us; the next agent's recover() kills them.
+      // The tasks run on under their supervisors; the next agent reattaches to them.
+      table.stopHealthChecks();
       containerizer.detach();
     }
     await masterLink.close();

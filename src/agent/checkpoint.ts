@@ -1,89 +1,127 @@
-// A task checkpoint, workDir/tasks/<taskId>.json, records what the agent started for a task (the
-// TaskInfo, each process's pid and start time) so that an agent that restarts can find what its
-// predecessor left running. It is written right after the spawn and removed once the master has
-// acknowledged the task's terminal update.
+// A task's checkpoint directory, <workDir>/tasks/<taskId>/, holds what an agent needs to pick a task
+// up again after it restarts: task.json (the TaskInfo, its sandbox, how it was isolated, and its
+// supervisor's pid and start time) and updates.jsonl (its status updates and their
+// acknowledgements, see statusupdates.ts). task.json is written before the supervisor is spawned
+// and again once it runs; the directory is removed once the master has acknowledged the task's
+// terminal update.
 
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { isSafeId } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import type { TaskInfo } from '../protocol/index.js';
 import { MAX_STATE_FILE_BYTES, writeJsonAtomic } from './workdir.js';
 
-/** CheckpointedProcess is one process of a task as it was spawned. */
-export interface CheckpointedProcess {
+/** TaskUser is the unix user a task runs as. */
+export interface TaskUser {
   name: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+/** IsolationRecord is how a task was isolated: what exec and the cleanup after a restart need. */
+export interface IsolationRecord {
+  cgroups: string[];
+  user?: TaskUser;
+  pidNamespace: boolean;
+  mountNamespace: boolean;
+}
+
+/** SupervisorRecord identifies a task's supervisor: the pid with its start time is an identity. */
+export interface SupervisorRecord {
   pid: number;
   /** Field 22 of /proc/<pid>/stat right after the spawn; absent where /proc could not be read. */
   startTime?: string;
+  /** The host pid of the supervisor's init (pid 1 of the task's pid namespace): exec enters through it. */
+  initPid: number;
 }
 
-/** TaskCheckpoint is the content of one checkpoint file. */
+/** TaskCheckpoint is the content of task.json. */
 export interface TaskCheckpoint {
   task: TaskInfo;
-  processes: CheckpointedProcess[];
+  sandbox: string;
+  isolation: IsolationRecord;
+  /** Absent while the supervisor is being started. */
+  supervisor?: SupervisorRecord;
+  launchedAt: number;
 }
 
-function checkpointFile(workDir: string, taskId: string): string {
-  return path.join(workDir, 'tasks', `${taskId}.json`);
+/** taskDir is where a task's checkpoint lives; the id must pass isSafeId (it names a directory). */
+export function taskDir(workDir: string, taskId: string): string {
+  if (!isSafeId(taskId)) throw new Error(`refusing to use unsafe task id ${taskId.slice(0, 64)} as a directory name`);
+  return path.join(workDir, 'tasks', taskId);
 }
 
-/** writeCheckpoint records a task's processes; the task id must be safe (it names the file). */
+/** writeCheckpoint (re)writes task.json atomically. */
 export function writeCheckpoint(workDir: string, checkpoint: TaskCheckpoint): void {
-  if (!isSafeId(checkpoint.task.taskId)) throw new Error(`refusing to checkpoint unsafe task id ${checkpoint.task.taskId}`);
-  writeJsonAtomic(checkpointFile(workDir, checkpoint.task.taskId), checkpoint);
+  const dir = taskDir(workDir, checkpoint.task.taskId);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeJsonAtomic(path.join(dir, 'task.json'), checkpoint);
 }
 
-/** removeCheckpoint forgets a task; a missing file or an unsafe id is a no-op. */
-export function removeCheckpoint(workDir: string, taskId: string): void {
-  if (!isSafeId(taskId)) return;
-  rmSync(checkpointFile(workDir, taskId), { force: true });
-}
-
-/** readCheckpoints returns every readable checkpoint; unreadable ones are logged and removed. */
-export function readCheckpoints(workDir: string, logger: Logger): TaskCheckpoint[] {
-  const dir = path.join(workDir, 'tasks');
-  let names: string[];
+/** readCheckpoint returns a task's task.json, or undefined when it has none (or it is unreadable, which is logged). */
+export function readCheckpoint(workDir: string, taskId: string, logger: Logger): TaskCheckpoint | undefined {
+  const file = path.join(taskDir(workDir, taskId), 'task.json');
   try {
-    names = readdirSync(dir);
+    if (statSync(file).size > MAX_STATE_FILE_BYTES) throw new Error('file is too large');
+    return parseCheckpoint(JSON.parse(readFileSync(file, 'utf8')) as unknown);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    logger.warn('ignoring an unreadable task checkpoint', { file, error: err });
+    return undefined;
+  }
+}
+
+/** removeTaskDir forgets a task: its checkpoint and its update log. A missing dir or an unsafe id is a no-op. */
+export function removeTaskDir(workDir: string, taskId: string): void {
+  if (!isSafeId(taskId)) return;
+  rmSync(taskDir(workDir, taskId), { recursive: true, force: true });
+}
+
+/**
+ * checkpointedTasks lists the task ids that have a checkpoint directory. Anything else found in
+ * tasks/ (a file left by an interrupted atomic write, an unsafe name) is removed with a warning.
+ */
+export function checkpointedTasks(workDir: string, logger: Logger): string[] {
+  const dir = path.join(workDir, 'tasks');
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const out: TaskCheckpoint[] = [];
-  for (const name of names) {
-    const file = path.join(dir, name);
-    if (name.includes('.tmp-')) {
-      // A write that crashed before its rename: the real file (if any) is still intact.
-      rmSync(file, { force: true });
+  const out: string[] = [];
+  for (const entry of entries) {
+    if (entry.isDirectory() && isSafeId(entry.name)) {
+      out.push(entry.name);
       continue;
     }
-    if (!name.endsWith('.json')) continue;
-    try {
-      if (statSync(file).size > MAX_STATE_FILE_BYTES) throw new Error('file is too large');
-      out.push(parseCheckpoint(JSON.parse(readFileSync(file, 'utf8')) as unknown));
-    } catch (err) {
-      logger.warn('removing an unreadable task checkpoint', { file, error: err });
-      rmSync(file, { force: true });
-    }
+    logger.warn('removing an unexpected entry from the task checkpoints', { name: entry.name.slice(0, 200) });
+    rmSync(path.join(dir, entry.name), { recursive: true, force: true });
   }
-  return out;
+  return out.sort();
 }
 
 function parseCheckpoint(doc: unknown): TaskCheckpoint {
   const cp = doc as Partial<TaskCheckpoint> | null;
-  if (typeof cp !== 'object' || cp === null || typeof cp.task?.taskId !== 'string' || !Array.isArray(cp.processes)) {
+  if (
+    typeof cp !== 'object' ||
+    cp === null ||
+    typeof cp.task?.taskId !== 'string' ||
+    typeof cp.sandbox !== 'string' ||
+    typeof cp.isolation !== 'object' ||
+    cp.isolation === null ||
+    !Array.isArray(cp.isolation.cgroups) ||
+    typeof cp.launchedAt !== 'number'
+  ) {
     throw new Error('not a task checkpoint');
   }
-  const processes: CheckpointedProcess[] = [];
-  for (const p of cp.processes as unknown[]) {
-    const proc = p as Partial<CheckpointedProcess> | null;
-    if (typeof proc !== 'object' || proc === null || !Number.isInteger(proc.pid) || typeof proc.name !== 'string') {
-      throw new Error('a process entry is malformed');
-    }
-    const entry: CheckpointedProcess = { name: proc.name, pid: proc.pid as number };
-    if (typeof proc.startTime === 'string') entry.startTime = proc.startTime;
-    processes.push(entry);
+  const sup = cp.supervisor;
+  if (sup !== undefined && (!Number.isInteger(sup.pid) || sup.pid <= 1 || !Number.isInteger(sup.initPid))) {
+    throw new Error('the supervisor entry is malformed');
   }
-  return { task: cp.task, processes };
+  if (!cp.isolation.cgroups.every((c) => typeof c === 'string')) throw new Error('the cgroups entry is malformed');
+  return cp as TaskCheckpoint;
 }

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { silentLogger } from '../log/index.js';
 import type { TaskInfo } from '../protocol/index.js';
-import { readCheckpoints, writeCheckpoint } from './checkpoint.js';
-import { LaunchError, ProcessContainerizer } from './containerizer.js';
+import { taskInfo as fixtureTaskInfo } from '../../test/fixtures.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { ProcessContainerizer } from './containerizer.js';
 import { taskEnvironment } from './environment.js';
+import { runInTask } from './exec.js';
+import { Isolator } from './isolation/index.js';
 import { processStartTime } from './proc.js';
 import { createSandbox } from './sandbox.js';
-import { taskInfo as fixtureTaskInfo } from '../../test/fixtures.js';
-import { isAlive } from '../../test/proc.js';
+import { createMetaDir, startSupervisor } from './supervisor.js';
 import { prepareWorkDir } from './workdir.js';
 
 function taskInfo(taskId: string, processes: { name: string; cmd: string }[], overrides: Partial<TaskInfo> = {}): TaskInfo {
@@ -28,158 +29,154 @@ function taskInfo(taskId: string, processes: { name: string; cmd: string }[], ov
   });
 }
 
-async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
+async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) assert.fail('condition not met in time');
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
+function alive(pid: number | undefined): boolean {
+  return pid !== undefined && processStartTime(pid) !== undefined;
+}
+
+// These tests run the containerizer without isolation (as a non-root agent would), so that they
+// say the same on any machine; the isolated paths are covered by test/isolation.test.ts.
 describe('ProcessContainerizer', () => {
+  let isolator: Isolator;
   let workDir: string;
   let containerizer: ProcessContainerizer;
+  const started: ProcessContainerizer[] = [];
+
+  before(async () => {
+    isolator = await Isolator.create({ isRoot: false, logger: silentLogger });
+  });
+
+  function newContainerizer(): ProcessContainerizer {
+    const c = new ProcessContainerizer({ workDir, isolator, logger: silentLogger });
+    started.push(c);
+    return c;
+  }
 
   beforeEach(() => {
     workDir = prepareWorkDir(mkdtempSync(path.join(os.tmpdir(), 'muster-containerizer-')));
-    containerizer = new ProcessContainerizer({ workDir, logger: silentLogger });
+    containerizer = newContainerizer();
   });
 
-  afterEach(() => {
+  afterEach(async () => {
+    // Kill whatever a test left running, through whichever containerizer knows it.
+    for (const c of started.splice(0)) {
+      for (const id of ['env-task', 'exit-task', 'sig-task', 'stubborn', 'reattach', 'ended', 'exec-task']) {
+        const pid = c.pid(id);
+        if (pid !== undefined) {
+          c.kill(id, 0);
+          await eventually(() => !alive(pid), `task ${id} gone`).catch(() => undefined);
+        }
+      }
+      c.detach();
+    }
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  async function launch(task: TaskInfo): Promise<{ sandbox: string; pids: number[] }> {
+  after(() => undefined);
+
+  async function launch(c: ProcessContainerizer, task: TaskInfo): Promise<string> {
     const sandbox = createSandbox(workDir, task.taskId);
-    const pids = await containerizer.launch({ task, sandbox, env: taskEnvironment(task, { sandbox, host: 'agent.example' }) });
-    return { sandbox, pids };
+    await c.launch({ task, sandbox, env: taskEnvironment(task, { sandbox, host: 'agent.example' }) });
+    return sandbox;
   }
 
-  test('launch runs the command in its sandbox with the task environment and output in files', async () => {
-    const task = taskInfo('env-task', [
-      {
-        name: 'main',
-        cmd: 'pwd; echo "$MUSTER_TASK_ID $MUSTER_JOB $MUSTER_ROLE $MUSTER_INSTANCE $HOST"; echo "$PORT_HTTP $PORT_ADMIN $PORT0 $PORT1 $PORT"; echo "$HOME|$TMPDIR|$MUSTER_SANDBOX|$FOO"; echo oops >&2',
-      },
-    ]);
-    const { sandbox } = await launch(task);
-    assert.deepEqual(await containerizer.wait(task.taskId), {});
-    const lines = readFileSync(path.join(sandbox, 'stdout'), 'utf8').trim().split('\n');
-    assert.deepEqual(lines, [
-      sandbox,
-      'env-task web/prod/hello web 2 agent.example',
-      '31000 31001 31000 31001 31000',
-      `${sandbox}|${sandbox}/tmp|${sandbox}|bar`,
-    ]);
+  test('launch runs the command in its sandbox with the task environment, its output in files', async () => {
+    const task = taskInfo('env-task', [{ name: 'main', cmd: 'pwd; echo "FOO=$FOO PORT_HTTP=$PORT_HTTP"; echo oops >&2' }]);
+    const sandbox = await launch(containerizer, task);
+    const termination = await containerizer.wait('env-task');
+    assert.deepEqual(termination, {});
+    assert.equal(readFileSync(path.join(sandbox, 'stdout'), 'utf8'), `${sandbox}\nFOO=bar PORT_HTTP=31000\n`);
     assert.equal(readFileSync(path.join(sandbox, 'stderr'), 'utf8'), 'oops\n');
+    assert.ok(existsSync(path.join(sandbox, '.muster', 'exit.json')), 'the supervisor recorded the exit status in the sandbox');
   });
 
-  test('launch checkpoints each pid with its start time, and destroy removes the checkpoint', async () => {
-    const task = taskInfo('cp-task', [{ name: 'main', cmd: 'sleep 30' }]);
-    const { pids } = await launch(task);
-    const [cp] = readCheckpoints(workDir, silentLogger);
-    assert.equal(cp?.task.taskId, 'cp-task');
-    assert.equal(cp?.processes[0]?.pid, pids[0]);
-    assert.equal(cp?.processes[0]?.startTime, processStartTime(pids[0] as number));
-    assert.throws(() => containerizer.destroy(task.taskId), /still running/);
-    await containerizer.kill(task.taskId, 0);
-    await containerizer.wait(task.taskId);
-    containerizer.destroy(task.taskId);
-    assert.deepEqual(readCheckpoints(workDir, silentLogger), []);
+  test('a process that exits non-zero or is killed by a signal is the task failure', async () => {
+    await launch(containerizer, taskInfo('exit-task', [{ name: 'main', cmd: 'exit 3' }]));
+    assert.deepEqual((await containerizer.wait('exit-task')).failure, { process: 'main', exitCode: 3, signal: null });
+    await launch(containerizer, taskInfo('sig-task', [{ name: 'main', cmd: 'kill -9 $$' }]));
+    assert.deepEqual((await containerizer.wait('sig-task')).failure, { process: 'main', exitCode: null, signal: 'SIGKILL' });
   });
 
-  test('wait reports the exit status of a failed command', async () => {
-    const task = taskInfo('exit-task', [{ name: 'main', cmd: 'exit 3' }]);
-    await launch(task);
-    assert.deepEqual(await containerizer.wait(task.taskId), { failure: { process: 'main', exitCode: 3, signal: null } });
+  test('kill sends SIGTERM, then forces a process that ignores it after the grace period', async () => {
+    await launch(containerizer, taskInfo('stubborn', [{ name: 'main', cmd: "trap '' TERM; echo ready; while :; do sleep 0.1; done" }]));
+    const sandbox = path.join(workDir, 'sandboxes', 'stubborn');
+    await eventually(() => readFileSync(path.join(sandbox, 'stdout'), 'utf8').includes('ready'), 'the task to trap TERM');
+    containerizer.kill('stubborn', 0.3);
+    const termination = await containerizer.wait('stubborn');
+    assert.equal(termination.killed, true);
+    assert.equal(termination.failure?.signal, 'SIGKILL', 'the process ignored SIGTERM, so SIGKILL ended it');
   });
 
-  test('wait reports the signal of a command that was killed', async () => {
-    const task = taskInfo('signal-task', [{ name: 'main', cmd: 'kill -9 $$' }]);
-    await launch(task);
-    assert.deepEqual(await containerizer.wait(task.taskId), { failure: { process: 'main', exitCode: null, signal: 'SIGKILL' } });
-  });
+  test('a new containerizer reattaches to a task that runs on, and can kill it', async () => {
+    await launch(containerizer, taskInfo('reattach', [{ name: 'main', cmd: 'sleep 60' }]));
+    const supervisor = readCheckpoint(workDir, 'reattach', silentLogger)?.supervisor;
+    assert.ok(supervisor !== undefined && alive(supervisor.pid));
+    containerizer.detach(); // as if the agent had died
 
-  test('the first failing process of several ends the task and the others are killed', async () => {
-    const task = taskInfo('multi-task', [
-      { name: 'server', cmd: 'sleep 30' },
-      { name: 'sidecar', cmd: 'sleep 0.2; exit 4' },
-    ]);
-    const { pids } = await launch(task);
-    assert.equal(pids.length, 2);
-    const termination = await containerizer.wait(task.taskId);
-    assert.deepEqual(termination.failure, { process: 'sidecar', exitCode: 4, signal: null });
-    assert.equal(isAlive(pids[0] as number), false);
-  });
-
-  test('a task finishes only when all of its processes exited 0', async () => {
-    const task = taskInfo('all-ok', [
-      { name: 'a', cmd: 'exit 0' },
-      { name: 'b', cmd: 'sleep 0.3' },
-    ]);
-    const started = Date.now();
-    await launch(task);
-    assert.deepEqual(await containerizer.wait(task.taskId), {});
-    assert.ok(Date.now() - started >= 250);
-  });
-
-  test('kill sends SIGTERM first, and SIGKILL once the grace period is over', async () => {
-    const polite = taskInfo('polite', [{ name: 'main', cmd: 'sleep 30' }]);
-    await launch(polite);
-    await containerizer.kill(polite.taskId, 5);
-    assert.equal((await containerizer.wait(polite.taskId)).failure?.signal, 'SIGTERM');
-
-    // The shell ignores SIGTERM and so does sleep, which inherits the ignored disposition.
-    const stubborn = taskInfo('stubborn', [{ name: 'main', cmd: "trap '' TERM; touch ready; sleep 30" }]);
-    const { sandbox } = await launch(stubborn);
-    // Signal only once the trap is set: a SIGTERM before it would end the shell at once.
-    await eventually(() => existsSync(path.join(sandbox, 'ready')));
-    const started = Date.now();
-    await containerizer.kill(stubborn.taskId, 0.3);
-    assert.equal((await containerizer.wait(stubborn.taskId)).failure?.signal, 'SIGKILL');
-    assert.ok(Date.now() - started >= 250, 'SIGKILL came before the grace period was over');
-  });
-
-  test('processes left in the group by an exited leader are killed with it', async () => {
-    const task = taskInfo('straggler', [{ name: 'main', cmd: 'sleep 30 & echo $! > straggler.pid; exit 0' }]);
-    const { sandbox } = await launch(task);
-    await containerizer.wait(task.taskId);
-    const straggler = Number(readFileSync(path.join(sandbox, 'straggler.pid'), 'utf8'));
-    await eventually(() => !isAlive(straggler));
-  });
-
-  test('launch fails with REASON_SANDBOX_FAILED when the sandbox is missing', async () => {
-    const task = taskInfo('no-sandbox', [{ name: 'main', cmd: 'true' }]);
-    await assert.rejects(
-      containerizer.launch({ task, sandbox: path.join(workDir, 'missing'), env: {} }),
-      (e: unknown) => e instanceof LaunchError && e.reason === 'REASON_SANDBOX_FAILED',
+    const next = newContainerizer();
+    const recovered = await next.recover();
+    assert.deepEqual(
+      recovered.map((r) => ({ taskId: r.taskId, running: r.running })),
+      [{ taskId: 'reattach', running: true }],
     );
-    assert.deepEqual(containerizer.pids(task.taskId), []);
+    assert.equal(next.pid('reattach'), supervisor.pid);
+    next.kill('reattach', 1);
+    const termination = await next.wait('reattach');
+    assert.equal(termination.killed, true);
+    assert.equal(termination.failure?.signal, 'SIGTERM');
+    await eventually(() => !alive(supervisor.pid), 'the supervisor to exit');
   });
 
-  test('recover kills a live process whose start time matches its checkpoint, and removes the checkpoint', async () => {
-    const child = spawn('/bin/sh', ['-c', 'sleep 30'], { detached: true, stdio: 'ignore' });
-    const pid = child.pid as number;
-    const exited = new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-    const startTime = processStartTime(pid);
-    assert.ok(startTime !== undefined);
-    writeCheckpoint(workDir, { task: taskInfo('left-over', []), processes: [{ name: 'main', pid, startTime }] });
+  test('a task that ended while no agent watched is recovered with its real exit status', async () => {
+    await launch(containerizer, taskInfo('ended', [{ name: 'main', cmd: 'sleep 0.3; exit 4' }]));
+    const supervisor = readCheckpoint(workDir, 'ended', silentLogger)?.supervisor;
+    containerizer.detach();
+    await eventually(() => !alive(supervisor?.pid), 'the task to end on its own');
 
-    assert.equal(await containerizer.recover(), 1);
-    assert.equal(await exited, 'SIGKILL');
-    assert.equal(existsSync(path.join(workDir, 'tasks', 'left-over.json')), false);
+    const next = newContainerizer();
+    const recovered = await next.recover();
+    assert.deepEqual(
+      recovered.map((r) => ({ taskId: r.taskId, running: r.running })),
+      [{ taskId: 'ended', running: false }],
+    );
+    assert.deepEqual((await next.wait('ended')).failure, { process: 'main', exitCode: 4, signal: null });
   });
 
-  test('recover spares a process whose pid was recycled (its start time differs)', async () => {
-    const child = spawn('/bin/sh', ['-c', 'sleep 30'], { detached: true, stdio: 'ignore' });
-    const pid = child.pid as number;
-    try {
-      writeCheckpoint(workDir, { task: taskInfo('recycled', []), processes: [{ name: 'main', pid, startTime: '1' }] });
-      await containerizer.recover();
-      assert.equal(isAlive(pid), true);
-      assert.deepEqual(readCheckpoints(workDir, silentLogger), []);
-    } finally {
-      process.kill(-pid, 'SIGKILL');
-    }
+  test('a launch the previous agent did not finish checkpointing is stopped and reported lost', async () => {
+    const task = taskInfo('half', [{ name: 'main', cmd: 'sleep 60' }]);
+    const sandbox = createSandbox(workDir, task.taskId);
+    createMetaDir(sandbox);
+    writeCheckpoint(workDir, { task, sandbox, isolation: { cgroups: [], pidNamespace: false, mountNamespace: false }, launchedAt: Date.now() });
+    // The agent spawned the supervisor and died before it wrote the pid down.
+    const stray = await startSupervisor({ sandbox, processes: task.processes, graceSecs: 1 }, taskEnvironment(task, { sandbox, host: 'h' }));
+    stray.child.unref();
+
+    const next = newContainerizer();
+    const recovered = await next.recover();
+    assert.deepEqual(
+      recovered.map((r) => ({ taskId: r.taskId, running: r.running })),
+      [{ taskId: 'half', running: false }],
+    );
+    assert.match((await next.wait('half')).lost ?? '', /restarted while it was launching/);
+    await eventually(() => !alive(stray.pid), 'the stray supervisor to be stopped');
+  });
+
+  test('exec runs a command beside a running task, and is refused once the task ended', async () => {
+    const task = taskInfo('exec-task', [{ name: 'main', cmd: 'sleep 60' }]);
+    const sandbox = await launch(containerizer, task);
+    const env = taskEnvironment(task, { sandbox, host: 'h' });
+    const result = await runInTask(containerizer, 'exec-task', ['sh', '-c', 'pwd; echo $MUSTER_TASK_ID'], { timeoutMs: 10_000, env });
+    assert.deepEqual(result, { exitCode: 0, output: `${sandbox}\nexec-task\n` });
+    assert.ok(containerizer.usage('exec-task') !== undefined, 'a running task has usage');
+    containerizer.kill('exec-task', 0);
+    await containerizer.wait('exec-task');
+    assert.throws(() => containerizer.exec('exec-task', ['true']), /not running/);
   });
 });

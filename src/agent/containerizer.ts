@@ -1,17 +1,44 @@
 // A containerizer starts a task's processes and reports how they ended. Containerizers sit behind
-// one interface (launch, wait, kill, recover, destroy) so that a docker one can join the process
-// one later. The process containerizer below runs each process as `/bin/sh -c <cmd>` in its own
-// process group, with stdout and stderr going straight to files in the sandbox: no pipe through
-// the agent, so output survives the agent and costs it nothing.
+// one interface (launch, wait, kill, recover, usage, destroy) so that a docker one can join the
+// process one later.
+//
+// The process containerizer runs every task under muster-supervisor (supervisor.ts), a small C
+// program in its own session that applies the task's isolation (cgroups, pid and mount namespaces,
+// the role's user), runs the processes, rotates their output into the sandbox, and writes their
+// exit status to <sandbox>/.muster/exit.json. The supervisor does not depend on the agent: kill -9
+// the agent and the task runs on; the next agent finds the supervisor by the pid and start time in
+// the task's checkpoint and reattaches, or reads exit.json if the task ended meanwhile.
+//
+// Killing is two signals to the supervisor: SIGTERM (it passes SIGTERM to the task's processes),
+// then, after the grace period, SIGUSR1 (it SIGKILLs them all). If even that does not end the
+// supervisor, the agent kills the task's cgroup and the supervisor itself.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TaskReason } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import type { TaskInfo } from '../protocol/index.js';
-import { readCheckpoints, removeCheckpoint, writeCheckpoint, type CheckpointedProcess } from './checkpoint.js';
-import { killGroup, processStartTime } from './proc.js';
+import {
+  checkpointedTasks,
+  readCheckpoint,
+  writeCheckpoint,
+  type IsolationRecord,
+  type SupervisorRecord,
+  type TaskCheckpoint,
+} from './checkpoint.js';
+import type { Isolator } from './isolation/index.js';
+import { processStartTime, sessionUsage } from './proc.js';
+import {
+  createMetaDir,
+  enterArgs,
+  META_DIR,
+  readExitFile,
+  signalName,
+  startSupervisor,
+  supervisorBinary,
+  type SupervisorExit,
+} from './supervisor.js';
 
 /** LaunchSpec is what a containerizer needs to start a task whose sandbox already exists. */
 export interface LaunchSpec {
@@ -24,12 +51,48 @@ export interface LaunchSpec {
 export interface ProcessExit {
   process: string;
   exitCode: number | null;
-  signal: NodeJS.Signals | null;
+  signal: string | null;
 }
 
-/** Termination is how a whole task ended: failure is the first process that did not exit 0. */
+/** Limitation is a resource limit that ended a task. */
+export interface Limitation {
+  reason: Extract<TaskReason, 'REASON_CONTAINER_LIMITATION_MEMORY' | 'REASON_CONTAINER_LIMITATION_DISK'>;
+  message: string;
+}
+
+/** Termination is how a whole task ended. */
 export interface Termination {
+  /** The first process that did not exit 0. */
   failure?: ProcessExit;
+  /** The supervisor was told to stop the task (by this agent, or by one before a restart). */
+  killed?: boolean;
+  /** The kernel killed a process for exceeding the task's memory. */
+  limitation?: Limitation;
+  /** The supervisor could not set the task up (nothing ran). */
+  error?: string;
+  /** There is no exit status: the supervisor vanished without writing one. */
+  lost?: string;
+}
+
+/** Usage is what a running task consumes right now. */
+export interface Usage {
+  cpuSecs: number;
+  memBytes: number;
+}
+
+/** Recovered is a task found in the checkpoints when the agent starts. */
+export interface Recovered {
+  taskId: string;
+  /** Absent when the checkpoint holds no TaskInfo (the agent died before writing it). */
+  task?: TaskInfo;
+  /** The supervisor still runs and is reattached; otherwise wait() resolves with how it ended. */
+  running: boolean;
+}
+
+/** ExecCommand is how to run a command inside a running task. */
+export interface ExecCommand {
+  file: string;
+  args: string[];
 }
 
 /** LaunchError says why a launch failed, with the reason the status update carries. */
@@ -45,123 +108,125 @@ export class LaunchError extends Error {
 
 /** Containerizer is what the agent asks to run tasks. */
 export interface Containerizer {
-  /** launch starts every process of the task and resolves with their pids; throws LaunchError. */
-  launch(spec: LaunchSpec): Promise<number[]>;
-  /** wait resolves once every process of the task has exited. */
+  /** launch starts every process of the task and resolves once they run; throws LaunchError. */
+  launch(spec: LaunchSpec): Promise<void>;
+  /** wait resolves once the task has ended. */
   wait(taskId: string): Promise<Termination>;
   /** kill asks the task's processes to stop (SIGTERM), and forces them (SIGKILL) after graceSecs. */
-  kill(taskId: string, graceSecs: number): Promise<void>;
-  /** recover deals with what a previous agent left running; resolves with the number of tasks found. */
-  recover(): Promise<number>;
-  /** destroy forgets an ended task (its checkpoint); the sandbox stays. */
-  destroy(taskId: string): void;
-  /** pids of the task's processes still running. */
-  pids(taskId: string): number[];
-  /** detach lets the agent exit while tasks run on (they are killed by the next agent's recover). */
+  kill(taskId: string, graceSecs: number): void;
+  /** recover finds the tasks a previous agent left: live ones are reattached. */
+  recover(): Promise<Recovered[]>;
+  /** usage of a running task, or undefined. */
+  usage(taskId: string): Usage | undefined;
+  /** memoryLimitation: set once the kernel has OOM-killed a process of the task. */
+  memoryLimitation(taskId: string): Limitation | undefined;
+  /** exec is the command line that runs argv inside a running task; throws if it does not run. */
+  exec(taskId: string, argv: string[]): ExecCommand;
+  /** pid of the task's supervisor, while it runs. */
+  pid(taskId: string): number | undefined;
+  /** destroy forgets an ended task and removes its cgroups; the sandbox and the checkpoint stay. */
+  destroy(taskId: string): Promise<void>;
+  /** detach lets the agent exit while tasks run on (the next agent reattaches them). */
   detach(): void;
-}
-
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  pid: number;
-  exited: boolean;
 }
 
 interface Container {
   task: TaskInfo;
-  procs: Proc[];
-  launching: boolean;
+  sandbox: string;
+  isolation: IsolationRecord;
+  supervisor: SupervisorRecord | undefined;
+  /** Set when this agent spawned the supervisor: its exit event ends the task at once. */
+  child: ChildProcess | undefined;
   killing: boolean;
-  /** When the pending SIGKILL is due (ms since epoch), to let a shorter grace period win. */
+  /** When the pending SIGUSR1 is due (ms since epoch), to let a shorter grace period win. */
   killDeadline: number;
   killTimer: NodeJS.Timeout | undefined;
-  failure: ProcessExit | undefined;
-  ended: boolean;
+  /** Polls a reattached supervisor, which is not our child and sends us no exit event. */
+  pollTimer: NodeJS.Timeout | undefined;
+  /** Set when recovery found the task ended: what wait() resolves with. */
+  ended: Termination | undefined;
   done: Promise<Termination>;
   resolve: (t: Termination) => void;
 }
 
-/** How long recover() waits for the processes it killed to be gone before the agent subscribes. */
-const RECOVER_WAIT_MS = 2000;
+export interface ProcessContainerizerOptions {
+  workDir: string;
+  isolator: Isolator;
+  logger: Logger;
+  /** Rotate stdout and stderr past this size (0: never). */
+  logMaxBytes?: number;
+  /** Rotated files kept per stream. */
+  logMaxFiles?: number;
+}
 
-/** ProcessContainerizer runs tasks as plain process groups (no isolation yet). */
+/** How long a forced kill (SIGUSR1) may take before the agent kills the cgroup and the supervisor. */
+const FORCE_WAIT_MS = 5000;
+/** How often a reattached supervisor is checked for having ended. */
+const POLL_MS = 250;
+/** How long recover() waits for a half-launched task's supervisor to go. */
+const RECOVER_KILL_WAIT_MS = 3000;
+
+/** ProcessContainerizer runs tasks as processes under muster-supervisor, isolated by the Isolator. */
 export class ProcessContainerizer implements Containerizer {
   private readonly containers = new Map<string, Container>();
+  private readonly binary: string;
 
-  constructor(private readonly options: { workDir: string; logger: Logger }) {}
+  constructor(private readonly options: ProcessContainerizerOptions) {
+    // Resolve the binary now: a missing build fails the agent's start, not its first launch.
+    this.binary = supervisorBinary();
+  }
 
-  async launch(spec: LaunchSpec): Promise<number[]> {
+  async launch(spec: LaunchSpec): Promise<void> {
     const { task, sandbox, env } = spec;
+    const { isolator, workDir, logger } = this.options;
     if (this.containers.has(task.taskId)) throw new LaunchError('REASON_LAUNCH_FAILED', `task ${task.taskId} is already launched`);
 
-    let stdout: number | undefined;
-    let stderr: number | undefined;
+    let isolation: IsolationRecord;
     try {
-      stdout = openSync(path.join(sandbox, 'stdout'), 'a');
-      stderr = openSync(path.join(sandbox, 'stderr'), 'a');
+      isolation = isolator.prepare({ taskId: task.taskId, role: task.role, resources: task.resources });
     } catch (err) {
-      if (stdout !== undefined) closeSync(stdout);
-      throw new LaunchError('REASON_SANDBOX_FAILED', `Cannot open stdout and stderr in the sandbox: ${errorText(err)}`);
+      throw new LaunchError('REASON_LAUNCH_FAILED', `Cannot isolate the task: ${errorText(err)}`);
     }
-
-    let resolve: (t: Termination) => void = () => undefined;
-    const done = new Promise<Termination>((r) => (resolve = r));
-    const container: Container = {
-      task,
-      procs: [],
-      launching: true,
-      killing: false,
-      killDeadline: Infinity,
-      killTimer: undefined,
-      failure: undefined,
-      ended: false,
-      done,
-      resolve,
-    };
+    const container = this.newContainer(task, sandbox, isolation);
     this.containers.set(task.taskId, container);
-
-    const checkpointed: CheckpointedProcess[] = [];
     try {
-      for (const p of task.processes) {
-        // A process that failed while we were starting the next ones stops the launch: the
-        // task is already failing and starting more of it would only leave more to kill.
-        if (container.killing) break;
-        const child = spawn('/bin/sh', ['-c', p.cmd], {
-          cwd: sandbox,
-          env,
-          detached: true,
-          stdio: ['ignore', stdout, stderr],
-        });
-        const proc: Proc = { name: p.name, child, pid: 0, exited: false };
-        // Listen before anything else can run: a process may exit before the next await returns.
-        child.on('exit', (code, signal) => this.onExit(container, proc, code, signal));
-        await spawned(child);
-        // After the spawn, 'error' only means a signal could not be sent: log it, never crash.
-        child.on('error', (err) => this.options.logger.warn('process error', { task: task.taskId, process: p.name, error: err }));
-        proc.pid = child.pid as number;
-        container.procs.push(proc);
-        const entry: CheckpointedProcess = { name: p.name, pid: proc.pid };
-        const startTime = processStartTime(proc.pid);
-        if (startTime !== undefined) entry.startTime = startTime;
-        checkpointed.push(entry);
-        writeCheckpoint(this.options.workDir, { task, processes: checkpointed });
-        if (container.killing) killGroup(proc.pid, 'SIGTERM');
-      }
+      createMetaDir(sandbox);
+      if (isolation.user !== undefined) isolator.chownSandbox(sandbox, isolation.user);
+      // Checkpoint before the spawn: an agent that dies right after it still knows the sandbox
+      // to look for the supervisor in.
+      const checkpoint: TaskCheckpoint = { task, sandbox, isolation, launchedAt: Date.now() };
+      writeCheckpoint(workDir, checkpoint);
+      const started = await startSupervisor(
+        {
+          sandbox,
+          processes: task.processes,
+          cgroups: isolation.cgroups,
+          ...(isolation.user === undefined ? {} : { user: isolation.user }),
+          pidNamespace: isolation.pidNamespace,
+          mountNamespace: isolation.mountNamespace,
+          graceSecs: task.killGraceSecs,
+          logMaxBytes: this.options.logMaxBytes ?? 0,
+          logMaxFiles: this.options.logMaxFiles ?? 5,
+        },
+        env,
+      );
+      const supervisor: SupervisorRecord = { pid: started.pid, initPid: started.initPid };
+      const startTime = processStartTime(started.pid);
+      if (startTime !== undefined) supervisor.startTime = startTime;
+      container.supervisor = supervisor;
+      container.child = started.child;
+      writeCheckpoint(workDir, { ...checkpoint, supervisor });
+      const child = started.child;
+      if (child.exitCode === null && child.signalCode === null) child.once('exit', () => this.onSupervisorExit(container));
+      else queueMicrotask(() => this.onSupervisorExit(container));
     } catch (err) {
-      // Take down what did start: a task is all of its processes or none of them.
-      for (const proc of container.procs) if (!proc.exited) killGroup(proc.pid, 'SIGKILL');
       this.containers.delete(task.taskId);
-      removeCheckpoint(this.options.workDir, task.taskId);
-      throw new LaunchError('REASON_LAUNCH_FAILED', `Cannot start the task's processes: ${errorText(err)}`);
-    } finally {
-      // The children hold their own copies of the descriptors.
-      closeSync(stdout);
-      closeSync(stderr);
+      if (container.supervisor !== undefined) this.signal(container, 'SIGUSR1');
+      await isolator.destroy(task.taskId).catch((e: unknown) => logger.warn('cannot clean up after a failed launch', { task: task.taskId, error: e }));
+      throw err instanceof LaunchError ? err : new LaunchError('REASON_LAUNCH_FAILED', `Cannot start the task: ${errorText(err)}`);
     }
-    container.launching = false;
-    this.maybeEnd(container);
-    return container.procs.map((p) => p.pid);
+    // A kill that came during the launch could not signal a supervisor that did not exist yet.
+    if (container.killing) this.signal(container, 'SIGTERM');
   }
 
   wait(taskId: string): Promise<Termination> {
@@ -170,121 +235,276 @@ export class ProcessContainerizer implements Containerizer {
     return container.done;
   }
 
-  kill(taskId: string, graceSecs: number): Promise<void> {
+  kill(taskId: string, graceSecs: number): void {
     const container = this.containers.get(taskId);
-    if (container !== undefined) this.killContainer(container, graceSecs);
-    return Promise.resolve();
+    if (container === undefined || container.ended !== undefined) return;
+    const deadline = Date.now() + Math.max(0, graceSecs) * 1000;
+    if (!container.killing) {
+      container.killing = true;
+      this.signal(container, 'SIGTERM');
+    }
+    // A second kill with a shorter grace period (a limitation, the agent shutting down) moves the force up.
+    if (deadline >= container.killDeadline) return;
+    container.killDeadline = deadline;
+    clearTimeout(container.killTimer);
+    container.killTimer = setTimeout(() => this.force(container), deadline - Date.now());
   }
 
-  pids(taskId: string): number[] {
+  usage(taskId: string): Usage | undefined {
     const container = this.containers.get(taskId);
-    return container === undefined ? [] : container.procs.filter((p) => !p.exited).map((p) => p.pid);
+    if (container?.supervisor === undefined || container.ended !== undefined) return undefined;
+    const fromCgroups = this.options.isolator.usage(taskId);
+    if (fromCgroups !== undefined) return fromCgroups;
+    // Without cgroups every process of the task is in its supervisor's session (the supervisor
+    // calls setsid), less the supervisor itself, which costs next to nothing.
+    const session = sessionUsage(container.supervisor.pid);
+    return { cpuSecs: session.cpuSecs, memBytes: session.memBytes };
   }
 
-  destroy(taskId: string): void {
+  memoryLimitation(taskId: string): Limitation | undefined {
     const container = this.containers.get(taskId);
-    if (container !== undefined && !container.ended) throw new Error(`task ${taskId} is still running`);
+    if (container === undefined) return undefined;
+    return this.checkMemory(container);
+  }
+
+  exec(taskId: string, argv: string[]): ExecCommand {
+    const container = this.containers.get(taskId);
+    if (container?.supervisor === undefined || container.ended !== undefined) throw new Error(`task ${taskId} is not running`);
+    const { isolation, supervisor } = container;
+    // The init's pid is trusted only while its supervisor (its parent) is the one we started.
+    if (supervisor.startTime !== undefined && processStartTime(supervisor.pid) !== supervisor.startTime) {
+      throw new Error(`task ${taskId} is not running`);
+    }
+    return {
+      file: this.binary,
+      args: enterArgs({
+        target: supervisor.initPid,
+        pidNamespace: isolation.pidNamespace,
+        mountNamespace: isolation.mountNamespace,
+        cgroups: isolation.cgroups,
+        ...(isolation.user === undefined ? {} : { user: isolation.user }),
+        cwd: container.sandbox,
+        argv,
+      }),
+    };
+  }
+
+  pid(taskId: string): number | undefined {
+    const container = this.containers.get(taskId);
+    return container === undefined || container.ended !== undefined ? undefined : container.supervisor?.pid;
+  }
+
+  async destroy(taskId: string): Promise<void> {
+    const container = this.containers.get(taskId);
+    if (container !== undefined && container.ended === undefined) throw new Error(`task ${taskId} is still running`);
     this.containers.delete(taskId);
-    removeCheckpoint(this.options.workDir, taskId);
+    await this.options.isolator.destroy(taskId);
   }
 
   detach(): void {
     for (const container of this.containers.values()) {
       clearTimeout(container.killTimer);
-      for (const proc of container.procs) proc.child.unref();
+      clearTimeout(container.pollTimer);
+      container.child?.unref();
     }
   }
 
   /**
-   * recover kills the process groups a previous agent left running. Reattaching to them needs a
-   * supervisor that outlives the agent (a later issue); until then the master reschedules them
-   * when it sees they are missing from our SUBSCRIBE. The start time check keeps us from killing
-   * an unrelated process that was given a recycled pid.
+   * recover reads every checkpoint. A task whose supervisor still runs (same pid, same start time)
+   * is reattached. One whose supervisor is gone ended while no agent watched: its exit.json says
+   * how. One with no supervisor recorded was being launched when the agent died: a supervisor
+   * that got as far as running is found by its sandbox and stopped, since no one can know whether
+   * its launch completed. Cgroups under the agent's root that belong to no checkpoint are removed.
    */
-  async recover(): Promise<number> {
-    const { workDir, logger } = this.options;
-    const checkpoints = readCheckpoints(workDir, logger);
-    const killed: CheckpointedProcess[] = [];
-    for (const cp of checkpoints) {
-      for (const proc of cp.processes) {
-        if (proc.startTime === undefined || processStartTime(proc.pid) !== proc.startTime) continue;
-        try {
-          killGroup(proc.pid, 'SIGKILL');
-          killed.push(proc);
-          logger.info('killed a process left by the previous agent', { task: cp.task.taskId, process: proc.name, pid: proc.pid });
-        } catch (err) {
-          logger.warn('cannot kill a process left by the previous agent', { task: cp.task.taskId, pid: proc.pid, error: err });
-        }
+  async recover(): Promise<Recovered[]> {
+    const { workDir, logger, isolator } = this.options;
+    const out: Recovered[] = [];
+    for (const taskId of checkpointedTasks(workDir, logger)) {
+      const cp = readCheckpoint(workDir, taskId, logger);
+      if (cp === undefined) {
+        out.push({ taskId, running: false });
+        continue;
       }
-      removeCheckpoint(workDir, cp.task.taskId);
+      const container = this.newContainer(cp.task, cp.sandbox, cp.isolation);
+      this.containers.set(taskId, container);
+      const sup = cp.supervisor;
+      if (sup === undefined) {
+        await this.stopStray(cp.sandbox, taskId);
+        this.finishRecovered(container, { lost: 'the agent restarted while it was launching the task' });
+        out.push({ taskId, task: cp.task, running: false });
+        continue;
+      }
+      container.supervisor = sup;
+      if (sup.startTime !== undefined && processStartTime(sup.pid) === sup.startTime) {
+        logger.info('reattached to a running task', { task: taskId, supervisor: sup.pid });
+        this.poll(container);
+        out.push({ taskId, task: cp.task, running: true });
+      } else {
+        this.finishRecovered(container, this.terminationOf(container));
+        out.push({ taskId, task: cp.task, running: false });
+      }
     }
-    // The killed processes are not our children, so there is no exit event to wait for: poll
-    // /proc briefly, so that a task relaunched here at once finds its ports free.
-    const deadline = Date.now() + RECOVER_WAIT_MS;
-    while (killed.some((p) => processStartTime(p.pid) === p.startTime) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
+    const known = new Set(out.map((r) => r.taskId));
+    for (const orphan of isolator.orphans(known)) {
+      logger.info('removing the cgroup of a task no checkpoint knows', { task: orphan });
+      await isolator.destroy(orphan).catch((err: unknown) => logger.warn('cannot remove an orphan cgroup', { task: orphan, error: err }));
     }
-    return checkpoints.length;
+    return out;
   }
 
-  private killContainer(container: Container, graceSecs: number): void {
-    if (container.ended) return;
-    const deadline = Date.now() + Math.max(0, graceSecs) * 1000;
-    if (!container.killing) {
-      container.killing = true;
-      for (const proc of container.procs) if (!proc.exited) this.signal(container, proc, 'SIGTERM');
-    }
-    // A second kill with a shorter grace period (e.g. the agent shutting down) moves SIGKILL up.
-    if (deadline >= container.killDeadline) return;
-    container.killDeadline = deadline;
+  private newContainer(task: TaskInfo, sandbox: string, isolation: IsolationRecord): Container {
+    let resolve: (t: Termination) => void = () => undefined;
+    const done = new Promise<Termination>((r) => (resolve = r));
+    return {
+      task,
+      sandbox,
+      isolation,
+      supervisor: undefined,
+      child: undefined,
+      killing: false,
+      killDeadline: Infinity,
+      killTimer: undefined,
+      pollTimer: undefined,
+      ended: undefined,
+      done,
+      resolve,
+    };
+  }
+
+  private finishRecovered(container: Container, termination: Termination): void {
+    container.ended = termination;
+    container.resolve(termination);
+  }
+
+  private poll(container: Container): void {
+    container.pollTimer = setTimeout(() => {
+      const sup = container.supervisor;
+      if (sup !== undefined && processStartTime(sup.pid) === sup.startTime) this.poll(container);
+      else this.onSupervisorExit(container);
+    }, POLL_MS);
+  }
+
+  private onSupervisorExit(container: Container): void {
+    if (container.ended !== undefined) return;
     clearTimeout(container.killTimer);
-    container.killTimer = setTimeout(() => {
-      for (const proc of container.procs) if (!proc.exited) this.signal(container, proc, 'SIGKILL');
-    }, deadline - Date.now());
+    clearTimeout(container.pollTimer);
+    const termination = this.terminationOf(container);
+    container.ended = termination;
+    container.resolve(termination);
   }
 
-  private signal(container: Container, proc: Proc, signal: NodeJS.Signals): void {
+  private terminationOf(container: Container): Termination {
+    const { logger } = this.options;
+    let exit: SupervisorExit | undefined;
     try {
-      killGroup(proc.pid, signal);
+      // The task owns its sandbox and could swap .muster for a directory of its own with a made-up
+      // exit.json: only the agent's own (root's) directory is believed.
+      const meta = lstatSync(path.join(container.sandbox, META_DIR), { throwIfNoEntry: false });
+      const ours = meta !== undefined && meta.isDirectory() && meta.uid === (process.getuid?.() ?? meta.uid);
+      if (!ours && meta !== undefined) logger.warn('ignoring a task meta dir the agent does not own', { task: container.task.taskId });
+      exit = ours ? readExitFile(container.sandbox) : undefined;
     } catch (err) {
-      this.options.logger.warn('cannot signal a process group', { task: container.task.taskId, pid: proc.pid, signal, error: err });
+      logger.warn('cannot read the exit status of a task', { task: container.task.taskId, error: err });
+    }
+    const termination: Termination = {};
+    const limitation = this.checkMemory(container);
+    if (limitation !== undefined) termination.limitation = limitation;
+    if (exit === undefined) {
+      termination.lost = 'its supervisor ended without recording an exit status';
+      if (container.killing) termination.killed = true;
+      return termination;
+    }
+    if (exit.error !== undefined) termination.error = exit.error;
+    if (exit.killed !== undefined || container.killing) termination.killed = true;
+    const failed = exit.exits.find((e) => e.exitCode !== 0);
+    if (failed !== undefined) {
+      termination.failure = {
+        process: failed.name,
+        exitCode: failed.exitCode ?? null,
+        signal: failed.signal === undefined ? null : signalName(failed.signal),
+      };
+    }
+    return termination;
+  }
+
+  private checkMemory(container: Container): Limitation | undefined {
+    const mem = this.options.isolator.memoryLimitation(container.task.taskId);
+    if (mem === undefined || mem.oomKills === 0) return undefined;
+    const peak = mem.peakBytes === undefined ? '' : `, peak use ${formatMiB(mem.peakBytes)}`;
+    return {
+      reason: 'REASON_CONTAINER_LIMITATION_MEMORY',
+      message: `Memory limit exceeded: the task may use ${formatMiB(mem.limitBytes)} and the kernel killed a process that needed more${peak}`,
+    };
+  }
+
+  private force(container: Container): void {
+    if (container.ended !== undefined) return;
+    this.signal(container, 'SIGUSR1');
+    // The supervisor is ours and small, but a kill must end the task even if it misbehaves.
+    container.killTimer = setTimeout(() => {
+      if (container.ended !== undefined) return;
+      const { isolator, logger } = this.options;
+      logger.warn('the task supervisor did not stop; killing its cgroup and itself', { task: container.task.taskId });
+      isolator.kill(container.task.taskId).catch((err: unknown) => logger.warn('cannot kill a task cgroup', { task: container.task.taskId, error: err }));
+      this.signal(container, 'SIGKILL');
+    }, FORCE_WAIT_MS);
+  }
+
+  private signal(container: Container, signal: NodeJS.Signals): void {
+    const sup = container.supervisor;
+    if (sup === undefined) return; // launch() signals once the supervisor exists
+    // A reattached supervisor is checked against its start time: its pid may have been reused.
+    if (container.child === undefined && sup.startTime !== undefined && processStartTime(sup.pid) !== sup.startTime) return;
+    try {
+      process.kill(sup.pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
+        this.options.logger.warn('cannot signal a task supervisor', { task: container.task.taskId, pid: sup.pid, signal, error: err });
+      }
     }
   }
 
-  private onExit(container: Container, proc: Proc, exitCode: number | null, signal: NodeJS.Signals | null): void {
-    proc.exited = true;
-    // The leader is gone; whatever it left behind in its group (background jobs of the shell)
-    // goes with it, or it would run on unseen and hold the task's ports.
-    if (proc.pid > 0) this.signal(container, proc, 'SIGKILL');
-    if (container.failure === undefined && (exitCode !== 0 || signal !== null)) {
-      container.failure = { process: proc.name, exitCode, signal };
-      this.killContainer(container, container.task.killGraceSecs);
+  /** stopStray stops a supervisor started for sandbox whose pid never reached the checkpoint. */
+  private async stopStray(sandbox: string, taskId: string): Promise<void> {
+    const pids = supervisorsOf(sandbox);
+    for (const pid of pids) {
+      this.options.logger.info('stopping a task whose launch the previous agent did not finish', { task: taskId, supervisor: pid });
+      try {
+        process.kill(pid, 'SIGUSR1');
+      } catch {
+        // gone already
+      }
     }
-    this.maybeEnd(container);
-  }
-
-  private maybeEnd(container: Container): void {
-    if (container.ended || container.launching || container.procs.some((p) => !p.exited)) return;
-    container.ended = true;
-    clearTimeout(container.killTimer);
-    container.resolve(container.failure === undefined ? {} : { failure: container.failure });
+    const deadline = Date.now() + RECOVER_KILL_WAIT_MS;
+    while (supervisorsOf(sandbox).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await this.options.isolator.kill(taskId).catch(() => undefined);
   }
 }
 
-/** spawned resolves once the child runs, or rejects with the spawn error (no shell, no cwd...). */
-function spawned(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onSpawn = (): void => {
-      child.off('error', onError);
-      resolve();
-    };
-    const onError = (err: Error): void => {
-      child.off('spawn', onSpawn);
-      reject(err);
-    };
-    child.once('spawn', onSpawn);
-    child.once('error', onError);
-  });
+/** supervisorsOf finds running supervisors by their command line: `muster-supervisor run --sandbox <dir>`. */
+function supervisorsOf(sandbox: string): number[] {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
+      const at = argv.indexOf('--sandbox');
+      if (argv[1] === 'run' && at > 0 && argv[at + 1] === sandbox && argv[0]?.endsWith('muster-supervisor') === true) out.push(Number(name));
+    } catch {
+      // a process that ended while we looked
+    }
+  }
+  return out;
+}
+
+function formatMiB(bytes: number): string {
+  return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`;
 }
 
 function errorText(err: unknown): string {

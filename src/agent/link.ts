@@ -9,7 +9,7 @@ import https from 'node:https';
 import { isErrorCode, MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { AGENT_API_PATH, RecordIODecoder } from '../protocol/index.js';
-import type { AgentCall, AgentEvent, AgentInfo, RunningTask, TaskStatus } from '../protocol/index.js';
+import type { AgentCall, AgentEvent, AgentInfo, RunningTask, TaskStatus, TaskUsage } from '../protocol/index.js';
 
 /** Subscribed is the content of a SUBSCRIBED event. */
 export type Subscribed = Extract<AgentEvent, { type: 'SUBSCRIBED' }>['subscribed'];
@@ -120,6 +120,13 @@ export class MasterLink {
     const agentId = this.id;
     if (!this.subscribed || agentId === undefined) throw new Error('not subscribed to a master');
     await this.call({ type: 'UPDATE', agentId, update: { status } });
+  }
+
+  /** usage reports what the tasks consume; a report lost to a dropped link is simply superseded by the next. */
+  async usage(tasks: TaskUsage[]): Promise<void> {
+    const agentId = this.id;
+    if (!this.subscribed || agentId === undefined) return;
+    await this.call({ type: 'USAGE', agentId, usage: { tasks } });
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 // task table, the status update queues); this file only renders them.
 
 import { TASK_STATES, type TaskState } from '../core/index.js';
+import type { TaskUsage } from '../protocol/index.js';
 
 /** MetricsSnapshot is what /metrics shows, read at the time of the request. */
 export interface MetricsSnapshot {
@@ -12,6 +13,12 @@ export interface MetricsSnapshot {
   updatesPending: number;
   subscribed: boolean;
   uptimeSecs: number;
+  /** The isolation mode: cgroups-v2, cgroups-v1 or none. */
+  isolation: string;
+  /** The latest usage of each running task. */
+  usage: TaskUsage[];
+  /** The job of a task, for the job label. */
+  jobOf(taskId: string): string | undefined;
 }
 
 /** renderMetrics writes every state, zeros included, so that dashboards see a stable set of series. */
@@ -35,5 +42,11 @@ export function renderMetrics(m: MetricsSnapshot): string {
   metric('muster_agent_status_updates_pending', 'gauge', 'Status updates waiting for an acknowledgement.', [['', m.updatesPending]]);
   metric('muster_agent_subscribed', 'gauge', '1 while the agent is subscribed to a master.', [['', m.subscribed ? 1 : 0]]);
   metric('muster_agent_uptime_seconds', 'gauge', 'Seconds since the agent started.', [['', Math.floor(m.uptimeSecs)]]);
+  metric('muster_agent_isolation', 'gauge', 'How the agent isolates tasks (1 for its mode).', [[`{mode="${m.isolation}"}`, 1]]);
+  // Task ids and job keys are restricted to letters, digits, "-", "_", "." and "/": no escaping needed.
+  const labels = (u: TaskUsage): string => `{task="${u.taskId}",job="${m.jobOf(u.taskId) ?? ''}"}`;
+  metric('muster_agent_task_cpu_seconds_total', 'counter', 'CPU time (user + system) a task has used.', m.usage.map((u) => [labels(u), u.cpuSecs]));
+  metric('muster_agent_task_memory_bytes', 'gauge', 'Memory a task uses now.', m.usage.map((u) => [labels(u), u.memBytes]));
+  metric('muster_agent_task_disk_bytes', 'gauge', "Bytes in a task's sandbox at the last disk scan.", m.usage.map((u) => [labels(u), u.diskBytes]));
   return lines.join('\n') + '\n';
 }

@@ -19,6 +19,24 @@ export interface AgentOptions {
   resources?: string;
   /** "rack:r1;zone:a" (Mesos syntax) or "rack=r1,zone=a": added to the detected attributes. */
   attributes?: string;
+  /** The agent's root cgroup, relative to each hierarchy's mount point (default "muster"). */
+  cgroupRoot?: string;
+  /** Which unix user each role's tasks run as, e.g. { web: 'www-data' }. */
+  roleUsers?: Record<string, string>;
+  /** The user of roles not in roleUsers (default "nobody"). */
+  taskUser?: string;
+  /** Lets a role map to root. Off by default: a task escaping as root owns the machine. */
+  allowRootTasks?: boolean;
+  /** Rotate a task's stdout and stderr past this many bytes (default 10 MiB; 0 never). */
+  logMaxBytes?: number;
+  /** Rotated files kept per stream (default 5). */
+  logMaxFiles?: number;
+  /** Seconds between usage reports (cpu, memory) to the master (default 10). */
+  usageIntervalSecs?: number;
+  /** Seconds between measurements of the sandboxes' disk use (default 15). */
+  diskWatchIntervalSecs?: number;
+  /** How long the sandbox of an ended task is kept (default 7 days; sooner under disk pressure). */
+  sandboxRetentionSecs?: number;
   logger?: Logger;
 }
 
@@ -29,9 +47,9 @@ export interface AgentHandle {
   /** The id the master gave this agent, once subscribed. */
   agentId(): string | undefined;
   /**
-   * Stops the agent. With killTasks every task is killed gracefully first, so nothing is orphaned:
-   * `muster agent` and `muster dev` do so on SIGINT and SIGTERM, since a task cannot yet outlive
-   * its agent (a restarted agent kills what it finds). Without, tasks are left to that restart.
+   * Stops the agent. With killTasks every task is killed gracefully first (`muster dev` on Ctrl-C,
+   * `muster agent` on SIGUSR1). Without, tasks run on under their supervisors, and the next agent
+   * started on the same work dir reattaches to them (`muster agent` on SIGTERM and SIGINT).
    */
   close(options?: { killTasks?: boolean }): Promise<void>;
 }

@@ -3,7 +3,7 @@
 // of /proc/<pid>/stat, in clock ticks since boot) is, so we checkpoint both and compare both before
 // we signal anything we did not just start ourselves.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** processStartTime returns the start time of a live process, or undefined if it is gone (or no /proc). */
 export function processStartTime(pid: number): string | undefined {
@@ -41,4 +41,77 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
   }
+}
+
+/** SessionUsage is what the processes of one session use: the fallback measure without cgroups. */
+export interface SessionUsage {
+  /** User plus system time of the live processes, in seconds (that of exited ones is gone with them). */
+  cpuSecs: number;
+  /** Their resident memory, in bytes (shared pages count once per process, as ps shows them). */
+  memBytes: number;
+  pids: number[];
+}
+
+/**
+ * CLOCK_TICKS is USER_HZ, the unit of the times in /proc/<pid>/stat. It is 100 on every Linux
+ * architecture Node runs on (the kernel fixes it for its ABI, whatever CONFIG_HZ is), so it is a
+ * constant rather than a `getconf CLK_TCK` at start-up.
+ */
+const CLOCK_TICKS = 100;
+/** PAGE_SIZE is the unit of /proc/<pid>/statm: 4 KiB on x86-64 and on arm64 as distributions build it. */
+const PAGE_SIZE = 4096;
+
+/**
+ * sessionUsage sums cpu time and resident memory over every process whose session id (field 6 of
+ * /proc/<pid>/stat) is sid. Every process of a task is in its supervisor's session unless it
+ * called setsid itself, which is why this is a fallback and cgroups are the measure.
+ */
+export function sessionUsage(sid: number): SessionUsage {
+  return sessionsUsage([sid]).get(sid) ?? { cpuSecs: 0, memBytes: 0, pids: [] };
+}
+
+/** sessionsUsage is sessionUsage for many sessions in one pass over /proc (one per usage interval). */
+export function sessionsUsage(sids: Iterable<number>): Map<number, SessionUsage> {
+  const out = new Map<number, SessionUsage>();
+  // Session 0 holds the kernel's threads and 1 is init's: neither is ever a task's.
+  for (const sid of sids) if (Number.isInteger(sid) && sid > 1) out.set(sid, { cpuSecs: 0, memBytes: 0, pids: [] });
+  if (out.size === 0) return out;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited since readdir
+    }
+    const fields = statFields(stat);
+    // After ')' come fields 3, 4, ...: session is field 6, utime 14 and stime 15.
+    const session = out.get(Number(fields?.[6 - 3]));
+    if (fields === undefined || session === undefined) continue;
+    const ticks = Number(fields[14 - 3]) + Number(fields[15 - 3]);
+    let resident = 0;
+    try {
+      resident = Number(readFileSync(`/proc/${name}/statm`, 'utf8').split(' ')[1]);
+    } catch {
+      continue;
+    }
+    if (!Number.isFinite(ticks) || !Number.isFinite(resident)) continue;
+    session.cpuSecs += ticks / CLOCK_TICKS;
+    session.memBytes += resident * PAGE_SIZE;
+    session.pids.push(Number(name));
+  }
+  for (const usage of out.values()) usage.pids.sort((a, b) => a - b);
+  return out;
+}
+
+/** statFields splits a /proc/<pid>/stat line after the command name, as parseStartTime does. */
+function statFields(stat: string): string[] | undefined {
+  const close = stat.lastIndexOf(')');
+  return close < 0 ? undefined : stat.slice(close + 1).trim().split(/\s+/);
 }

@@ -1,11 +1,14 @@
-// The agent's own HTTP server (port 5051): health, state, sandbox files and metrics. It is small
-// and read-only; everything that changes the agent comes from the master over the link.
+// The agent's own HTTP server (port 5051): health, state, sandbox files (browse, read, download),
+// metrics, and POST /exec (a command inside a running task, streamed back). Apart from exec it is
+// read-only: everything that changes the agent's tasks comes from the master over the link.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
 import { MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { readFileChunk } from './files.js';
+import { browseSandbox, contentDisposition, openDownload, readFileChunk } from './files.js';
 import type { TaskRow } from './tasks.js';
 
 /** AgentRoutes is what the server needs to know about the agent. */
@@ -15,6 +18,8 @@ export interface AgentRoutes {
   tasks(): TaskRow[];
   isActive(taskId: string): boolean;
   metrics(): string;
+  /** exec answers POST /exec itself: its answer is a stream. */
+  exec(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
 }
 
 /** AgentServer is a listening server; close() also ends open keep-alive connections. */
@@ -27,12 +32,21 @@ export interface AgentServer {
 export async function startServer(options: { host: string; port: number; routes: AgentRoutes; logger: Logger }): Promise<AgentServer> {
   const { routes, logger } = options;
   const server = http.createServer((req, res) => {
+    if (req.method === 'POST' && req.url?.split('?')[0] === '/exec') {
+      routes.exec(req, res).catch((err: unknown) => {
+        if (!(err instanceof MusterError)) logger.error('exec failed', { error: err });
+        const e = err instanceof MusterError ? err : new MusterError('INTERNAL', 'the agent failed to run the command');
+        if (!res.headersSent) send(res, { status: e.status, json: e.toBody() }, logger);
+        else res.end();
+      });
+      return;
+    }
     handle(req, routes).then(
-      (answer) => send(res, answer),
+      (answer) => send(res, answer, logger),
       (err: unknown) => {
         if (!(err instanceof MusterError)) logger.error('request failed', { url: req.url?.slice(0, 200), error: err });
         const e = err instanceof MusterError ? err : new MusterError('INTERNAL', 'the agent failed to answer');
-        send(res, { status: e.status, json: e.toBody() });
+        send(res, { status: e.status, json: e.toBody() }, logger);
       },
     );
   });
@@ -54,7 +68,11 @@ export async function startServer(options: { host: string; port: number; routes:
   };
 }
 
-type Answer = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+/** Answer is what a route returns: JSON, text, or a file to stream (a download). */
+type Answer =
+  | { status: number; json: unknown }
+  | { status: number; text: string; contentType: string }
+  | { status: number; stream: Readable; size: number; name: string };
 
 async function handle(req: http.IncomingMessage, routes: AgentRoutes): Promise<Answer> {
   const url = new URL(req.url ?? '/', 'http://agent');
@@ -66,8 +84,14 @@ async function handle(req: http.IncomingMessage, routes: AgentRoutes): Promise<A
       return { status: 200, json: withAgentId({ ok: true }, routes.agentId()) };
     case '/state':
       return { status: 200, json: withAgentId({}, routes.agentId(), { tasks: routes.tasks() }) };
+    case '/files/browse':
+      return { status: 200, json: await browseSandbox(url.searchParams, routes) };
     case '/files/read':
       return { status: 200, json: await readFileChunk(url.searchParams, routes) };
+    case '/files/download': {
+      const file = await openDownload(url.searchParams, routes);
+      return { status: 200, stream: file.stream, size: file.size, name: file.name };
+    }
     case '/metrics':
       return { status: 200, text: routes.metrics(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
     default:
@@ -80,7 +104,28 @@ function withAgentId(head: Record<string, unknown>, agentId: string | undefined,
   return agentId === undefined ? { ...head, ...tail } : { ...head, agentId, ...tail };
 }
 
-function send(res: http.ServerResponse, answer: Answer): void {
+function send(res: http.ServerResponse, answer: Answer, logger: Logger): void {
+  if ('stream' in answer) {
+    res.writeHead(answer.status, {
+      'content-type': 'application/octet-stream',
+      'content-length': answer.size,
+      'content-disposition': contentDisposition(answer.name),
+      'x-content-type-options': 'nosniff',
+    });
+    if (res.req.method === 'HEAD') {
+      answer.stream.destroy();
+      res.end();
+      return;
+    }
+    // pipeline closes the file when the client goes away; a failure half-way can only cut the
+    // body short, which the client sees against content-length.
+    pipeline(answer.stream, res, (err) => {
+      if (err !== undefined && err !== null && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        logger.warn('download failed part-way', { url: res.req.url?.slice(0, 200), error: err });
+      }
+    });
+    return;
+  }
   const body = 'json' in answer ? JSON.stringify(answer.json) : answer.text;
   const type = 'json' in answer ? 'application/json; charset=utf-8' : answer.contentType;
   res.writeHead(answer.status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });

@@ -3,6 +3,7 @@
 // and a bug or a version skew on the master must end in a clear TASK_ERROR, not in a crash.
 
 import { checkKeyPart, isSafeId, LIMITS, parseJobKey } from '../core/index.js';
+import type { HealthCheck } from '../core/index.js';
 import type { TaskInfo } from '../protocol/index.js';
 
 /** TaskCheck is a valid task, or why not (with its id, if it has one we can report under). */
@@ -40,6 +41,7 @@ export function checkTaskInfo(raw: unknown): TaskCheck {
     env: { ...(t['env'] as Record<string, string>) },
     killGraceSecs: t['killGraceSecs'] as number,
   };
+  if (t['health'] !== undefined) task.health = copyHealth(t['health'] as Record<string, unknown>);
   return { ok: true, task };
 }
 
@@ -64,7 +66,13 @@ function findProblem(t: Record<string, unknown>): string | undefined {
   if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0 || grace > LIMITS.killGraceSecs) {
     return `killGraceSecs must be a number from 0 to ${LIMITS.killGraceSecs}`;
   }
-  return checkResources(t['resources']) ?? checkPorts(t['ports']) ?? checkProcesses(t['processes']) ?? checkEnv(t['env']);
+  return (
+    checkResources(t['resources']) ??
+    checkPorts(t['ports']) ??
+    checkProcesses(t['processes']) ??
+    checkEnv(t['env']) ??
+    (t['health'] === undefined ? undefined : checkHealth(t['health'], t['ports'] as Record<string, unknown>))
+  );
 }
 
 function checkResources(r: unknown): string | undefined {
@@ -119,6 +127,104 @@ function checkEnv(env: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+// The health check arrives normalised (the master filled in every default), so every field is
+// required here and an unknown one is refused: an agent that silently ignored a field it does not
+// know (a newer master's) would run a different check than the job asked for.
+const HEALTH_FIELDS = new Set(['http', 'tcp', 'command', 'gracePeriodSecs', 'intervalSecs', 'timeoutSecs', 'consecutiveFailures']);
+const HTTP_FIELDS = new Set(['port', 'path', 'statuses']);
+const HEALTH_PATH = /^\/[\x21-\x7e]{0,1023}$/;
+const MAX_HEALTH_STATUSES = LIMITS.healthStatuses;
+const MAX_CONSECUTIVE_FAILURES = LIMITS.healthFailures;
+
+/** checkHealth validates a task's health check against the bounds of the job schema. */
+function checkHealth(h: unknown, ports: Record<string, unknown>): string | undefined {
+  if (!isRecord(h)) return 'health must be an object';
+  const unknown = Object.keys(h).find((k) => !HEALTH_FIELDS.has(k));
+  if (unknown !== undefined) return `health.${unknown.slice(0, 40)} is not a known field`;
+  const kinds = (['http', 'tcp', 'command'] as const).filter((k) => h[k] !== undefined);
+  if (kinds.length !== 1) return 'health needs exactly one of http, tcp or command';
+  const timings: [string, number, number][] = [
+    ['gracePeriodSecs', 0, LIMITS.healthSecs],
+    ['intervalSecs', 0.1, LIMITS.healthSecs],
+    ['timeoutSecs', 0.1, LIMITS.healthSecs],
+  ];
+  for (const [name, min, max] of timings) {
+    const v = h[name];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) return `health.${name} must be a number from ${min} to ${max}`;
+  }
+  const failures = h['consecutiveFailures'];
+  if (!Number.isInteger(failures) || (failures as number) < 1 || (failures as number) > MAX_CONSECUTIVE_FAILURES) {
+    return `health.consecutiveFailures must be a whole number from 1 to ${MAX_CONSECUTIVE_FAILURES}`;
+  }
+  if (h['http'] !== undefined) return checkHttpHealth(h['http'], ports);
+  if (h['tcp'] !== undefined) {
+    const tcp = h['tcp'];
+    if (!isRecord(tcp)) return 'health.tcp must be an object';
+    const extra = Object.keys(tcp).find((k) => k !== 'port');
+    if (extra !== undefined) return `health.tcp.${extra.slice(0, 40)} is not a known field`;
+    return checkHealthPort('health.tcp.port', tcp['port'], ports);
+  }
+  const command = h['command'];
+  if (!isRecord(command)) return 'health.command must be an object';
+  const extra = Object.keys(command).find((k) => k !== 'cmd');
+  if (extra !== undefined) return `health.command.${extra.slice(0, 40)} is not a known field`;
+  const cmd = command['cmd'];
+  if (typeof cmd !== 'string' || cmd.length === 0 || cmd.length > LIMITS.cmdLength || cmd.includes('\0')) {
+    return `health.command.cmd must be 1-${LIMITS.cmdLength} characters`;
+  }
+  return undefined;
+}
+
+function checkHttpHealth(http: unknown, ports: Record<string, unknown>): string | undefined {
+  if (!isRecord(http)) return 'health.http must be an object';
+  const extra = Object.keys(http).find((k) => !HTTP_FIELDS.has(k));
+  if (extra !== undefined) return `health.http.${extra.slice(0, 40)} is not a known field`;
+  const portProblem = checkHealthPort('health.http.port', http['port'], ports);
+  if (portProblem !== undefined) return portProblem;
+  const path = http['path'];
+  if (typeof path !== 'string' || !HEALTH_PATH.test(path)) {
+    return 'health.http.path must start with / and be at most 1024 printable ASCII characters without spaces';
+  }
+  const statuses = http['statuses'];
+  if (!Array.isArray(statuses) || statuses.length > MAX_HEALTH_STATUSES) {
+    return `health.http.statuses must be a list of at most ${MAX_HEALTH_STATUSES} HTTP statuses`;
+  }
+  for (const s of statuses as unknown[]) {
+    if (!Number.isInteger(s) || (s as number) < 100 || (s as number) > 599) return 'health.http.statuses must hold HTTP statuses from 100 to 599';
+  }
+  return undefined;
+}
+
+/** checkHealthPort refuses a port name the task was not given: the check would have nothing to reach. */
+function checkHealthPort(field: string, port: unknown, ports: Record<string, unknown>): string | undefined {
+  if (typeof port !== 'string' || !PORT_NAME.test(port)) return `${field} must be a port name`;
+  if (!Object.hasOwn(ports, port)) {
+    return `${field} "${port}" is not one of the task's ports (${Object.keys(ports).join(', ') || 'none'})`;
+  }
+  return undefined;
+}
+
+/** copyHealth copies a checked health check field by field, so nothing unknown rides along. */
+function copyHealth(h: Record<string, unknown>): HealthCheck {
+  const health: HealthCheck = {
+    gracePeriodSecs: h['gracePeriodSecs'] as number,
+    intervalSecs: h['intervalSecs'] as number,
+    timeoutSecs: h['timeoutSecs'] as number,
+    consecutiveFailures: h['consecutiveFailures'] as number,
+  };
+  const http = h['http'] as Record<string, unknown> | undefined;
+  const tcp = h['tcp'] as Record<string, unknown> | undefined;
+  const command = h['command'] as Record<string, unknown> | undefined;
+  if (http !== undefined) {
+    health.http = { port: http['port'] as string, path: http['path'] as string, statuses: [...(http['statuses'] as number[])] };
+  } else if (tcp !== undefined) {
+    health.tcp = { port: tcp['port'] as string };
+  } else if (command !== undefined) {
+    health.command = { cmd: command['cmd'] as string };
+  }
+  return health;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,14 +1,22 @@
 // Tasks is the agent's table of tasks and their life from LAUNCH to the acknowledgement of their
 // terminal update. It turns the master's LAUNCH and KILL into containerizer calls, and what the
-// containerizer reports into status updates. A task stays in the table until its terminal update
-// is acknowledged, so that a duplicate LAUNCH or a late KILL is recognised for what it is.
+// containerizer, the health checks and the resource monitor report into status updates. A task
+// stays in the table until its terminal update is acknowledged, so that a duplicate LAUNCH or a
+// late KILL is recognised for what it is; then its checkpoint directory is removed.
+//
+// After a restart, recover() rebuilds the table from the checkpoints: a task still running is
+// watched again, one that ended while no agent was there gets its terminal update now, and every
+// update not yet acknowledged is sent again with its original uuid (the master records a uuid once).
 
-import { isTerminal, LIMITS, type TaskReason, type TaskState } from '../core/index.js';
+import { isTerminal, LIMITS, rangesContain, type PortRange, type TaskReason, type TaskState } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import type { RunningTask, TaskInfo, TaskStatus } from '../protocol/index.js';
-import { LaunchError, type Containerizer, type Termination } from './containerizer.js';
+import { removeTaskDir } from './checkpoint.js';
+import { LaunchError, type Containerizer, type Limitation, type Termination } from './containerizer.js';
 import { taskEnvironment } from './environment.js';
-import { createSandbox } from './sandbox.js';
+import { HealthChecker } from './health.js';
+import { runInTask } from './exec.js';
+import { createSandbox, sandboxPath } from './sandbox.js';
 import { makeStatus, type StatusUpdates } from './statusupdates.js';
 import { checkTaskInfo } from './taskinfo.js';
 
@@ -17,7 +25,9 @@ const MAX_TASKS = 10_000;
 
 type Phase = 'launching' | 'running' | 'killing' | 'ended';
 
+/** KillRequest is why a task is being stopped, and the terminal update that will say so. */
 interface KillRequest {
+  state: 'TASK_KILLED' | 'TASK_FAILED';
   reason: TaskReason;
   message: string;
   graceSecs: number;
@@ -28,6 +38,9 @@ interface Task {
   phase: Phase;
   /** The state of the latest update we sent. */
   state: TaskState;
+  /** The latest health check verdict, carried on every later update as Mesos does. */
+  healthy: boolean | undefined;
+  health: HealthChecker | undefined;
   kill: KillRequest | undefined;
   done: Promise<void>;
   markDone: () => void;
@@ -37,6 +50,8 @@ export interface TasksOptions {
   workDir: string;
   /** The agent's advertised address: tasks see it as HOST. */
   host: string;
+  /** The ports the agent offers: a task's ports must lie in them. */
+  ports: readonly PortRange[];
   containerizer: Containerizer;
   updates: StatusUpdates;
   logger: Logger;
@@ -45,7 +60,11 @@ export interface TasksOptions {
 /** TaskRow is one line of the agent's /state. */
 export interface TaskRow {
   taskId: string;
+  job: string;
+  instance: number;
   state: TaskState;
+  healthy?: boolean;
+  /** The supervisor's pid while the task runs. */
   pid?: number;
 }
 
@@ -78,33 +97,21 @@ export class Tasks {
       logger.debug('ignoring a duplicate LAUNCH', { task: info.taskId });
       return;
     }
-    if (this.closing) {
-      updates.enqueue(
-        makeStatus(info.taskId, 'TASK_DROPPED', { reason: 'REASON_AGENT_SHUTDOWN', message: 'the agent is shutting down' }),
-      );
+    const refusal = this.closing
+      ? { state: 'TASK_DROPPED' as const, reason: 'REASON_AGENT_SHUTDOWN' as const, message: 'the agent is shutting down' }
+      : this.tasks.size >= MAX_TASKS
+        ? { state: 'TASK_ERROR' as const, reason: 'REASON_INVALID_TASK' as const, message: `the agent already holds ${MAX_TASKS} tasks, its limit` }
+        : this.portProblem(info);
+    if (refusal !== undefined) {
+      logger.warn('refusing a task', { task: info.taskId, problem: refusal.message });
+      updates.enqueue(makeStatus(info.taskId, refusal.state, { reason: refusal.reason, message: refusal.message }));
       return;
     }
-    if (this.tasks.size >= MAX_TASKS) {
-      updates.enqueue(
-        makeStatus(info.taskId, 'TASK_ERROR', {
-          reason: 'REASON_INVALID_TASK',
-          message: `the agent already holds ${MAX_TASKS} tasks, its limit`,
-        }),
-      );
-      return;
-    }
-    let markDone: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (markDone = resolve));
-    const task: Task = { info, phase: 'launching', state: 'TASK_STAGING', kill: undefined, done, markDone };
-    this.tasks.set(info.taskId, task);
+    const task = this.add(info, 'launching', 'TASK_STAGING');
     this.launches++;
     logger.info('launching a task', { task: info.taskId, job: info.job, instance: info.instance });
     this.send(task, 'TASK_STARTING');
-    this.run(task).catch((err: unknown) => {
-      // run() handles its own failures; reaching here is a bug, but the task must still end.
-      logger.error('task supervision failed', { task: info.taskId, error: err });
-      if (task.phase !== 'ended') this.end(task, 'TASK_FAILED', 'REASON_LAUNCH_FAILED', `Agent error: ${errorText(err)}`);
-    });
+    this.supervise(task, this.run(task));
   }
 
   /** kill handles a KILL event from the master. */
@@ -119,7 +126,16 @@ export class Tasks {
     const graceSecs = options.graceSecs ?? task.info.killGraceSecs;
     // The master wants one outcome for a task it gave up on during launch, whatever its reason.
     const reason = task.phase === 'launching' ? 'REASON_TASK_KILLED_DURING_LAUNCH' : (options.reason ?? 'REASON_TASK_KILLED');
-    this.requestKill(task, { reason, message: 'Killed after request of the master', graceSecs });
+    this.requestKill(task, { state: 'TASK_KILLED', reason, message: 'Killed after request of the master', graceSecs });
+  }
+
+  /** limit ends a task that went over a resource limit: TASK_FAILED with the limitation's reason. */
+  limit(taskId: string, limitation: Limitation): void {
+    const task = this.tasks.get(taskId);
+    // The monitor reports a limitation at every pass until the task is gone: act on the first.
+    if (task === undefined || task.phase === 'ended' || task.kill?.state === 'TASK_FAILED') return;
+    this.options.logger.warn('a task exceeded a resource limit', { task: taskId, reason: limitation.reason, message: limitation.message });
+    this.requestKill(task, { state: 'TASK_FAILED', reason: limitation.reason, message: limitation.message, graceSecs: 0 });
   }
 
   /** killAll kills every task gracefully (the agent is shutting down) and resolves once all ended. */
@@ -127,6 +143,7 @@ export class Tasks {
     this.closing = true;
     for (const task of this.tasks.values()) {
       this.requestKill(task, {
+        state: 'TASK_KILLED',
         reason: 'REASON_AGENT_SHUTDOWN',
         message: 'Killed because the agent is shutting down',
         graceSecs: task.info.killGraceSecs,
@@ -135,23 +152,95 @@ export class Tasks {
     await Promise.all([...this.tasks.values()].map((t) => t.done));
   }
 
+  /** stopHealthChecks stops every checker: the agent is leaving its tasks to the next agent. */
+  stopHealthChecks(): void {
+    for (const task of this.tasks.values()) task.health?.stop();
+  }
+
+  /**
+   * recover rebuilds the table after a restart from the containerizer's checkpoints and the
+   * update logs. Call it before subscribing, so that SUBSCRIBE reports what really runs.
+   */
+  async recover(): Promise<void> {
+    const { containerizer, updates, logger, workDir } = this.options;
+    const found = await containerizer.recover();
+    for (const r of found) {
+      const log = updates.recover(r.taskId);
+      if (r.task === undefined) {
+        // No TaskInfo: the agent died before it checkpointed the launch. The master reconciles
+        // the task as missing; only the updates it has not acknowledged still matter.
+        updates.resume(r.taskId);
+        if (log.pending.length === 0) removeTaskDir(workDir, r.taskId);
+        continue;
+      }
+      const last = log.last?.state ?? 'TASK_STAGING';
+      const task = this.add(r.task, r.running ? 'running' : 'ended', last);
+      if (log.last?.healthy !== undefined) task.healthy = log.last.healthy;
+      updates.resume(r.taskId);
+      if (log.terminal !== undefined) {
+        // Its end is already on its way to the master; nothing to watch.
+        task.phase = 'ended';
+        task.state = log.terminal.state;
+        task.markDone();
+        if (log.allAcknowledged) await this.forget(r.taskId);
+        continue;
+      }
+      logger.info(r.running ? 'recovered a running task' : 'recovered a task that ended while the agent was down', {
+        task: r.taskId,
+      });
+      if (r.running) {
+        if (task.state !== 'TASK_RUNNING') this.send(task, 'TASK_RUNNING');
+        this.startHealthChecks(task);
+      }
+      this.supervise(task, containerizer.wait(r.taskId).then((t) => this.finish(task, t)));
+    }
+  }
+
   /** acknowledged is told of every acknowledged update: a task whose terminal one is acked is forgotten. */
   acknowledged(status: TaskStatus): void {
     if (!isTerminal(status.state)) return;
     const task = this.tasks.get(status.taskId);
-    if (task === undefined || task.phase !== 'ended') return;
-    this.tasks.delete(status.taskId);
-    try {
-      this.options.containerizer.destroy(status.taskId);
-    } catch (err) {
-      this.options.logger.warn('cannot clean up an ended task', { task: status.taskId, error: err });
+    if (task === undefined) {
+      // An update about a task we never ran (an unknown KILL, an invalid LAUNCH) left only its log.
+      removeTaskDir(this.options.workDir, status.taskId);
+      return;
     }
+    if (task.phase !== 'ended') return;
+    this.forget(status.taskId).catch((err: unknown) => {
+      this.options.logger.warn('cannot clean up an ended task', { task: status.taskId, error: err });
+    });
   }
 
   /** isActive: the task is known and has not ended (files read from it may still grow). */
   isActive(taskId: string): boolean {
     const task = this.tasks.get(taskId);
     return task !== undefined && task.phase !== 'ended';
+  }
+
+  /** isRunning: the task's processes run (exec and usage make sense). */
+  isRunning(taskId: string): boolean {
+    const phase = this.tasks.get(taskId)?.phase;
+    return phase === 'running' || phase === 'killing';
+  }
+
+  /** environmentOf a task: what its processes see, and so what exec'd commands see too. */
+  environmentOf(info: TaskInfo): Record<string, string> {
+    return taskEnvironment(info, { sandbox: sandboxPath(this.options.workDir, info.taskId), host: this.options.host });
+  }
+
+  /** info of a known task. */
+  info(taskId: string): TaskInfo | undefined {
+    return this.tasks.get(taskId)?.info;
+  }
+
+  /** state of a known task, for error messages. */
+  stateOf(taskId: string): TaskState | undefined {
+    return this.tasks.get(taskId)?.state;
+  }
+
+  /** runningTasks lists the tasks whose processes run, for the resource monitor. */
+  runningTasks(): TaskInfo[] {
+    return [...this.tasks.values()].filter((t) => t.phase === 'running' || t.phase === 'killing').map((t) => t.info);
   }
 
   /** running lists the tasks reported on SUBSCRIBE: every task not yet forgotten, with its state. */
@@ -161,8 +250,9 @@ export class Tasks {
 
   rows(): TaskRow[] {
     return [...this.tasks.values()].map((t) => {
-      const row: TaskRow = { taskId: t.info.taskId, state: t.state };
-      const pid = this.options.containerizer.pids(t.info.taskId)[0];
+      const row: TaskRow = { taskId: t.info.taskId, job: t.info.job, instance: t.info.instance, state: t.state };
+      if (t.healthy !== undefined) row.healthy = t.healthy;
+      const pid = this.options.containerizer.pid(t.info.taskId);
       if (pid !== undefined) row.pid = pid;
       return row;
     });
@@ -174,25 +264,61 @@ export class Tasks {
     return counts;
   }
 
+  private add(info: TaskInfo, phase: Phase, state: TaskState): Task {
+    let markDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (markDone = resolve));
+    const task: Task = { info, phase, state, healthy: undefined, health: undefined, kill: undefined, done, markDone };
+    this.tasks.set(info.taskId, task);
+    return task;
+  }
+
+  /** supervise ends the task if its watcher fails: a bug there must not leave a task hanging. */
+  private supervise(task: Task, work: Promise<void>): void {
+    work.catch((err: unknown) => {
+      this.options.logger.error('task supervision failed', { task: task.info.taskId, error: err });
+      if (task.phase !== 'ended') this.end(task, 'TASK_FAILED', 'REASON_LAUNCH_FAILED', `Agent error: ${errorText(err)}`);
+    });
+  }
+
+  private async forget(taskId: string): Promise<void> {
+    this.tasks.delete(taskId);
+    await this.options.containerizer.destroy(taskId);
+    removeTaskDir(this.options.workDir, taskId);
+  }
+
+  /** portProblem: a port outside the agent's ranges, or one another task holds, refuses the task. */
+  private portProblem(info: TaskInfo): { state: 'TASK_ERROR'; reason: 'REASON_INVALID_TASK'; message: string } | undefined {
+    const refuse = (message: string) => ({ state: 'TASK_ERROR' as const, reason: 'REASON_INVALID_TASK' as const, message });
+    for (const [name, port] of Object.entries(info.ports)) {
+      if (!rangesContain(this.options.ports, [{ begin: port, end: port }])) {
+        return refuse(`port ${name}=${port} is not in this agent's port ranges`);
+      }
+      for (const other of this.tasks.values()) {
+        if (other.phase === 'ended') continue;
+        if (Object.values(other.info.ports).includes(port)) return refuse(`port ${name}=${port} is held by task ${other.info.taskId}`);
+      }
+    }
+    return undefined;
+  }
+
   private requestKill(task: Task, kill: KillRequest): void {
     const { containerizer, logger } = this.options;
     const taskId = task.info.taskId;
     if (task.phase === 'ended') return; // its terminal update is already queued
     if (task.kill === undefined) task.kill = kill;
     if (task.phase === 'launching') return; // run() kills it as soon as the launch returns
+    task.health?.stop();
     if (task.phase === 'running') {
       task.phase = 'killing';
       logger.info('killing a task', { task: taskId, reason: kill.reason, graceSecs: kill.graceSecs });
       this.send(task, 'TASK_KILLING');
     }
     // A repeated kill may carry a shorter grace period; the containerizer keeps the earlier deadline.
-    containerizer.kill(taskId, Math.min(kill.graceSecs, LIMITS.killGraceSecs)).catch((err: unknown) => {
-      logger.error('cannot kill a task', { task: taskId, error: err });
-    });
+    containerizer.kill(taskId, Math.min(kill.graceSecs, LIMITS.killGraceSecs));
   }
 
   private async run(task: Task): Promise<void> {
-    const { workDir, host, containerizer, logger } = this.options;
+    const { workDir, containerizer, logger } = this.options;
     const info = task.info;
     let sandbox: string;
     try {
@@ -202,7 +328,7 @@ export class Tasks {
       return;
     }
     try {
-      await containerizer.launch({ task: info, sandbox, env: taskEnvironment(info, { sandbox, host }) });
+      await containerizer.launch({ task: info, sandbox, env: this.environmentOf(info) });
     } catch (err) {
       logger.warn('the launch failed', { task: info.taskId, error: err });
       if (task.kill !== undefined) this.end(task, 'TASK_KILLED', task.kill.reason, task.kill.message);
@@ -212,6 +338,7 @@ export class Tasks {
     if (task.kill === undefined) {
       task.phase = 'running';
       this.send(task, 'TASK_RUNNING');
+      this.startHealthChecks(task);
     } else {
       task.phase = 'killing';
       this.requestKill(task, task.kill);
@@ -219,9 +346,63 @@ export class Tasks {
     this.finish(task, await containerizer.wait(info.taskId));
   }
 
+  private startHealthChecks(task: Task): void {
+    const check = task.info.health;
+    if (check === undefined) return;
+    const taskId = task.info.taskId;
+    const checker = new HealthChecker({
+      check,
+      ports: task.info.ports,
+      runCommand: (cmd, timeoutMs) =>
+        runInTask(this.options.containerizer, taskId, ['/bin/sh', '-c', cmd], { timeoutMs, env: this.environmentOf(task.info) }),
+      onHealthChange: (healthy, detail) => {
+        if (task.phase !== 'running') return;
+        this.options.logger.info(healthy ? 'a task became healthy' : 'a task became unhealthy', { task: taskId, detail });
+        task.healthy = healthy;
+        this.send(task, task.state, undefined, healthy ? 'Health check passed' : `Health check failed: ${detail}`);
+      },
+      onUnhealthy: (detail) => {
+        // Only a service is restarted for its health: a batch task's health is information.
+        if (task.info.kind !== 'service') return;
+        const n = check.consecutiveFailures;
+        this.requestKill(task, {
+          state: 'TASK_FAILED',
+          reason: 'REASON_HEALTH_CHECK_FAILED',
+          message: `Health check failed ${n} time${n === 1 ? '' : 's'} in a row: ${detail}`,
+          graceSecs: task.info.killGraceSecs,
+        });
+      },
+      logger: this.options.logger.child('health'),
+    });
+    task.health = checker;
+    checker.start();
+  }
+
   private finish(task: Task, termination: Termination): void {
-    if (task.kill !== undefined) {
-      this.end(task, 'TASK_KILLED', task.kill.reason, task.kill.message);
+    task.health?.stop();
+    const kill = task.kill;
+    // A limitation found at the end (the kernel's OOM kill) explains the failure better than the
+    // signal that ended the process, unless the master had already asked for the task's end.
+    if (termination.limitation !== undefined && (kill === undefined || kill.state === 'TASK_FAILED')) {
+      this.end(task, 'TASK_FAILED', termination.limitation.reason, termination.limitation.message);
+      return;
+    }
+    if (kill !== undefined) {
+      this.end(task, kill.state, kill.reason, kill.message);
+      return;
+    }
+    if (termination.error !== undefined) {
+      this.end(task, 'TASK_FAILED', 'REASON_LAUNCH_FAILED', `The task could not be started: ${termination.error}`);
+      return;
+    }
+    if (termination.lost !== undefined) {
+      // Not the task's fault (a reboot, a killed supervisor): TASK_LOST is replaced, not counted.
+      this.end(task, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `The task's status is unknown: ${termination.lost}`);
+      return;
+    }
+    if (termination.killed === true) {
+      // Killed by an agent that restarted before it could report the kill.
+      this.end(task, 'TASK_KILLED', 'REASON_TASK_KILLED', 'Killed after request of the master (reported after an agent restart)');
       return;
     }
     const failure = termination.failure;
@@ -240,6 +421,7 @@ export class Tasks {
 
   private end(task: Task, state: TaskState, reason: TaskReason | undefined, message: string): void {
     task.phase = 'ended';
+    task.health?.stop();
     this.options.logger.info('task ended', { task: task.info.taskId, state, reason, message });
     this.send(task, state, reason, message);
     task.markDone();
@@ -247,9 +429,10 @@ export class Tasks {
 
   private send(task: Task, state: TaskState, reason?: TaskReason, message?: string): void {
     task.state = state;
-    const options: { reason?: TaskReason; message?: string } = {};
+    const options: { reason?: TaskReason; message?: string; healthy?: boolean } = {};
     if (reason !== undefined) options.reason = reason;
     if (message !== undefined) options.message = message;
+    if (task.healthy !== undefined) options.healthy = task.healthy;
     this.options.updates.enqueue(makeStatus(task.info.taskId, state, options));
   }
 }

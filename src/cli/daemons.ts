@@ -36,6 +36,15 @@ interface AgentFlags {
   hostname?: string;
   resources?: string;
   attributes?: string;
+  cgroupRoot?: string;
+  roleUsers?: string;
+  taskUser?: string;
+  allowRootTasks?: boolean;
+  logMaxSize?: number;
+  logMaxFiles?: number;
+  usageInterval?: number;
+  diskWatchInterval?: number;
+  sandboxRetention?: number;
 }
 
 interface DevFlags {
@@ -88,23 +97,41 @@ Examples:
     .option('--hostname <name>', 'the hostname to report (attribute "host"; default: detected)')
     .option('--resources <spec>', 'override detected resources, e.g. "cpus:2;mem:1024;ports:[31000-31999]"', flags.resources)
     .option('--attributes <spec>', 'attributes for constraints, e.g. "rack:r1;zone:a"', flags.attributes)
+    .option('--role-users <map>', 'the unix user of each role\'s tasks, e.g. "web=www-data,batch=nobody"')
+    .option('--task-user <user>', 'the user of roles not in --role-users (default nobody)')
+    .option('--allow-root-tasks', 'let a role map to root (refused by default)')
+    .option('--cgroup-root <path>', 'the agent\'s cgroup, under each hierarchy\'s root (default muster)', flags.cgroupRoot)
+    .option('--log-max-size <size>', 'rotate a task\'s stdout and stderr past this size (default 10MiB; 0 never)', flags.byteSize)
+    .option('--log-max-files <n>', 'rotated files kept per stream (default 5)', flags.positiveInt(1000))
+    .option('--usage-interval <secs>', 'how often task usage is measured and sent to the master (default 10)', flags.seconds)
+    .option('--disk-watch-interval <secs>', 'how often sandboxes are measured against their disk limit (default 15)', flags.seconds)
+    .option('--sandbox-retention <secs>', 'keep an ended task\'s sandbox this long, less under disk pressure (default 604800: 7 days)', flags.seconds)
     .addHelpText(
       'after',
       `
 --master URL[,URL...] (or MUSTER_MASTER) is required: the agent tries each master in turn and
-follows redirects to the leader. Ctrl-C or SIGTERM kills the agent's tasks, then stops it.
+follows redirects to the leader.
+
+As root the agent isolates each task: cgroups (v2, or v1) limit its cpus, memory and pids, it gets
+its own pid and mount namespaces (and /tmp), and it runs as its role's user, never as root unless
+--allow-root-tasks. Without root tasks run as plain processes of the agent's user.
+
+Tasks run under a supervisor that outlives the agent: SIGTERM or Ctrl-C stops the agent and leaves
+its tasks running, and the next agent on the same --work-dir reattaches to them. SIGUSR1 kills
+every task first (to take a machine out of service).
 
 Examples:
   $ muster agent --master http://10.0.0.1:5050
   $ muster agent --master http://m1:5050,http://m2:5050 --host 0.0.0.0 --advertise-address 10.0.0.7
-  $ muster agent --master http://127.0.0.1:5050 --resources "cpus:2;mem:2GiB" --attributes "rack:r1"`,
+  $ muster agent --master http://127.0.0.1:5050 --resources "cpus:2;mem:2GiB" --attributes "rack:r1"
+  $ muster agent --master http://10.0.0.1:5050 --role-users "web=www-data" --task-user nobody`,
     )
     .action(async (opts: AgentFlags, cmd: Command) => {
       const masters = mastersOf(cmd.optsWithGlobals<GlobalOptions>().master, undefined);
       if (masters === undefined) {
         throw new UsageError('the agent needs a master to register with', 'give --master URL[,URL...] or set MUSTER_MASTER');
       }
-      const { startAgent } = await import('../agent/index.js');
+      const { startAgent, parseRoleUsers } = await import('../agent/index.js');
       const options: AgentOptions = {
         masters,
         workDir: opts.workDir ?? DEFAULT_AGENT_WORK_DIR,
@@ -116,9 +143,35 @@ Examples:
       if (opts.hostname !== undefined) options.hostname = opts.hostname;
       if (opts.resources !== undefined) options.resources = opts.resources;
       if (opts.attributes !== undefined) options.attributes = opts.attributes;
+      if (opts.roleUsers !== undefined) {
+        try {
+          options.roleUsers = parseRoleUsers(opts.roleUsers);
+        } catch (err) {
+          throw new UsageError(`--role-users: ${err instanceof Error ? err.message : String(err)}`, 'write role=user pairs, e.g. "web=www-data,batch=nobody"');
+        }
+      }
+      if (opts.taskUser !== undefined) options.taskUser = opts.taskUser;
+      if (opts.allowRootTasks === true) options.allowRootTasks = true;
+      if (opts.cgroupRoot !== undefined) options.cgroupRoot = opts.cgroupRoot;
+      if (opts.logMaxSize !== undefined) options.logMaxBytes = opts.logMaxSize;
+      if (opts.logMaxFiles !== undefined) options.logMaxFiles = opts.logMaxFiles;
+      if (opts.usageInterval !== undefined) options.usageIntervalSecs = opts.usageInterval;
+      if (opts.diskWatchInterval !== undefined) options.diskWatchIntervalSecs = opts.diskWatchInterval;
+      if (opts.sandboxRetention !== undefined) options.sandboxRetentionSecs = opts.sandboxRetention;
       const agent = await starting(() => startAgent(options), { what: 'agent', host: options.host, port: options.port });
       note(`muster agent listening on ${agent.url}, registering with ${masters.join(', ')}`);
-      stopOnSignal(() => agent.close({ killTasks: true }));
+      stopOnSignal(() => agent.close());
+      // SIGUSR1 takes the machine out of service: every task is killed, then the agent stops.
+      process.once('SIGUSR1', () => {
+        note('muster: SIGUSR1, killing every task, then stopping');
+        agent.close({ killTasks: true }).then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`muster: stopping failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+            process.exit(1);
+          },
+        );
+      });
     });
 
   program

@@ -68,6 +68,7 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
       return EXIT.NOT_FOUND;
     case 'JOB_EXISTS':
     case 'CONFLICT':
+    case 'TASK_NOT_RUNNING':
       return EXIT.CONFLICT;
     case 'UNAVAILABLE':
     case 'AGENT_UNREACHABLE':

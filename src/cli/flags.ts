@@ -2,7 +2,7 @@
 // with commander's one-line "option '--port <N>' argument '70000' is invalid" and a reason.
 
 import { InvalidArgumentError } from 'commander';
-import { MusterError, parseResourceFlag } from '../core/index.js';
+import { MusterError, parseResourceFlag, parseSize } from '../core/index.js';
 
 /** port reads a TCP port, 0-65535 (0 picks a free one). */
 export function port(value: string): number {
@@ -47,5 +47,24 @@ export function attributes(value: string): string {
       throw new InvalidArgumentError(`"${part}" must be name:value, e.g. "rack:r1;zone:a".`);
     }
   }
+  return value;
+}
+
+/** byteSize reads "10MiB", "1GiB" or a plain number of bytes; 0 is allowed (it turns a limit off). */
+export function byteSize(value: string): number {
+  if (/^\d+$/.test(value)) {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('the size is too large.');
+    return n;
+  }
+  const parsed = parseSize(value);
+  if ('error' in parsed) throw new InvalidArgumentError(`${parsed.error}; e.g. 10MiB.`);
+  return parsed.mib * 1024 * 1024;
+}
+
+/** cgroupRoot reads a cgroup path relative to each hierarchy's root: segments of letters, digits, _ . -. */
+export function cgroupRoot(value: string): string {
+  const ok = value.split('/').every((seg) => /^[A-Za-z0-9_.-]{1,64}$/.test(seg) && seg !== '.' && seg !== '..');
+  if (!ok) throw new InvalidArgumentError('give a relative cgroup path such as "muster" or "muster/agent1".');
   return value;
 }

@@ -112,9 +112,10 @@ async function main(argv: string[]): Promise<ExitCode> {
 
 // Daemons return from their action once started and keep the process alive with their servers;
 // setting exitCode (rather than calling exit) lets pending output drain first.
+// A command that passes on another program's status (`task exec`) sets exitCode itself.
 main(process.argv).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode = code === EXIT.OK ? (process.exitCode ?? code) : code;
   },
   (err: unknown) => {
     process.exitCode = report(err);

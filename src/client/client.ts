@@ -8,14 +8,20 @@ import type {
   JobInstancesAnswer,
   CellView,
   EventView,
+  ExecEvent,
+  ExecRequest,
   JobCreated,
   JobSummary,
   JobView,
   KillRequest,
   LogChunk,
   RestartRequest,
+  TaskFileChunk,
+  TaskFileDownload,
+  TaskFileListing,
   TaskView,
 } from '../protocol/index.js';
+import { RecordIODecoder } from '../protocol/index.js';
 import { SseParser } from './sse.js';
 
 export interface MusterClientOptions {
@@ -146,6 +152,80 @@ export class MusterClient {
     if (opts.offset !== undefined) params.set('offset', String(opts.offset));
     if (opts.length !== undefined) params.set('length', String(opts.length));
     return this.request<LogChunk>('GET', `/api/v1/tasks/${encodeURIComponent(id)}/logs?${params.toString()}`);
+  }
+
+  /** browseTaskFiles lists a directory of a task's sandbox ("" or absent: the sandbox itself). */
+  browseTaskFiles(taskId: string, path?: string): Promise<TaskFileListing> {
+    const query = path === undefined || path === '' ? '' : `?${new URLSearchParams({ path }).toString()}`;
+    return this.request<TaskFileListing>('GET', `/api/v1/tasks/${encodeURIComponent(taskId)}/files${query}`);
+  }
+
+  /** readTaskFile reads part of any file in a task's sandbox; without offset, the last `length` bytes. */
+  readTaskFile(taskId: string, opts: { path: string; offset?: number; length?: number }): Promise<TaskFileChunk> {
+    const params = new URLSearchParams({ path: opts.path });
+    if (opts.offset !== undefined) params.set('offset', String(opts.offset));
+    if (opts.length !== undefined) params.set('length', String(opts.length));
+    return this.request<TaskFileChunk>('GET', `/api/v1/tasks/${encodeURIComponent(taskId)}/files/read?${params.toString()}`);
+  }
+
+  /**
+   * downloadTaskFile opens a download of one file of a task's sandbox. It resolves once the master
+   * has answered with the headers; the bytes come as a web ReadableStream (what fetch gives, in Node
+   * and in browsers alike; Readable.fromWeb turns it into a Node stream). The timeout covers the
+   * headers only, so a large file may take as long as it needs; cancel the body, or abort signal,
+   * to stop early.
+   */
+  async downloadTaskFile(taskId: string, path: string, opts: { signal?: AbortSignal } = {}): Promise<TaskFileDownload> {
+    const params = new URLSearchParams({ path });
+    const options: SendOptions = { accept: 'application/octet-stream', headersOnlyTimeout: true };
+    if (opts.signal !== undefined) options.signal = opts.signal;
+    const res = await this.send('GET', `/api/v1/tasks/${encodeURIComponent(taskId)}/files/download?${params.toString()}`, options);
+    const download: TaskFileDownload = {
+      taskId,
+      path,
+      name: safeFileName(dispositionName(res.headers.get('content-disposition')) ?? path),
+      body: res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }),
+    };
+    const length = res.headers.get('content-length');
+    if (length !== null && /^\d+$/.test(length)) download.size = Number(length);
+    return download;
+  }
+
+  /**
+   * execTask runs argv inside a running task (no shell: pass ["sh", "-c", "..."] for one) and
+   * calls onOutput with each piece of its stdout and stderr as it comes. It resolves with how the
+   * command ended. A task that is not running is a TASK_NOT_RUNNING error; the command's own
+   * failure is not an error, it is the exit code.
+   */
+  async execTask(
+    taskId: string,
+    request: ExecRequest,
+    onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<{ exitCode: number | null; signal: string | null }> {
+    const options: SendOptions = {
+      body: JSON.stringify(request),
+      contentType: 'application/json',
+      accept: 'application/recordio',
+      headersOnlyTimeout: true,
+    };
+    if (opts.signal !== undefined) options.signal = opts.signal;
+    const res = await this.send('POST', `/api/v1/tasks/${encodeURIComponent(taskId)}/exec`, options);
+    const decoder = new RecordIODecoder();
+    try {
+      for await (const chunk of res.body ?? []) {
+        for (const record of decoder.push(Buffer.from(chunk as Uint8Array))) {
+          const event = record as ExecEvent;
+          if (event.type === 'OUTPUT') onOutput(event.stream === 'stderr' ? 'stderr' : 'stdout', Buffer.from(event.data, 'base64'));
+          else if (event.type === 'EXIT') return { exitCode: event.exitCode, signal: event.signal };
+          else if (event.type === 'ERROR') throw new MusterError('INTERNAL', event.message);
+        }
+      }
+    } catch (err) {
+      if (err instanceof MusterError) throw err;
+      throw new MusterError('UNAVAILABLE', `the exec stream from the master broke: ${String(err)}`, { retryable: false, cause: err });
+    }
+    throw new MusterError('UNAVAILABLE', 'the exec stream ended before the command did (the agent or the master went away)');
   }
 
   /**
@@ -333,6 +413,32 @@ export class MusterClient {
   get knownLeader(): string | undefined {
     return this.leader;
   }
+}
+
+/**
+ * dispositionName reads the file name of a Content-Disposition header, preferring the exact
+ * RFC 5987 form (filename*=UTF-8''…) to the plain one; undefined when there is none.
+ */
+function dispositionName(header: string | null): string | undefined {
+  if (header === null) return undefined;
+  const exact = /filename\*=UTF-8''([^;\s]+)/i.exec(header)?.[1];
+  if (exact !== undefined) {
+    try {
+      return decodeURIComponent(exact);
+    } catch {
+      // a malformed escape: fall back to the plain name
+    }
+  }
+  return /filename="([^"]*)"/i.exec(header)?.[1];
+}
+
+/**
+ * safeFileName keeps the last component of a name and drops control characters, so that a caller
+ * who saves a download under its name cannot be sent outside the directory it chose.
+ */
+function safeFileName(name: string): string {
+  const last = (name.split(/[\\/]/).filter((s) => s !== '').pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '');
+  return last === '' || last === '.' || last === '..' ? 'download' : last;
 }
 
 /**

@@ -6,3 +6,4 @@ export * from './jobkey.js';
 export * from './ids.js';
 export * from './jobspec.js';
 export * from './version.js';
+export * from './exec.js';

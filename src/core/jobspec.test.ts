@@ -69,3 +69,60 @@ test('job keys and instance references parse as Aurora writes them', () => {
   assert.deepEqual(parseInstanceRef('web/prod/hello'), { key: 'web/prod/hello', instances: undefined });
   assert.throws(() => parseJobKey('web/prod/he llo'), /name/);
 });
+
+const withHttpPort = { ...base, resources: { cpus: 0.25, mem: '64MiB', ports: ['http'] } };
+
+test('validateJobSpec fills a health check with Mesos defaults', () => {
+  const spec = validateJobSpec({ ...withHttpPort, health: { http: { port: 'http' } } });
+  assert.deepEqual(spec.health, {
+    http: { port: 'http', path: '/', statuses: [] },
+    gracePeriodSecs: 10,
+    intervalSecs: 10,
+    timeoutSecs: 20,
+    consecutiveFailures: 3,
+  });
+  assert.deepEqual(validateJobSpec({ ...base, health: { command: { cmd: 'test -f ready' }, intervalSecs: 0.5 } }).health, {
+    command: { cmd: 'test -f ready' },
+    gracePeriodSecs: 10,
+    intervalSecs: 0.5,
+    timeoutSecs: 20,
+    consecutiveFailures: 3,
+  });
+  assert.equal(validateJobSpec(base).health, undefined);
+});
+
+test('validateJobSpec wants exactly one of http, tcp or command in a health check', () => {
+  for (const health of [{}, { http: { port: 'http' }, tcp: { port: 'http' } }, { tcp: { port: 'http' }, command: { cmd: 'true' } }]) {
+    const p = problem({ ...withHttpPort, health });
+    assert.equal(p.field, 'health', JSON.stringify(health));
+    assert.match(p.message, /exactly one of http, tcp or command/);
+  }
+});
+
+test('validateJobSpec refuses a health check on a port the job does not have, naming the field', () => {
+  const http = problem({ ...withHttpPort, health: { http: { port: 'admin' } } });
+  assert.equal(http.field, 'health.http.port');
+  assert.match(http.message, /field "health.http.port": port "admin" is not one of the job's ports \(resources.ports: http\)/);
+  const tcp = problem({ ...base, health: { tcp: { port: 'http' } } });
+  assert.equal(tcp.field, 'health.tcp.port');
+  assert.match(tcp.message, /resources.ports: none/);
+});
+
+test('validateJobSpec refuses a bad health path, bad statuses and absurd timings', () => {
+  const http = (fields: Record<string, unknown>) => ({ ...withHttpPort, health: { http: { port: 'http', ...fields } } });
+  assert.match(problem(http({ path: 'ready' })).message, /field "health.http.path": path must start with \//);
+  assert.match(problem(http({ path: '/a b' })).message, /printable ASCII without spaces/);
+  assert.equal(problem(http({ path: `/${'a'.repeat(1024)}` })).field, 'health.http.path');
+  assert.equal(problem(http({ statuses: [99] })).field, 'health.http.statuses[0]');
+  assert.equal(problem(http({ statuses: [200, 600] })).field, 'health.http.statuses[1]');
+  assert.equal(problem(http({ statuses: [200.5] })).field, 'health.http.statuses[0]');
+  assert.equal(problem(http({ statuses: Array.from({ length: 33 }, () => 200) })).field, 'health.http.statuses');
+  assert.equal(problem(http({ statuses: '200' })).field, 'health.http.statuses');
+  const timing = (fields: Record<string, unknown>) => ({ ...base, health: { command: { cmd: 'true' }, ...fields } });
+  assert.equal(problem(timing({ intervalSecs: 0 })).field, 'health.intervalSecs');
+  assert.equal(problem(timing({ timeoutSecs: 7200 })).field, 'health.timeoutSecs');
+  assert.equal(problem(timing({ gracePeriodSecs: -1 })).field, 'health.gracePeriodSecs');
+  assert.equal(problem(timing({ consecutiveFailures: 0 })).field, 'health.consecutiveFailures');
+  assert.equal(problem(timing({ delaySecs: 1 })).field, 'health.delaySecs');
+  assert.equal(problem(timing({ command: { cmd: '' } })).field, 'health.command.cmd');
+});

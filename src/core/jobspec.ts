@@ -31,6 +31,8 @@ export const LIMITS = {
   maxTaskFailures: 1000,
   backoffSecs: 24 * 3600,
   healthSecs: 3600,
+  healthStatuses: 32,
+  healthFailures: 1000,
 } as const;
 
 const size = (field: string, max: number) =>
@@ -85,7 +87,7 @@ const healthSchema = z
         port: portName,
         path: z.string().startsWith('/', 'path must start with /').max(1024).regex(/^[\x21-\x7e]+$/, 'path must be printable ASCII without spaces').default('/'),
         /** Statuses that count as healthy; empty means any 2xx or 3xx. */
-        statuses: z.array(z.number().int().min(100).max(599)).max(32).default([]),
+        statuses: z.array(z.number().int().min(100).max(599)).max(LIMITS.healthStatuses).default([]),
       })
       .optional(),
     tcp: z.strictObject({ port: portName }).optional(),
@@ -93,7 +95,7 @@ const healthSchema = z
     gracePeriodSecs: z.number().min(0).max(LIMITS.healthSecs).default(10),
     intervalSecs: z.number().min(0.1).max(LIMITS.healthSecs).default(10),
     timeoutSecs: z.number().min(0.1).max(LIMITS.healthSecs).default(20),
-    consecutiveFailures: z.number().int().min(1).max(1000).default(3),
+    consecutiveFailures: z.number().int().min(1).max(LIMITS.healthFailures).default(3),
   })
   .superRefine((h, ctx) => {
     const kinds = [h.http, h.tcp, h.command].filter((k) => k !== undefined).length;

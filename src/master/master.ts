@@ -9,6 +9,8 @@ import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
 import { OfferCycle } from './frameworks/offers.js';
 import { addEventRoutes } from './http/events.js';
+import { addExecRoutes } from './http/exec.js';
+import { addFileRoutes } from './http/files.js';
 import { addJobRoutes } from './http/jobs.js';
 import { renderMetrics } from './http/metrics.js';
 import { Router, sendJson } from './http/router.js';
@@ -49,6 +51,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     isConnected: (id) => links.isConnected(id),
     lastSeenAt: (id) => links.lastSeenAt(id),
     pendingReason: (job, i) => framework.pendingReason(job, i),
+    usageOf: (taskId) => links.usageOf(taskId),
   });
   const info = () => ({ masterId, version: VERSION, startedAt, logIndex: log.lastIndex });
 
@@ -57,6 +60,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   router.add('GET', '/api/v1/cell', ({ res }) => sendJson(res, 200, cellView(view(), info())));
   router.add('POST', '/api/v1/agent', ({ req, res }) => links.handle(req, res));
   addJobRoutes(router, { log, view });
+  addFileRoutes(router, { log, logger: logger.child('files') });
+  addExecRoutes(router, { log, logger: logger.child('exec') });
   addEventRoutes(router, log);
   router.add('GET', '/', ({ res }) => {
     const html = renderStatusPage(view(), { ...info(), store: store.description });

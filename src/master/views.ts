@@ -1,7 +1,7 @@
 // Views turn the cell state into the REST API's shapes (protocol/api.ts). Read-only.
 
 import { EMPTY, add, formatMiB, milliToCpus, toView, type TaskState } from '../core/index.js';
-import type { AgentState, AgentView, CellView, InstanceView, JobSummary, JobView, TaskView } from '../protocol/index.js';
+import type { AgentState, AgentView, CellView, InstanceView, JobSummary, JobView, TaskUsageView, TaskView } from '../protocol/index.js';
 import type { AgentRecord, CellState, InstanceRecord, JobRecord, TaskRecord } from './state/index.js';
 
 export interface ViewContext {
@@ -10,6 +10,8 @@ export interface ViewContext {
   isConnected(agentId: string): boolean;
   lastSeenAt(agentId: string): number | undefined;
   pendingReason(job: string, instance: number): string | undefined;
+  /** The latest usage its agent reported for a running task (memory only, not in the log). */
+  usageOf(taskId: string): TaskUsageView | undefined;
 }
 
 export function taskView(ctx: ViewContext, t: TaskRecord): TaskView {
@@ -30,6 +32,8 @@ export function taskView(ctx: ViewContext, t: TaskRecord): TaskView {
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.message !== undefined) v.message = t.message;
   if (t.healthy !== undefined) v.healthy = t.healthy;
+  const usage = ctx.usageOf(t.taskId);
+  if (usage !== undefined) v.usage = { cpuSecs: usage.cpuSecs, memBytes: usage.memBytes, diskBytes: usage.diskBytes, timestamp: usage.timestamp };
   if (t.startedAt !== undefined) v.startedAt = t.startedAt;
   if (t.endedAt !== undefined) v.endedAt = t.endedAt;
   return v;
@@ -96,6 +100,7 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
   };
   const seen = ctx.lastSeenAt(a.agentId);
   if (seen !== undefined) v.lastSeenAt = seen;
+  if (a.isolation !== undefined) v.isolation = a.isolation;
   return v;
 }
 

@@ -83,6 +83,8 @@ export interface AgentView {
   taskCount: number;
   registeredAt: number;
   lastSeenAt?: number;
+  /** How the agent isolates tasks, as it describes it. */
+  isolation?: string;
 }
 
 export interface CellView {
@@ -131,6 +133,66 @@ export interface LogChunk {
   eof: boolean;
 }
 
+/** FileEntryType: what a sandbox entry is; a symbolic link is reported as one, never followed. */
+export type FileEntryType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** FileEntry is one entry of a sandbox directory, as `ls -l` shows it. */
+export interface FileEntry {
+  name: string;
+  /** The path relative to the sandbox, to pass back to browse, read or download. */
+  path: string;
+  type: FileEntryType;
+  /** Bytes; for a link, the length of its target. */
+  size: number;
+  /** As ls writes it: "-rw-r--r--", "drwxr-xr-x", "lrwxrwxrwx". */
+  mode: string;
+  /** Last modification (ms since epoch). */
+  mtime: number;
+  uid: number;
+  gid: number;
+}
+
+/** FileListing is the agent's answer to GET /files/browse: a directory's entries sorted by name. */
+export interface FileListing {
+  /** The directory listed, relative to the sandbox ("" for the sandbox itself). */
+  path: string;
+  entries: FileEntry[];
+  /** Present when the directory holds more entries than one listing returns (10,000). */
+  truncated?: boolean;
+}
+
+/** TaskFileListing is GET /api/v1/tasks/:taskId/files: the agent's listing, naming the task. */
+export interface TaskFileListing extends FileListing {
+  taskId: string;
+}
+
+/** TaskFileChunk is GET /api/v1/tasks/:taskId/files/read: a slice of any file in the sandbox. */
+export interface TaskFileChunk {
+  taskId: string;
+  path: string;
+  offset: number;
+  /** Size of the whole file now. */
+  size: number;
+  /** The bytes read, decoded as UTF-8. */
+  data: string;
+  /** The task has ended: the file will not grow any more. */
+  eof: boolean;
+}
+
+/**
+ * TaskFileDownload is an open download of one sandbox file (GET /api/v1/tasks/:taskId/files/download):
+ * read body to the end, or cancel it to stop.
+ */
+export interface TaskFileDownload {
+  taskId: string;
+  path: string;
+  /** The file's base name, from Content-Disposition. */
+  name: string;
+  /** Bytes to expect, from Content-Length; absent if the answer did not say. */
+  size?: number;
+  body: ReadableStream<Uint8Array>;
+}
+
 /** EventView is one event of the log as streamed by GET /api/v1/events (Server-Sent Events). */
 export interface EventView {
   index: number;
@@ -138,3 +200,20 @@ export interface EventView {
   at: number;
   [field: string]: unknown;
 }
+
+/** ExecRequest is the body of POST /api/v1/tasks/:taskId/exec (and of the agent's POST /exec, plus taskId). */
+export interface ExecRequest {
+  /** The command and its arguments, run without a shell (give ["sh", "-c", "..."] for one). */
+  argv: string[];
+  /** The command is killed after this long (default 600, at most 3600). */
+  timeoutSecs?: number;
+}
+
+/**
+ * ExecEvent is one RecordIO record of an exec's answer: output as it comes (base64, since a
+ * command may print anything), then exactly one EXIT or ERROR.
+ */
+export type ExecEvent =
+  | { type: 'OUTPUT'; stream: 'stdout' | 'stderr'; data: string }
+  | { type: 'EXIT'; exitCode: number | null; signal: string | null }
+  | { type: 'ERROR'; message: string };

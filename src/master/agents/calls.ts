@@ -35,6 +35,7 @@ const agentInfo = z.strictObject({
     .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.string().max(256))
     .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes'),
   version: z.string().max(64),
+  isolation: z.string().max(512).optional(),
 });
 
 const runningTask = z.strictObject({ taskId: safeId, state: z.enum(TASK_STATES) });
@@ -56,6 +57,23 @@ const call = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('UPDATE'), agentId: safeId, update: z.strictObject({ status: taskStatus }) }),
   z.strictObject({ type: z.literal('HEARTBEAT'), agentId: safeId }),
+  z.strictObject({
+    type: z.literal('USAGE'),
+    agentId: safeId,
+    usage: z.strictObject({
+      tasks: z
+        .array(
+          z.strictObject({
+            taskId: safeId,
+            cpuSecs: z.number().finite().min(0),
+            memBytes: z.number().int().min(0),
+            diskBytes: z.number().int().min(0),
+            timestamp: z.number().finite(),
+          }),
+        )
+        .max(100_000),
+    }),
+  }),
 ]);
 
 export function parseAgentCall(body: unknown): AgentCall {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MusterError, isTerminal, type TaskReason } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus } from '../../protocol/index.js';
+import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../http/router.js';
 import { isWanted, killGraceSecs, type Event } from '../state/index.js';
@@ -67,6 +67,7 @@ export class AgentLinks {
   private readonly startedAt: number;
   private readonly timer: NodeJS.Timeout;
   private readonly lastKillSent = new Map<string, number>();
+  private readonly usage = new Map<string, TaskUsage>();
 
   constructor(
     private readonly log: EventLog,
@@ -104,6 +105,40 @@ export class AgentLinks {
         this.seen(call.agentId);
         res.writeHead(202).end();
         return;
+      case 'USAGE':
+        this.seen(call.agentId);
+        this.recordUsage(call.agentId, call.usage.tasks);
+        res.writeHead(202).end();
+        return;
+    }
+  }
+
+  /** usageOf is the latest usage an agent reported for a task it still runs. */
+  usageOf(taskId: string): TaskUsage | undefined {
+    const usage = this.usage.get(taskId);
+    if (usage === undefined) return undefined;
+    const task = this.log.state.tasks.get(taskId);
+    if (task === undefined || isTerminal(task.state)) {
+      this.usage.delete(taskId);
+      return undefined;
+    }
+    return usage;
+  }
+
+  /**
+   * recordUsage keeps what an agent measured, in memory only: usage is a gauge that the next
+   * report replaces, and writing it to the log would bloat it for nothing. An agent may only
+   * report on tasks the master placed on it.
+   */
+  private recordUsage(agentId: string, tasks: TaskUsage[]): void {
+    for (const u of tasks) {
+      const task = this.log.state.tasks.get(u.taskId);
+      if (task === undefined || task.agentId !== agentId || isTerminal(task.state)) continue;
+      this.usage.set(u.taskId, u);
+    }
+    // Forget tasks that ended; bounded by the number of live tasks.
+    if (this.usage.size > this.log.state.tasks.size) {
+      for (const id of this.usage.keys()) if (!this.log.state.tasks.has(id)) this.usage.delete(id);
     }
   }
 
@@ -135,6 +170,7 @@ export class AgentLinks {
             resources,
             attributes: info.attributes,
             version: info.version,
+            ...(info.isolation === undefined ? {} : { isolation: info.isolation }),
           },
         },
       ];

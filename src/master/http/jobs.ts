@@ -11,15 +11,14 @@ import {
   validateJobSpec,
   type TaskReason,
 } from '../../core/index.js';
-import type { JobCreated, JobInstancesAnswer, LogChunk, TaskView } from '../../protocol/index.js';
+import type { JobCreated, JobInstancesAnswer, TaskView } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, JobRecord, TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, taskView, type ViewContext } from '../views.js';
-import { errorFromBody, readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
+import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
-const MAX_LOG_READ = 1024 * 1024;
 const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain', '']);
 
 export interface JobRoutesDeps {
@@ -146,39 +145,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     const ctx = deps.view();
     sendJson(res, 200, taskView(ctx, findTask(ctx.state, params['taskId'] ?? '')));
   });
-
-  router.add('GET', '/api/v1/tasks/:taskId/logs', async ({ res, params, url }) => {
-    const state = log.state;
-    const task = findTask(state, params['taskId'] ?? '');
-    const file = url.searchParams.get('file') ?? 'stdout';
-    if (file !== 'stdout' && file !== 'stderr') throw new MusterError('INVALID_ARGUMENT', `file must be stdout or stderr, not "${file}"`);
-    const offset = optionalInt(url.searchParams.get('offset'), 'offset', 0, Number.MAX_SAFE_INTEGER);
-    const length = optionalInt(url.searchParams.get('length'), 'length', 1, MAX_LOG_READ) ?? 64 * 1024;
-    const agent = state.agents.get(task.agentId);
-    if (agent === undefined) throw new MusterError('AGENT_NOT_FOUND', `task ${task.taskId} ran on agent ${task.agentId}, which is gone`);
-    const host = agent.address.includes(':') ? `[${agent.address}]` : agent.address;
-    const q = new URLSearchParams({ task: task.taskId, path: file, length: String(length) });
-    if (offset !== undefined) q.set('offset', String(offset));
-    let answer: Response;
-    try {
-      answer = await fetch(`http://${host}:${agent.port}/files/read?${q.toString()}`, { signal: AbortSignal.timeout(5000) });
-    } catch (e) {
-      throw new MusterError('AGENT_UNREACHABLE', `cannot read the logs of ${task.taskId} from agent ${agent.hostname} (${agent.address}:${agent.port}): ${(e as Error).message}`, { retryable: true });
-    }
-    const body = (await answer.json().catch(() => undefined)) as
-      | { offset: number; size: number; data: string; eof?: boolean }
-      | undefined;
-    if (!answer.ok || body === undefined) throw errorFromBody(answer.status, body, `agent ${agent.hostname} could not read the logs`);
-    const chunk: LogChunk = {
-      taskId: task.taskId,
-      file,
-      offset: body.offset,
-      size: body.size,
-      data: body.data,
-      eof: body.eof === true || isTerminal(log.state.tasks.get(task.taskId)?.state ?? 'TASK_GONE'),
-    };
-    sendJson(res, 200, chunk);
-  });
+  // A task's files and logs: files.ts.
 }
 
 function keyOf(params: Record<string, string>): string {
@@ -191,7 +158,8 @@ function findJob(state: CellState, key: string): JobRecord {
   return job;
 }
 
-function findTask(state: CellState, taskId: string): TaskRecord {
+/** findTask looks a task up by id; an unknown (or malformed) id is TASK_NOT_FOUND. */
+export function findTask(state: CellState, taskId: string): TaskRecord {
   const task = isSafeId(taskId) ? state.tasks.get(taskId) : undefined;
   if (task === undefined) throw new MusterError('TASK_NOT_FOUND', `no task ${taskId}; see muster task list`);
   return task;
@@ -216,11 +184,4 @@ function parseInstances(body: unknown): number[] | undefined {
     throw new MusterError('INVALID_ARGUMENT', 'field "instances": must be a non-empty list of instance numbers like [0,2]');
   }
   return [...new Set(v as number[])].sort((a, b) => a - b);
-}
-
-function optionalInt(v: string | null, name: string, min: number, max: number): number | undefined {
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new MusterError('INVALID_ARGUMENT', `${name} must be a whole number from ${min} to ${max}`);
-  return n;
 }

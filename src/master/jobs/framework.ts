@@ -151,7 +151,7 @@ export function taskInfoOf(state: CellState, l: LaunchedTask): TaskInfo | undefi
   const job = state.jobs.get(l.job);
   if (job === undefined) return undefined;
   const spec = job.spec;
-  return {
+  const info: TaskInfo = {
     taskId: l.taskId,
     job: l.job,
     instance: l.instance,
@@ -163,4 +163,6 @@ export function taskInfoOf(state: CellState, l: LaunchedTask): TaskInfo | undefi
     env: spec.env,
     killGraceSecs: spec.killGraceSecs,
   };
+  if (spec.health !== undefined) info.health = spec.health;
+  return info;
 }

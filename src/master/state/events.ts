@@ -15,6 +15,8 @@ export interface AgentRegistration {
   resources: Resources;
   attributes: Record<string, string>;
   version: string;
+  /** How the agent isolates tasks, as it described it (absent from agents before 0.2). */
+  isolation?: string;
 }
 
 /** LaunchedTask is one placement the job scheduler committed. */
