@@ -6,6 +6,7 @@
 // either would skew the other's figures on a small machine.
 
 import { performance } from 'node:perf_hooks';
+import { runAgentBench } from './agent.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
 import { runLogBench } from './log.js';
@@ -23,6 +24,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'codec', what: 'RecordIO encode and decode of agent stream messages', run: runCodecBench },
   { name: 'place', what: 'scheduler place(): 10,000 tasks onto 1,000 offers', run: runPlaceBench },
   { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
+  { name: 'agent', what: 'agent: LAUNCH → TASK_RUNNING latency with and without isolation, memory with 100 tasks', run: runAgentBench },
 ];
 
 async function main(): Promise<number> {

@@ -426,8 +426,8 @@ export class Cell {
       '--work-dir', workDir,
       '--hostname', hostname,
       '--resources', resources,
-      // Each cell's agents keep their task cgroups apart from other cells' and from a real agent's.
-      '--cgroup-root', this.cgroupRoot,
+      // Each agent keeps its task cgroups apart from other agents' and from a real agent's.
+      '--cgroup-root', `${this.cgroupRoot}/${name}`,
       // Measure often, so that limits and usage show within a test's patience.
       '--usage-interval', '1',
       '--disk-watch-interval', '1',

@@ -26,9 +26,9 @@ async function endedTask(client: MusterClient, key: string): Promise<TaskView> {
 }
 
 /** cpuCgroup finds a task's cpu cgroup: v1 (the cpu hierarchy) or v2 (the one tree, with cpu.max). */
-function cpuCgroup(c: Cell, taskId: string): string | undefined {
+function cpuCgroup(c: Cell, agent: AgentProcess, taskId: string): string | undefined {
   for (const base of ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct', '/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
-    const dir = join(base, c.cgroupRoot, taskId);
+    const dir = join(base, c.cgroupRoot, agent.name, taskId);
     if (existsSync(join(dir, 'cpu.cfs_quota_us')) || existsSync(join(dir, 'cpu.max'))) return dir;
   }
   return undefined;
@@ -65,11 +65,11 @@ test('a task over its memory is killed by the kernel and reported with REASON_CO
 test("the cpu quota and shares of a task's cpus are set in its own cgroup, which holds its processes", async (t) => {
   if (!requireOrSkip(t, isRoot(), NEEDS_ROOT)) return;
   const c = cell(t);
-  const { client } = await startCell(c);
+  const { client, agent } = await startCell(c);
   const key = 'web/prod/quota';
   await client.createJob(yamlOf(serviceConfig(key, { resources: { cpus: 0.5, mem: '32MiB', disk: '16MiB', ports: [] } })), YAML);
   const task = taskOf(await waitRunning(client, key), 0);
-  const dir = cpuCgroup(c, task.taskId);
+  const dir = cpuCgroup(c, agent, task.taskId);
   assert.ok(dir !== undefined, `task ${task.taskId} has a cpu cgroup under ${c.cgroupRoot}`);
   if (existsSync(join(dir, 'cpu.cfs_quota_us'))) {
     assert.equal(readFileSync(join(dir, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');

@@ -46,6 +46,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     ...(opts.roleUsers === undefined ? {} : { roleUsers: opts.roleUsers }),
     ...(opts.taskUser === undefined ? {} : { taskUser: opts.taskUser }),
     allowRootTasks: opts.allowRootTasks === true,
+    disabled: opts.isolation === 'none',
     logger: logger.child('isolation'),
   });
   if (isolator.namespaces && (workDir === '/tmp' || workDir.startsWith('/tmp/'))) {

@@ -25,6 +25,8 @@ export interface AgentOptions {
   roleUsers?: Record<string, string>;
   /** The user of roles not in roleUsers (default "nobody"). */
   taskUser?: string;
+  /** "none" turns isolation off; "auto" (the default) uses what the machine and the agent's user allow. */
+  isolation?: 'auto' | 'none';
   /** Lets a role map to root. Off by default: a task escaping as root owns the machine. */
   allowRootTasks?: boolean;
   /** Rotate a task's stdout and stderr past this many bytes (default 10 MiB; 0 never). */

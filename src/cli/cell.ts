@@ -59,6 +59,8 @@ export function cellLines(cell: CellView, now: number): string[] {
     usage(a.used, a.total, 'cpus'),
     usage(a.used, a.total, 'mem'),
     String(a.taskCount),
+    // The agent describes its isolation in a sentence; the table shows its first words ("cgroups v1", "none").
+    a.isolation?.split(/[:(,]/)[0]?.trim() ?? '-',
   ]);
-  return [...lines, '', ...table(['AGENT', 'HOSTNAME', 'ADDRESS', 'STATE', 'CPUS', 'MEM', 'TASKS'], rows)];
+  return [...lines, '', ...table(['AGENT', 'HOSTNAME', 'ADDRESS', 'STATE', 'CPUS', 'MEM', 'TASKS', 'ISOLATION'], rows)];
 }

@@ -40,6 +40,7 @@ interface AgentFlags {
   roleUsers?: string;
   taskUser?: string;
   allowRootTasks?: boolean;
+  isolation?: 'auto' | 'none';
   logMaxSize?: number;
   logMaxFiles?: number;
   usageInterval?: number;
@@ -100,6 +101,7 @@ Examples:
     .option('--role-users <map>', 'the unix user of each role\'s tasks, e.g. "web=www-data,batch=nobody"')
     .option('--task-user <user>', 'the user of roles not in --role-users (default nobody)')
     .option('--allow-root-tasks', 'let a role map to root (refused by default)')
+    .option('--isolation <mode>', 'auto (cgroups, namespaces and role users where the agent may) or none (plain processes)', flags.isolation)
     .option('--cgroup-root <path>', 'the agent\'s cgroup, under each hierarchy\'s root (default muster)', flags.cgroupRoot)
     .option('--log-max-size <size>', 'rotate a task\'s stdout and stderr past this size (default 10MiB; 0 never)', flags.byteSize)
     .option('--log-max-files <n>', 'rotated files kept per stream (default 5)', flags.positiveInt(1000))
@@ -152,6 +154,7 @@ Examples:
       }
       if (opts.taskUser !== undefined) options.taskUser = opts.taskUser;
       if (opts.allowRootTasks === true) options.allowRootTasks = true;
+      if (opts.isolation !== undefined) options.isolation = opts.isolation;
       if (opts.cgroupRoot !== undefined) options.cgroupRoot = opts.cgroupRoot;
       if (opts.logMaxSize !== undefined) options.logMaxBytes = opts.logMaxSize;
       if (opts.logMaxFiles !== undefined) options.logMaxFiles = opts.logMaxFiles;

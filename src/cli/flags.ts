@@ -68,3 +68,9 @@ export function cgroupRoot(value: string): string {
   if (!ok) throw new InvalidArgumentError('give a relative cgroup path such as "muster" or "muster/agent1".');
   return value;
 }
+
+/** isolation reads the agent's --isolation: auto or none. */
+export function isolation(value: string): 'auto' | 'none' {
+  if (value !== 'auto' && value !== 'none') throw new InvalidArgumentError('give auto or none.');
+  return value;
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,7 +71,7 @@ test('an agent that is not root isolates nothing, says so in one warning, and ru
 
 test('Isolator.create refuses a bad cgroup root, pids limit or user name, root or not', async () => {
   const logger = recordingLogger();
-  await assert.rejects(Isolator.create({ logger, isRoot: false, cgroupRoot: '/abs' }), /--cgroups-root "\/abs"/);
+  await assert.rejects(Isolator.create({ logger, isRoot: false, cgroupRoot: '/abs' }), /--cgroup-root "\/abs"/);
   await assert.rejects(Isolator.create({ logger, isRoot: false, pidsMax: 0 }), /pidsMax/);
   await assert.rejects(Isolator.create({ logger, isRoot: false, roleUsers: { web: 'no such' } }), /not a valid user name/);
 });
@@ -130,9 +131,19 @@ test('as root, the agent isolates with the cgroups it finds, namespaces and role
   assert.equal(readFileSync(path.join(memoryDir, limitFile), 'utf8').trim(), String(64 * 1024 * 1024));
 
   // Roles without a mapping run as the task user, nobody by default.
-  assert.equal(isolator.prepare(task('batch-prod-b-0-y', 'batch')).user?.name, 'nobody');
+  const batch = isolator.prepare(task('batch-prod-b-0-y', 'batch'));
+  assert.equal(batch.user?.name, 'nobody');
 
   assert.deepEqual(isolator.orphans(new Set(['web-prod-a-0-x'])), ['batch-prod-b-0-y']);
+  // A cgroup with processes in it is never an orphan: it may be another agent's live task.
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    for (const dir of batch.cgroups) writeFileSync(path.join(dir, 'cgroup.procs'), String(sleeper.pid));
+    assert.deepEqual(isolator.orphans(new Set(['web-prod-a-0-x'])), []);
+  } finally {
+    sleeper.kill('SIGKILL');
+    await new Promise((r) => sleeper.once('exit', r));
+  }
   assert.ok(isolator.usage('web-prod-a-0-x') !== undefined);
   assert.equal(isolator.memoryLimitation('web-prod-a-0-x')?.oomKills, 0);
   await isolator.destroy('web-prod-a-0-x');

@@ -39,6 +39,8 @@ export interface IsolatorOptions {
   logger: Logger;
   /** Whether the agent runs as root (default: process.getuid() === 0); tests inject it. */
   isRoot?: boolean;
+  /** Turns isolation off (`--isolation none`): tasks run as plain processes of the agent's user. */
+  disabled?: boolean;
   /** The passwd and group files to read users from (default /etc/passwd, /etc/group). */
   userFiles?: UserFiles;
 }
@@ -107,7 +109,7 @@ export class Isolator {
     const isRoot = options.isRoot ?? process.getuid?.() === 0;
     const cgroupRoot = options.cgroupRoot ?? DEFAULT_CGROUP_ROOT;
     const rootProblem = checkCgroupRoot(cgroupRoot);
-    if (rootProblem !== undefined) throw new MusterError('INVALID_ARGUMENT', `--cgroups-root "${cgroupRoot.slice(0, 64)}" ${rootProblem}`);
+    if (rootProblem !== undefined) throw new MusterError('INVALID_ARGUMENT', `--cgroup-root "${cgroupRoot.slice(0, 64)}" ${rootProblem}`);
     const pidsMax = options.pidsMax ?? DEFAULT_PIDS_MAX;
     if (!Number.isInteger(pidsMax) || pidsMax < 1 || pidsMax > PID_MAX_LIMIT) {
       throw new MusterError('INVALID_ARGUMENT', `pidsMax must be an integer from 1 to ${PID_MAX_LIMIT}, not ${pidsMax}`);
@@ -121,6 +123,13 @@ export class Isolator {
     const userFiles = options.userFiles ?? {};
     const settings = { isRoot, roleUsers, taskUser, allowRootTasks: options.allowRootTasks ?? false, pidsMax, userFiles };
 
+    if (options.disabled === true) {
+      if (isRoot && options.allowRootTasks !== true) {
+        throw new MusterError('INVALID_ARGUMENT', 'with --isolation none an agent running as root runs every task as root; add --allow-root-tasks to accept that');
+      }
+      logger.warn('isolation is off (--isolation none): tasks run as plain processes of the agent\'s user');
+      return new Isolator({ ...settings, isRoot: false, cgroups: undefined }, 'none', false, "none: turned off with --isolation none, so tasks run as plain processes of the agent's user");
+    }
     if (!isRoot) {
       logger.warn('the agent is not root: tasks run as plain processes of its user, without cgroups, namespaces or role users');
       return new Isolator({ ...settings, cgroups: undefined }, 'none', false, 'none: the agent is not root, so tasks run as plain processes of its user');
@@ -218,9 +227,16 @@ export class Isolator {
     if (cgroups !== undefined) await cgroups.destroy(taskId);
   }
 
-  /** orphans: tasks with cgroups under the agent's root that the agent does not know (recovery destroys them). */
+  /**
+   * orphans: empty task cgroups under the agent's root that the agent does not know (recovery
+   * removes them). A cgroup that still holds processes is never an orphan: it may belong to
+   * another agent that shares the root by mistake, and killing its tasks would be far worse than
+   * leaving an empty directory behind.
+   */
   orphans(known: Set<string>): string[] {
-    return (this.options.cgroups?.list() ?? []).filter((id) => !known.has(id));
+    const { cgroups } = this.options;
+    if (cgroups === undefined) return [];
+    return cgroups.list().filter((id) => !known.has(id) && cgroups.pids(id).length === 0);
   }
 
   /** removeRootIfEmpty removes the agent's root cgroups when no task is left in them (tests, uninstall). */
