@@ -6,7 +6,8 @@
 //     200 launches of `sleep 3600`, with isolation (cgroups, pid and mount namespaces, the role's
 //     user: the default as root) and with --isolation none;
 //   - the agent's resident memory (VmRSS) with 0 and 100 tasks running, and what the 100 tasks'
-//     supervisors add up to (each is a small C process outside the agent).
+//     supervisors add up to (each is a small C process outside the agent, two with its init),
+//     as PSS so that the C library's shared pages are not counted a hundred times.
 // Both configurations run as root when the benchmark does; without root only "none" runs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -108,14 +109,23 @@ function rssKiB(pid: number): number {
   return m === null ? Number.NaN : Number(m[1]);
 }
 
-/** supervisorsRssKiB adds up the resident memory of the supervisors (and their inits) under dir. */
-function supervisorsRssKiB(dir: string): number {
+/** pssKiB is a process's proportional share of memory: shared pages (libc) counted once across processes. */
+function pssKiB(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return m === null ? Number.NaN : Number(m[1]);
+}
+
+/**
+ * supervisorsPssKiB adds up the memory of the supervisors (and their inits) under dir, as PSS:
+ * RSS would count the C library's shared pages once per process, two hundred times over.
+ */
+function supervisorsPssKiB(dir: string): number {
   let total = 0;
   for (const name of readdirSafe('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
-      if (argv[0]?.endsWith('muster-supervisor') === true && argv.some((a) => a.startsWith(dir))) total += rssKiB(Number(name));
+      if (argv[0]?.endsWith('muster-supervisor') === true && argv.some((a) => a.startsWith(dir))) total += pssKiB(Number(name));
     } catch {
       // gone
     }
@@ -139,7 +149,7 @@ interface Run {
   maxMs: number;
   agentRssIdleMiB: number;
   agentRss100MiB: number;
-  supervisorsRss100MiB: number;
+  supervisorsPss100MiB: number;
 }
 
 async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
@@ -160,7 +170,11 @@ async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
     '--disk-watch-interval', '600',
   ];
   if (mode === 'none') args.push('--allow-root-tasks');
-  const agent: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const agent: ChildProcess = spawn(process.execPath, args, {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+    env: { ...process.env, MUSTER_LOG_LEVEL: 'warn' },
+  });
   try {
     const deadline = Date.now() + TIMEOUT_MS;
     while (!master.subscribed) {
@@ -180,7 +194,7 @@ async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
       if (n + 1 === MEMORY_TASKS) {
         await sleep(1000); // let the agent settle (its GC) before reading its memory
         rss100 = rssKiB(pid);
-        sup100 = supervisorsRssKiB(dir);
+        sup100 = supervisorsPssKiB(dir);
       }
     }
     // Kill everything through the agent, as its master would, then stop it.
@@ -194,7 +208,7 @@ async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
       maxMs: percentile(latencies, 100),
       agentRssIdleMiB: round(idle / 1024, 1),
       agentRss100MiB: round(rss100 / 1024, 1),
-      supervisorsRss100MiB: round(sup100 / 1024, 1),
+      supervisorsPss100MiB: round(sup100 / 1024, 1),
     };
   } finally {
     if (agent.exitCode === null) {
@@ -221,8 +235,8 @@ export async function runAgentBench(): Promise<Record<string, unknown>> {
   for (const mode of modes) runs.push(await runOnce(mode));
   printTable(
     `launch latency, LAUNCH sent → TASK_RUNNING created by the agent, ${LAUNCHES} launches one at a time; agent memory`,
-    ['isolation', 'p50 ms', 'p99 ms', 'max ms', 'agent RSS idle MiB', `agent RSS ${MEMORY_TASKS} tasks MiB`, `${MEMORY_TASKS} supervisors MiB`],
-    runs.map((r) => [r.isolation, r.p50Ms, r.p99Ms, r.maxMs, r.agentRssIdleMiB, r.agentRss100MiB, r.supervisorsRss100MiB]),
+    ['isolation', 'p50 ms', 'p99 ms', 'max ms', 'agent RSS idle MiB', `agent RSS ${MEMORY_TASKS} tasks MiB`, `${MEMORY_TASKS} supervisors PSS MiB`],
+    runs.map((r) => [r.isolation, r.p50Ms, r.p99Ms, r.maxMs, r.agentRssIdleMiB, r.agentRss100MiB, r.supervisorsPss100MiB]),
   );
   return { runs };
 }

@@ -14,7 +14,7 @@
 // supervisor, the agent kills the task's cgroup and the supervisor itself.
 
 import type { ChildProcess } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TaskReason } from '../core/index.js';
 import type { Logger } from '../log/index.js';
@@ -28,7 +28,7 @@ import {
   type TaskCheckpoint,
 } from './checkpoint.js';
 import type { Isolator } from './isolation/index.js';
-import { processStartTime, sessionUsage } from './proc.js';
+import { processStartTime, procPids, sessionUsage } from './proc.js';
 import {
   createMetaDir,
   enterArgs,
@@ -484,14 +484,7 @@ export class ProcessContainerizer implements Containerizer {
 /** supervisorsOf finds running supervisors by their command line: `muster-supervisor run --sandbox <dir>`. */
 function supervisorsOf(sandbox: string): number[] {
   const out: number[] = [];
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const name of procPids()) {
     try {
       const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
       const at = argv.indexOf('--sandbox');

@@ -76,14 +76,7 @@ export function sessionsUsage(sids: Iterable<number>): Map<number, SessionUsage>
   // Session 0 holds the kernel's threads and 1 is init's: neither is ever a task's.
   for (const sid of sids) if (Number.isInteger(sid) && sid > 1) out.set(sid, { cpuSecs: 0, memBytes: 0, pids: [] });
   if (out.size === 0) return out;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const name of procPids()) {
     let stat: string;
     try {
       stat = readFileSync(`/proc/${name}/stat`, 'utf8');
@@ -114,4 +107,13 @@ export function sessionsUsage(sids: Iterable<number>): Map<number, SessionUsage>
 function statFields(stat: string): string[] | undefined {
   const close = stat.lastIndexOf(')');
   return close < 0 ? undefined : stat.slice(close + 1).trim().split(/\s+/);
+}
+
+/** procPids lists the pids in /proc, as strings; none where /proc cannot be read. */
+export function procPids(): string[] {
+  try {
+    return readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
 }
