@@ -261,6 +261,20 @@ describe('agent', () => {
     assert.equal(lost.message, 'the agent does not know this task');
   });
 
+  test('a task whose port is outside the agent\'s ranges, or held by another task, is refused with TASK_ERROR', async () => {
+    await start({ resources: 'cpus:2;mem:1024;ports:[31000-31009]' });
+    await master.waitFor('SUBSCRIBE', () => master.subscribes[0]);
+    master.launch(taskInfo('t-holder', 'sleep 30', { ports: { http: 31000 } }));
+    await master.waitForState('t-holder', 'TASK_RUNNING');
+    master.launch(taskInfo('t-clash', 'sleep 30', { ports: { http: 31000 } }));
+    master.launch(taskInfo('t-outside', 'sleep 30', { ports: { http: 40000 } }));
+    const clash = await master.waitForState('t-clash', 'TASK_ERROR');
+    assert.equal(clash.reason, 'REASON_INVALID_TASK');
+    assert.equal(clash.message, 'port http=31000 is held by task t-holder');
+    assert.equal((await master.waitForState('t-outside', 'TASK_ERROR')).message, "port http=40000 is not in this agent's port ranges");
+    assert.deepEqual(master.states('t-holder'), ['TASK_STARTING', 'TASK_RUNNING'], 'the holder was left alone');
+  });
+
   test('an invalid LAUNCH is refused with TASK_ERROR and a duplicate LAUNCH is ignored', async () => {
     await start();
     await master.waitFor('SUBSCRIBE', () => master.subscribes[0]);
