@@ -164,7 +164,7 @@ async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
     '--port', '0',
     '--work-dir', join(dir, 'agent'),
     '--resources', `cpus:64;mem:65536;disk:65536;ports:[31000-31999]`,
-    '--cgroup-root', `muster-bench/${dir.split('/').pop() ?? 'x'}`,
+    '--cgroup-root', `muster-bench-${dir.split('/').pop() ?? 'x'}`,
     '--isolation', mode,
     '--usage-interval', '60',
     '--disk-watch-interval', '600',

@@ -446,7 +446,7 @@ export class Cell {
     const port = options.port ?? (await freePort());
     const agentPort = options.agentPort ?? (await freePort());
     const dir = options.dir ?? join(this.dir, 'dev');
-    const args = ['dev', '--port', String(port), '--agent-port', String(agentPort), '--dir', dir];
+    const args = ['dev', '--port', String(port), '--agent-port', String(agentPort), '--dir', dir, '--cgroup-root', `${this.cgroupRoot}/dev`];
     const dev = new MusterProcess({ name: 'dev', port, args, logFile: join(this.dir, 'dev.log'), cwd: this.dir });
     this.processes.push(dev);
     await dev.start();
@@ -529,7 +529,7 @@ export class Cell {
         killQuietly(pid);
       }
     }
-    removeCgroups(this.cgroupRoot);
+    await removeCgroups(this.cgroupRoot);
     if (process.env['MUSTER_TEST_KEEP'] === '1') {
       console.error(`MUSTER_TEST_KEEP=1: kept ${this.dir}`);
       return;

@@ -172,7 +172,7 @@ describe('agent', () => {
 
   afterEach(async () => {
     for (const a of agents) await a.close({ killTasks: true });
-    removeCgroups(cgroupRoot);
+    await removeCgroups(cgroupRoot);
     await master.close();
     rmSync(workDir, { recursive: true, force: true });
   });

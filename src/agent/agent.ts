@@ -251,6 +251,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       if (!(await updates.drained(CLOSE_ACK_WAIT_MS))) {
         logger.warn('stopping with status updates the master has not acknowledged', { pending: updates.pending().length });
       }
+      await table.settled();
     } else {
       // The tasks run on under their supervisors; the next agent reattaches to them.
       table.stopHealthChecks();
@@ -258,6 +259,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     }
     await masterLink.close();
     updates.close();
+    // Leave no empty cgroup behind; with tasks left running it stays, as it must.
+    isolator.removeRootIfEmpty();
     await httpServer.close();
     logger.info('agent stopped');
   }

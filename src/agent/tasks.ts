@@ -70,6 +70,8 @@ export interface TaskRow {
 
 export class Tasks {
   private readonly tasks = new Map<string, Task>();
+  /** Clean-ups of forgotten tasks under way (their cgroups), so that a stopping agent can wait for them. */
+  private readonly forgetting = new Set<Promise<void>>();
   private closing = false;
   /** Counter for /metrics. */
   launches = 0;
@@ -206,9 +208,16 @@ export class Tasks {
       return;
     }
     if (task.phase !== 'ended') return;
-    this.forget(status.taskId).catch((err: unknown) => {
+    const cleanup = this.forget(status.taskId).catch((err: unknown) => {
       this.options.logger.warn('cannot clean up an ended task', { task: status.taskId, error: err });
     });
+    this.forgetting.add(cleanup);
+    void cleanup.finally(() => this.forgetting.delete(cleanup));
+  }
+
+  /** settled resolves once every ended task's clean-up has finished (the agent is stopping). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.forgetting]);
   }
 
   /** isActive: the task is known and has not ended (files read from it may still grow). */

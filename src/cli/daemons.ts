@@ -52,6 +52,7 @@ interface DevFlags {
   port?: number;
   agentPort?: number;
   dir?: string;
+  cgroupRoot?: string;
 }
 
 export function addDaemonCommands(program: Command): void {
@@ -183,6 +184,7 @@ Examples:
     .option('--port <port>', 'port of the master, its API and UI (default 5050)', flags.port)
     .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
     .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
+    .option('--cgroup-root <path>', "the agent's cgroup when run as root (default muster)", flags.cgroupRoot)
     .addHelpText(
       'after',
       `
@@ -219,6 +221,7 @@ Examples:
               port: agentPort,
               host: DEFAULT_HOST,
               logger: createLogger('agent'),
+              ...(opts.cgroupRoot === undefined ? {} : { cgroupRoot: opts.cgroupRoot }),
             }),
           { what: 'agent', host: DEFAULT_HOST, port: agentPort },
         );
