@@ -2,9 +2,7 @@
 // the task table, the status updates, its HTTP server and its link to the master. Each part is in
 // its own file; this one only decides the order of start and stop.
 
-import { statSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
@@ -21,31 +19,11 @@ import type { AgentHandle, AgentOptions } from './options.js';
 import { startServer, type AgentServer } from './server.js';
 import { StatusUpdates } from './statusupdates.js';
 import { Tasks } from './tasks.js';
-import { prepareWorkDir, readAgentId, writeAgentId } from './workdir.js';
+import { prepareWorkDir, readAgentId, workDirProblems, writeAgentId } from './workdir.js';
 
 const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
 const DEFAULT_RETENTION_SECS = 7 * 24 * 3600;
 
-
-/** unsearchableAncestor: the first directory on the way to dir that other users cannot pass through. */
-function unsearchableAncestor(dir: string): string | undefined {
-  let at = path.resolve(dir);
-  const chain: string[] = [];
-  for (;;) {
-    chain.unshift(at);
-    const up = path.dirname(at);
-    if (up === at) break;
-    at = up;
-  }
-  for (const d of chain) {
-    try {
-      if ((statSync(d).mode & 0o001) === 0) return d;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
 
 /** How long close({killTasks}) waits for the master to acknowledge the tasks' terminal updates. */
 const CLOSE_ACK_WAIT_MS = 2000;
@@ -71,12 +49,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     disabled: opts.isolation === 'none',
     logger: logger.child('isolation'),
   });
-  const closed = unsearchableAncestor(workDir);
-  if (isolator.mode !== 'none' && closed !== undefined) {
-    logger.warn(`${closed} is not searchable by other users: tasks running as their role's user can work in their sandbox but not reach it by its path ($MUSTER_SANDBOX); chmod o+x it, or use a work dir elsewhere`, { workDir });
-  }
-  if (isolator.namespaces && (workDir === '/tmp' || workDir.startsWith('/tmp/'))) {
-    logger.warn('the work dir is under /tmp, which each task replaces with its own private /tmp: tasks will not find their sandbox at its path ($MUSTER_SANDBOX); use a work dir outside /tmp', { workDir });
+  for (const problem of workDirProblems(workDir, { otherUsers: isolator.mode !== 'none', privateTmp: isolator.namespaces })) {
+    logger.warn(problem, { workDir });
   }
   const containerizer = new ProcessContainerizer({
     workDir,

@@ -1,7 +1,7 @@
 // The work dir holds everything an agent keeps across restarts: agent.json (the id the master gave
 // it), tasks/ (one checkpoint per task it runs) and sandboxes/ (one directory per task).
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
@@ -69,4 +69,41 @@ export function isAgentId(id: unknown): id is string {
 function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e.code ?? (err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * workDirProblems says what in the work dir's place will trouble isolated tasks, one sentence each:
+ * a directory on the way that other users cannot pass (tasks run as their role's user work in
+ * their sandbox, entered by descriptor, but cannot reach it by its path), and a work dir under
+ * /tmp (each task's private /tmp hides it).
+ */
+export function workDirProblems(workDir: string, isolation: { otherUsers: boolean; privateTmp: boolean }): string[] {
+  const problems: string[] = [];
+  if (isolation.otherUsers) {
+    const closed = unsearchableAncestor(workDir);
+    if (closed !== undefined) {
+      problems.push(`${closed} is not searchable by other users: tasks running as their role's user can work in their sandbox but not reach it by its path ($MUSTER_SANDBOX); chmod o+x it, or use a work dir elsewhere`);
+    }
+  }
+  if (isolation.privateTmp && (workDir === '/tmp' || workDir.startsWith('/tmp/'))) {
+    problems.push('the work dir is under /tmp, which each task replaces with its own private /tmp: tasks will not find their sandbox at its path ($MUSTER_SANDBOX); use a work dir outside /tmp');
+  }
+  return problems;
+}
+
+/** unsearchableAncestor: the first directory from / down to dir that other users cannot pass through. */
+function unsearchableAncestor(dir: string): string | undefined {
+  const chain: string[] = [];
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    chain.unshift(at);
+    if (path.dirname(at) === at) break;
+  }
+  for (const d of chain) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return d;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
