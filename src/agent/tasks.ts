@@ -190,7 +190,11 @@ export class Tasks {
       logger.info(r.running ? 'recovered a running task' : 'recovered a task that ended while the agent was down', {
         task: r.taskId,
       });
-      if (r.running) {
+      if (r.running && last === 'TASK_KILLING') {
+        // The kill was under way: its supervisor has had SIGTERM. The master sends KILL again
+        // until the task ends, which also brings back the force after the grace period.
+        task.phase = 'killing';
+      } else if (r.running) {
         if (task.state !== 'TASK_RUNNING') this.send(task, 'TASK_RUNNING');
         this.startHealthChecks(task);
       }
