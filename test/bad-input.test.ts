@@ -172,6 +172,12 @@ test('the API refuses bad job configs with the status, code and a message naming
     assert.equal(answer.body.error?.code, 'TASK_NOT_FOUND');
   });
 
+  await t.test('a malformed %-escape in a path answers 400 INVALID_ARGUMENT, not a server error', async () => {
+    const answer = await call(`${url}/api/v1/tasks/%E0%A4%A`);
+    assert.equal(answer.status, 400, JSON.stringify(answer.body));
+    assert.equal(answer.body.error?.code, 'INVALID_ARGUMENT');
+  });
+
   const good = await client.getJob(GOOD);
   assert.equal(good.instanceCount, 1, 'the existing job was not changed by the second create');
 });

@@ -69,6 +69,7 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
     case 'JOB_EXISTS':
     case 'CONFLICT':
     case 'TASK_NOT_RUNNING':
+    case 'QUOTA_EXCEEDED':
       return EXIT.CONFLICT;
     case 'UNAVAILABLE':
     case 'AGENT_UNREACHABLE':

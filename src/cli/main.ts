@@ -11,6 +11,7 @@ import { addDaemonCommands } from './daemons.js';
 import { EXIT, exitCodeOf, hintOf, OutcomeError, UsageError } from './exitcodes.js';
 import type { ExitCode } from './exitcodes.js';
 import { addJobCommands } from './job.js';
+import { addQuotaCommands } from './quota.js';
 import { addTaskCommands } from './task.js';
 
 /** buildProgram makes the whole command tree; settings made before the nouns are added are inherited by them. */
@@ -43,6 +44,7 @@ Exit codes:
   addDaemonCommands(program);
   addJobCommands(program);
   addTaskCommands(program);
+  addQuotaCommands(program);
   addCellCommands(program);
   finish(program, 'muster');
   return program;

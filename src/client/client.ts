@@ -15,6 +15,8 @@ import type {
   JobView,
   KillRequest,
   LogChunk,
+  QuotaRequest,
+  QuotaView,
   RestartRequest,
   TaskFileChunk,
   TaskFileDownload,
@@ -132,6 +134,26 @@ export class MusterClient {
   restartJob(key: string, instances?: number[]): Promise<JobInstancesAnswer> {
     const body: RestartRequest = instances === undefined ? {} : { instances };
     return this.request<JobInstancesAnswer>('POST', `/api/v1/jobs/${encodeJobKey(key)}/restart`, body);
+  }
+
+  /** listQuotas lists every role that has a quota, with what it holds against it. */
+  async listQuotas(): Promise<QuotaView[]> {
+    return (await this.request<{ quotas: QuotaView[] }>('GET', '/api/v1/quotas')).quotas;
+  }
+
+  /** getQuota shows a role's quota (absent: unlimited), what it holds and what is left. */
+  getQuota(role: string): Promise<QuotaView> {
+    return this.request<QuotaView>('GET', `/api/v1/quotas/${encodeURIComponent(role)}`);
+  }
+
+  /** setQuota replaces a role's quota; resources left out are not limited. */
+  setQuota(role: string, quota: QuotaRequest): Promise<QuotaView> {
+    return this.request<QuotaView>('PUT', `/api/v1/quotas/${encodeURIComponent(role)}`, quota);
+  }
+
+  /** clearQuota removes a role's quota, leaving it unlimited. */
+  clearQuota(role: string): Promise<QuotaView> {
+    return this.request<QuotaView>('DELETE', `/api/v1/quotas/${encodeURIComponent(role)}`);
   }
 
   async listTasks(opts: { job?: string; all?: boolean } = {}): Promise<TaskView[]> {

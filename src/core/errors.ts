@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   JOB_EXISTS: 409,
   CONFLICT: 409,
   TASK_NOT_RUNNING: 409,
+  /** A preferred-tier job would take its role past its quota; it may fit once the role holds less. */
+  QUOTA_EXCEEDED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,

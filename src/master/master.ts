@@ -13,6 +13,7 @@ import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addJobRoutes } from './http/jobs.js';
 import { renderMetrics } from './http/metrics.js';
+import { addQuotaRoutes } from './http/quotas.js';
 import { Router, sendJson } from './http/router.js';
 import { renderStatusPage } from './http/statuspage.js';
 import { MusterFramework } from './jobs/index.js';
@@ -60,6 +61,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   router.add('GET', '/api/v1/cell', ({ res }) => sendJson(res, 200, cellView(view(), info())));
   router.add('POST', '/api/v1/agent', ({ req, res }) => links.handle(req, res));
   addJobRoutes(router, { log, view });
+  addQuotaRoutes(router, { log });
   addFileRoutes(router, { log, logger: logger.child('files') });
   addExecRoutes(router, { log, logger: logger.child('exec') });
   addEventRoutes(router, log);
@@ -143,6 +145,9 @@ function logEvents(logger: Logger, batch: readonly LoggedEvent[]): void {
         break;
       case 'AgentUnreachable':
         logger.warn('agent marked unreachable', { agentId: e.agentId, message: e.message });
+        break;
+      case 'QuotaSet':
+        logger.info(e.quota === undefined ? 'quota removed' : 'quota set', { role: e.role, ...(e.quota ?? {}) });
         break;
       case 'AgentRegistered':
         break;

@@ -121,6 +121,46 @@ export interface JobInstancesAnswer {
   instances: number[];
 }
 
+/**
+ * QuotaAmountsView is an amount of each resource a quota limits, in the API's units: cpus in cores,
+ * mem and disk in MiB, gpus in devices.
+ */
+export interface QuotaAmountsView {
+  cpus: number;
+  mem: number;
+  disk: number;
+  gpus: number;
+}
+
+/** QuotaLimitsView is a role's quota: a resource left out is not limited. */
+export type QuotaLimitsView = Partial<QuotaAmountsView>;
+
+/**
+ * QuotaView is GET /api/v1/quotas/:role: a role's quota and what its preferred-tier jobs hold
+ * against it (each pending or running instance counts its job's per-task request).
+ */
+export interface QuotaView {
+  role: string;
+  /** Absent when the role has no quota: it is unlimited. */
+  quota?: QuotaLimitsView;
+  used: QuotaAmountsView;
+  /** quota − used of each limited resource; negative when a quota was lowered below what is held. */
+  free?: QuotaLimitsView;
+  /** When the quota was set (ms since epoch); absent with the quota. */
+  setAt?: number;
+}
+
+/**
+ * QuotaRequest is the body of PUT /api/v1/quotas/:role: the whole quota, replacing the old one. mem
+ * and disk are MiB as numbers, or sizes as strings ("16GiB"); a resource left out is not limited.
+ */
+export interface QuotaRequest {
+  cpus?: number;
+  mem?: number | string;
+  disk?: number | string;
+  gpus?: number;
+}
+
 /** LogChunk is a piece of a task's stdout or stderr, read through the master from the agent. */
 export interface LogChunk {
   taskId: string;

@@ -15,6 +15,7 @@ import type { JobCreated, JobInstancesAnswer, TaskView } from '../../protocol/in
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, JobRecord, TaskRecord } from '../state/index.js';
+import { apiAmount, checkQuota } from '../state/index.js';
 import { jobSummary, jobView, taskView, type ViewContext } from '../views.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
@@ -75,6 +76,22 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
       const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state));
       if (why !== undefined) {
         throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
+      }
+      // Checked here, in the same decide as the JobCreated, so that two jobs racing for the last of
+      // a quota cannot both be created.
+      const refusal = checkQuota(state, spec);
+      if (refusal !== undefined) {
+        throw new MusterError('QUOTA_EXCEEDED', `cannot create job ${spec.job}: ${refusal.message}; see muster quota get ${refusal.role}`, {
+          details: {
+            role: refusal.role,
+            shortfalls: refusal.shortfalls.map((s) => ({
+              resource: s.resource,
+              quota: apiAmount(s.resource, s.quota),
+              used: apiAmount(s.resource, s.used),
+              needs: apiAmount(s.resource, s.needs),
+            })),
+          },
+        });
       }
       return { events: [{ type: 'JobCreated', at: now, spec }], result: { job: spec.job, instances: spec.instances } };
     });

@@ -59,7 +59,7 @@ export class Router {
       if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
       const params: Record<string, string> = {};
       try {
-        route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1] ?? '')));
+        route.names.forEach((name, i) => (params[name] = decodeParam(name, m[i + 1] ?? '')));
         await route.handler({ req, res, url, params });
       } catch (e) {
         if (!(e instanceof MusterError)) {
@@ -123,4 +123,13 @@ export function errorFromBody(status: number, body: unknown, fallback: string): 
   const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   if (err !== undefined && isErrorCode(err.code) && typeof err.message === 'string') return new MusterError(err.code, err.message);
   return new MusterError(status === 404 ? 'NOT_FOUND' : 'INTERNAL', `${fallback} (HTTP ${status})`);
+}
+
+/** decodeParam decodes one path parameter; a malformed %-escape is the client's mistake (400), not ours. */
+function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new MusterError('INVALID_ARGUMENT', `the ${name} in the request path is not validly %-encoded`);
+  }
 }

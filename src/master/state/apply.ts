@@ -88,6 +88,10 @@ export function apply(state: CellState, event: Event): void {
       settleJob(state, job, event.at);
       return;
     }
+    case 'QuotaSet':
+      if (event.quota === undefined) state.quotas.delete(event.role);
+      else state.quotas.set(event.role, { role: event.role, quota: { ...event.quota }, setAt: event.at });
+      return;
   }
 }
 

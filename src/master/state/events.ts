@@ -33,6 +33,17 @@ export interface LaunchedTask {
 /** StatusRecord is a task status as recorded: the agent's update, or one the master made itself. */
 export type StatusRecord = TaskStatus;
 
+/**
+ * RoleQuota is what a role's preferred-tier jobs may hold in all, in exact units (milli-cores,
+ * MiB, whole GPUs). A resource left out is not limited.
+ */
+export interface RoleQuota {
+  cpusMilli?: number;
+  memMiB?: number;
+  diskMiB?: number;
+  gpus?: number;
+}
+
 export type Event =
   /** An agent subscribed for the first time or again: its facts replace the old ones, it is reachable. */
   | { type: 'AgentRegistered'; at: number; agent: AgentRegistration }
@@ -55,7 +66,9 @@ export type Event =
       restart: boolean;
       wholeJob: boolean;
       reason: TaskReason;
-    };
+    }
+  /** An operator set a role's quota, replacing the old one; without quota, the role's quota is removed (unlimited). */
+  | { type: 'QuotaSet'; at: number; role: string; quota?: RoleQuota };
 
 export type EventType = Event['type'];
 

@@ -3,3 +3,4 @@ export * from './events.js';
 export * from './state.js';
 export { apply } from './apply.js';
 export { isWanted, killGraceSecs } from './queries.js';
+export * from './quota.js';

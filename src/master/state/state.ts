@@ -3,7 +3,7 @@
 
 import { isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
-import type { AgentRegistration, LaunchedTask } from './events.js';
+import type { AgentRegistration, LaunchedTask, RoleQuota } from './events.js';
 
 export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
@@ -61,10 +61,19 @@ export interface JobRecord {
   instances: InstanceRecord[];
 }
 
+/** QuotaRecord is a role's quota as last set. */
+export interface QuotaRecord {
+  role: string;
+  quota: RoleQuota;
+  setAt: number;
+}
+
 export interface CellState {
   agents: Map<string, AgentRecord>;
   jobs: Map<string, JobRecord>;
   tasks: Map<string, TaskRecord>;
+  /** Quotas by role; a role not here is unlimited. */
+  quotas: Map<string, QuotaRecord>;
   /**
    * Tasks the master has asked to end that have not ended yet: the KILLs it owes agents. Derived
    * from tasks (kept by apply, rebuilt on load) so that resending them costs no scan of every task.
@@ -73,7 +82,7 @@ export interface CellState {
 }
 
 export function emptyState(): CellState {
-  return { agents: new Map(), jobs: new Map(), tasks: new Map(), killing: new Set() };
+  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), killing: new Set() };
 }
 
 /** How many ended tasks of one instance are kept for `task list --all` and the UI. */
@@ -84,6 +93,8 @@ interface SnapshotDoc {
   agents: (Omit<AgentRecord, 'taskIds'> & { taskIds: string[] })[];
   jobs: JobRecord[];
   tasks: TaskRecord[];
+  /** Absent from snapshots written before quotas existed: no role had one. */
+  quotas?: QuotaRecord[];
 }
 
 /** serializeState writes a snapshot: JSON, Maps and Sets as arrays. */
@@ -93,6 +104,7 @@ export function serializeState(state: CellState): string {
     agents: [...state.agents.values()].map((a) => ({ ...a, taskIds: [...a.taskIds] })),
     jobs: [...state.jobs.values()],
     tasks: [...state.tasks.values()],
+    quotas: [...state.quotas.values()],
   };
   return JSON.stringify(doc);
 }
@@ -107,5 +119,6 @@ export function deserializeState(text: string): CellState {
     state.tasks.set(t.taskId, t);
     if (t.kill !== undefined && !isTerminal(t.state)) state.killing.add(t.taskId);
   }
+  for (const q of doc.quotas ?? []) state.quotas.set(q.role, q);
   return state;
 }
