@@ -14,8 +14,7 @@ import {
 import type { JobCreated, JobInstancesAnswer, TaskView } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import type { EventLog } from '../eventlog.js';
-import type { CellState, JobRecord, TaskRecord } from '../state/index.js';
-import { apiAmount, checkQuota } from '../state/index.js';
+import { apiAmount, checkQuota, type CellState, type JobRecord, type TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, taskView, type ViewContext } from '../views.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
