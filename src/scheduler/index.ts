@@ -17,29 +17,3 @@ export {
   parseConstraints,
 } from './constraints.js';
 export type { AgentView, Constraint, ConstraintResult } from './constraints.js';
-export {
-  acceptsModel,
-  chooseDevices,
-  fitsGpuNode,
-  GPU_MILLI,
-  gpuFits,
-  gpuRequestOf,
-  GpuScorer,
-  MAX_CLASSES,
-  MAX_DEVICES,
-  MUSTER,
-  PACKING_POLICIES,
-  TargetWorkload,
-} from './gpus.js';
-export type {
-  DevicePolicy,
-  GpuFitResult,
-  GpuMisfit,
-  GpuNodeView,
-  GpuPodRequest,
-  GpuRequest,
-  GpuScorerOptions,
-  MusterKnobs,
-  PackingPolicy,
-  TargetWorkloadOptions,
-} from './gpus.js';
