@@ -10,6 +10,7 @@ import { runAgentBench } from './agent.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
 import { runLogBench } from './log.js';
+import { runPackingBench } from './packing.js';
 import { runPlaceBench } from './place.js';
 import { fmt, machine, writeResults } from './report.js';
 
@@ -25,6 +26,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'place', what: 'scheduler place(): 10,000 tasks onto 1,000 offers', run: runPlaceBench },
   { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
   { name: 'agent', what: 'agent: LAUNCH → TASK_RUNNING latency with and without isolation, memory with 100 tasks', run: runAgentBench },
+  { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU per node scorer (FGD, ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 
 async function main(): Promise<number> {
