@@ -11,8 +11,6 @@ import type {
   AllocatorFramework,
   Attributes,
   Offer,
-  PendingTask,
-  PlacementInput,
 } from '../src/scheduler/index.js';
 
 /** resources reads "cpus:1;mem:1024;disk:10GiB;gpus:1;ports:[31000-31010]"; what it omits is zero. */
@@ -70,44 +68,6 @@ export function offers(n: number, text: string, attributes?: (i: number) => Attr
     out.push(offer({ agentId, resources: text, attributes: { host: `${agentId}.example`, ...attributes?.(i) } }));
   }
   return out;
-}
-
-/**
- * pendingTask is instance 0 of web/prod/hello asking for 0.1 cpus and 32MiB; `request` may be
- * written as text, with `ports` naming its ports.
- */
-export function pendingTask(
-  overrides: Omit<Partial<PendingTask>, 'request'> & { request?: string | ResourceRequest; ports?: readonly string[] } = {},
-): PendingTask {
-  const job = overrides.job ?? 'web/prod/hello';
-  const instance = overrides.instance ?? 0;
-  const req = overrides.request;
-  return {
-    key: overrides.key ?? `${job}/${instance}`,
-    job,
-    instance,
-    request: typeof req === 'object' ? req : request(req, overrides.ports ?? []),
-    constraints: overrides.constraints ?? {},
-    priority: overrides.priority ?? 0,
-  };
-}
-
-/** pendingTasks is instances 0..n-1 of one job, alike. */
-export function pendingTasks(n: number, overrides: Parameters<typeof pendingTask>[0] = {}): PendingTask[] {
-  const out: PendingTask[] = [];
-  for (let i = 0; i < n; i++) out.push(pendingTask({ ...overrides, instance: i }));
-  return out;
-}
-
-/** placementInput fills what a test leaves out: the agents' attributes come from the offers. */
-export function placementInput(overrides: Partial<PlacementInput> = {}): PlacementInput {
-  const offerList = overrides.offers ?? [];
-  return {
-    tasks: overrides.tasks ?? [],
-    offers: offerList,
-    agents: overrides.agents ?? new Map(offerList.map((o) => [o.agentId, o.attributes])),
-    placed: overrides.placed ?? [],
-  };
 }
 
 /** framework is the framework "muster" of role "muster", holding nothing, wanting offers. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agent, framework, offerIds, resources } from '../../test/fixtures.js';
 import { allocate } from './index.js';
-import type { AllocatorAgent, AllocatorInput } from './index.js';
+import { drfOrder } from './allocator.js';
+import type { AllocatorAgent, AllocatorInput, PendingTask, Tier } from './index.js';
 
 function cell(n: number, total = 'cpus:4;mem:8GiB'): AllocatorAgent[] {
   return Array.from({ length: n }, (_, i) => agent({ agentId: `agent-${i}`, total }));
@@ -110,4 +111,45 @@ void test('allocate() gives the same offers for the same input, whatever the ord
   const first = allocate(make(false));
   assert.deepEqual(allocate(make(false)), first);
   assert.deepEqual(allocate(make(true)), first);
+});
+
+// ---- drfOrder ---------------------------------------------------------------------------------
+
+function pendingOf(role: string, n: number, tier: Tier = 'preferred'): PendingTask[] {
+  return Array.from({ length: n }, (_, instance) => ({
+    key: `${role}/prod/job/${tier}/${instance}`,
+    job: `${role}/prod/job`,
+    instance,
+    role,
+    request: { cpusMilli: 1000, memMiB: 1024, diskMiB: 0, gpus: 0, ports: [] },
+    constraints: {},
+    tier,
+    priority: 0,
+    spreadBy: 'host',
+    mayPreempt: false,
+  }));
+}
+
+const TOTAL = resources('cpus:1000;mem:1000GiB');
+
+void test('drfOrder() interleaves roles by weight: weights 1 and 3 take turns about 1:3', () => {
+  const tasks = [...pendingOf('a', 100), ...pendingOf('b', 100)];
+  const out = drfOrder(tasks, { allocatedByRole: new Map(), total: TOTAL, roleWeights: new Map([['a', 1], ['b', 3]]) });
+  const first = out.slice(0, 40);
+  const a = first.filter((t) => t.role === 'a').length;
+  assert.ok(a >= 9 && a <= 11, `${a} of the first 40 are role a`);
+  assert.equal(out.length, 200);
+  assert.deepEqual(out.filter((t) => t.role === 'b').map((t) => t.instance), [...Array(100).keys()]);
+});
+
+void test('drfOrder() does not let a role that holds everything starve a newcomer', () => {
+  const tasks = [...pendingOf('old', 50), ...pendingOf('new', 3)];
+  const out = drfOrder(tasks, { allocatedByRole: new Map([['old', resources('cpus:900;mem:900GiB')]]), total: TOTAL, roleWeights: new Map() });
+  assert.deepEqual(out.slice(0, 3).map((t) => t.role), ['new', 'new', 'new']);
+});
+
+void test('drfOrder() keeps tiers in the order given', () => {
+  const tasks = [...pendingOf('a', 2), ...pendingOf('b', 2), ...pendingOf('a', 2, 'preemptible'), ...pendingOf('b', 1, 'revocable')];
+  const out = drfOrder(tasks, { allocatedByRole: new Map([['a', resources('cpus:500')]]), total: TOTAL, roleWeights: new Map() });
+  assert.deepEqual(out.map((t) => `${t.tier}:${t.role}`), ['preferred:b', 'preferred:b', 'preferred:a', 'preferred:a', 'preemptible:a', 'preemptible:a', 'revocable:b']);
 });

@@ -9,7 +9,7 @@
 // two agree.
 
 import type { Resources } from '../core/index.js';
-import type { AllocatorFramework, AllocatorInput, Offer } from './types.js';
+import type { AllocatorFramework, AllocatorInput, Offer, PendingTask } from './types.js';
 
 /** SCALARS are the resources dominant share is taken over; ports are not a share of anything. */
 const SCALARS = 4;
@@ -103,4 +103,123 @@ export function allocate(input: AllocatorInput): Offer[] {
     share[best] = shareOf(best);
   }
   return offers;
+}
+
+// ---- fair order of pending tasks ------------------------------------------------------------------
+
+/** DrfOrderInput is what the fair order of pending tasks weighs them by. */
+export interface DrfOrderInput {
+  /** What each role's tasks hold now. */
+  readonly allocatedByRole: ReadonlyMap<string, Resources>;
+  /** The cell's total, for shares. */
+  readonly total: Resources;
+  /** Role weights; missing or not a positive number: 1. */
+  readonly roleWeights: ReadonlyMap<string, number>;
+}
+
+/** RoleQueue is one role's tasks of one tier, in their given order, and the role's share. */
+interface RoleQueue {
+  readonly role: string;
+  readonly tasks: PendingTask[];
+  next: number;
+  share: number;
+}
+
+function queueBefore(a: RoleQueue, b: RoleQueue): boolean {
+  return a.share < b.share || (a.share === b.share && a.role < b.role);
+}
+
+/**
+ * drfOrder orders pending tasks for placement: tiers stay in the order given (preferred, then
+ * preemptible, then revocable; the caller sorts by tier and priority), and within a tier the roles
+ * take turns by weighted dominant share (DRF): the role whose largest share of any one resource of
+ * the cell (cpus, mem, disk, gpus), divided by its weight, is the smallest goes next, ties to the
+ * lower role name. Each task's request counts as allocated to its role as it is ordered, so a role
+ * that holds everything still lets a newcomer through, and weights 1 and 3 take turns about 1:3.
+ * A role's own tasks keep their given order.
+ */
+export function drfOrder(tasks: readonly PendingTask[], input: DrfOrderInput): PendingTask[] {
+  const total = new Float64Array(SCALARS);
+  for (let k = 0; k < SCALARS; k++) total[k] = scalar(input.total, k);
+  const allocated = new Map<string, Float64Array>();
+  const allocatedOf = (role: string): Float64Array => {
+    let a = allocated.get(role);
+    if (a === undefined) {
+      a = new Float64Array(SCALARS);
+      const held = input.allocatedByRole.get(role);
+      if (held !== undefined) for (let k = 0; k < SCALARS; k++) a[k] = scalar(held, k);
+      allocated.set(role, a);
+    }
+    return a;
+  };
+  const shareOf = (role: string): number => {
+    const a = allocatedOf(role);
+    let dominant = 0;
+    for (let k = 0; k < SCALARS; k++) {
+      const t = total[k] as number;
+      if (t <= 0) continue;
+      const s = (a[k] as number) / t;
+      if (s > dominant) dominant = s;
+    }
+    const w = input.roleWeights.get(role);
+    return dominant / (w !== undefined && Number.isFinite(w) && w > 0 ? w : 1);
+  };
+
+  const out: PendingTask[] = [];
+  let i = 0;
+  while (i < tasks.length) {
+    // One tier at a time: the run of tasks of the same tier.
+    const tier = (tasks[i] as PendingTask).tier;
+    const queues = new Map<string, RoleQueue>();
+    for (; i < tasks.length && (tasks[i] as PendingTask).tier === tier; i++) {
+      const t = tasks[i] as PendingTask;
+      let q = queues.get(t.role);
+      if (q === undefined) {
+        q = { role: t.role, tasks: [], next: 0, share: 0 };
+        queues.set(t.role, q);
+      }
+      q.tasks.push(t);
+    }
+    // A min-heap of roles by share: many roles cost log(roles) per task, not roles.
+    const heap: RoleQueue[] = [];
+    for (const q of queues.values()) {
+      q.share = shareOf(q.role);
+      heap.push(q);
+      let c = heap.length - 1;
+      while (c > 0) {
+        const p = (c - 1) >> 1;
+        if (!queueBefore(heap[c] as RoleQueue, heap[p] as RoleQueue)) break;
+        [heap[c], heap[p]] = [heap[p] as RoleQueue, heap[c] as RoleQueue];
+        c = p;
+      }
+    }
+    while (heap.length > 0) {
+      const q = heap[0] as RoleQueue;
+      const t = q.tasks[q.next++] as PendingTask;
+      out.push(t);
+      const a = allocatedOf(q.role);
+      a[0] = (a[0] as number) + t.request.cpusMilli;
+      a[1] = (a[1] as number) + t.request.memMiB;
+      a[2] = (a[2] as number) + t.request.diskMiB;
+      a[3] = (a[3] as number) + t.request.gpus;
+      q.share = shareOf(q.role);
+      if (q.next >= q.tasks.length) {
+        const last = heap.pop() as RoleQueue;
+        if (heap.length === 0) break;
+        heap[0] = last;
+      }
+      // Sift the root down: its share only grew (or it was replaced by the last leaf).
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= heap.length) break;
+        const r = l + 1;
+        const m = r < heap.length && queueBefore(heap[r] as RoleQueue, heap[l] as RoleQueue) ? r : l;
+        if (!queueBefore(heap[m] as RoleQueue, heap[c] as RoleQueue)) break;
+        [heap[c], heap[m]] = [heap[m] as RoleQueue, heap[c] as RoleQueue];
+        c = m;
+      }
+    }
+  }
+  return out;
 }

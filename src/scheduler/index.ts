@@ -1,9 +1,22 @@
 // scheduler: pure placement and allocation. No node:* imports, no clock, no randomness beyond a seed.
 export type * from './types.js';
+export { DEFAULT_PLACEMENT_OPTIONS, DEFAULT_SCORE_WEIGHTS, TIER_RANK } from './types.js';
+export {
+  classKey,
+  classOf,
+  DEDICATED_ATTRIBUTE,
+  fitsResources,
+  gpuFitsDevices,
+  gpuRequestOfTask,
+  limitReject,
+  resourceShortfalls,
+  staticReject,
+} from './filters.js';
+export type { AgentFree, FilterName, Rejection, TaskClass } from './filters.js';
 export { place } from './placement.js';
-export { allocate } from './allocator.js';
-export { neverFits, whyNot, NO_OFFERS } from './explain.js';
-export type { AgentCapacity, WhyNotInput } from './explain.js';
+export { allocate, drfOrder } from './allocator.js';
+export { explain, FITS_NOW, MAX_AGENTS, MAX_CHANGES, neverFits, NO_OFFERS } from './explain.js';
+export type { AgentCapacity, ExplainInput } from './explain.js';
 export {
   attributeOf,
   checkConstraint,

@@ -1,348 +1,304 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allocate as consume, satisfies, subtract, takePorts, type Resources } from '../core/index.js';
-import { offer, offers, pendingTask, pendingTasks, placementInput, resources } from '../../test/fixtures.js';
-import { checkConstraint, LimitCounts, limitValueOf, parseConstraints, place } from './index.js';
-import type { Offer, PendingTask, PlacementInput } from './index.js';
+import type { ResourceRequest } from '../core/index.js';
+import { resources } from '../../test/fixtures.js';
+import { DEFAULT_PLACEMENT_OPTIONS, place } from './index.js';
+import type { AgentSlot, PendingTask, PlacementInput, PlacementOptions, PlacementResult, RunningTask } from './index.js';
 
-void test('place() puts each task on the first offer whose remaining resources hold it', () => {
-  const input = placementInput({
-    offers: [
-      offer({ agentId: 'a', resources: 'cpus:0.5;mem:1024' }),
-      offer({ agentId: 'b', resources: 'cpus:2;mem:1024' }),
-      offer({ agentId: 'c', resources: 'cpus:2;mem:1024' }),
-    ],
-    tasks: [
-      pendingTask({ instance: 0, request: 'cpus:1;mem:64' }),
-      pendingTask({ instance: 1, request: 'cpus:0.5;mem:64' }),
-      pendingTask({ instance: 2, request: 'cpus:1;mem:64' }),
-      pendingTask({ instance: 3, request: 'cpus:1;mem:64' }),
-    ],
-  });
-  const { placements, unplaced } = place(input);
-  assert.deepEqual(
-    placements.map((p) => [p.key, p.agentId, p.offerId]),
-    [
-      ['web/prod/hello/0', 'b', 'offer-b'],
-      ['web/prod/hello/1', 'a', 'offer-a'],
-      ['web/prod/hello/2', 'b', 'offer-b'],
-      ['web/prod/hello/3', 'c', 'offer-c'],
-    ],
-  );
-  assert.deepEqual(unplaced, []);
+// ---- builders: an agent slot offered whole, a pending task, an input ----------------------------
+
+type SlotOverrides = Omit<Partial<AgentSlot>, 'total' | 'free'> & { total?: string; free?: string; offered?: boolean };
+
+function slot(agentId: string, o: SlotOverrides = {}): AgentSlot {
+  const total = resources(o.total ?? 'cpus:4;mem:8GiB;disk:100GiB;ports:[31000-31999]');
+  const s: AgentSlot = {
+    agentId,
+    hostname: o.hostname ?? `${agentId}.example`,
+    attributes: o.attributes ?? {},
+    total,
+    free: o.free === undefined ? total : resources(o.free),
+    gpuFree: o.gpuFree ?? Array.from({ length: total.gpus }, () => 1000),
+    revocable: o.revocable ?? { cpusMilli: 0, memMiB: 0 },
+    draining: o.draining ?? false,
+  };
+  return o.offered === false ? s : { ...s, offerId: `offer-${agentId}` };
+}
+
+function req(cpus: number, memMiB: number, more: Partial<ResourceRequest> = {}): ResourceRequest {
+  return { cpusMilli: Math.round(cpus * 1000), memMiB, diskMiB: more.diskMiB ?? 0, gpus: more.gpus ?? 0, ports: more.ports ?? [] };
+}
+
+function task(o: Partial<PendingTask> = {}): PendingTask {
+  const job = o.job ?? 'web/prod/hello';
+  const instance = o.instance ?? 0;
+  return {
+    key: o.key ?? `${job}/${instance}`,
+    job,
+    instance,
+    role: o.role ?? job.split('/')[0] ?? 'web',
+    request: o.request ?? req(0.5, 256),
+    constraints: o.constraints ?? {},
+    tier: o.tier ?? 'preferred',
+    priority: o.priority ?? 0,
+    spreadBy: o.spreadBy ?? 'host',
+    mayPreempt: o.mayPreempt ?? false,
+  };
+}
+
+function tasks(n: number, o: Partial<PendingTask> = {}): PendingTask[] {
+  return Array.from({ length: n }, (_, instance) => task({ ...o, instance }));
+}
+
+function running(agentId: string, o: Partial<RunningTask> = {}): RunningTask {
+  const job = o.job ?? 'web/prod/hello';
+  return {
+    taskId: o.taskId ?? `${job}/${o.instance ?? 0}-${agentId}`,
+    job,
+    instance: o.instance ?? 0,
+    role: o.role ?? job.split('/')[0] ?? 'web',
+    agentId,
+    tier: o.tier ?? 'preferred',
+    priority: o.priority ?? 0,
+    resources: o.resources ?? resources('cpus:1;mem:1GiB'),
+    gpus: o.gpus ?? [],
+    killing: o.killing ?? false,
+  };
+}
+
+function input(agents: AgentSlot[], pending: PendingTask[], o: Partial<PlacementOptions> & { running?: RunningTask[] } = {}): PlacementInput {
+  const run = o.running ?? [];
+  const { running: _r, ...options } = o;
+  return {
+    tasks: pending,
+    agents,
+    runningOf: (job) => run.filter((r) => r.job === job),
+    runningOn: (agentId) => run.filter((r) => r.agentId === agentId),
+    options: { ...DEFAULT_PLACEMENT_OPTIONS, ...options },
+  };
+}
+
+function where(r: PlacementResult): Record<string, string> {
+  return Object.fromEntries(r.placements.map((p) => [p.key, p.agentId]));
+}
+
+/** checkValid: no agent holds more than it had, and each task is placed or unplaced exactly once. */
+function checkValid(i: PlacementInput, r: PlacementResult): void {
+  const seen = new Set<string>();
+  for (const k of [...r.placements.map((p) => p.key), ...r.unplaced.map((u) => u.key)]) {
+    assert.ok(!seen.has(k), `${k} appears twice`);
+    seen.add(k);
+  }
+  assert.equal(seen.size, i.tasks.length);
+  for (const a of i.agents) {
+    const on = r.placements.filter((p) => p.agentId === a.agentId);
+    if (on.length > 0) assert.ok(a.offerId !== undefined, `${a.agentId} was not offered`);
+    const cpus = on.filter((p) => !p.revocable).reduce((s, p) => s + p.resources.cpusMilli, 0);
+    const mem = on.filter((p) => !p.revocable).reduce((s, p) => s + p.resources.memMiB, 0);
+    assert.ok(cpus <= a.free.cpusMilli && mem <= a.free.memMiB, `${a.agentId} overcommitted`);
+  }
+}
+
+// ---- filters --------------------------------------------------------------------------------
+
+void test('place() puts nothing on a draining agent', () => {
+  const r = place(input([slot('a', { draining: true }), slot('b')], tasks(2)));
+  assert.deepEqual(Object.values(where(r)), ['b', 'b']);
 });
 
-void test('place() takes tasks in the given order, so the first gets the last room', () => {
-  const input = placementInput({
-    offers: [offer({ resources: 'cpus:1;mem:1024' })],
-    tasks: [
-      pendingTask({ job: 'web/prod/important', priority: 900, request: 'cpus:1;mem:64' }),
-      pendingTask({ job: 'web/prod/batch', priority: 1, request: 'cpus:1;mem:64' }),
-    ],
-  });
-  const { placements, unplaced } = place(input);
-  assert.deepEqual(placements.map((p) => p.key), ['web/prod/important/0']);
-  assert.deepEqual(unplaced.map((u) => u.key), ['web/prod/batch/0']);
+void test('place() puts nothing on an agent that was not offered', () => {
+  const r = place(input([slot('a', { offered: false }), slot('b', { total: 'cpus:0.5;mem:1GiB' })], tasks(2)));
+  assert.deepEqual(where(r), { 'web/prod/hello/0': 'b' });
+  assert.deepEqual(r.unplaced.map((u) => u.key), ['web/prod/hello/1']);
+});
+
+void test('place() lets only the named role onto a dedicated agent', () => {
+  const agents = [slot('ml-box', { attributes: { dedicated: 'ml' } }), slot('shared', { total: 'cpus:0.5;mem:1GiB' })];
+  const r = place(input(agents, [task({ job: 'web/prod/a' }), task({ job: 'web/prod/b' }), task({ job: 'ml/prod/train' })]));
+  assert.equal(where(r)['ml/prod/train/0'], 'ml-box');
+  assert.equal(r.placements.filter((p) => p.agentId === 'ml-box').length, 1);
+  assert.equal(r.unplaced.length, 1);
+  assert.match(r.unplaced[0]?.reason ?? '', /dedicated/);
+});
+
+void test('place() honours value, negated and one-of constraints', () => {
+  const agents = [
+    slot('a', { attributes: { rack: 'r1', os: 'linux' } }),
+    slot('b', { attributes: { rack: 'r2', os: 'windows' } }),
+    slot('c', { attributes: { rack: 'r3', os: 'linux' } }),
+  ];
+  const r = place(
+    input(agents, [
+      task({ job: 'web/prod/eq', constraints: { rack: 'r2' } }),
+      task({ job: 'web/prod/not', constraints: { os: '!linux' } }),
+      task({ job: 'web/prod/one', constraints: { rack: 'r1|r3', os: 'linux' } }),
+    ]),
+  );
+  assert.equal(where(r)['web/prod/eq/0'], 'b');
+  assert.equal(where(r)['web/prod/not/0'], 'b');
+  assert.ok(['a', 'c'].includes(where(r)['web/prod/one/0'] ?? ''));
+});
+
+void test('place() keeps host limit:1, counting the tasks already running', () => {
+  const agents = ['a', 'b', 'c'].map((id) => slot(id));
+  const r = place(input(agents, tasks(3, { constraints: { host: 'limit:1' } }), { running: [running('a'), running('b', { killing: true })] }));
+  assert.deepEqual(new Set(Object.values(where(r))), new Set(['b', 'c']));
+  assert.equal(r.unplaced.length, 1);
+  assert.match(r.unplaced[0]?.reason ?? '', /limit/);
+});
+
+void test('place() keeps rack limit:2, counting the tasks already running', () => {
+  const agents = [
+    slot('a1', { attributes: { rack: 'r1' } }),
+    slot('a2', { attributes: { rack: 'r1' } }),
+    slot('b1', { attributes: { rack: 'r2' } }),
+    slot('b2', { attributes: { rack: 'r2' } }),
+  ];
+  const r = place(input(agents, tasks(4, { constraints: { rack: 'limit:2' } }), { running: [running('a1')] }));
+  const placed = Object.values(where(r));
+  assert.equal(placed.filter((a) => a.startsWith('a')).length, 1);
+  assert.equal(placed.filter((a) => a.startsWith('b')).length, 2);
+  assert.equal(r.unplaced.length, 1);
+});
+
+void test('place() leaves a task no agent has the mem for unplaced, and says so', () => {
+  const r = place(input([slot('a', { total: 'cpus:4;mem:1GiB' })], [task({ request: req(1, 4096) })]));
+  assert.deepEqual(r.placements, []);
+  assert.equal(r.unplaced[0]?.key, 'web/prod/hello/0');
+  assert.match(r.unplaced[0]?.reason ?? '', /mem/);
+  assert.equal(r.unplaced[0]?.reason, r.unplaced[0]?.why.summary);
 });
 
 void test('place() fills exactly 1 cpu with 10 tasks of 0.1 cpus and no more', () => {
-  const input = placementInput({
-    offers: [offer({ resources: 'cpus:1;mem:1024' })],
-    tasks: pendingTasks(11, { request: 'cpus:0.1;mem:1' }),
-  });
-  const { placements, unplaced } = place(input);
-  assert.equal(placements.length, 10);
-  assert.deepEqual(unplaced.map((u) => u.key), ['web/prod/hello/10']);
-  assert.match(unplaced[0]?.reason ?? '', /insufficient cpus on 1 agent \(needs 0\.1 cpus, most free 0 cpus\)/);
+  const r = place(input([slot('a', { total: 'cpus:1;mem:1GiB' })], tasks(11, { request: req(0.1, 1) })));
+  assert.equal(r.placements.length, 10);
+  assert.deepEqual(r.unplaced.map((u) => u.key), ['web/prod/hello/10']);
 });
 
-void test('place() adds cpus exactly: 0.3 + 0.3 + 0.3 + 0.1 fill 1 cpu', () => {
-  // In floating point 0.3 * 3 + 0.1 is 1.0000000000000002, more than 1.
-  const input = placementInput({
-    offers: [offer({ resources: 'cpus:1;mem:1024' })],
-    tasks: [
-      ...pendingTasks(3, { job: 'a/b/c', request: 'cpus:0.3;mem:1' }),
-      pendingTask({ job: 'a/b/d', request: 'cpus:0.1;mem:1' }),
-    ],
-  });
-  const { placements, unplaced } = place(input);
-  assert.equal(placements.length, 4);
-  assert.deepEqual(unplaced, []);
+void test('place() puts revocable tasks only on slack, taking cpus and mem from it', () => {
+  const agents = [slot('no-slack', { total: 'cpus:8;mem:8GiB' }), slot('slack', { total: 'cpus:1;mem:1GiB', revocable: { cpusMilli: 1000, memMiB: 1024 } })];
+  const r = place(input(agents, tasks(3, { job: 'batch/prod/scavenge', tier: 'revocable', request: req(0.5, 256) })));
+  assert.deepEqual(Object.values(where(r)), ['slack', 'slack']);
+  assert.ok(r.placements.every((p) => p.revocable));
+  assert.equal(r.unplaced.length, 1);
+  assert.match(r.unplaced[0]?.reason ?? '', /revocable/);
+  // The slack was used, not the free cpus: a preferred task still fits there.
+  const both = place(input([agents[1] as AgentSlot], [...tasks(2, { job: 'batch/prod/scavenge', tier: 'revocable', request: req(0.5, 256) }), task({ request: req(1, 1024) })]));
+  assert.equal(both.placements.length, 3);
+  assert.equal(both.placements.find((p) => p.key === 'web/prod/hello/0')?.revocable, false);
 });
 
-void test('place() fills 1,000 offers of 1 cpu with 10,000 tasks of 0.1 cpus exactly', () => {
-  const input = placementInput({
-    offers: offers(1000, 'cpus:1;mem:1024'),
-    tasks: pendingTasks(10_001, { request: 'cpus:0.1;mem:1' }),
-  });
-  const { placements, unplaced } = place(input);
-  assert.equal(placements.length, 10_000);
-  assert.equal(unplaced.length, 1);
-  const perAgent = new Map<string, number>();
-  for (const p of placements) perAgent.set(p.agentId, (perAgent.get(p.agentId) ?? 0) + p.resources.cpusMilli);
-  assert.equal(perAgent.size, 1000);
-  for (const milli of perAgent.values()) assert.equal(milli, 1000);
+void test('place() gives each task the lowest free ports, by name', () => {
+  const agents = [slot('a', { total: 'cpus:4;mem:8GiB;ports:[31000-31001,31005-31010]' })];
+  const r = place(input(agents, tasks(2, { request: req(0.1, 32, { ports: ['http', 'admin'] }) })));
+  assert.deepEqual(r.placements.map((p) => p.ports), [{ http: 31000, admin: 31001 }, { http: 31005, admin: 31006 }]);
+  assert.deepEqual(r.placements[1]?.resources.ports, [{ begin: 31005, end: 31006 }]);
 });
 
-void test('place() assigns the lowest free ports of the offer to the port names in order', () => {
-  const input = placementInput({
-    offers: [offer({ resources: 'cpus:1;mem:1024;ports:[31005-31006,31000-31001]' })],
-    tasks: [pendingTask({ request: 'cpus:0.1;mem:1', ports: ['http', 'admin', 'grpc'] })],
-  });
-  const [p] = place(input).placements;
-  assert.deepEqual(p?.ports, { http: 31000, admin: 31001, grpc: 31005 });
-  assert.deepEqual(p?.resources, resources('cpus:0.1;mem:1;ports:[31000-31001,31005]'));
+// ---- scoring --------------------------------------------------------------------------------
+
+const FIT_ONLY = { fit: 1, spread: 0, gpu: 0 };
+
+void test('place() puts a task on the agent it leaves fullest (best fit)', () => {
+  const agents = [slot('big', { total: 'cpus:16;mem:32GiB' }), slot('snug', { total: 'cpus:2;mem:4GiB' }), slot('mid', { total: 'cpus:8;mem:16GiB' })];
+  const r = place(input(agents, [task({ request: req(1, 2048) })], { weights: FIT_ONLY }));
+  assert.equal(where(r)['web/prod/hello/0'], 'snug');
 });
 
-void test('place() never assigns a port twice across the tasks of one call', () => {
-  const input = placementInput({
-    offers: offers(3, 'cpus:4;mem:4096;ports:[31000-31009]'),
-    tasks: [
-      ...pendingTasks(10, { job: 'a/b/web', request: 'cpus:0.1;mem:1', ports: ['http', 'admin'] }),
-      ...pendingTasks(10, { job: 'a/b/db', request: 'cpus:0.1;mem:1', ports: ['sql'] }),
-    ],
-  });
-  const { placements, unplaced } = place(input);
-  assert.equal(placements.length, 20);
-  assert.deepEqual(unplaced, []);
-  const seen = new Set<string>();
-  for (const p of placements) {
-    for (const port of Object.values(p.ports)) {
-      const key = `${p.agentId}:${port}`;
-      assert.ok(!seen.has(key), `port ${key} assigned twice`);
-      seen.add(key);
-    }
-  }
-  assert.equal(seen.size, 30);
+void test('place() spreads a job across racks with spreadBy rack', () => {
+  const agents = ['r1', 'r1', 'r2', 'r2', 'r3', 'r3'].map((rack, i) => slot(`a${i}`, { attributes: { rack } }));
+  const r = place(input(agents, tasks(3, { spreadBy: 'rack' })));
+  const racks = r.placements.map((p) => agents.find((a) => a.agentId === p.agentId)?.attributes.rack);
+  assert.deepEqual(new Set(racks), new Set(['r1', 'r2', 'r3']));
 });
 
-void test('place() leaves a task unplaced when the offers have too few ports left', () => {
-  const input = placementInput({
-    offers: [offer({ resources: 'cpus:1;mem:1024;ports:[31000-31002]' })],
-    tasks: pendingTasks(2, { request: 'cpus:0.1;mem:1', ports: ['http', 'admin'] }),
-  });
-  const { placements, unplaced } = place(input);
-  assert.equal(placements.length, 1);
-  assert.equal(unplaced[0]?.reason, 'no agent fits: insufficient ports on 1 agent (needs 2 ports, most free 1 port)');
+void test('place() stops spreading when the spread weight is 0', () => {
+  const agents = ['a', 'b', 'c'].map((id) => slot(id));
+  const spread = place(input(agents, tasks(3)));
+  assert.equal(new Set(Object.values(where(spread))).size, 3);
+  // A request in the agents' cpu:mem proportion, so that best fit has no imbalance to avoid.
+  const packed = place(input(agents, tasks(3, { request: req(1, 2048) }), { weights: FIT_ONLY }));
+  assert.equal(new Set(Object.values(where(packed))).size, 1);
 });
 
-void test('place() subtracts what each task takes, so different jobs share an offer', () => {
-  const input = placementInput({
-    offers: [offer({ resources: 'cpus:1;mem:1024;disk:100;gpus:2' })],
-    tasks: [
-      pendingTask({ job: 'a/b/c', request: 'cpus:0.5;mem:1000;disk:60;gpus:1' }),
-      pendingTask({ job: 'a/b/d', request: 'cpus:0.5;mem:24;disk:40;gpus:1' }),
-      pendingTask({ job: 'a/b/e', request: 'cpus:0.001;mem:1' }),
-    ],
-  });
-  const { placements, unplaced } = place(input);
-  assert.deepEqual(placements.map((p) => p.key), ['a/b/c/0', 'a/b/d/0']);
-  assert.deepEqual(unplaced.map((u) => u.key), ['a/b/e/0']);
+void test('place() keeps a GPU-less task off an agent with free GPUs', () => {
+  const agents = [slot('gpu', { total: 'cpus:4;mem:8GiB;gpus:2' }), slot('plain', { total: 'cpus:4;mem:8GiB' })];
+  const r = place(input(agents, [task()]));
+  assert.equal(where(r)['web/prod/hello/0'], 'plain');
 });
 
-void test('place() skips offers whose agent fails the constraints', () => {
-  const input = placementInput({
-    offers: [
-      offer({ agentId: 'a', attributes: { rack: 'r1', os: 'linux' } }),
-      offer({ agentId: 'b', attributes: { rack: 'r2', os: 'windows' } }),
-      offer({ agentId: 'c', attributes: { rack: 'r2', os: 'linux' } }),
-    ],
-    tasks: [pendingTask({ constraints: { rack: 'r2', os: '!windows' } })],
-  });
-  assert.deepEqual(place(input).placements.map((p) => p.agentId), ['c']);
+// ---- GPUs -----------------------------------------------------------------------------------
+
+void test('place() puts two half-GPU tasks on one device and a whole-GPU task on a whole free one', () => {
+  const agents = [slot('g', { total: 'cpus:8;mem:16GiB;gpus:2' })];
+  const half = tasks(2, { job: 'ml/prod/infer', request: req(0.5, 256, { gpus: 0.5 }) });
+  const whole = task({ job: 'ml/prod/train', request: req(0.5, 256, { gpus: 1 }) });
+  const r = place(input(agents, [...half, whole]));
+  assert.equal(r.placements.length, 3);
+  const shares = r.placements.map((p) => p.gpus);
+  assert.deepEqual(shares[0], [{ device: 0, milli: 500 }]);
+  assert.deepEqual(shares[1], [{ device: 0, milli: 500 }]);
+  assert.deepEqual(shares[2], [{ device: 1, milli: 1000 }]);
+  assert.equal(r.placements[0]?.resources.gpus, 0.5);
 });
 
-void test('place() spreads a job with rack limit:1 and counts the tasks placed before the call', () => {
-  const input = placementInput({
-    offers: offers(6, 'cpus:4;mem:4096', (i) => ({ rack: `r${i % 3}` })),
-    tasks: pendingTasks(3, { constraints: { rack: 'limit:1' } }),
-    // agent-0 is in r0: one task of the job already runs there.
-    placed: [{ job: 'web/prod/hello', agentId: 'agent-0' }],
-  });
-  const { placements, unplaced } = place(input);
-  assert.deepEqual(placements.map((p) => p.agentId), ['agent-1', 'agent-2']);
-  assert.equal(unplaced.length, 1);
-  assert.equal(unplaced[0]?.reason, 'no agent fits: rack limit:1 reached on 6 agents');
+void test('place() does not put a whole-GPU task on devices that are only partly free', () => {
+  const agents = [slot('g', { total: 'cpus:8;mem:16GiB;gpus:2', gpuFree: [500, 999] })];
+  const r = place(input(agents, [task({ request: req(0.5, 256, { gpus: 1 }) })]));
+  assert.equal(r.placements.length, 0);
+  assert.match(r.unplaced[0]?.reason ?? '', /gpu/i);
 });
 
-void test('place() counts only the same job against a limit', () => {
-  const input = placementInput({
-    offers: [offer({ agentId: 'a' }), offer({ agentId: 'b' })],
-    tasks: pendingTasks(2, { constraints: { host: 'limit:1' } }),
-    placed: [
-      { job: 'other/prod/job', agentId: 'a' },
-      { job: 'web/prod/hello', agentId: 'b' },
-    ],
-  });
-  const { placements, unplaced } = place(input);
-  assert.deepEqual(placements.map((p) => p.agentId), ['a']);
-  assert.equal(unplaced[0]?.reason, 'no agent fits: host limit:1 reached on 2 agents');
-});
+// ---- randomization, classes and ablations ---------------------------------------------------
 
-void test('place() explains an unplaced task by counting the agents each reason rejected', () => {
-  const input = placementInput({
-    offers: [
-      offer({ agentId: 'a', resources: 'cpus:4;mem:8GiB', attributes: { rack: 'r1' } }),
-      offer({ agentId: 'b', resources: 'cpus:4;mem:8GiB', attributes: { rack: 'r2' } }),
-      offer({ agentId: 'c', resources: 'cpus:4;mem:8GiB', attributes: { rack: 'r3' } }),
-      offer({ agentId: 'd', resources: 'cpus:4;mem:1GiB', attributes: { rack: 'r4' } }),
-      offer({ agentId: 'e', resources: 'cpus:4;mem:512', attributes: { rack: 'r5' } }),
-    ],
-    tasks: [pendingTask({ request: 'cpus:1;mem:4GiB', constraints: { rack: 'limit:1' } })],
-    placed: [
-      { job: 'web/prod/hello', agentId: 'a' },
-      { job: 'web/prod/hello', agentId: 'b' },
-      { job: 'web/prod/hello', agentId: 'c' },
-    ],
-  });
-  assert.deepEqual(place(input).unplaced, [
-    {
-      key: 'web/prod/hello/0',
-      reason: 'no agent fits: insufficient mem on 2 agents (needs 4GiB, most free 1GiB); rack limit:1 reached on 3 agents',
-    },
-  ]);
-});
-
-void test('place() says no agent has free resources to offer when there are no offers', () => {
-  const { placements, unplaced } = place(placementInput({ tasks: pendingTasks(2) }));
-  assert.deepEqual(placements, []);
-  assert.deepEqual(unplaced, [
-    { key: 'web/prod/hello/0', reason: 'no agent has free resources to offer' },
-    { key: 'web/prod/hello/1', reason: 'no agent has free resources to offer' },
-  ]);
-});
-
-void test('place() gives the same output for the same input and does not change its input', () => {
-  const make = (): PlacementInput =>
-    placementInput({
-      offers: offers(20, 'cpus:2;mem:2048;ports:[31000-31004]', (i) => ({ rack: `r${i % 4}` })),
-      tasks: [
-        ...pendingTasks(30, { job: 'a/b/web', request: 'cpus:0.3;mem:100', ports: ['http'], constraints: { rack: 'limit:5' } }),
-        ...pendingTasks(30, { job: 'a/b/db', request: 'cpus:0.7;mem:300', constraints: { rack: 'r1|r2' } }),
-      ],
-    });
-  const input = make();
-  const first = place(input);
-  assert.deepEqual(input, make());
-  assert.deepEqual(place(input), first);
-  assert.deepEqual(place(make()), first);
-});
-
-void test('place() agrees with a plain first fit on random cells', () => {
-  // The cursor per task shape and the skipping of exhausted offers are shortcuts; a plain first
-  // fit with neither must place every task on the same offer with the same ports.
-  let seed = 12345;
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % n;
-  };
-  for (let round = 0; round < 30; round++) {
-    const offerList = offers(1 + rand(30), `cpus:${1 + rand(4)};mem:${256 * (1 + rand(8))};ports:[31000-${31000 + rand(6)}]`, () => ({
-      rack: `r${rand(4)}`,
-      os: rand(5) === 0 ? 'windows' : 'linux',
-    }));
-    const constraintChoices = [{}, { rack: 'limit:2' }, { os: '!windows' }, { rack: 'r1|r2' }, { host: 'limit:1', rack: '!r3' }];
-    const tasks: PendingTask[] = [];
-    for (let j = 0; j < 8; j++) {
-      const cpus = [0.1, 0.25, 0.5, 1, 2][rand(5)] as number;
-      const ports = rand(3) === 0 ? ['http'] : [];
-      tasks.push(
-        ...pendingTasks(1 + rand(40), {
-          job: `r/e/job${j}`,
-          request: `cpus:${cpus};mem:${[0, 64, 512][rand(3)] as number}`,
-          ports,
-          constraints: constraintChoices[rand(constraintChoices.length)] as Record<string, string>,
-        }),
-      );
-    }
-    const input = placementInput({ offers: offerList, tasks, placed: [{ job: 'r/e/job0', agentId: 'agent-0' }] });
-    assert.deepEqual(place(input).placements, plainFirstFit(input), `round ${round}`);
-  }
-});
-
-void test('place() puts 10,000 tasks of one job on 1,000 offers, every one placed', () => {
-  const input = placementInput({
-    offers: offers(1000, 'cpus:8;mem:16GiB;ports:[31000-31100]'),
-    tasks: pendingTasks(10_000, { request: 'cpus:0.5;mem:512', ports: ['http'] }),
-  });
-  const { placements } = place(input);
-  assert.equal(placements.length, 10_000);
-  assert.equal(new Set(placements.map((p) => `${p.agentId}:${p.ports['http'] ?? ''}`)).size, 10_000, 'no port given twice');
-});
-
-void test('place() places what fits of 20,000 distinct jobs and honours a crowded rack limit', () => {
-  const distinct = placementInput({
-    offers: offers(1000, 'cpus:1;mem:1024'),
-    tasks: Array.from({ length: 20_000 }, (_, i) => pendingTask({ job: `r/e/job${i}`, request: 'cpus:0.1;mem:1' })),
-  });
-  const a = place(distinct);
-  assert.equal(a.placements.length, 10_000);
-  assert.equal(a.unplaced.length, 10_000);
-
-  const crowded = placementInput({
-    offers: offers(1000, 'cpus:1;mem:1024', (i) => ({ rack: `r${i % 10}` })),
-    tasks: pendingTasks(10_000, { request: 'cpus:0.5;mem:1', constraints: { rack: 'limit:10' } }),
-  });
-  const b = place(crowded);
-  assert.equal(b.placements.length, 100);
-});
-
-/** plainFirstFit is the obvious first fit, with no shortcut, for place() to agree with. */
-function plainFirstFit(input: PlacementInput): unknown[] {
-  const free: Resources[] = input.offers.map((o) => o.resources);
-  const counts = new LimitCounts();
-  for (const p of input.placed) {
-    const task = input.tasks.find((t) => t.job === p.job);
-    if (task === undefined) continue;
-    for (const c of parseConstraints(task.constraints)) {
-      if (c.kind !== 'limit') continue;
-      const v = limitValueOf({ agentId: p.agentId, attributes: input.agents.get(p.agentId) ?? {} }, c.attribute);
-      if (v !== undefined) counts.add(p.job, c.attribute, v);
-    }
-  }
-  const out: unknown[] = [];
-  for (const t of input.tasks) {
-    const constraints = parseConstraints(t.constraints);
-    const i = input.offers.findIndex(
-      (o, i) => satisfies(free[i] as Resources, t.request) && constraints.every((c) => checkConstraint(c, o, t.job, counts).ok),
-    );
-    if (i < 0) continue;
-    const o = input.offers[i] as Offer;
-    const ports = takePorts((free[i] as Resources).ports, t.request.ports.length) ?? [];
-    const used = consume(t.request, ports);
-    free[i] = subtract(free[i] as Resources, used);
-    for (const c of constraints) {
-      const v = c.kind === 'limit' ? limitValueOf(o, c.attribute) : undefined;
-      if (v !== undefined) counts.add(t.job, c.attribute, v);
-    }
-    out.push({
-      key: t.key,
-      offerId: o.offerId,
-      agentId: o.agentId,
-      ports: Object.fromEntries(t.request.ports.map((name, k) => [name, ports[k]])),
-      resources: used,
-    });
-  }
-  return out;
+function cell(n: number): AgentSlot[] {
+  return Array.from({ length: n }, (_, i) => slot(`agent-${i}`, { attributes: { rack: `r${i % 10}` } }));
 }
 
-void test('place() counts an agent with two offers once when it explains', () => {
-  const input = placementInput({
-    offers: [
-      offer({ offerId: 'o1', agentId: 'a', resources: 'cpus:0.5;mem:64' }),
-      offer({ offerId: 'o2', agentId: 'a', resources: 'cpus:0.25;mem:64' }),
-      offer({ offerId: 'o3', agentId: 'b', resources: 'cpus:0.5;mem:64' }),
-    ],
-    tasks: [pendingTask({ request: 'cpus:1;mem:64' })],
-  });
-  assert.equal(place(input).unplaced[0]?.reason, 'no agent fits: insufficient cpus on 2 agents (needs 1 cpu, most free 0.5 cpus)');
+void test('place() gives the same placements for the same seed, and others for another seed', () => {
+  const agents = cell(200);
+  const pending = [...tasks(50, { job: 'web/prod/a' }), ...tasks(50, { job: 'web/prod/b', request: req(1, 512) })];
+  const one = place(input(agents, pending, { seed: 7, sampleSize: 8 }));
+  const again = place(input(agents, pending, { seed: 7, sampleSize: 8 }));
+  const other = place(input(agents, pending, { seed: 8, sampleSize: 8 }));
+  assert.deepEqual(again, one);
+  assert.notDeepEqual(where(other), where(one));
+  assert.equal(one.placements.length, 100);
 });
 
-void test('place() still looks at exhausted offers for a task that asks for no mem', () => {
-  // Offers with no mem left are skipped for real tasks; a request without mem must still see them.
-  const input = placementInput({
-    offers: [offer({ agentId: 'a', resources: 'cpus:1;mem:0' }), offer({ agentId: 'b', resources: 'cpus:1;mem:64' })],
-    tasks: [pendingTask({ job: 'a/b/real', request: 'cpus:0.5;mem:64' }), pendingTask({ job: 'a/b/odd', request: 'cpus:0.5;mem:0' })],
-  });
-  assert.deepEqual(place(input).placements.map((p) => [p.key, p.agentId]), [['a/b/real/0', 'b'], ['a/b/odd/0', 'a']]);
+void test('place() shares one class between tasks that differ only by instance', () => {
+  const r = place(input(cell(20), [...tasks(30), ...tasks(5, { job: 'web/prod/other' })]));
+  assert.equal(r.stats.classes, 2);
+  assert.ok(r.stats.scoresComputed > 0 && r.stats.agentsVisited > 0);
+  const off = place(input(cell(20), [...tasks(30), ...tasks(5, { job: 'web/prod/other' })], { equivalenceClasses: false }));
+  assert.equal(off.stats.classes, 35);
+});
+
+void test('place() gives valid placements with classes, cached scores or sampling switched off', () => {
+  const agents = cell(30).map((a, i) => (i % 3 === 0 ? { ...a, free: resources('cpus:1;mem:1GiB;ports:[31000-31003]') } : a));
+  const pending = [
+    ...tasks(40, { job: 'web/prod/a', request: req(0.5, 512, { ports: ['http'] }) }),
+    ...tasks(20, { job: 'web/prod/b', constraints: { rack: 'limit:2' } }),
+    ...tasks(15, { job: 'web/prod/c', request: req(2, 1024), spreadBy: 'rack' }),
+  ];
+  for (const o of [{}, { equivalenceClasses: false }, { cacheScores: false }, { sampleSize: 0 }, { sampleSize: 1 }]) {
+    const i = input(agents, pending, o);
+    const r = place(i);
+    checkValid(i, r);
+    const b = r.placements.filter((p) => p.key.startsWith('web/prod/b/'));
+    const perRack = new Map<string, number>();
+    for (const p of b) {
+      const rack = agents.find((a) => a.agentId === p.agentId)?.attributes.rack ?? '';
+      perRack.set(rack, (perRack.get(rack) ?? 0) + 1);
+    }
+    assert.ok([...perRack.values()].every((n) => n <= 2), JSON.stringify(o));
+    assert.equal(b.length, 20, JSON.stringify(o));
+    assert.equal(r.placements.length, 75, JSON.stringify(o));
+  }
+});
+
+void test('place() refuses an input it cannot trust', () => {
+  assert.throws(() => place(input([slot('a')], [task(), task()])), /given twice/);
+  assert.throws(() => place(input([slot('a')], [task()], { sampleSize: -1 })), /sampleSize/);
+  assert.throws(() => place(input([slot('a', { gpuFree: [1001] })], [task()])), /GPU device/);
+  assert.throws(() => place(input([slot('a')], [task()], { weights: { fit: Number.NaN, spread: 0, gpu: 0 } })), /weight/);
 });
