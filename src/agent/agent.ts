@@ -67,7 +67,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     taskDir: (taskId) => taskDir(workDir, taskId),
     logger: logger.child('updates'),
   });
-  const table: Tasks = new Tasks({ workDir, host: address, ports: resources.ports, containerizer, updates, logger });
+  const table: Tasks = new Tasks({ workDir, host: address, ports: resources.ports, gpus: resources.gpus, containerizer, updates, logger });
   const monitor = new ResourceMonitor({
     workDir,
     containerizer,

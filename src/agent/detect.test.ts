@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { describe, test } from 'node:test';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { MusterError } from '../core/index.js';
 import { silentLogger } from '../log/index.js';
-import { advertiseAddress, detectAttributes, detectResources, diskReserveMiB, memReserveMiB, parseAttributes } from './detect.js';
+import { advertiseAddress, countGpus, detectAttributes, detectResources, diskReserveMiB, memReserveMiB, parseAttributes } from './detect.js';
 
 describe('detect', () => {
   test('parseAttributes reads the Mesos syntax and the key=value syntax alike', () => {
@@ -63,5 +65,67 @@ describe('detect', () => {
     assert.equal(advertiseAddress({ host: '127.0.0.1' }), '127.0.0.1');
     assert.equal(advertiseAddress({ host: '0.0.0.0' }), os.hostname());
     assert.equal(advertiseAddress({ host: '::' }), os.hostname());
+  });
+
+  describe('GPUs', () => {
+    // Each test gets a directory holding a fake PATH (bin, empty unless a test writes a fake
+    // nvidia-smi there) and a fake /dev.
+    let dir: string;
+    let bin: string;
+    let dev: string;
+    beforeEach(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'muster-detect-'));
+      bin = path.join(dir, 'bin');
+      dev = path.join(dir, 'dev');
+      mkdirSync(bin);
+      mkdirSync(dev);
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** fakeNvidiaSmi writes a fake nvidia-smi that prints lines (no single quotes) and exits with code. */
+    const fakeNvidiaSmi = (lines: string[], code = 0): void => {
+      const file = path.join(bin, 'nvidia-smi');
+      // Only shell builtins: the fake PATH holds nothing else.
+      writeFileSync(file, `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(' ')}\nexit ${code}\n`);
+      chmodSync(file, 0o755);
+    };
+    const devices = (...names: string[]): void => {
+      for (const name of names) writeFileSync(path.join(dev, name), '');
+    };
+
+    test('countGpus counts the GPUs nvidia-smi lists, not their MIG slices', async () => {
+      fakeNvidiaSmi([
+        'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-aaaa)',
+        '  MIG 1g.10gb     Device  0: (UUID: MIG-bbbb)',
+        'GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-cccc)',
+      ]);
+      devices('nvidia0', 'nvidia1', 'nvidia2');
+      assert.equal(await countGpus(silentLogger, { path: bin, devDir: dev }), 2, 'nvidia-smi wins over the device files');
+    });
+
+    test('countGpus counts /dev/nvidiaN device files when nvidia-smi is missing', async () => {
+      devices('nvidia0', 'nvidia1', 'nvidia7', 'nvidiactl', 'nvidia-uvm', 'nvidia-modeset', 'null');
+      assert.equal(await countGpus(silentLogger, { path: bin, devDir: dev }), 3);
+    });
+
+    test('countGpus finds none without nvidia-smi or device files, and none when nvidia-smi fails', async () => {
+      assert.equal(await countGpus(silentLogger, { path: bin, devDir: dev }), 0);
+      assert.equal(await countGpus(silentLogger, { path: bin, devDir: path.join(dir, 'missing') }), 0);
+      fakeNvidiaSmi(['NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'], 9);
+      devices('nvidia0');
+      assert.equal(await countGpus(silentLogger, { path: bin, devDir: dev }), 0, 'a broken driver offers no GPUs');
+    });
+
+    test('countGpus offers at most 64 GPUs however many it finds', async () => {
+      devices(...Array.from({ length: 70 }, (_, i) => `nvidia${i}`));
+      assert.equal(await countGpus(silentLogger, { path: bin, devDir: dev }), 64);
+    });
+
+    test('the --resources flag overrides the GPUs detected, in whole devices', async () => {
+      const flagged = await detectResources({ workDir: os.tmpdir(), flag: 'gpus:3', logger: silentLogger });
+      assert.equal(flagged.gpus, 3);
+      await assert.rejects(detectResources({ workDir: os.tmpdir(), flag: 'gpus:0.5', logger: silentLogger }), /whole number of devices from 0 to 64/);
+      await assert.rejects(detectResources({ workDir: os.tmpdir(), flag: 'gpus:65', logger: silentLogger }), /from 0 to 64/);
+    });
   });
 });

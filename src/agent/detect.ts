@@ -3,9 +3,9 @@
 // operator who shares a machine with other services knows better than the kernel what is free.
 
 import { execFile } from 'node:child_process';
-import { statfsSync } from 'node:fs';
+import { readdirSync, statfsSync } from 'node:fs';
 import os from 'node:os';
-import { MusterError, parseRanges, parseResourceFlag, type Resources } from '../core/index.js';
+import { MAX_GPU_DEVICES, MusterError, parseRanges, parseResourceFlag, type Resources } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 
 const MiB = 1024 * 1024;
@@ -26,19 +26,59 @@ export function diskReserveMiB(freeMiB: number): number {
   return Math.min(5 * 1024, Math.floor(freeMiB / 10));
 }
 
-/** countGpus counts the lines of `nvidia-smi -L`; no binary, an error or a timeout count as none. */
-export function countGpus(logger: Logger): Promise<number> {
+/** GpuProbe says where to look for GPUs; tests point it at fakes, the agent uses the defaults. */
+export interface GpuProbe {
+  /** The PATH nvidia-smi is looked up in (default: the agent's own). */
+  path?: string;
+  /** Where the driver's device files are (default: /dev). */
+  devDir?: string;
+}
+
+/** NVIDIA_DEVICE_FILE matches one GPU's device file; nvidiactl, nvidia-uvm and the like are not GPUs. */
+const NVIDIA_DEVICE_FILE = /^nvidia(\d+)$/;
+
+/**
+ * countGpus counts the GPUs of `nvidia-smi -L` (one line each). Without nvidia-smi (a driver
+ * installed without its tools, or a container that has the devices but not the binary) it counts
+ * the /dev/nvidiaN device files instead. A failing or hanging nvidia-smi counts as none: its
+ * devices cannot be trusted. The count is bounded by MAX_GPU_DEVICES.
+ */
+export function countGpus(logger: Logger, probe: GpuProbe = {}): Promise<number> {
+  const env = probe.path === undefined ? process.env : { ...process.env, PATH: probe.path };
   return new Promise((resolve) => {
-    execFile('nvidia-smi', ['-L'], { timeout: GPU_PROBE_TIMEOUT_MS, maxBuffer: 256 * 1024 }, (err, stdout) => {
+    execFile('nvidia-smi', ['-L'], { timeout: GPU_PROBE_TIMEOUT_MS, maxBuffer: 256 * 1024, env }, (err, stdout) => {
       if (err !== null) {
-        // ENOENT is the common case (no NVIDIA driver), not worth a warning.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn('nvidia-smi failed; offering no GPUs', { error: err });
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          // The common case on a machine without an NVIDIA driver, not worth a warning.
+          resolve(countDeviceFiles(probe.devDir ?? '/dev', logger));
+          return;
+        }
+        logger.warn('nvidia-smi failed; offering no GPUs', { error: err });
         resolve(0);
         return;
       }
-      resolve(stdout.split('\n').filter((line) => /^GPU \d+/.test(line.trim())).length);
+      resolve(capped(stdout.split('\n').filter((line) => /^GPU \d+/.test(line.trim())).length, logger));
     });
   });
+}
+
+/** countDeviceFiles counts /dev/nvidia0, /dev/nvidia1, …; an unreadable directory counts as none. */
+function countDeviceFiles(devDir: string, logger: Logger): number {
+  let names: string[];
+  try {
+    names = readdirSync(devDir);
+  } catch {
+    return 0;
+  }
+  const n = names.filter((name) => NVIDIA_DEVICE_FILE.test(name)).length;
+  if (n > 0) logger.info('nvidia-smi not found; counted GPU device files instead', { devDir, gpus: n });
+  return capped(n, logger);
+}
+
+function capped(n: number, logger: Logger): number {
+  if (n <= MAX_GPU_DEVICES) return n;
+  logger.warn(`found more GPUs than an agent can offer; offering ${MAX_GPU_DEVICES}`, { found: n });
+  return MAX_GPU_DEVICES;
 }
 
 /** detectResources measures the machine and applies the --resources flag over what it found. */

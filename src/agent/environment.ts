@@ -4,13 +4,23 @@
 import path from 'node:path';
 import type { TaskInfo } from '../protocol/index.js';
 
+/** GPU_MILLI is one whole GPU device in the milli of TaskInfo.gpus. */
+const GPU_MILLI = 1000;
+
 /** AGENT_VARIABLES are passed from the agent to tasks, when the agent has them. */
 const AGENT_VARIABLES = ['PATH', 'LANG', 'TZ'] as const;
 
-/** taskEnvironment builds the variables of a task's processes; the task's own env comes last and wins. */
+/** GPU_VARIABLES name the devices a task may use: CUDA's own, and the NVIDIA container runtime's. */
+const GPU_VARIABLES = ['CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES'] as const;
+
+/**
+ * taskEnvironment builds the variables of a task's processes; the task's own env comes after
+ * Muster's and wins, except for the GPU variables (see gpuEnvironment). agentGpus is how many GPU
+ * devices the agent offers (absent: none).
+ */
 export function taskEnvironment(
   task: TaskInfo,
-  options: { sandbox: string; host: string; agentEnv?: NodeJS.ProcessEnv },
+  options: { sandbox: string; host: string; agentEnv?: NodeJS.ProcessEnv; agentGpus?: number },
 ): Record<string, string> {
   const agentEnv = options.agentEnv ?? process.env;
   const env: Record<string, string> = {};
@@ -34,5 +44,25 @@ export function taskEnvironment(
     env[`PORT${i}`] = port;
   });
   if (env['PORT0'] !== undefined) env['PORT'] = env['PORT0'];
-  return { ...env, ...task.env };
+  // The GPU variables come after the task's own: a job that named other devices would run on GPUs
+  // the master gave to other tasks, which is what these variables are there to prevent.
+  return { ...env, ...task.env, ...gpuEnvironment(task, options.agentGpus ?? 0) };
+}
+
+/**
+ * gpuEnvironment is the GPU variables of a task: CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES
+ * list its devices ("0,2"), and MUSTER_GPU_SHARE is the share of its one device ("0.5") when it
+ * holds less than a whole one. A task without GPUs on an agent with GPUs gets an empty device list,
+ * which hides them all (as Mesos does); on an agent without GPUs nothing is set, as there is
+ * nothing to hide and an empty CUDA_VISIBLE_DEVICES would only confuse a program that reads it.
+ */
+export function gpuEnvironment(task: TaskInfo, agentGpus: number): Record<string, string> {
+  const gpus = task.gpus ?? [];
+  const env: Record<string, string> = {};
+  if (gpus.length === 0 && agentGpus <= 0) return env;
+  const devices = gpus.map((g) => String(g.device)).join(',');
+  for (const name of GPU_VARIABLES) env[name] = devices;
+  const only = gpus.length === 1 ? gpus[0] : undefined;
+  if (only !== undefined && only.milli < GPU_MILLI) env['MUSTER_GPU_SHARE'] = String(only.milli / GPU_MILLI);
+  return env;
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { taskInfo } from '../../test/fixtures.js';
-import { checkTaskInfo } from './taskinfo.js';
+import type { TaskInfo } from '../protocol/index.js';
+import { checkTaskInfo, gpuConflict } from './taskinfo.js';
 
 /** task is a valid LAUNCH task as plain data, so a test can break any field of it. */
 function task(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -112,3 +113,96 @@ test('checkTaskInfo refuses a health check that is malformed, out of bounds or o
     }
   }
 });
+
+/** gpuTask is a valid task holding gpus, on the devices given as [device, milli] pairs. */
+function gpuTask(gpus: number, devices: [number, number][], overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return task({
+    resources: { cpus: 0.1, mem: 16, disk: 0, gpus, ports: '[31000]' },
+    gpus: devices.map(([device, milli]) => ({ device, milli })),
+    ...overrides,
+  });
+}
+
+test('checkTaskInfo accepts whole GPUs and a share on devices of the agent, and copies them', () => {
+  const whole = checkTaskInfo(gpuTask(2, [[0, 1000], [3, 1000]]), { gpus: 4 });
+  assert.equal(whole.ok, true);
+  if (whole.ok) assert.deepEqual(whole.task.gpus, [{ device: 0, milli: 1000 }, { device: 3, milli: 1000 }]);
+  const share = checkTaskInfo({ ...gpuTask(0.25, []), gpus: [{ device: 1, milli: 250, extra: 1 }] }, { gpus: 2 });
+  assert.equal(share.ok, false, 'an unknown field in a device is refused, not dropped');
+  const clean = checkTaskInfo(gpuTask(0.25, [[1, 250]]), { gpus: 2 });
+  assert.equal(clean.ok, true);
+  if (clean.ok) assert.deepEqual(clean.task.gpus, [{ device: 1, milli: 250 }]);
+});
+
+test('checkTaskInfo leaves gpus out for a task without GPUs', () => {
+  for (const raw of [task(), task({ gpus: [] })]) {
+    const check = checkTaskInfo(raw, { gpus: 2 });
+    assert.equal(check.ok, true);
+    if (check.ok) assert.equal('gpus' in check.task, false);
+  }
+});
+
+test('checkTaskInfo refuses GPU devices that are malformed, not the agent\'s, or do not match the request', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [gpuTask(1, [[2, 1000]]), /GPU device 2 is not one of this agent's 2 GPUs \(0-1\)/],
+    [gpuTask(1, [[-1, 1000]]), /device must be a whole number from 0 to 63/],
+    [gpuTask(1, [[0.5, 1000]]), /device must be a whole number/],
+    [gpuTask(0.5, [[0, 0]]), /device 0 must have milli from 1 to 1000/],
+    [gpuTask(0.5, [[0, 1001]]), /milli from 1 to 1000/],
+    [gpuTask(2, [[1, 1000], [1, 1000]]), /device 1 is named twice/],
+    [gpuTask(2, [[0, 1000], [1, 500]]), /2 whole gpus must be 2 distinct devices of milli 1000 each/],
+    [gpuTask(2, [[0, 1000]]), /2 whole gpus must be 2 distinct devices/],
+    [gpuTask(0.5, [[0, 250]]), /a share of 0.5 gpus must be one device with milli 500/],
+    [gpuTask(0.5, [[0, 250], [1, 250]]), /one device with milli 500/],
+    [gpuTask(0, [[0, 1000]]), /names GPU devices but asks for no gpus/],
+    [task({ resources: { cpus: 0.1, mem: 16, disk: 0, gpus: 1, ports: '[]' } }), /asks for 1 gpus but names no GPU devices/],
+    [gpuTask(1.5, [[0, 1000], [1, 500]]), /resources.gpus must be whole devices up to 64 or a share/],
+    [gpuTask(1, [[0, 1000]], { gpus: { device: 0, milli: 1000 } }), /gpus must be a list/],
+    [gpuTask(1, [[0, 1000]], { gpus: ['0'] }), /each of gpus must be an object/],
+  ];
+  for (const [raw, problem] of cases) {
+    const check = checkTaskInfo(raw, { gpus: 2 });
+    assert.equal(check.ok, false, JSON.stringify(raw['gpus']));
+    if (!check.ok) {
+      assert.match(check.message, problem);
+      assert.equal(check.taskId, 'web-prod-hello-0-abc');
+    }
+  }
+});
+
+test('checkTaskInfo refuses any GPU device on an agent without GPUs', () => {
+  const check = checkTaskInfo(gpuTask(1, [[0, 1000]]));
+  assert.equal(check.ok, false);
+  if (!check.ok) assert.equal(check.message, 'Invalid task: GPU device 0 is not on this agent, which has no GPUs');
+});
+
+/** holding is a checked task with id, holding the given [device, milli] pairs. */
+function holding(id: string, devices: [number, number][]): TaskInfo {
+  const gpus = devices.reduce((sum, [, milli]) => sum + milli, 0) / 1000;
+  const check = checkTaskInfo(gpuTask(gpus, devices, { taskId: id }), { gpus: 4 });
+  assert.ok(check.ok, JSON.stringify(check));
+  return check.task;
+}
+
+test('gpuConflict lets shares of one device add up to a whole device and no further', () => {
+  const others = [holding('a', [[0, 500]]), holding('b', [[0, 250]]), holding('c', [[1, 1000]])];
+  assert.equal(gpuConflict(holding('new', [[0, 250]]), others), undefined);
+  assert.equal(gpuConflict(holding('new', [[0, 300]]), others), 'GPU device 0 has 250 milli free, the task needs 300 (held by tasks a, b)');
+  assert.equal(gpuConflict(holding('new', [[1, 1]]), others), 'GPU device 1 has 0 milli free, the task needs 1 (held by task c)');
+  assert.equal(gpuConflict(holding('new', [[2, 1000], [3, 1000]]), others), undefined, 'free devices are free');
+  assert.match(gpuConflict(holding('new', [[2, 1000], [0, 1000]]), others) ?? '', /GPU device 0 has 250 milli free, the task needs 1000/);
+});
+
+test('gpuConflict ignores the task itself and tasks without GPUs, and names at most three holders', () => {
+  const self = holding('same', [[0, 1000]]);
+  assert.equal(gpuConflict(self, [self, checkedTask()]), undefined);
+  const sharers = ['a', 'b', 'c', 'd', 'e'].map((id) => holding(id, [[0, 200]]));
+  assert.equal(gpuConflict(holding('new', [[0, 100]]), sharers), 'GPU device 0 has 0 milli free, the task needs 100 (held by tasks a, b, c and 2 more)');
+  assert.equal(gpuConflict(checkedTask(), sharers), undefined, 'a task without GPUs never conflicts');
+});
+
+function checkedTask(): TaskInfo {
+  const check = checkTaskInfo(task());
+  assert.ok(check.ok);
+  return check.task;
+}

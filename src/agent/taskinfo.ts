@@ -2,9 +2,9 @@
 // trusts nothing from the wire: a task id becomes a directory name, a command runs as a process,
 // and a bug or a version skew on the master must end in a clear TASK_ERROR, not in a crash.
 
-import { checkKeyPart, isSafeId, LIMITS, parseJobKey } from '../core/index.js';
+import { checkKeyPart, gpusToMilli, isGpuAmount, isSafeId, LIMITS, parseJobKey } from '../core/index.js';
 import type { HealthCheck } from '../core/index.js';
-import type { TaskInfo } from '../protocol/index.js';
+import type { TaskGpu, TaskInfo } from '../protocol/index.js';
 
 /** TaskCheck is a valid task, or why not (with its id, if it has one we can report under). */
 export type TaskCheck = { ok: true; task: TaskInfo } | { ok: false; taskId: string | undefined; message: string };
@@ -15,12 +15,24 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** A reportable id is short enough to echo back in a status update, even if it is not a safe one. */
 const MAX_REPORTABLE_ID = 256;
 
-/** checkTaskInfo validates a LAUNCH's task field and returns a copy holding only known fields. */
-export function checkTaskInfo(raw: unknown): TaskCheck {
+/** GPU_MILLI is one whole GPU device in the milli of TaskInfo.gpus. */
+const GPU_MILLI = 1000;
+const GPU_FIELDS = new Set(['device', 'milli']);
+
+/** AgentFacts is what of the agent a task is checked against: how many GPU devices it offers. */
+export interface AgentFacts {
+  gpus: number;
+}
+
+/**
+ * checkTaskInfo validates a LAUNCH's task field and returns a copy holding only known fields. The
+ * GPU devices it names must be the agent's (agent absent: an agent without GPUs).
+ */
+export function checkTaskInfo(raw: unknown, agent: AgentFacts = { gpus: 0 }): TaskCheck {
   const t = isRecord(raw) ? raw : {};
   const taskId =
     typeof t['taskId'] === 'string' && t['taskId'].length > 0 && t['taskId'].length <= MAX_REPORTABLE_ID ? t['taskId'] : undefined;
-  const problem = findProblem(t);
+  const problem = findProblem(t) ?? checkGpus(t['gpus'], (t['resources'] as Record<string, unknown>)['gpus'] as number, agent);
   if (problem !== undefined) return { ok: false, taskId, message: `Invalid task: ${problem}` };
   const resources = t['resources'] as Record<string, unknown>;
   const task: TaskInfo = {
@@ -42,6 +54,8 @@ export function checkTaskInfo(raw: unknown): TaskCheck {
     killGraceSecs: t['killGraceSecs'] as number,
   };
   if (t['health'] !== undefined) task.health = copyHealth(t['health'] as Record<string, unknown>);
+  const gpus = t['gpus'] as Record<string, unknown>[] | undefined;
+  if (gpus !== undefined && gpus.length > 0) task.gpus = gpus.map((g) => ({ device: g['device'] as number, milli: g['milli'] as number }));
   return { ok: true, task };
 }
 
@@ -81,7 +95,85 @@ function checkResources(r: unknown): string | undefined {
     const v = r[name];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return `resources.${name} must be a non-negative number`;
   }
+  const gpus = r['gpus'] as number;
+  if (!isGpuAmount(gpus) || gpus > LIMITS.gpus) {
+    return `resources.gpus must be whole devices up to ${LIMITS.gpus} or a share of one device below 1 with at most 3 decimals`;
+  }
   if (typeof r['ports'] !== 'string' || r['ports'].length > 4096) return 'resources.ports must be a list of ranges';
+  return undefined;
+}
+
+/**
+ * checkGpus validates the devices the master chose against the task's gpus and the agent: one
+ * entry per whole GPU, each of 1000 milli, or a single entry of the task's share; every device
+ * one of the agent's, none named twice. A task with GPUs must name its devices: without them it
+ * could only be given all of the agent's GPUs or none.
+ */
+function checkGpus(raw: unknown, gpus: number, agent: AgentFacts): string | undefined {
+  const wanted = gpusToMilli(gpus);
+  if (raw === undefined) return wanted === 0 ? undefined : `the task asks for ${gpus} gpus but names no GPU devices`;
+  if (!Array.isArray(raw) || raw.length > LIMITS.gpus) return `gpus must be a list of at most ${LIMITS.gpus} devices`;
+  const seen = new Set<number>();
+  for (const g of raw as unknown[]) {
+    if (!isRecord(g)) return 'each of gpus must be an object of device and milli';
+    const extra = Object.keys(g).find((k) => !GPU_FIELDS.has(k));
+    if (extra !== undefined) return `gpus[].${extra.slice(0, 40)} is not a known field`;
+    const device = g['device'];
+    const milli = g['milli'];
+    if (!Number.isInteger(device) || (device as number) < 0 || (device as number) >= LIMITS.gpus) {
+      return `gpus: device must be a whole number from 0 to ${LIMITS.gpus - 1}`;
+    }
+    if (!Number.isInteger(milli) || (milli as number) < 1 || (milli as number) > GPU_MILLI) {
+      return `gpus: device ${device as number} must have milli from 1 to ${GPU_MILLI}`;
+    }
+    if (seen.has(device as number)) return `gpus: device ${device as number} is named twice`;
+    seen.add(device as number);
+    if ((device as number) >= agent.gpus) {
+      return agent.gpus === 0
+        ? `GPU device ${device as number} is not on this agent, which has no GPUs`
+        : `GPU device ${device as number} is not one of this agent's ${agent.gpus} GPUs (0-${agent.gpus - 1})`;
+    }
+  }
+  const list = raw as TaskGpu[];
+  if (wanted === 0) return list.length === 0 ? undefined : 'the task names GPU devices but asks for no gpus';
+  if (wanted < GPU_MILLI) {
+    // A share is of ONE device: a process cannot spread one CUDA context over two cards.
+    const only = list.length === 1 ? list[0] : undefined;
+    if (only === undefined || only.milli !== wanted) return `a share of ${gpus} gpus must be one device with milli ${wanted}`;
+    return undefined;
+  }
+  if (list.length !== gpus || list.some((g) => g.milli !== GPU_MILLI)) {
+    return `${gpus} whole gpus must be ${gpus} distinct devices of milli ${GPU_MILLI} each`;
+  }
+  return undefined;
+}
+
+/**
+ * gpuConflict says why a task's GPU devices do not fit beside the agent's other live tasks: on
+ * some device, its milli and theirs would add up past a whole device. undefined when they fit.
+ */
+export function gpuConflict(task: TaskInfo, others: Iterable<TaskInfo>): string | undefined {
+  const mine = task.gpus ?? [];
+  if (mine.length === 0) return undefined;
+  const held = new Map<number, { milli: number; tasks: number; by: string[] }>();
+  for (const other of others) {
+    if (other.taskId === task.taskId) continue;
+    for (const g of other.gpus ?? []) {
+      const entry = held.get(g.device) ?? { milli: 0, tasks: 0, by: [] };
+      entry.milli += g.milli;
+      entry.tasks++;
+      // A few names make the message useful; a device can have up to 1000 sharers.
+      if (entry.by.length < 3) entry.by.push(other.taskId);
+      held.set(g.device, entry);
+    }
+  }
+  for (const g of mine) {
+    const other = held.get(g.device);
+    if (other === undefined || other.milli + g.milli <= GPU_MILLI) continue;
+    const free = Math.max(0, GPU_MILLI - other.milli);
+    const holders = `${other.tasks === 1 ? 'task' : 'tasks'} ${other.by.join(', ')}${other.tasks > other.by.length ? ` and ${other.tasks - other.by.length} more` : ''}`;
+    return `GPU device ${g.device} has ${free} milli free, the task needs ${g.milli} (held by ${holders})`;
+  }
   return undefined;
 }
 

@@ -18,7 +18,7 @@ import { HealthChecker } from './health.js';
 import { runInTask } from './exec.js';
 import { createSandbox, sandboxPath } from './sandbox.js';
 import { makeStatus, type StatusUpdates } from './statusupdates.js';
-import { checkTaskInfo } from './taskinfo.js';
+import { checkTaskInfo, gpuConflict } from './taskinfo.js';
 
 /** MAX_TASKS bounds the table: far more than any machine runs, few enough to stay cheap. */
 const MAX_TASKS = 10_000;
@@ -52,6 +52,8 @@ export interface TasksOptions {
   host: string;
   /** The ports the agent offers: a task's ports must lie in them. */
   ports: readonly PortRange[];
+  /** How many GPU devices the agent offers (absent: none): a task's devices must be among them. */
+  gpus?: number;
   containerizer: Containerizer;
   updates: StatusUpdates;
   logger: Logger;
@@ -81,7 +83,7 @@ export class Tasks {
   /** launch handles a LAUNCH event; the task field comes straight from the wire. */
   launch(raw: unknown): void {
     const { logger, updates } = this.options;
-    const check = checkTaskInfo(raw);
+    const check = checkTaskInfo(raw, { gpus: this.options.gpus ?? 0 });
     if (!check.ok) {
       if (check.taskId === undefined) {
         logger.error('dropping a LAUNCH without a task id to report under', { problem: check.message });
@@ -103,7 +105,7 @@ export class Tasks {
       ? { state: 'TASK_DROPPED' as const, reason: 'REASON_AGENT_SHUTDOWN' as const, message: 'the agent is shutting down' }
       : this.tasks.size >= MAX_TASKS
         ? { state: 'TASK_ERROR' as const, reason: 'REASON_INVALID_TASK' as const, message: `the agent already holds ${MAX_TASKS} tasks, its limit` }
-        : this.portProblem(info);
+        : (this.portProblem(info) ?? this.gpuProblem(info));
     if (refusal !== undefined) {
       logger.warn('refusing a task', { task: info.taskId, problem: refusal.message });
       updates.enqueue(makeStatus(info.taskId, refusal.state, { reason: refusal.reason, message: refusal.message }));
@@ -238,7 +240,11 @@ export class Tasks {
 
   /** environmentOf a task: what its processes see, and so what exec'd commands see too. */
   environmentOf(info: TaskInfo): Record<string, string> {
-    return taskEnvironment(info, { sandbox: sandboxPath(this.options.workDir, info.taskId), host: this.options.host });
+    return taskEnvironment(info, {
+      sandbox: sandboxPath(this.options.workDir, info.taskId),
+      host: this.options.host,
+      agentGpus: this.options.gpus ?? 0,
+    });
   }
 
   /** info of a known task. */
@@ -312,6 +318,14 @@ export class Tasks {
       }
     }
     return undefined;
+  }
+
+  /** gpuProblem: GPU shares that would take a device past whole with its other live tasks refuse the task. */
+  private gpuProblem(info: TaskInfo): { state: 'TASK_ERROR'; reason: 'REASON_INVALID_TASK'; message: string } | undefined {
+    if (info.gpus === undefined) return undefined;
+    const live = [...this.tasks.values()].filter((t) => t.phase !== 'ended').map((t) => t.info);
+    const message = gpuConflict(info, live);
+    return message === undefined ? undefined : { state: 'TASK_ERROR', reason: 'REASON_INVALID_TASK', message };
   }
 
   private requestKill(task: Task, kill: KillRequest): void {

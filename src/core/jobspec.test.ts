@@ -126,3 +126,43 @@ test('validateJobSpec refuses a bad health path, bad statuses and absurd timings
   assert.equal(problem(timing({ delaySecs: 1 })).field, 'health.delaySecs');
   assert.equal(problem(timing({ command: { cmd: '' } })).field, 'health.command.cmd');
 });
+
+test('validateJobSpec accepts a share of one GPU with milli precision, and whole GPUs', () => {
+  const half = validateJobSpec({ ...base, resources: { cpus: 1, mem: 64, gpus: 0.5 } });
+  assert.equal(half.resources.gpus, 0.5);
+  assert.equal(requestOf(half).gpus, 0.5);
+  assert.equal(validateJobSpec({ ...base, resources: { cpus: 1, mem: 64, gpus: 0.125 } }).resources.gpus, 0.125);
+  assert.equal(validateJobSpec({ ...base, resources: { cpus: 1, mem: 64, gpus: 4 } }).resources.gpus, 4);
+  assert.equal(validateJobSpec(base).resources.gpus, 0, 'no GPUs unless asked');
+});
+
+test('validateJobSpec refuses a GPU figure that is neither whole devices nor a share below one', () => {
+  const shares = problem({ ...base, resources: { cpus: 1, mem: 64, gpus: 1.5 } });
+  assert.equal(shares.field, 'resources.gpus');
+  assert.match(shares.message, /whole devices .* or a share of one device below 1/);
+  assert.match(problem({ ...base, resources: { cpus: 1, mem: 64, gpus: 0.0005 } }).message, /at most 3 decimals/);
+  assert.match(problem({ ...base, resources: { cpus: 1, mem: 64, gpus: -0.5 } }).message, /gpus must not be negative/);
+  assert.match(problem({ ...base, resources: { cpus: 1, mem: 64, gpus: 65 } }).message, /gpus must be at most 64/);
+  assert.match(problem({ ...base, resources: { cpus: 1, mem: 64, gpus: 'half' } }).message, /share of one device, e.g. 0.5/);
+});
+
+test('validateJobSpec spreads instances by host and updates one at a time unless told otherwise', () => {
+  const spec = validateJobSpec(base);
+  assert.equal(spec.spreadBy, 'host');
+  assert.deepEqual(spec.update, { batchSize: 1 });
+  const told = validateJobSpec({ ...base, spreadBy: 'rack', update: { batchSize: 5 } });
+  assert.equal(told.spreadBy, 'rack');
+  assert.deepEqual(told.update, { batchSize: 5 });
+  assert.deepEqual(validateJobSpec({ ...base, update: {} }).update, { batchSize: 1 });
+});
+
+test('validateJobSpec refuses a bad spreadBy and a bad update batch size, naming the field', () => {
+  const spread = problem({ ...base, spreadBy: 'rack name' });
+  assert.equal(spread.field, 'spreadBy');
+  assert.match(spread.message, /spreadBy is an attribute name/);
+  assert.equal(problem({ ...base, spreadBy: '' }).field, 'spreadBy');
+  assert.match(problem({ ...base, update: { batchSize: 1.5 } }).message, /batchSize must be a whole number/);
+  assert.equal(problem({ ...base, update: { batchSize: 0 } }).field, 'update.batchSize');
+  assert.equal(problem({ ...base, update: { batchSize: 10_001 } }).field, 'update.batchSize');
+  assert.equal(problem({ ...base, update: { batchSize: 2, parallel: true } }).field, 'update.parallel');
+});

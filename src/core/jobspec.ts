@@ -66,7 +66,12 @@ const resourcesSchema = z.strictObject({
     .refine(isMilliPrecise, 'cpus can have at most 3 decimals (milli-cores)'),
   mem: size('mem', LIMITS.memMiB).refine((v) => v >= 1, 'mem must be at least 1MiB'),
   disk: size('disk', LIMITS.diskMiB).default(0),
-  gpus: z.number().int('gpus must be whole devices').min(0).max(LIMITS.gpus).default(0),
+  gpus: z
+    .number({ error: 'gpus must be a number of devices, e.g. 1, or a share of one device, e.g. 0.5' })
+    .min(0, 'gpus must not be negative')
+    .max(LIMITS.gpus, `gpus must be at most ${LIMITS.gpus}`)
+    .refine((g) => Number.isInteger(g) || (g < 1 && isMilliPrecise(g)), 'gpus is whole devices (1, 2, …) or a share of one device below 1 with at most 3 decimals (0.25)')
+    .default(0),
   ports: z
     .array(portName)
     .max(LIMITS.ports)
@@ -149,7 +154,7 @@ export const jobSpecSchema = z
         for (const name of names) {
           if (!ENV_NAME.test(name)) {
             ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a variable name` });
-          } else if (name.startsWith('MUSTER_') || /^PORT(_|\d)/.test(name) || name === 'HOST') {
+          } else if (name.startsWith('MUSTER_') || /^PORT(_|\d)/.test(name) || name === 'HOST' || name === 'CUDA_VISIBLE_DEVICES' || name === 'NVIDIA_VISIBLE_DEVICES') {
             ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by Muster and cannot be overridden` });
           }
         }
@@ -159,6 +164,12 @@ export const jobSpecSchema = z
     killGraceSecs: z.number().min(0).max(LIMITS.killGraceSecs).default(5),
     health: healthSchema.optional(),
     constraints: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'an attribute name'), constraintValue).default({}),
+    /** The failure domain instances spread over: an agent attribute, or "host" (each agent its own domain). */
+    spreadBy: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'spreadBy is an attribute name, e.g. host or rack').default('host'),
+    /** How changes roll out: batchSize instances at a time (host drains move instances in such batches too). */
+    update: z
+      .strictObject({ batchSize: z.number().int('batchSize must be a whole number').min(1).max(LIMITS.instances).default(1) })
+      .default({ batchSize: 1 }),
   })
   .superRefine((spec, ctx) => {
     try {

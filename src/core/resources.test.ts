@@ -7,9 +7,15 @@ import {
   countPorts,
   cpusToMilli,
   formatRanges,
+  formatResources,
+  fromView,
+  gpusToMilli,
+  isEmpty,
+  isGpuAmount,
   parseRanges,
   parseResourceFlag,
   parseSize,
+  roundGpus,
   satisfies,
   subtract,
   subtractRanges,
@@ -80,4 +86,55 @@ test('parseResourceFlag reads Mesos syntax and names the bad part', () => {
   assert.throws(() => parseResourceFlag('cpu:2'), (e: unknown) => e instanceof MusterError && /unknown resource "cpu"/.test(e.message));
   assert.throws(() => parseResourceFlag('ports:[70000-70001]'), /within 1-65535/);
   assert.throws(() => parseResourceFlag('cpus:-1'), /non-negative/);
+});
+
+test('adding a tenth of a GPU ten times gives exactly one GPU, and taking it away leaves none', () => {
+  const tenth: Resources = { ...EMPTY, gpus: 0.1 };
+  let sum = EMPTY;
+  for (let i = 0; i < 10; i++) sum = add(sum, tenth);
+  assert.equal(sum.gpus, 1);
+  assert.equal(add(add(tenth, { ...EMPTY, gpus: 0.2 }), EMPTY).gpus, 0.3);
+  let left: Resources = { ...EMPTY, gpus: 1 };
+  for (let i = 0; i < 10; i++) left = subtract(left, tenth);
+  assert.equal(left.gpus, 0);
+  assert.ok(isEmpty(left));
+  assert.equal(subtract({ ...EMPTY, gpus: 0.3 }, { ...EMPTY, gpus: 0.5 }).gpus, -0.2, 'overcommit shows, rounded');
+});
+
+test('contains and satisfies compare GPU shares at milli precision', () => {
+  // 0.1 + 0.2 is 0.30000000000000004 in floating point: it must still hold a 0.3 share.
+  const free: Resources = { ...EMPTY, gpus: 0.1 + 0.2 };
+  assert.ok(contains(free, { ...EMPTY, gpus: 0.3 }));
+  assert.ok(satisfies(free, { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0.3, ports: [] }));
+  assert.ok(!satisfies(free, { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0.301, ports: [] }));
+  assert.ok(!contains({ ...EMPTY, gpus: 0.5 }, { ...EMPTY, gpus: 1 }));
+  assert.ok(satisfies({ ...EMPTY, gpus: 2 }, { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0.5, ports: [] }));
+});
+
+test('gpusToMilli and roundGpus keep three decimals of a device', () => {
+  assert.equal(gpusToMilli(0.25), 250);
+  assert.equal(gpusToMilli(0.1 + 0.2), 300);
+  assert.equal(roundGpus(0.1 + 0.2), 0.3);
+  assert.equal(roundGpus(2), 2);
+});
+
+test('isGpuAmount accepts whole devices and shares below one device, nothing else', () => {
+  for (const ok of [0, 0.001, 0.5, 0.999, 1, 2, 8]) assert.ok(isGpuAmount(ok), String(ok));
+  for (const bad of [-1, 1.5, 0.0001, Number.NaN, Infinity]) assert.ok(!isGpuAmount(bad), String(bad));
+});
+
+test('formatResources prints a GPU share as a decimal and leaves out no GPUs', () => {
+  assert.equal(formatResources({ ...EMPTY, cpusMilli: 250, memMiB: 64, gpus: 0.5 }), '0.25 cpus, 64MiB mem, 0MiB disk, 0.5 gpus');
+  assert.equal(formatResources({ ...EMPTY, gpus: 0.1 + 0.2 }), '0 cpus, 0MiB mem, 0MiB disk, 0.3 gpus');
+  assert.equal(formatResources({ ...EMPTY, gpus: 2 }), '0 cpus, 0MiB mem, 0MiB disk, 2 gpus');
+  assert.equal(formatResources(EMPTY), '0 cpus, 0MiB mem, 0MiB disk');
+});
+
+test('fromView rounds a GPU share read from the wire to milli', () => {
+  assert.equal(fromView({ cpus: 0, mem: 0, disk: 0, gpus: 0.30000000000000004, ports: '[]' }).gpus, 0.3);
+});
+
+test('an agent offers whole GPUs: the --resources flag refuses a share', () => {
+  assert.equal(parseResourceFlag('gpus:4').gpus, 4);
+  assert.throws(() => parseResourceFlag('gpus:0.5'), (e: unknown) => e instanceof MusterError && /gpus "0.5" must be a whole/.test(e.message));
 });

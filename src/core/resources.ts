@@ -1,6 +1,8 @@
-// Resources are exact. cpus are held as integer milli-cores, mem and disk as integer MiB, gpus as
-// whole devices, ports as sorted inclusive ranges, so that summing and subtracting the usage of ten
-// thousand tasks never drifts (0.1 + 0.2 !== 0.3 is a scheduling bug waiting to happen).
+// Resources are exact. cpus are held as integer milli-cores, mem and disk as integer MiB, ports as
+// sorted inclusive ranges, so that summing and subtracting the usage of ten thousand tasks never
+// drifts (0.1 + 0.2 !== 0.3 is a scheduling bug waiting to happen). gpus are a number of devices
+// that a task's share of one device makes fractional (0.5); they stay a plain number for the wire's
+// sake, and every sum of them is rounded to milli so that it is exact all the same.
 
 import { MusterError } from './errors.js';
 
@@ -15,6 +17,7 @@ export interface Resources {
   readonly cpusMilli: number;
   readonly memMiB: number;
   readonly diskMiB: number;
+  /** Devices: whole on an agent, possibly a share (milli-precise) in what tasks hold. */
   readonly gpus: number;
   /** Sorted, non-overlapping, non-adjacent ranges. */
   readonly ports: readonly PortRange[];
@@ -25,6 +28,7 @@ export interface ResourceRequest {
   readonly cpusMilli: number;
   readonly memMiB: number;
   readonly diskMiB: number;
+  /** Whole devices (1, 2, …), a share of one device below 1 (0.25, milli-precise), or 0. */
   readonly gpus: number;
   readonly ports: readonly string[];
 }
@@ -42,6 +46,9 @@ export const EMPTY: Resources = Object.freeze({ cpusMilli: 0, memMiB: 0, diskMiB
 
 export const MAX_PORT = 65535;
 
+/** MAX_GPU_DEVICES bounds the GPUs of one agent (the scheduler's device vectors are this long at most). */
+export const MAX_GPU_DEVICES = 64;
+
 export function cpusToMilli(cpus: number): number {
   return Math.round(cpus * 1000);
 }
@@ -53,6 +60,21 @@ export function milliToCpus(milli: number): number {
 /** isMilliPrecise: a cpus figure that milli-cores hold exactly (0.25 yes, 0.0001 no). */
 export function isMilliPrecise(cpus: number): boolean {
   return Number.isFinite(cpus) && Math.abs(cpus * 1000 - Math.round(cpus * 1000)) < 1e-6;
+}
+
+/** gpusToMilli is a gpus figure in thousandths of a device, the unit GPU sums are exact in. */
+export function gpusToMilli(gpus: number): number {
+  return Math.round(gpus * 1000);
+}
+
+/** roundGpus rounds a gpus figure to milli, so that sums of shares do not drift (3 × 0.1 is 0.3). */
+export function roundGpus(gpus: number): number {
+  return gpusToMilli(gpus) / 1000;
+}
+
+/** isGpuAmount: whole devices, or a share of one device below 1 with at most 3 decimals, or 0. */
+export function isGpuAmount(gpus: number): boolean {
+  return Number.isFinite(gpus) && gpus >= 0 && (Number.isInteger(gpus) || (gpus < 1 && isMilliPrecise(gpus)));
 }
 
 // ---- port ranges ---------------------------------------------------------------------------
@@ -157,7 +179,7 @@ export function add(a: Resources, b: Resources): Resources {
     cpusMilli: a.cpusMilli + b.cpusMilli,
     memMiB: a.memMiB + b.memMiB,
     diskMiB: a.diskMiB + b.diskMiB,
-    gpus: a.gpus + b.gpus,
+    gpus: roundGpus(a.gpus + b.gpus),
     ports: addRanges(a.ports, b.ports),
   };
 }
@@ -168,7 +190,7 @@ export function subtract(a: Resources, b: Resources): Resources {
     cpusMilli: a.cpusMilli - b.cpusMilli,
     memMiB: a.memMiB - b.memMiB,
     diskMiB: a.diskMiB - b.diskMiB,
-    gpus: a.gpus - b.gpus,
+    gpus: roundGpus(a.gpus - b.gpus),
     ports: subtractRanges(a.ports, b.ports),
   };
 }
@@ -179,7 +201,7 @@ export function contains(a: Resources, b: Resources): boolean {
     a.cpusMilli >= b.cpusMilli &&
     a.memMiB >= b.memMiB &&
     a.diskMiB >= b.diskMiB &&
-    a.gpus >= b.gpus &&
+    gpusToMilli(a.gpus) >= gpusToMilli(b.gpus) &&
     rangesContain(a.ports, b.ports)
   );
 }
@@ -190,7 +212,7 @@ export function satisfies(free: Resources, req: ResourceRequest): boolean {
     free.cpusMilli >= req.cpusMilli &&
     free.memMiB >= req.memMiB &&
     free.diskMiB >= req.diskMiB &&
-    free.gpus >= req.gpus &&
+    gpusToMilli(free.gpus) >= gpusToMilli(req.gpus) &&
     (req.ports.length === 0 || countPorts(free.ports) >= req.ports.length)
   );
 }
@@ -201,7 +223,7 @@ export function allocate(req: ResourceRequest, ports: readonly number[]): Resour
 }
 
 export function isEmpty(r: Resources): boolean {
-  return r.cpusMilli === 0 && r.memMiB === 0 && r.diskMiB === 0 && r.gpus === 0 && r.ports.length === 0;
+  return r.cpusMilli === 0 && r.memMiB === 0 && r.diskMiB === 0 && gpusToMilli(r.gpus) === 0 && r.ports.length === 0;
 }
 
 // ---- sizes ---------------------------------------------------------------------------------
@@ -284,9 +306,10 @@ export function parseResourceFlag(text: string): Partial<Resources> {
         break;
       }
       case 'gpus': {
+        // An agent offers whole devices; only what a task holds can be a share of one.
         const gpus = Number(value);
-        if (value === '' || !Number.isInteger(gpus) || gpus < 0) {
-          throw new MusterError('INVALID_ARGUMENT', `--resources: gpus "${value}" must be a whole non-negative number`);
+        if (value === '' || !Number.isInteger(gpus) || gpus < 0 || gpus > MAX_GPU_DEVICES) {
+          throw new MusterError('INVALID_ARGUMENT', `--resources: gpus "${value}" must be a whole number of devices from 0 to ${MAX_GPU_DEVICES}`);
         }
         out.gpus = gpus;
         break;
@@ -306,13 +329,14 @@ export function toView(r: Resources): ResourcesView {
 }
 
 export function fromView(v: ResourcesView): Resources {
-  return { cpusMilli: cpusToMilli(v.cpus), memMiB: v.mem, diskMiB: v.disk, gpus: v.gpus, ports: parseRanges(v.ports) };
+  return { cpusMilli: cpusToMilli(v.cpus), memMiB: v.mem, diskMiB: v.disk, gpus: roundGpus(v.gpus), ports: parseRanges(v.ports) };
 }
 
 /** formatResources is the one-line human form: "0.25 cpus, 64MiB mem, 128MiB disk, 1 port". */
 export function formatResources(r: Resources): string {
   const parts = [`${milliToCpus(r.cpusMilli)} cpus`, `${formatMiB(r.memMiB)} mem`, `${formatMiB(r.diskMiB)} disk`];
-  if (r.gpus > 0) parts.push(`${r.gpus} gpus`);
+  // A share prints as a decimal ("0.5 gpus"); a sum that drifted would print 0.30000000000000004.
+  if (gpusToMilli(r.gpus) !== 0) parts.push(`${roundGpus(r.gpus)} gpus`);
   if (r.ports.length > 0) parts.push(`ports ${formatRanges(r.ports)}`);
   return parts.join(', ');
 }

@@ -59,6 +59,8 @@ export const TASK_REASONS = [
   'REASON_CONTAINER_LIMITATION_DISK',
   'REASON_HEALTH_CHECK_FAILED',
   'REASON_PREEMPTED',
+  /** Killed to move off a host an operator is draining; its instance runs again elsewhere. */
+  'REASON_AGENT_DRAINING',
 ] as const;
 
 export type TaskReason = (typeof TASK_REASONS)[number];

@@ -29,6 +29,12 @@ export interface AgentInfo {
   isolation?: string;
 }
 
+/** TaskGpu is what a task holds of one GPU device: its index on the agent, and milli (1000 = whole). */
+export interface TaskGpu {
+  device: number;
+  milli: number;
+}
+
 /** TaskInfo is everything an agent needs to launch one task. */
 export interface TaskInfo {
   taskId: string;
@@ -39,6 +45,12 @@ export interface TaskInfo {
   resources: ResourcesView;
   /** Port numbers chosen by the master, by the names the job gave them (in the job's order). */
   ports: Record<string, number>;
+  /**
+   * The GPU devices the master chose, by index on the agent, and the milli of each the task holds
+   * (1000 = the whole device): one entry per whole GPU, or one entry below 1000 for a share. Absent
+   * for a task without GPUs. Structurally the scheduler's GpuShare.
+   */
+  gpus?: TaskGpu[];
   processes: { name: string; cmd: string }[];
   env: Record<string, string>;
   killGraceSecs: number;
