@@ -4,7 +4,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { AgentHandle, AgentOptions } from '../agent/index.js';
 import { MusterError } from '../core/index.js';
 import { createLogger } from '../log/index.js';
@@ -20,7 +20,15 @@ const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_AGENT_WORK_DIR = './.muster/agent';
 const DEFAULT_DEV_DIR = '.muster';
 
-interface MasterFlags {
+/** SchedulingFlags are the scheduler's flags, shared by `muster master` and `muster dev`. */
+interface SchedulingFlags {
+  scoreWeights?: Partial<Record<ScoreWeightName, number>>;
+  sampleSize?: number;
+  preemptionsPerMinute?: number;
+  roleWeights?: Record<string, number>;
+}
+
+interface MasterFlags extends SchedulingFlags {
   port?: number;
   host?: string;
   store?: string;
@@ -48,32 +56,115 @@ interface AgentFlags {
   sandboxRetention?: number;
 }
 
-interface DevFlags {
+interface DevFlags extends SchedulingFlags {
   port?: number;
   agentPort?: number;
   dir?: string;
   cgroupRoot?: string;
 }
 
+const SCORE_WEIGHT_NAMES = ['fit', 'spread', 'gpu'] as const;
+type ScoreWeightName = (typeof SCORE_WEIGHT_NAMES)[number];
+const MAX_WEIGHT = 1000;
+const MAX_LIST = 1000;
+
+/** weightPairs reads "name=number,name=number" into pairs, each number 0..MAX_WEIGHT. */
+function weightPairs(value: string, example: string): [string, number][] {
+  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (parts.length === 0) throw new InvalidArgumentError(`give name=weight pairs, e.g. "${example}".`);
+  if (parts.length > MAX_LIST) throw new InvalidArgumentError(`at most ${MAX_LIST} pairs.`);
+  const seen = new Set<string>();
+  return parts.map((part) => {
+    const m = /^([A-Za-z0-9_.-]{1,64})\s*=\s*(\S+)$/.exec(part);
+    if (m === null) throw new InvalidArgumentError(`"${part}" must be name=weight, e.g. "${example}".`);
+    const name = m[1] as string;
+    const n = Number(m[2]);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`the weight of ${name} must be a number, not "${m[2]}".`);
+    if (n < 0) throw new InvalidArgumentError(`the weight of ${name} must not be negative (${n}).`);
+    if (n > MAX_WEIGHT) throw new InvalidArgumentError(`the weight of ${name} must be at most ${MAX_WEIGHT} (${n}).`);
+    if (seen.has(name)) throw new InvalidArgumentError(`${name} is given twice.`);
+    seen.add(name);
+    return [name, n];
+  });
+}
+
+/** scoreWeights reads --score-weights "fit=1,spread=2,gpu=1"; a weight left out keeps its default. */
+export function scoreWeights(value: string): Partial<Record<ScoreWeightName, number>> {
+  const out: Partial<Record<ScoreWeightName, number>> = {};
+  for (const [name, n] of weightPairs(value, 'fit=1,spread=2,gpu=1')) {
+    if (!(SCORE_WEIGHT_NAMES as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(`unknown weight "${name}"; the weights are ${SCORE_WEIGHT_NAMES.join(', ')}.`);
+    }
+    out[name as ScoreWeightName] = n;
+  }
+  return out;
+}
+
+/** roleWeights reads --role-weights "web=2,batch=1": each role's DRF weight, above 0. */
+export function roleWeights(value: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, n] of weightPairs(value, 'web=2,batch=1')) {
+    if (n === 0) throw new InvalidArgumentError(`the weight of role ${role} must be above 0.`);
+    out[role] = n;
+  }
+  return out;
+}
+
+/** wholeNumber reads a whole number from 0 to max (0 has a meaning: all, or off). */
+function wholeNumber(max: number): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) > max) throw new InvalidArgumentError(`give a whole number from 0 to ${max}.`);
+    return Number(value);
+  };
+}
+
+/** addSchedulingOptions adds the scheduler's flags to `muster master` and `muster dev`. */
+function addSchedulingOptions(cmd: Command): Command {
+  return cmd
+    .option('--score-weights <list>', 'how placement weighs best fit, spread over failure domains and GPU packing (default fit=1,spread=2,gpu=1; 0 turns one off)', scoreWeights)
+    .option('--sample-size <n>', 'look at agents in random order until this many fit a task, then take the best; 0 looks at all (default 64)', wholeNumber(100_000))
+    .option('--preemptions-per-minute <n>', 'at most this many tasks preempted per minute for preferred ones; 0 turns preemption off (default 30)', wholeNumber(100_000))
+    .option('--role-weights <list>', 'fair-share (DRF) weight of roles, e.g. web=2,batch=1; a role left out weighs 1', roleWeights);
+}
+
+const SCHEDULING_HELP = `
+Scheduling: pending tasks go by tier (preferred, preemptible, revocable) and priority, and roles
+take turns by weighted dominant share (--role-weights). Each task goes to the best-scoring agent
+of a random sample (--sample-size, --score-weights). A preferred task that fits nowhere may
+preempt lower-tier or lower-priority tasks, at most --preemptions-per-minute of them.`;
+
+/** applySchedulingFlags copies the scheduling flags given into the master's options. */
+function applySchedulingFlags(options: MasterOptions, opts: SchedulingFlags, defaults: MasterOptions): void {
+  if (opts.scoreWeights !== undefined && defaults.scoreWeights !== undefined) options.scoreWeights = { ...defaults.scoreWeights, ...opts.scoreWeights };
+  if (opts.sampleSize !== undefined) options.sampleSize = opts.sampleSize;
+  if (opts.preemptionsPerMinute !== undefined) options.preemptionsPerMinute = opts.preemptionsPerMinute;
+  if (opts.roleWeights !== undefined) options.roleWeights = opts.roleWeights;
+}
+
 export function addDaemonCommands(program: Command): void {
-  program
-    .command('master')
+  addSchedulingOptions(
+    program
+      .command('master')
     .description('run the master: the REST API, the agent link, the web UI and /metrics')
     .option('--port <port>', 'port to listen on; 0 picks a free one (default 5050)', flags.port)
     .option('--host <addr>', `address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)`)
     .option('--store <url>', 'where the master keeps its log: sqlite:PATH (default sqlite:.muster/master.db)')
     .option('--agent-timeout <secs>', 'mark an agent unreachable after this long without a word (default 10)', flags.seconds)
-    .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
+      .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds),
+  )
     .addHelpText(
       'after',
       `
 The master keeps the cell's state as a log of events in its store; restarting it with the same
 --store resumes every job. Stop it with Ctrl-C or SIGTERM: tasks on the agents keep running.
+${SCHEDULING_HELP}
 
 Examples:
   $ muster master
   $ muster master --host 0.0.0.0 --port 5050 --store sqlite:/var/lib/muster/master.db
-  $ muster master --agent-timeout 30 --heartbeat 5`,
+  $ muster master --agent-timeout 30 --heartbeat 5
+  $ muster master --role-weights web=2,batch=1 --preemptions-per-minute 10
+  $ muster master --score-weights fit=1,spread=4 --sample-size 0`,
     )
     .action(async (opts: MasterFlags) => {
       const { startMaster, DEFAULT_MASTER_OPTIONS } = await import('../master/index.js');
@@ -83,6 +174,7 @@ Examples:
       if (opts.store !== undefined) options.store = opts.store;
       if (opts.agentTimeout !== undefined) options.agentTimeoutSecs = opts.agentTimeout;
       if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
+      applySchedulingFlags(options, opts, DEFAULT_MASTER_OPTIONS);
       await makeStoreDir(options.store);
       const master = await starting(() => startMaster(options), { what: 'master', host: options.host, port: options.port });
       note(`muster master listening on ${master.url}`);
@@ -178,22 +270,26 @@ Examples:
       });
     });
 
-  program
-    .command('dev')
-    .description('run a master and one local agent in this process: a whole cell to try Muster on')
-    .option('--port <port>', 'port of the master, its API and UI (default 5050)', flags.port)
-    .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
-    .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
-    .option('--cgroup-root <path>', "the agent's cgroup when run as root (default muster)", flags.cgroupRoot)
+  addSchedulingOptions(
+    program
+      .command('dev')
+      .description('run a master and one local agent in this process: a whole cell to try Muster on')
+      .option('--port <port>', 'port of the master, its API and UI (default 5050)', flags.port)
+      .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
+      .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
+      .option('--cgroup-root <path>', "the agent's cgroup when run as root (default muster)", flags.cgroupRoot),
+  )
     .addHelpText(
       'after',
       `
 Everything stays under --dir: run it again in the same place and it resumes the same jobs.
 Ctrl-C kills every task and stops; a second Ctrl-C exits at once.
+${SCHEDULING_HELP}
 
 Examples:
   $ muster dev
-  $ muster dev --port 6050 --agent-port 6051 --dir /tmp/muster-play`,
+  $ muster dev --port 6050 --agent-port 6051 --dir /tmp/muster-play
+  $ muster dev --preemptions-per-minute 0`,
     )
     .action(async (opts: DevFlags) => {
       const dir = opts.dir ?? DEFAULT_DEV_DIR;
@@ -209,6 +305,7 @@ Examples:
         host: DEFAULT_HOST,
         logger: createLogger('master'),
       };
+      applySchedulingFlags(masterOptions, opts, DEFAULT_MASTER_OPTIONS);
       const master = await starting(() => startMaster(masterOptions), { what: 'master', host: DEFAULT_HOST, port: masterOptions.port });
       let agent: AgentHandle;
       try {

@@ -6,12 +6,12 @@ import { extname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { MusterError } from '../core/index.js';
-import type { InstanceView, JobSummary, JobView } from '../protocol/index.js';
+import type { InstanceView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
 import { contextOf } from './context.js';
 import type { Context } from './context.js';
 import { EXIT, OutcomeError, UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
-import { ago, instanceList, keyValues, note, ports, printJson, printLines, stateWord, table } from './output.js';
+import { ago, gpuShares, instanceList, keyValues, note, pendingLines, ports, printJson, printLines, stateWord, table } from './output.js';
 import { instancesArg, jobKeyArg } from './refs.js';
 
 const POLL_MS = 500;
@@ -28,6 +28,7 @@ A job is a set of identical instances (0..n-1) named role/env/name; each run of 
 agent is a task. Services keep their instances running; batch jobs run them to completion.
 
 Examples:
+  $ muster job plan examples/hello-service.yaml
   $ muster job create examples/hello-service.yaml --wait
   $ muster job status web/prod/hello
   $ muster job kill web/prod/hello/0,2-4`,
@@ -68,6 +69,47 @@ Examples:
       else note(`created ${created.job} with ${created.instances} instance${created.instances === 1 ? '' : 's'}`);
       if (opts.wait === true) await waitForJob(ctx, created.job, opts.timeout ?? DEFAULT_WAIT_SECS);
       else if (!ctx.json) note(`see its progress with: muster job status ${created.job}`);
+    });
+
+  job
+    .command('plan')
+    .description('show where a job would run if created now, whom it would preempt and why the rest would wait; changes nothing')
+    .usage('[options] [KEY] FILE')
+    .argument('[KEY_FILE...]')
+    .addHelpText(
+      'after',
+      `
+FILE and KEY are read as by job create. The master runs its own scheduler on the cell as it is now,
+with the job added among the instances already pending there, and answers without writing
+anything. A job that exists is planned as its replacement: what its tasks hold counts as free.
+For each instance the plan says the agent, host, ports and GPUs it would get, or the tasks it
+would preempt (every preemption the job would cause, not only the first pass's share), or why it
+would stay pending, with the agent that came closest and the smallest changes that would fit.
+A plan that leaves instances pending still exits 0; so does one that the role's quota would refuse
+(it says so on a quota: line). A config the master refuses exits 3 with the field it names.
+
+Examples:
+  $ muster job plan examples/hello-service.yaml
+    web/prod/hello: 2 placed, 0 preempting, 1 pending
+    INSTANCE  AGENT    HOST  PORTS       GPUS
+    0         agent-1  box1  http=31000  -
+    1         agent-2  box2  http=31004  -
+    instance 2 pending: no agent fits: insufficient mem on 2 agents (needs 4GiB, most free 1GiB)
+      nearest: box1 lacks 3GiB mem
+      would fit with: ask for at most 1GiB mem (fits 2 agents)
+  $ muster job plan web/prod/hello hello.yaml --json | jq '.pending[].reason'`,
+    )
+    .action(async (args: string[], _opts: unknown, cmd: Command) => {
+      if (args.length === 0) throw new UsageError('job plan needs a config FILE', 'e.g. muster job plan hello.yaml');
+      if (args.length > 2) throw new UsageError(`job plan takes [KEY] FILE, got ${args.length} arguments`);
+      const file = args[args.length - 1] as string;
+      const key = args.length === 2 ? jobKeyArg(args[0] as string) : undefined;
+      const text = await readConfig(file);
+      const ctx = contextOf(cmd);
+      const contentType = extname(file).toLowerCase() === '.json' ? 'application/json' : 'application/yaml';
+      const plan = await ctx.client.planJob(text, key === undefined ? { contentType } : { contentType, job: key });
+      if (ctx.json) return printJson(plan);
+      printLines(planLines(plan));
     });
 
   job
@@ -165,7 +207,8 @@ function instanceState(i: InstanceView): string {
 }
 
 function instanceNote(i: InstanceView): string {
-  if (i.state === 'PENDING') return i.pendingReason ?? '';
+  // A pending instance's whole answer is grouped under the table; the row says where to look.
+  if (i.state === 'PENDING') return i.why === undefined ? (i.pendingReason ?? '') : 'pending, see below';
   if (i.task?.healthy === false) return 'unhealthy';
   return i.task?.message ?? '';
 }
@@ -196,7 +239,40 @@ export function statusLines(job: JobView, now: number): string[] {
       instanceNote(i),
     ];
   });
-  return [...header, '', ...table(headers, rows)];
+  const pending = job.instances.flatMap((i) => (i.state === 'PENDING' ? [{ instance: i.instance, reason: i.pendingReason ?? 'pending', ...(i.why === undefined ? {} : { why: i.why }) }] : []));
+  const why = pendingLines(pending);
+  return [...header, '', ...table(headers, rows), ...(why.length === 0 ? [] : ['', ...why])];
+}
+
+/** planLines is the readable form of `job plan`: a count, a row per placed instance, then the rest. */
+export function planLines(plan: JobPlanView): string[] {
+  const replacing = plan.existing ? ' (replacing the job that runs now)' : '';
+  const lines = [
+    `${plan.job}${replacing}: ${plan.placements.length} placed, ${plan.preemptions.length} preempting, ${plan.pending.length} pending`,
+  ];
+  if (plan.placements.length > 0) {
+    const revocable = plan.placements.some((p) => p.revocable);
+    lines.push(
+      ...table(
+        ['INSTANCE', 'AGENT', 'HOST', 'PORTS', 'GPUS', ...(revocable ? ['NOTE'] : [])],
+        plan.placements.map((p) => [
+          String(p.instance),
+          p.agentId,
+          p.hostname,
+          ports(p.ports),
+          gpuShares(p.gpus),
+          ...(revocable ? [p.revocable ? 'revocable (on slack)' : ''] : []),
+        ]),
+      ),
+    );
+  }
+  for (const p of plan.preemptions) {
+    const victims = p.victims.map((v) => (v.job === '' ? v.taskId : `${v.job}/${v.instance}`)).join(', ');
+    lines.push(`instance ${p.instance} would preempt on ${p.hostname}: ${victims}`);
+  }
+  lines.push(...pendingLines(plan.pending));
+  if (plan.quota !== undefined) lines.push(`quota: ${plan.quota}`);
+  return lines;
 }
 
 interface Progress {

@@ -10,6 +10,7 @@ import { DEFAULT_MASTER } from './context.js';
 import { addDaemonCommands } from './daemons.js';
 import { EXIT, exitCodeOf, hintOf, OutcomeError, UsageError } from './exitcodes.js';
 import type { ExitCode } from './exitcodes.js';
+import { addHostCommands } from './host.js';
 import { addJobCommands } from './job.js';
 import { addQuotaCommands } from './quota.js';
 import { addTaskCommands } from './task.js';
@@ -45,6 +46,7 @@ Exit codes:
   addJobCommands(program);
   addTaskCommands(program);
   addQuotaCommands(program);
+  addHostCommands(program);
   addCellCommands(program);
   finish(program, 'muster');
   return program;

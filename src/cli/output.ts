@@ -4,6 +4,7 @@
 
 import { formatMiB } from '../core/index.js';
 import type { ResourcesView } from '../core/index.js';
+import type { WhyPendingView } from '../protocol/index.js';
 
 /** printJson writes a value as the API's JSON, indented, one document per call. */
 export function printJson(value: unknown): void {
@@ -87,4 +88,50 @@ function round(n: number): string {
 /** stateWord shortens a task state for counts ("TASK_RUNNING" → "running"). */
 export function stateWord(state: string): string {
   return state.replace(/^TASK_/, '').toLowerCase();
+}
+
+/** PendingItem is an instance waiting for a place and why: a job's pending instance, or a plan's. */
+export interface PendingItem {
+  instance: number;
+  reason: string;
+  why?: WhyPendingView;
+}
+
+/**
+ * pendingLines groups pending instances by identical reasons, so that a job of 100 instances
+ * that all miss the same mem prints one answer, not 100:
+ *   instances 3-9 pending: no agent fits: insufficient mem on 7 agents (needs 4GiB, most free 1GiB)
+ *     nearest: box1 lacks 0.5 cpus
+ *     would fit with: ask for at most 1.5 cpus (fits 3 agents); drop the constraint rack: r1 (fits 4 agents)
+ * Groups come in the order of their first instance.
+ */
+export function pendingLines(items: readonly PendingItem[]): string[] {
+  const groups = new Map<string, { instances: number[]; first: number; detail: string[]; reason: string }>();
+  for (const item of items) {
+    const detail: string[] = [];
+    const nearest = item.why?.nearest;
+    if (nearest !== undefined) detail.push(`  nearest: ${nearest.hostname || nearest.agentId} lacks ${nearest.lacks}`);
+    const changes = item.why?.changes ?? [];
+    if (changes.length > 0) detail.push(`  would fit with: ${changes.join('; ')}`);
+    const key = [item.reason, ...detail].join('\n');
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, { instances: [item.instance], first: item.instance, detail, reason: item.reason });
+    else {
+      group.instances.push(item.instance);
+      group.first = Math.min(group.first, item.instance);
+    }
+  }
+  const ordered = [...groups.values()].sort((a, b) => a.first - b.first);
+  const lines: string[] = [];
+  for (const g of ordered) {
+    const which = g.instances.length === 1 ? 'instance' : 'instances';
+    lines.push(`${which} ${instanceList(g.instances)} pending: ${g.reason}`, ...g.detail);
+  }
+  return lines;
+}
+
+/** gpuShares writes the GPU devices a task holds as "0,1" (whole) or "2:0.25" (a share), or "-". */
+export function gpuShares(gpus: readonly { device: number; milli: number }[]): string {
+  if (gpus.length === 0) return '-';
+  return gpus.map((g) => (g.milli >= 1000 ? String(g.device) : `${g.device}:${g.milli / 1000}`)).join(',');
 }

@@ -8,6 +8,7 @@ test('parseQuotaArgs() reads cpus, sizes with units and gpus, in any subset', ()
   assert.deepEqual(parseQuotaArgs(['cpus=8', 'mem=16GiB', 'disk=100GiB', 'gpus=2']), { cpus: 8, mem: 16384, disk: 102400, gpus: 2 });
   assert.deepEqual(parseQuotaArgs(['cpus=0.125']), { cpus: 0.125 });
   assert.deepEqual(parseQuotaArgs(['mem=512', 'gpus=0']), { mem: 512, gpus: 0 });
+  assert.deepEqual(parseQuotaArgs(['gpus=1.5']), { gpus: 1.5 });
 });
 
 test('parseQuotaArgs() refuses each mistake with a usage error naming the resource', () => {
@@ -23,7 +24,7 @@ test('parseQuotaArgs() refuses each mistake with a usage error naming the resour
     [['mem=lots'], /mem: "lots" is not a size/],
     [['disk=-5GiB'], /disk: "-5GiB" is not a size/],
     [['mem=1PiB'], /mem: "PiB"/],
-    [['gpus=1.5'], /gpus "1.5"/],
+    [['gpus=1.0005'], /gpus "1.0005"/],
     [['gpus=-1'], /gpus "-1"/],
     [['cpus=1', 'cpus=2'], /cpus is given twice/],
   ];

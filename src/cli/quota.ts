@@ -45,7 +45,7 @@ Examples:
       `
 The quota given replaces the whole old one: a resource you leave out is not limited. cpus are cores
 (at most 3 decimals), mem and disk are sizes as in job configs (16GiB, 512MiB; a bare number is
-MiB), gpus are whole devices. A quota may be set below what the role holds now: its jobs keep
+MiB), gpus are devices (shares count: gpus=1.5 holds three tasks of 0.5). A quota may be set below what the role holds now: its jobs keep
 running, and new ones are refused until it holds less.
 
 Examples:
@@ -147,7 +147,9 @@ export function parseQuotaArgs(pairs: readonly string[]): QuotaRequest {
         break;
       }
       case 'gpus':
-        if (!/^\d+$/.test(value)) throw new UsageError(`gpus "${value}" must be a whole number of devices of at least 0`, 'e.g. gpus=2');
+        if (!/^\d+(?:\.\d+)?$/.test(value) || !isMilliPrecise(Number(value))) {
+          throw new UsageError(`gpus "${value}" must be a number of devices of at least 0, with at most 3 decimals`, 'e.g. gpus=2 or gpus=1.5');
+        }
         request.gpus = Number(value);
         break;
     }

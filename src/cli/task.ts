@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { MusterClient } from '../client/index.js';
 import { EXEC_LIMITS, formatMiB, isTerminal, MusterError } from '../core/index.js';
-import type { ExecRequest, FileEntry, LogChunk } from '../protocol/index.js';
+import type { ExecRequest, FileEntry, LogChunk, TaskList } from '../protocol/index.js';
 import { contextOf } from './context.js';
 import { UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
@@ -38,7 +38,7 @@ Examples:
 
   task
     .command('list')
-    .description('list active tasks (with --all, also ended ones the master still keeps)')
+    .description('list active tasks and the instances still pending (with --all, also ended tasks the master still keeps)')
     .option('--job <KEY>', 'only the tasks of this job, role/env/name')
     .option('--all', 'include tasks that have ended')
     .addHelpText(
@@ -47,24 +47,28 @@ Examples:
 Examples:
   $ muster task list
   $ muster task list --job web/prod/hello --all
-  $ muster task list --json | jq -r '.tasks[].taskId'`,
+  $ muster task list --json | jq -r '.tasks[].taskId'
+  $ muster task list --json | jq -r '.pending[] | "\\(.job)/\\(.instance): \\(.reason)"'`,
     )
     .action(async (opts: { job?: string; all?: boolean }, cmd: Command) => {
       const job = opts.job === undefined ? undefined : jobKeyArg(opts.job);
       const ctx = contextOf(cmd);
-      const query: { job?: string; all?: boolean } = {};
-      if (job !== undefined) query.job = job;
-      if (opts.all === true) query.all = true;
-      const tasks = await ctx.client.listTasks(query);
-      if (ctx.json) return printJson({ tasks });
-      if (tasks.length === 0) return note(opts.all === true ? 'no tasks' : 'no active tasks (add --all for ended ones)');
+      // The whole answer, not listTasks(): it also holds the instances still pending.
+      const params = new URLSearchParams();
+      if (job !== undefined) params.set('job', job);
+      if (opts.all === true) params.set('all', 'true');
+      const path = `/api/v1/tasks${params.size === 0 ? '' : `?${params.toString()}`}`;
+      const answer = await ctx.client.request<TaskList>('GET', path);
+      const { tasks } = answer;
+      const pending = answer.pending ?? [];
+      if (ctx.json) return printJson(answer);
+      if (tasks.length === 0 && pending.length === 0) return note(opts.all === true ? 'no tasks' : 'no active tasks (add --all for ended ones)');
       const now = Date.now();
-      printLines(
-        table(
-          ['TASK', 'INSTANCE', 'STATE', 'AGENT', 'PORTS', 'AGE'],
-          tasks.map((t) => [t.taskId, `${t.job}/${t.instance}`, t.state, t.hostname || t.address, ports(t.ports), ago(t.launchedAt, now)]),
-        ),
-      );
+      const rows = tasks.map((t) => [t.taskId, `${t.job}/${t.instance}`, t.state, t.hostname || t.address, ports(t.ports), ago(t.launchedAt, now)]);
+      // Pending instances have no task yet: a dash for its id, and why they wait in a last column.
+      const waiting = pending.map((p) => ['-', `${p.job}/${p.instance}`, 'PENDING', '-', '-', '-', p.reason]);
+      const headers = ['TASK', 'INSTANCE', 'STATE', 'AGENT', 'PORTS', 'AGE', ...(waiting.length > 0 ? ['NOTE'] : [])];
+      printLines(table(headers, [...rows.map((r) => (waiting.length > 0 ? [...r, ''] : r)), ...waiting]));
     });
 
   task

@@ -10,7 +10,11 @@ import type {
   EventView,
   ExecEvent,
   ExecRequest,
+  HostsAnswer,
+  HostsRequest,
+  HostView,
   JobCreated,
+  JobPlanView,
   JobSummary,
   JobView,
   KillRequest,
@@ -120,6 +124,13 @@ export class MusterClient {
     return this.json<JobCreated>(await this.send('POST', path, { body: text, contentType: opts.contentType }), 'POST', path);
   }
 
+  /** planJob asks what creating (or replacing) the job would do now; the master changes nothing. */
+  async planJob(text: string, opts: { contentType: JobContentType; job?: string }): Promise<JobPlanView> {
+    const query = opts.job === undefined ? '' : `?job=${encodeURIComponent(opts.job)}`;
+    const path = `/api/v1/jobs/plan${query}`;
+    return this.json<JobPlanView>(await this.send('POST', path, { body: text, contentType: opts.contentType }), 'POST', path);
+  }
+
   getJob(key: string): Promise<JobView> {
     return this.request<JobView>('GET', `/api/v1/jobs/${encodeJobKey(key)}`);
   }
@@ -154,6 +165,23 @@ export class MusterClient {
   /** clearQuota removes a role's quota, leaving it unlimited. */
   clearQuota(role: string): Promise<QuotaView> {
     return this.request<QuotaView>('DELETE', `/api/v1/quotas/${encodeURIComponent(role)}`);
+  }
+
+  /** listHosts lists every host with its maintenance mode and what still runs on it. */
+  async listHosts(): Promise<HostView[]> {
+    return (await this.request<HostsAnswer>('GET', '/api/v1/hosts')).hosts;
+  }
+
+  /** drainHosts puts hosts in maintenance: nothing new lands there and their services move off. */
+  async drainHosts(hostnames: string[]): Promise<HostView[]> {
+    const body: HostsRequest = { hostnames };
+    return (await this.request<HostsAnswer>('POST', '/api/v1/hosts/drain', body)).hosts;
+  }
+
+  /** activateHosts takes hosts out of maintenance: they get new tasks again. */
+  async activateHosts(hostnames: string[]): Promise<HostView[]> {
+    const body: HostsRequest = { hostnames };
+    return (await this.request<HostsAnswer>('POST', '/api/v1/hosts/activate', body)).hosts;
   }
 
   async listTasks(opts: { job?: string; all?: boolean } = {}): Promise<TaskView[]> {

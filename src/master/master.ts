@@ -13,11 +13,13 @@ import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addJobRoutes } from './http/jobs.js';
 import { renderMetrics } from './http/metrics.js';
+import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
+import { addHostRoutes } from './http/hosts.js';
 import { addQuotaRoutes } from './http/quotas.js';
 import { Router, sendJson } from './http/router.js';
 import { renderStatusPage } from './http/statuspage.js';
-import { MusterFramework } from './jobs/index.js';
-import type { MasterHandle, MasterOptions } from './options.js';
+import { MusterFramework, startDrainController } from './jobs/index.js';
+import { SCHEDULING_LIMITS, schedulingOptionsOf, type MasterHandle, type MasterOptions } from './options.js';
 import type { LoggedEvent } from './state/index.js';
 import { openStore } from './store/index.js';
 import { cellView, type ViewContext } from './views.js';
@@ -36,8 +38,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const masterId = randomUUID();
   const startedAt = Date.now();
   const links = new AgentLinks(log, { masterId, heartbeatSecs: opts.heartbeatSecs, agentTimeoutSecs: opts.agentTimeoutSecs, logger: logger.child('agents') });
-  const framework = new MusterFramework(log, links, logger.child('scheduler'));
-  const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator') });
+  const scheduling = schedulingOptionsOf(opts);
+  const framework = new MusterFramework(log, links, { logger: logger.child('scheduler'), scheduling });
+  const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights });
   log.onAppended(() => {
     cycle.kick();
     // A kill just written (by a user, or by a failed batch job) goes out now, not on the next tick;
@@ -45,6 +48,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     links.sendOwedKills();
   });
   log.onAppended((batch) => logEvents(logger, batch));
+  const drain = startDrainController(log, logger.child('drain'));
 
   const view = (): ViewContext => ({
     state: log.state,
@@ -52,6 +56,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     isConnected: (id) => links.isConnected(id),
     lastSeenAt: (id) => links.lastSeenAt(id),
     pendingReason: (job, i) => framework.pendingReason(job, i),
+    pendingWhy: (job, i) => framework.pendingWhy(job, i),
     usageOf: (taskId) => links.usageOf(taskId),
   });
   const info = () => ({ masterId, version: VERSION, startedAt, logIndex: log.lastIndex });
@@ -62,6 +67,13 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   router.add('POST', '/api/v1/agent', ({ req, res }) => links.handle(req, res));
   addJobRoutes(router, { log, view });
   addQuotaRoutes(router, { log });
+  addHostRoutes(router, { log });
+  addPlanRoutes(router, {
+    log,
+    placementOptions: () => framework.placementOptions(PLAN_PREEMPTION_BUDGET),
+    slackOf: (id) => links.slackOf(id),
+    isConnected: (id) => links.isConnected(id),
+  });
   addFileRoutes(router, { log, logger: logger.child('files') });
   addExecRoutes(router, { log, logger: logger.child('exec') });
   addEventRoutes(router, log);
@@ -91,6 +103,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   try {
     await listen(server, opts.port, opts.host);
   } catch (e) {
+    drain.close();
     links.close();
     cycle.close();
     await store.close();
@@ -104,6 +117,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      drain.close();
       cycle.close();
       links.close();
       await new Promise<void>((resolve) => {
@@ -149,6 +163,13 @@ function logEvents(logger: Logger, batch: readonly LoggedEvent[]): void {
       case 'QuotaSet':
         logger.info(e.quota === undefined ? 'quota removed' : 'quota set', { role: e.role, ...(e.quota ?? {}) });
         break;
+      case 'TasksPreempted':
+        for (const p of e.preemptions) logger.info('tasks preempted', { job: p.job, instance: p.instance, agentId: p.agentId, victims: p.victims.join(',') });
+        if (e.reclaimed.length > 0) logger.info('revocable tasks reclaimed', { tasks: e.reclaimed.join(',') });
+        break;
+      case 'HostMaintenance':
+        logger.info(e.mode === 'ACTIVE' ? 'hosts activated' : 'hosts draining', { hosts: e.hostnames.join(',') });
+        break;
       case 'AgentRegistered':
         break;
     }
@@ -166,6 +187,37 @@ function validate(opts: MasterOptions): void {
   }
   if (!Number.isInteger(opts.snapshotEvery) || opts.snapshotEvery < 1) {
     throw new MusterError('INVALID_ARGUMENT', 'snapshotEvery must be a positive whole number');
+  }
+  validateScheduling(opts);
+}
+
+/** validateScheduling checks the scheduling flags, each with a one-line reason naming the flag. */
+function validateScheduling(opts: MasterOptions): void {
+  const L = SCHEDULING_LIMITS;
+  const wholeAtMost = (v: number | undefined, max: number, flag: string, min: number): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
+      throw new MusterError('INVALID_ARGUMENT', `${flag} must be a whole number from ${min} to ${max}, not ${v}`);
+    }
+  };
+  wholeAtMost(opts.sampleSize, L.sampleSize, '--sample-size', 0);
+  wholeAtMost(opts.preemptionsPerMinute, L.preemptionsPerMinute, '--preemptions-per-minute', 0);
+  wholeAtMost(opts.maxTasksPerPass, L.maxTasksPerPass, 'maxTasksPerPass', 1);
+  const weight = (v: unknown, what: string, flag: string, min: 'zero' | 'positive'): void => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (min === 'positive' && v === 0) || v > L.weight) {
+      throw new MusterError('INVALID_ARGUMENT', `${flag}: the weight of ${what} must be a number ${min === 'zero' ? 'from 0' : 'above 0 and up'} to ${L.weight}, not ${String(v)}`);
+    }
+  };
+  if (opts.scoreWeights !== undefined) {
+    const known = new Set(['fit', 'spread', 'gpu']);
+    for (const name of Object.keys(opts.scoreWeights)) {
+      if (!known.has(name)) throw new MusterError('INVALID_ARGUMENT', `--score-weights: unknown weight "${name}"; the weights are fit, spread and gpu`);
+    }
+    for (const name of known) weight((opts.scoreWeights as unknown as Record<string, unknown>)[name], name, '--score-weights', 'zero');
+  }
+  if (opts.roleWeights !== undefined) {
+    const roles = Object.keys(opts.roleWeights);
+    if (roles.length > L.roles) throw new MusterError('INVALID_ARGUMENT', `--role-weights: at most ${L.roles} roles`);
+    for (const role of roles) weight(opts.roleWeights[role], `role ${role}`, '--role-weights', 'positive');
   }
 }
 

@@ -1,6 +1,7 @@
 // MasterOptions are the flags of `muster master` (and the master half of `muster dev`).
 
 import type { Logger } from '../log/index.js';
+import type { ScoreWeights } from '../scheduler/index.js';
 
 export interface MasterOptions {
   /** Port for the REST API, the agent link, the status page and /metrics; 0 picks a free one. */
@@ -15,7 +16,49 @@ export interface MasterOptions {
   heartbeatSecs: number;
   /** A snapshot is taken every this many events, and the log is truncated behind it. */
   snapshotEvery: number;
+  /** How placement weighs best fit, spread and GPU packing (default fit=1,spread=2,gpu=1). */
+  scoreWeights?: ScoreWeights;
+  /** Relaxed randomization: stop after this many feasible agents per task class; 0 looks at all (default 64). */
+  sampleSize?: number;
+  /** At most this many tasks preempted per minute, as a token bucket; 0 turns preemption off (default 30). */
+  preemptionsPerMinute?: number;
+  /** DRF weight of each role (default 1): a role of weight 2 is entitled to twice the share. */
+  roleWeights?: Readonly<Record<string, number>>;
+  /** At most this many pending tasks are placed per pass, the most important first (default 10,000). */
+  maxTasksPerPass?: number;
   logger?: Logger;
+}
+
+/** SchedulingOptions is what the job scheduler's pass takes from MasterOptions, defaults filled in. */
+export interface SchedulingOptions {
+  readonly scoreWeights: ScoreWeights;
+  readonly sampleSize: number;
+  readonly preemptionsPerMinute: number;
+  readonly roleWeights: ReadonlyMap<string, number>;
+  readonly maxTasksPerPass: number;
+}
+
+export const DEFAULT_SCHEDULING_OPTIONS: SchedulingOptions = Object.freeze({
+  scoreWeights: Object.freeze({ fit: 1, spread: 2, gpu: 1 }),
+  sampleSize: 64,
+  preemptionsPerMinute: 30,
+  roleWeights: new Map<string, number>(),
+  maxTasksPerPass: 10_000,
+});
+
+/** Bounds of the scheduling options, so that a typo cannot make one pass unbounded. */
+export const SCHEDULING_LIMITS = Object.freeze({ weight: 1000, sampleSize: 100_000, preemptionsPerMinute: 100_000, maxTasksPerPass: 1_000_000, roles: 10_000 });
+
+/** schedulingOptionsOf fills in the defaults; startMaster validates the values first. */
+export function schedulingOptionsOf(opts: MasterOptions): SchedulingOptions {
+  const d = DEFAULT_SCHEDULING_OPTIONS;
+  return {
+    scoreWeights: opts.scoreWeights ?? d.scoreWeights,
+    sampleSize: opts.sampleSize ?? d.sampleSize,
+    preemptionsPerMinute: opts.preemptionsPerMinute ?? d.preemptionsPerMinute,
+    roleWeights: new Map(Object.entries(opts.roleWeights ?? {})),
+    maxTasksPerPass: opts.maxTasksPerPass ?? d.maxTasksPerPass,
+  };
 }
 
 export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
@@ -25,6 +68,9 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   agentTimeoutSecs: 10,
   heartbeatSecs: 2,
   snapshotEvery: 10_000,
+  scoreWeights: Object.freeze({ fit: 1, spread: 2, gpu: 1 }),
+  sampleSize: 64,
+  preemptionsPerMinute: 30,
 };
 
 /** MasterHandle is a running master. */

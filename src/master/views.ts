@@ -1,7 +1,19 @@
 // Views turn the cell state into the REST API's shapes (protocol/api.ts). Read-only.
 
 import { EMPTY, add, formatMiB, milliToCpus, toView, type TaskState } from '../core/index.js';
-import type { AgentState, AgentView, CellView, InstanceView, JobSummary, JobView, TaskUsageView, TaskView } from '../protocol/index.js';
+import type {
+  AgentState,
+  AgentView,
+  CellView,
+  InstanceView,
+  JobSummary,
+  JobView,
+  PendingInstanceView,
+  TaskUsageView,
+  TaskView,
+  WhyPendingView,
+} from '../protocol/index.js';
+import type { WhyPending } from '../scheduler/index.js';
 import type { AgentRecord, CellState, InstanceRecord, JobRecord, TaskRecord } from './state/index.js';
 
 export interface ViewContext {
@@ -10,6 +22,11 @@ export interface ViewContext {
   isConnected(agentId: string): boolean;
   lastSeenAt(agentId: string): number | undefined;
   pendingReason(job: string, instance: number): string | undefined;
+  /**
+   * pendingWhy is the scheduler's whole answer for an instance the last pass could not place.
+   * Optional so that contexts built before it (tests) still type-check; absent, views show no why.
+   */
+  pendingWhy?: (job: string, instance: number) => WhyPending | undefined;
   /** The latest usage its agent reported for a running task (memory only, not in the log). */
   usageOf(taskId: string): TaskUsageView | undefined;
 }
@@ -44,12 +61,39 @@ function instanceView(ctx: ViewContext, job: JobRecord, inst: InstanceRecord): I
   const task = inst.taskId === undefined ? undefined : ctx.state.tasks.get(inst.taskId);
   if (task !== undefined) v.task = taskView(ctx, task);
   if (inst.state === 'PENDING') {
+    const p = pendingInstanceView(ctx, job, inst);
     v.notBefore = inst.notBefore;
-    v.pendingReason =
-      inst.notBefore > ctx.now
-        ? `restart backoff: waits ${Math.ceil((inst.notBefore - ctx.now) / 1000)}s more after ${inst.failures} quick failure${inst.failures === 1 ? '' : 's'} in a row`
-        : (ctx.pendingReason(job.key, inst.instance) ?? 'waiting for the next scheduling pass');
+    v.pendingReason = p.reason;
+    if (p.why !== undefined) v.why = p.why;
   }
+  return v;
+}
+
+/** pendingInstanceView says why a pending instance is not running: its backoff, or the scheduler's answer. */
+export function pendingInstanceView(ctx: ViewContext, job: JobRecord, inst: InstanceRecord): PendingInstanceView {
+  if (inst.notBefore > ctx.now) {
+    const n = inst.failures;
+    const reason = `restart backoff: waits ${Math.ceil((inst.notBefore - ctx.now) / 1000)}s more after ${n} quick failure${n === 1 ? '' : 's'} in a row`;
+    return { job: job.key, instance: inst.instance, reason };
+  }
+  const v: PendingInstanceView = {
+    job: job.key,
+    instance: inst.instance,
+    reason: ctx.pendingReason(job.key, inst.instance) ?? 'waiting for the next scheduling pass',
+  };
+  const why = ctx.pendingWhy?.(job.key, inst.instance);
+  if (why !== undefined) v.why = whyPendingView(why);
+  return v;
+}
+
+/** whyPendingView copies the scheduler's answer into the API's shape. */
+export function whyPendingView(why: WhyPending): WhyPendingView {
+  const v: WhyPendingView = {
+    summary: why.summary,
+    filters: why.filters.map((f) => ({ filter: f.filter, detail: f.detail, agents: f.agents })),
+    changes: [...why.changes],
+  };
+  if (why.nearest !== undefined) v.nearest = { agentId: why.nearest.agentId, hostname: why.nearest.hostname, lacks: why.nearest.lacks };
   return v;
 }
 

@@ -51,6 +51,39 @@ export interface InstanceView {
   notBefore?: number;
   /** When pending: why it is not running yet, for a person. */
   pendingReason?: string;
+  /** When pending and the last scheduling pass could not place it: the whole answer, filter by filter. */
+  why?: WhyPendingView;
+}
+
+/**
+ * WhyPendingView is the scheduler's answer to "why is this task pending?" (the same shape as the
+ * scheduler's WhyPending, declared here because protocol/ imports nothing of the master's parts).
+ */
+export interface WhyPendingView {
+  /** One sentence: "no agent fits: insufficient mem on 7 agents (needs 4GiB, most free 1GiB)". */
+  summary: string;
+  /** How many agents each filter turned it away from. */
+  filters: { filter: string; detail: string; agents: number }[];
+  /** The agent that came closest and what it lacks, if any agent passed the constraints. */
+  nearest?: { agentId: string; hostname: string; lacks: string };
+  /** The smallest changes to the job that would make it fit now, each saying how many agents would then fit. */
+  changes: string[];
+}
+
+/** PendingInstanceView is an instance waiting for a place, as GET /api/v1/tasks lists it beside the tasks. */
+export interface PendingInstanceView {
+  job: string;
+  instance: number;
+  /** Why it is not running yet, for a person (as InstanceView.pendingReason). */
+  reason: string;
+  why?: WhyPendingView;
+}
+
+/** TaskList is GET /api/v1/tasks: the tasks asked for and the instances of those jobs still pending. */
+export interface TaskList {
+  tasks: TaskView[];
+  /** Added after tasks: absent from masters older than `muster job plan`. */
+  pending?: PendingInstanceView[];
 }
 
 export interface JobSummary {
@@ -103,6 +136,49 @@ export interface CellView {
 export interface JobCreated {
   job: string;
   instances: number;
+}
+
+/** PlannedPlacementView is an instance the plan puts on an agent. */
+export interface PlannedPlacementView {
+  instance: number;
+  agentId: string;
+  hostname: string;
+  /** Port numbers it would get, by the names of its request. */
+  ports: Record<string, number>;
+  /** GPU devices it would get: device index and milli (1000 = the whole device). */
+  gpus: { device: number; milli: number }[];
+  /** It would run on revocable resources (slack). */
+  revocable: boolean;
+}
+
+/** PlannedPreemptionView is an instance that would get its place once lower tasks were preempted. */
+export interface PlannedPreemptionView {
+  instance: number;
+  agentId: string;
+  hostname: string;
+  victims: { taskId: string; job: string; instance: number }[];
+}
+
+/** PlannedPendingView is an instance the plan could not place, and why. */
+export interface PlannedPendingView {
+  instance: number;
+  reason: string;
+  why: WhyPendingView;
+}
+
+/**
+ * JobPlanView is POST /api/v1/jobs/plan: what creating (or replacing) the job would do in the cell
+ * as it is now, worked out by the master's own scheduler. A plan changes nothing.
+ */
+export interface JobPlanView {
+  job: string;
+  /** The job exists: the plan replaces it, so its own tasks' resources count as free. */
+  existing: boolean;
+  placements: PlannedPlacementView[];
+  preemptions: PlannedPreemptionView[];
+  pending: PlannedPendingView[];
+  /** Present when creating the job would be refused for its role's quota: the refusal's message. */
+  quota?: string;
 }
 
 export interface KillRequest {

@@ -192,3 +192,35 @@ test('calls from an agent that is not subscribed get 404, and malformed calls 40
   const notJson = await fetch(`${master.url}/api/v1/agent`, { method: 'POST', body: '{nope' });
   assert.equal(notJson.status, 400);
 });
+
+test('usage reports give an agent slack that revocable tasks run on, with a safety margin', async () => {
+  const agent = new FakeAgent('fake-slack');
+  const agentId = await agent.subscribe();
+  const create = async (name: string, body: string): Promise<void> => {
+    const res = await fetch(`${master.url}/api/v1/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/yaml' }, body: `job: test/prod/${name}\n${body}processes: [{name: main, cmd: sleep 100}]\n` });
+    assert.equal(res.status, 201, await res.text());
+  };
+  await create('reserved', 'resources: {cpus: 0.5, mem: 128}\n');
+  const launch = await agent.next((e) => e.type === 'LAUNCH' && e.launch.task.job === 'test/prod/reserved');
+  assert.ok(launch.type === 'LAUNCH');
+  const taskId = launch.launch.task.taskId;
+  // 0.1 cores and 32MiB used of 0.5 cores and 128MiB reserved: slack 0.4 cores and 96MiB, of
+  // which 0.8 is lent: 0.32 cores and 76MiB.
+  const t0 = Date.now();
+  const usage = (cpuSecs: number, timestamp: number): AgentCall => ({
+    type: 'USAGE',
+    agentId,
+    usage: { tasks: [{ taskId, cpuSecs, memBytes: 32 * 1024 * 1024, diskBytes: 0, timestamp }] },
+  });
+  assert.equal((await call(usage(1, t0))).status, 202);
+  assert.equal((await call(usage(1.1, t0 + 1000))).status, 202);
+  await create('bigscav', 'tier: revocable\nresources: {cpus: 0.4, mem: 16}\n');
+  await create('scav', 'tier: revocable\nresources: {cpus: 0.3, mem: 64}\n');
+  const revocable = await agent.next((e) => e.type === 'LAUNCH' && e.launch.task.job === 'test/prod/scav');
+  assert.ok(revocable.type === 'LAUNCH');
+  assert.ok(
+    loggedEvents().every((e) => e.type !== 'TasksLaunched' || !e.data.includes('test/prod/bigscav')),
+    'a task larger than the lent slack is not placed',
+  );
+  agent.disconnect();
+});

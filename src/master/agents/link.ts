@@ -14,6 +14,21 @@ import { isWanted, killGraceSecs, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
 const MAX_CALL_BYTES = 8 * 1024 * 1024;
+const MIB = 1024 * 1024;
+
+/**
+ * SLACK_SAFETY is the share of the measured slack that revocable tasks may take. Usage is sampled
+ * every few seconds and a task's load moves between samples; keeping a fifth back means a task that
+ * grows towards its reservation usually finds the room there before the next sample reclaims
+ * revocable work, rather than contending with it.
+ */
+const SLACK_SAFETY = 0.8;
+
+/** Slack is what an agent's non-revocable tasks reserve and do not use (see slackOf). */
+export interface AgentSlack {
+  readonly cpusMilli: number;
+  readonly memMiB: number;
+}
 const MAX_STREAM_BUFFER = 16 * 1024 * 1024;
 
 export interface AgentLinksOptions {
@@ -68,6 +83,8 @@ export class AgentLinks {
   private readonly timer: NodeJS.Timeout;
   private readonly lastKillSent = new Map<string, number>();
   private readonly usage = new Map<string, TaskUsage>();
+  /** CPU use of each task between its last two samples, in cores: Δ cpuSecs / Δ seconds. */
+  private readonly cpuRate = new Map<string, number>();
 
   constructor(
     private readonly log: EventLog,
@@ -120,9 +137,42 @@ export class AgentLinks {
     const task = this.log.state.tasks.get(taskId);
     if (task === undefined || isTerminal(task.state)) {
       this.usage.delete(taskId);
+      this.cpuRate.delete(taskId);
       return undefined;
     }
     return usage;
+  }
+
+  /**
+   * slackOf estimates what revocable tasks may use on an agent: over its non-revocable live tasks
+   * with a measured cpu rate, the sum of what each reserves and does not use (never below 0 per
+   * task: one task's overuse does not eat another's slack), times a safety factor. An agent whose
+   * tasks have no two samples yet has none: without figures nothing is lent.
+   */
+  slackOf(agentId: string): AgentSlack {
+    const state = this.log.state;
+    const agent = state.agents.get(agentId);
+    if (agent === undefined) return { cpusMilli: 0, memMiB: 0 };
+    let cpusMilli = 0;
+    let memMiB = 0;
+    for (const taskId of agent.taskIds) {
+      const rate = this.cpuRate.get(taskId);
+      const usage = this.usage.get(taskId);
+      if (rate === undefined || usage === undefined) continue;
+      const task = state.tasks.get(taskId);
+      if (task === undefined || task.revocable === true || isTerminal(task.state)) continue;
+      cpusMilli += Math.max(0, task.resources.cpusMilli - rate * 1000);
+      memMiB += Math.max(0, task.resources.memMiB - usage.memBytes / MIB);
+    }
+    return { cpusMilli: Math.floor(cpusMilli * SLACK_SAFETY), memMiB: Math.floor(memMiB * SLACK_SAFETY) };
+  }
+
+  /** hasUsage: some task on the agent has a measured cpu rate, so its slack is an estimate, not a blank. */
+  hasUsage(agentId: string): boolean {
+    const agent = this.log.state.agents.get(agentId);
+    if (agent === undefined) return false;
+    for (const taskId of agent.taskIds) if (this.cpuRate.has(taskId)) return true;
+    return false;
   }
 
   /**
@@ -134,11 +184,25 @@ export class AgentLinks {
     for (const u of tasks) {
       const task = this.log.state.tasks.get(u.taskId);
       if (task === undefined || task.agentId !== agentId || isTerminal(task.state)) continue;
-      this.usage.set(u.taskId, u);
+      if (!Number.isFinite(u.cpuSecs) || !Number.isFinite(u.memBytes) || !Number.isFinite(u.timestamp) || u.cpuSecs < 0 || u.memBytes < 0) continue;
+      const prev = this.usage.get(u.taskId);
+      // A rate needs two samples in time order; a counter that went back (a restarted process tree)
+      // starts over from this sample.
+      if (prev !== undefined && u.timestamp > prev.timestamp && u.cpuSecs >= prev.cpuSecs) {
+        this.cpuRate.set(u.taskId, (u.cpuSecs - prev.cpuSecs) / ((u.timestamp - prev.timestamp) / 1000));
+      } else if (prev !== undefined && u.timestamp > prev.timestamp) {
+        this.cpuRate.delete(u.taskId);
+      }
+      if (prev === undefined || u.timestamp >= prev.timestamp) this.usage.set(u.taskId, u);
     }
     // Forget tasks that ended; bounded by the number of live tasks.
     if (this.usage.size > this.log.state.tasks.size) {
-      for (const id of this.usage.keys()) if (!this.log.state.tasks.has(id)) this.usage.delete(id);
+      for (const id of this.usage.keys()) {
+        if (!this.log.state.tasks.has(id)) {
+          this.usage.delete(id);
+          this.cpuRate.delete(id);
+        }
+      }
     }
   }
 

@@ -37,7 +37,7 @@ export class OfferCycle {
     private readonly log: EventLog,
     private readonly links: AgentLinks,
     private readonly frameworks: readonly InProcessFramework[],
-    private readonly options: { masterId: string; logger: Logger },
+    private readonly options: { masterId: string; logger: Logger; roleWeights?: ReadonlyMap<string, number> },
   ) {
     // A slow heartbeat of passes covers anything a kick might miss (e.g. an agent connecting).
     this.interval = setInterval(() => this.kick(), 1000);
@@ -97,7 +97,7 @@ export class OfferCycle {
     const offers = allocate({
       agents,
       frameworks: frameworks.map((f) => ({ frameworkId: f.frameworkId, role: f.role, allocated: EMPTY, suppressed: false, declined: new Map() })),
-      roleWeights: new Map(),
+      roleWeights: this.options.roleWeights ?? new Map(),
       now,
       nextOfferId: () => `${this.options.masterId}-O${++this.offerSeq}`,
     });

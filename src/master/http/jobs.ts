@@ -1,5 +1,6 @@
-// Routes for jobs and tasks: /api/v1/jobs..., /api/v1/tasks...
+// Routes for jobs and tasks: /api/v1/jobs..., /api/v1/tasks... (a plan of a job: plan.ts)
 
+import type { IncomingMessage } from 'node:http';
 import {
   MusterError,
   formatJobKey,
@@ -9,13 +10,14 @@ import {
   parseJobText,
   requestOf,
   validateJobSpec,
+  type JobSpec,
   type TaskReason,
 } from '../../core/index.js';
-import type { JobCreated, JobInstancesAnswer, TaskView } from '../../protocol/index.js';
+import type { JobCreated, JobInstancesAnswer, PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import type { EventLog } from '../eventlog.js';
 import { apiAmount, checkQuota, type CellState, type JobRecord, type TaskRecord } from '../state/index.js';
-import { jobSummary, jobView, taskView, type ViewContext } from '../views.js';
+import { jobSummary, jobView, pendingInstanceView, taskView, type ViewContext } from '../views.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -35,35 +37,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   });
 
   router.add('POST', '/api/v1/jobs', async ({ req, res, url }) => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    if (type !== 'application/json' && !YAML_TYPES.has(type)) {
-      throw new MusterError('UNSUPPORTED_MEDIA_TYPE', `a job config is sent as application/yaml or application/json, not ${type}`);
-    }
-    const text = await readBody(req, MAX_CONFIG_BYTES);
-    let doc: unknown;
-    if (type === 'application/json') {
-      try {
-        doc = JSON.parse(text) as unknown;
-      } catch (e) {
-        throw new MusterError('INVALID_JOB', `the job config is not valid JSON: ${(e as Error).message}`);
-      }
-    } else {
-      doc = parseJobText(text);
-    }
-    const keyParam = url.searchParams.get('job');
-    if (keyParam !== null) {
-      const key = formatJobKey(parseJobKey(keyParam));
-      if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
-        const given = (doc as Record<string, unknown>)['job'];
-        if (given === undefined) doc = { ...doc, job: key };
-        else if (given !== key) {
-          throw new MusterError('INVALID_ARGUMENT', `the job key ${key} does not match the config's job ${JSON.stringify(given)}`, {
-            details: { field: 'job' },
-          });
-        }
-      }
-    }
-    const spec = validateJobSpec(doc);
+    const spec = await readJobSpec(req, url);
     const created = await log.submit<JobCreated>((state, now) => {
       const existing = state.jobs.get(spec.job);
       if (existing?.state === 'ACTIVE') {
@@ -72,7 +46,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
       if (existing?.state === 'KILLING') {
         throw new MusterError('JOB_EXISTS', `job ${spec.job} is being killed; create it again once its tasks have ended`);
       }
-      const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state));
+      const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state), parseJobKey(spec.job).role, spec.tier);
       if (why !== undefined) {
         throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
       }
@@ -143,8 +117,11 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     const all = url.searchParams.get('all') === 'true';
     const jobs = jobParam === null ? [...ctx.state.jobs.values()] : [findJob(ctx.state, formatJobKey(parseJobKey(jobParam)))];
     const tasks: TaskView[] = [];
+    // Pending instances come beside the tasks, so that a list of "what runs" also shows what waits.
+    const pending: PendingInstanceView[] = [];
     for (const job of jobs) {
       for (const inst of job.instances) {
+        if (inst.state === 'PENDING' && job.state === 'ACTIVE') pending.push(pendingInstanceView(ctx, job, inst));
         const ids = all ? [...inst.previousTaskIds, ...(inst.taskId === undefined ? [] : [inst.taskId])] : inst.taskId === undefined ? [] : [inst.taskId];
         for (const id of ids) {
           const t = ctx.state.tasks.get(id);
@@ -154,7 +131,8 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
         }
       }
     }
-    sendJson(res, 200, { tasks });
+    const answer: TaskList = { tasks, pending };
+    sendJson(res, 200, answer);
   });
 
   router.add('GET', '/api/v1/tasks/:taskId', ({ res, params }) => {
@@ -162,6 +140,42 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     sendJson(res, 200, taskView(ctx, findTask(ctx.state, params['taskId'] ?? '')));
   });
   // A task's files and logs: files.ts.
+}
+
+/**
+ * readJobSpec reads and validates the job config of a create or plan request: YAML or JSON as its
+ * content type says, with the job key of ?job= filled in (or checked against the config's job:).
+ */
+export async function readJobSpec(req: IncomingMessage, url: URL): Promise<JobSpec> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type !== 'application/json' && !YAML_TYPES.has(type)) {
+    throw new MusterError('UNSUPPORTED_MEDIA_TYPE', `a job config is sent as application/yaml or application/json, not ${type}`);
+  }
+  const text = await readBody(req, MAX_CONFIG_BYTES);
+  let doc: unknown;
+  if (type === 'application/json') {
+    try {
+      doc = JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new MusterError('INVALID_JOB', `the job config is not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    doc = parseJobText(text);
+  }
+  const keyParam = url.searchParams.get('job');
+  if (keyParam !== null) {
+    const key = formatJobKey(parseJobKey(keyParam));
+    if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
+      const given = (doc as Record<string, unknown>)['job'];
+      if (given === undefined) doc = { ...doc, job: key };
+      else if (given !== key) {
+        throw new MusterError('INVALID_ARGUMENT', `the job key ${key} does not match the config's job ${JSON.stringify(given)}`, {
+          details: { field: 'job' },
+        });
+      }
+    }
+  }
+  return validateJobSpec(doc);
 }
 
 function keyOf(params: Record<string, string>): string {

@@ -147,7 +147,7 @@ test('a bad quota is refused with 400 naming the field, and changes nothing', as
     [{ mem: '16PiB' }, 'mem'],
     [{ mem: true }, 'mem'],
     [{ disk: '2000000TiB' }, 'disk'],
-    [{ gpus: 1.5 }, 'gpus'],
+    [{ gpus: 1.0005 }, 'gpus'],
     [{ gpus: -1 }, 'gpus'],
     [{ cpu: 8 }, 'cpu'],
     [{}, '(top level)'],
@@ -171,6 +171,7 @@ test('a bad quota is refused with 400 naming the field, and changes nothing', as
 
 test('parseQuotaRequest() reads mem and disk as MiB numbers or sizes, and cpus to the milli-core', () => {
   assert.deepEqual(parseQuotaRequest({ cpus: 0.125, mem: '1.5GiB', disk: 10, gpus: 0 }), { cpusMilli: 125, memMiB: 1536, diskMiB: 10, gpus: 0 });
+  assert.deepEqual(parseQuotaRequest({ gpus: 1.5 }), { gpus: 1.5 });
   assert.deepEqual(parseQuotaRequest({ mem: 0 }), { memMiB: 0 });
 });
 

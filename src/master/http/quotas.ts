@@ -147,7 +147,9 @@ export function parseQuotaRequest(body: unknown): RoleQuota {
   }
   const gpus = doc['gpus'];
   if (gpus !== undefined) {
-    if (typeof gpus !== 'number' || !Number.isInteger(gpus) || gpus < 0) throw invalid('gpus', 'must be a whole number of devices of at least 0');
+    if (typeof gpus !== 'number' || !Number.isFinite(gpus) || gpus < 0 || !isMilliPrecise(gpus)) {
+      throw invalid('gpus', 'must be a number of devices of at least 0, with at most 3 decimals');
+    }
     if (gpus > QUOTA_LIMITS.gpus) throw invalid('gpus', `must be at most ${QUOTA_LIMITS.gpus}`);
     quota.gpus = gpus;
   }

@@ -1,38 +1,79 @@
 // MusterFramework is the built-in job scheduler: the framework "muster". On each offer round it
-// collects the instances that are pending and past their backoff, asks scheduler/ to place them
-// on the offers, commits the placements as one TasksLaunched event, and only once that is durable
-// sends LAUNCH to the agents. What it could not place keeps its reason for "why pending".
+// collects the instances that are pending and past their backoff, orders them by tier, priority and
+// fair share (DRF among roles), asks scheduler/ to place them on the offers (preempting lower tasks
+// for preferred ones, within a rate limit), and commits the placements and preemptions as one
+// append. Only once that is durable does it send LAUNCH to the agents; the KILLs of victims go out
+// through the master's owed-kills path. What it could not place keeps its why-pending answer.
 
 import { randomUUID } from 'node:crypto';
-import { makeTaskId, parseJobKey, requestOf, toView } from '../../core/index.js';
+import { EMPTY, add, isTerminal, makeTaskId, parseJobKey, requestOf, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import type { TaskInfo } from '../../protocol/index.js';
-import { place, type Offer, type PendingTask } from '../../scheduler/index.js';
+import { drfOrder, place, type Offer, type PendingTask, type PlacementOptions, type PlacementResult, type WhyPending } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { InProcessFramework } from '../frameworks/offers.js';
-import type { CellState, LaunchedTask } from '../state/index.js';
+import type { SchedulingOptions } from '../options.js';
+import type { CellState, Event, LaunchedTask, PreemptionRecord } from '../state/index.js';
+import { agentSlots, pendingTasks, runningOfJob, runningOnAgent } from './input.js';
+import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 
 export const MUSTER_FRAMEWORK_ID = 'muster';
+
+/** FrameworkLinks is what the job scheduler needs of the agent links (a stub in tests). */
+export type FrameworkLinks = Pick<AgentLinks, 'send' | 'isConnected' | 'slackOf' | 'hasUsage'>;
+
+export interface MusterFrameworkOptions {
+  readonly logger: Logger;
+  readonly scheduling: SchedulingOptions;
+}
 
 export class MusterFramework implements InProcessFramework {
   readonly frameworkId = MUSTER_FRAMEWORK_ID;
   readonly role = '*';
-  /** Why each pending instance ("role/env/name/3") was not placed in the last round. */
-  private readonly reasons = new Map<string, string>();
+  /** Why each pending instance ("role/env/name/3") was not placed when it was last considered. */
+  private why = new Map<string, WhyPending>();
   private ready: PendingTask[] = [];
+  private reclaim: string[] = [];
   private wakeAt: number | undefined;
-  /** Tasks launched since start, for /metrics. */
+  private readonly budget: PreemptionBudget;
+  /** Tasks launched and preempted since start, for /metrics. */
   launched = 0;
+  preempted = 0;
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: AgentLinks,
-    private readonly logger: Logger,
-  ) {}
+    private readonly links: FrameworkLinks,
+    private readonly options: MusterFrameworkOptions,
+  ) {
+    this.budget = new PreemptionBudget(options.scheduling.preemptionsPerMinute, log.now());
+  }
+
+  /** pendingReason is the one-line answer to "why is this instance pending?". */
+  /**
+   * placementOptions are the options of this master's passes; `muster job plan` uses them too, so
+   * a plan and the pass that follows it weigh agents alike. The log index seeds the agent order:
+   * the same log gives the same placements, reproducible in the simulator and in a postmortem.
+   */
+  placementOptions(preemptionBudget: number): PlacementOptions {
+    const scheduling = this.options.scheduling;
+    return {
+      seed: this.log.lastIndex >>> 0,
+      weights: scheduling.scoreWeights,
+      sampleSize: scheduling.sampleSize,
+      equivalenceClasses: true,
+      cacheScores: true,
+      preemptionBudget,
+    };
+  }
 
   pendingReason(job: string, instance: number): string | undefined {
-    return this.reasons.get(`${job}/${instance}`);
+    return this.why.get(`${job}/${instance}`)?.summary;
+  }
+
+  /** pendingWhy is the whole answer: filter counts, the nearest fit and the changes that would fit. */
+  pendingWhy(job: string, instance: number): WhyPending | undefined {
+    return this.why.get(`${job}/${instance}`);
   }
 
   nextWakeAt(): number | undefined {
@@ -41,109 +82,180 @@ export class MusterFramework implements InProcessFramework {
 
   wantsOffers(now: number): boolean {
     this.wakeAt = undefined;
-    this.ready = collectReady(this.log.state, now, (at) => {
+    const state = this.log.state;
+    this.ready = pendingTasks(state, now, (at) => {
       if (this.wakeAt === undefined || at < this.wakeAt) this.wakeAt = at;
     });
-    if (this.ready.length === 0) this.reasons.clear();
-    return this.ready.length > 0;
+    this.reclaim = reclaimRevocable(state, this.links);
+    if (this.ready.length === 0) this.why.clear();
+    return this.ready.length > 0 || this.reclaim.length > 0;
   }
 
-  async resourceOffers(offers: Offer[], _now: number): Promise<void> {
-    const tasks = this.ready;
-    this.ready = [];
-    if (tasks.length === 0) return;
+  async resourceOffers(offers: Offer[], now: number): Promise<void> {
     const state = this.log.state;
-    const agents = new Map<string, Readonly<Record<string, string>>>();
-    for (const a of state.agents.values()) agents.set(a.agentId, a.attributes);
-    const placed = placedTasksOf(state, tasks);
-    const result = place({ tasks, offers, agents, placed });
+    const reclaimed = this.reclaim;
+    this.reclaim = [];
+    let tasks = this.ready;
+    this.ready = [];
+    const { scheduling } = this.options;
 
-    this.reasons.clear();
-    for (const u of result.unplaced) this.reasons.set(u.key, u.reason);
-    if (result.placements.length === 0) return;
-
-    const byKey = new Map(tasks.map((t) => [t.key, t]));
-    const launches: LaunchedTask[] = [];
-    for (const p of result.placements) {
-      const t = byKey.get(p.key);
-      if (t === undefined) continue;
-      launches.push({
-        taskId: makeTaskId(parseJobKey(t.job), t.instance, randomUUID()),
-        job: t.job,
-        instance: t.instance,
-        agentId: p.agentId,
-        resources: p.resources,
-        ports: { ...p.ports },
+    let result: PlacementResult | undefined;
+    let more = false;
+    if (tasks.length > 0) {
+      tasks = drfOrder(tasks, {
+        allocatedByRole: allocatedByRole(state),
+        total: reachableTotal(state),
+        roleWeights: scheduling.roleWeights,
       });
+      // One pass places a bounded number of tasks, so one TasksLaunched event stays a few MB even
+      // with a million pending; the rest wait for the pass that follows at once.
+      if (tasks.length > scheduling.maxTasksPerPass) {
+        more = true;
+        tasks = tasks.slice(0, scheduling.maxTasksPerPass);
+      }
+      const byAgent = new Map<string, Offer>();
+      for (const o of offers) if (o.frameworkId === this.frameworkId && !byAgent.has(o.agentId)) byAgent.set(o.agentId, o);
+      result = place({
+        tasks,
+        agents: agentSlots(
+          state,
+          byAgent,
+          (id) => this.links.slackOf(id),
+          (id) => this.links.isConnected(id),
+        ),
+        runningOf: (job) => runningOfJob(state, job),
+        runningOn: (agentId) => runningOnAgent(state, agentId),
+        options: this.placementOptions(this.budget.available(now)),
+      });
+      this.remember(tasks, result);
     }
-    await this.log.submit((s, at) => {
-      // place() ran on this same state in this same turn, so every instance is still pending; the
-      // check keeps that true should anything ever await in between.
+
+    const launches = result === undefined ? [] : launchesOf(tasks, result);
+    const preemptions = result === undefined ? [] : preemptionsOf(tasks, result);
+    const victims = preemptions.reduce((n, p) => n + p.victims.length, 0);
+    this.budget.spend(victims);
+    if (more && (launches.length > 0 || preemptions.length > 0)) this.wakeAt = now;
+    if (launches.length === 0 && preemptions.length === 0 && reclaimed.length === 0) return;
+
+    const committed = await this.log.submit((s, at) => {
+      // place() ran on this same state in this same turn, so every instance is still pending and
+      // every victim alive; the checks keep that true should anything ever await in between.
       const still = launches.filter((l) => s.jobs.get(l.job)?.instances[l.instance]?.state === 'PENDING');
-      return { events: still.length === 0 ? [] : [{ type: 'TasksLaunched', at, tasks: still }], result: undefined };
+      const stillPreempting = preemptions.filter((p) => s.jobs.get(p.job)?.instances[p.instance]?.state === 'PENDING');
+      const stillReclaimed = reclaimed.filter((id) => {
+        const t = s.tasks.get(id);
+        return t !== undefined && !isTerminal(t.state) && t.kill === undefined;
+      });
+      const events: Event[] = [];
+      if (still.length > 0) events.push({ type: 'TasksLaunched', at, tasks: still });
+      if (stillPreempting.length > 0 || stillReclaimed.length > 0) {
+        events.push({ type: 'TasksPreempted', at, preemptions: stillPreempting, reclaimed: stillReclaimed });
+      }
+      return { events, result: { launched: still, victims: stillPreempting.reduce((n, p) => n + p.victims.length, 0) + stillReclaimed.length } };
     });
-    this.launched += launches.length;
-    for (const l of launches) {
+    this.launched += committed.launched.length;
+    this.preempted += committed.victims;
+    if (victims > 0 || reclaimed.length > 0) {
+      this.options.logger.info('preempting', { preemptions: preemptions.length, victims, reclaimed: reclaimed.length });
+    }
+    for (const l of committed.launched) {
       const info = taskInfoOf(this.log.state, l);
       if (info === undefined) continue;
       if (!this.links.send(l.agentId, { type: 'LAUNCH', launch: { task: info } })) {
         // The agent's stream dropped after the offer: when it re-subscribes without this task the
         // task is marked lost and the instance placed again.
-        this.logger.warn('agent not connected for LAUNCH', { taskId: l.taskId, agentId: l.agentId });
+        this.options.logger.warn('agent not connected for LAUNCH', { taskId: l.taskId, agentId: l.agentId });
       }
     }
   }
-}
 
-/** collectReady lists pending instances past their backoff, most important first. */
-function collectReady(state: CellState, now: number, later: (at: number) => void): PendingTask[] {
-  const ready: { t: PendingTask; createdAt: number }[] = [];
-  for (const job of state.jobs.values()) {
-    if (job.state !== 'ACTIVE') continue;
-    let request;
-    for (const inst of job.instances) {
-      if (inst.state !== 'PENDING') continue;
-      if (inst.notBefore > now) {
-        later(inst.notBefore);
-        continue;
-      }
-      request ??= requestOf(job.spec);
-      ready.push({
-        t: {
-          key: `${job.key}/${inst.instance}`,
-          job: job.key,
-          instance: inst.instance,
-          request,
-          constraints: job.spec.constraints,
-          priority: job.spec.priority,
-        },
-        createdAt: job.createdAt,
-      });
+  /**
+   * remember keeps why each task considered was not placed. Tasks past this pass's bound keep
+   * their last answer; the map holds pending instances only, so it is bounded by them.
+   */
+  private remember(considered: readonly PendingTask[], result: PlacementResult): void {
+    const next = new Map<string, WhyPending>();
+    for (const u of result.unplaced) next.set(u.key, u.why);
+    const seen = new Set(considered.map((t) => t.key));
+    const state = this.log.state;
+    for (const [key, why] of this.why) {
+      if (seen.has(key) || next.has(key)) continue;
+      const cut = key.lastIndexOf('/');
+      const inst = state.jobs.get(key.slice(0, cut))?.instances[Number(key.slice(cut + 1))];
+      if (inst?.state === 'PENDING') next.set(key, why);
     }
+    this.why = next;
   }
-  ready.sort(
-    (a, b) =>
-      b.t.priority - a.t.priority ||
-      a.createdAt - b.createdAt ||
-      (a.t.job < b.t.job ? -1 : a.t.job > b.t.job ? 1 : 0) ||
-      a.t.instance - b.t.instance,
-  );
-  return ready.map((r) => r.t);
 }
 
-/** placedTasksOf lists where the running tasks of jobs with limit constraints are. */
-function placedTasksOf(state: CellState, tasks: readonly PendingTask[]): { job: string; agentId: string }[] {
-  const jobs = new Set<string>();
-  for (const t of tasks) if (Object.values(t.constraints).some((c) => c.startsWith('limit:'))) jobs.add(t.job);
-  const out: { job: string; agentId: string }[] = [];
-  for (const key of jobs) {
-    for (const inst of state.jobs.get(key)?.instances ?? []) {
-      if (inst.state !== 'ACTIVE' || inst.taskId === undefined) continue;
-      const task = state.tasks.get(inst.taskId);
-      if (task !== undefined) out.push({ job: key, agentId: task.agentId });
-    }
+/** launchesOf turns placements into the tasks to commit, each with a fresh task id. */
+function launchesOf(tasks: readonly PendingTask[], result: PlacementResult): LaunchedTask[] {
+  const byKey = new Map(tasks.map((t) => [t.key, t]));
+  const out: LaunchedTask[] = [];
+  for (const p of result.placements) {
+    const t = byKey.get(p.key);
+    if (t === undefined) continue;
+    const l: LaunchedTask = {
+      taskId: makeTaskId(parseJobKey(t.job), t.instance, randomUUID()),
+      job: t.job,
+      instance: t.instance,
+      agentId: p.agentId,
+      resources: p.resources,
+      ports: { ...p.ports },
+    };
+    if (p.gpus.length > 0) l.gpus = p.gpus.map((g) => ({ device: g.device, milli: g.milli }));
+    if (p.revocable) l.revocable = true;
+    out.push(l);
   }
   return out;
+}
+
+/** preemptionsOf turns the scheduler's preemptions into records of the instances they are for. */
+function preemptionsOf(tasks: readonly PendingTask[], result: PlacementResult): PreemptionRecord[] {
+  if (result.preemptions.length === 0) return [];
+  const byKey = new Map(tasks.map((t) => [t.key, t]));
+  const out: PreemptionRecord[] = [];
+  for (const p of result.preemptions) {
+    const t = byKey.get(p.key);
+    if (t === undefined || p.victims.length === 0) continue;
+    out.push({ job: t.job, instance: t.instance, agentId: p.agentId, victims: [...p.victims] });
+  }
+  return out;
+}
+
+/**
+ * allocatedByRole is what each role's non-revocable tasks hold, for DRF: active instances times the
+ * job's request. Revocable tasks run on slack and take nothing from anyone's fair share.
+ */
+export function allocatedByRole(state: CellState): Map<string, Resources> {
+  const out = new Map<string, Resources>();
+  for (const job of state.jobs.values()) {
+    if (job.spec.tier === 'revocable') continue;
+    let active = 0;
+    for (const inst of job.instances) if (inst.state === 'ACTIVE') active++;
+    if (active === 0) continue;
+    const r = requestOf(job.spec);
+    const held: Resources = { cpusMilli: r.cpusMilli * active, memMiB: r.memMiB * active, diskMiB: r.diskMiB * active, gpus: r.gpus * active, ports: [] };
+    const role = parseJobKey(job.key).role;
+    out.set(role, add(out.get(role) ?? EMPTY, held));
+  }
+  return out;
+}
+
+/** reachableTotal is the sum of the reachable agents' resources: the cell DRF takes shares of. */
+export function reachableTotal(state: CellState): Resources {
+  let cpusMilli = 0;
+  let memMiB = 0;
+  let diskMiB = 0;
+  let gpus = 0;
+  for (const a of state.agents.values()) {
+    if (!a.reachable) continue;
+    cpusMilli += a.resources.cpusMilli;
+    memMiB += a.resources.memMiB;
+    diskMiB += a.resources.diskMiB;
+    gpus += a.resources.gpus;
+  }
+  return { cpusMilli, memMiB, diskMiB, gpus, ports: [] };
 }
 
 /** taskInfoOf is what the agent needs to launch a task. */
@@ -164,5 +276,6 @@ export function taskInfoOf(state: CellState, l: LaunchedTask): TaskInfo | undefi
     killGraceSecs: spec.killGraceSecs,
   };
   if (spec.health !== undefined) info.health = spec.health;
+  if (l.gpus !== undefined && l.gpus.length > 0) info.gpus = l.gpus.map((g) => ({ device: g.device, milli: g.milli }));
   return info;
 }

@@ -185,3 +185,139 @@ test('replaying the same events gives the same state', () => {
   const events: Event[] = [{ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), status('t0', 'TASK_RUNNING', 12), status('t0', 'TASK_FAILED', 13)];
   assert.equal(serializeState(cell(...events)), serializeState(cell(...events)));
 });
+
+const agentWithGpus: Event = {
+  type: 'AgentRegistered',
+  at: 0,
+  agent: { agentId: 'g1', hostname: 'gh1', address: '10.0.0.2', port: 5051, resources: res('cpus:8;mem:8192;gpus:2'), attributes: {}, version: '0' },
+};
+
+test('apply() holds a revocable task in the agent slack and frees exactly that when it ends', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ job: 'batch/prod/crunch', tier: 'revocable', resources: { cpus: 1, mem: '256MiB', disk: '100MiB' } }) });
+  apply(s, {
+    type: 'TasksLaunched',
+    at: 10,
+    tasks: [{ taskId: 'r0', job: 'batch/prod/crunch', instance: 0, agentId: 'a1', resources: res('cpus:1;mem:256;disk:100;ports:[31005-31005]'), ports: { p: 31005 }, revocable: true }],
+  });
+  const agent = s.agents.get('a1');
+  assert.equal(agent?.used.cpusMilli, 0, 'cpus are held in slack, not in the reservable capacity');
+  assert.equal(agent?.used.memMiB, 0);
+  assert.equal(agent?.used.diskMiB, 100);
+  assert.deepEqual(agent?.used.ports, [{ begin: 31005, end: 31005 }]);
+  assert.deepEqual(agent?.revocableUsed, { cpusMilli: 1000, memMiB: 256 });
+  apply(s, status('r0', 'TASK_FAILED', 20));
+  assert.deepEqual(agent?.revocableUsed, { cpusMilli: 0, memMiB: 0 });
+  assert.equal(agent?.used.diskMiB, 0);
+  assert.deepEqual(agent?.used.ports, []);
+});
+
+test('apply() counts GPU shares per device and gives them back when the task ends, even after its job is gone', () => {
+  const s = cell(agentWithGpus, { type: 'JobCreated', at: 1, spec: spec({ job: 'ml/prod/train', instances: 2, resources: { cpus: 1, mem: 64, gpus: 0.5 } }) });
+  const gpuTask = (taskId: string, instance: number, device: number): Event => ({
+    type: 'TasksLaunched',
+    at: 10,
+    tasks: [{ taskId, job: 'ml/prod/train', instance, agentId: 'g1', resources: res('cpus:1;mem:64'), ports: {}, gpus: [{ device, milli: 500 }] }],
+  });
+  apply(s, gpuTask('t0', 0, 1));
+  apply(s, gpuTask('t1', 1, 1));
+  const agent = s.agents.get('g1');
+  assert.deepEqual(agent?.gpuUsed, [0, 1000]);
+  assert.deepEqual(s.tasks.get('t0')?.gpus, [{ device: 1, milli: 500 }]);
+  apply(s, status('t0', 'TASK_FAILED', 20));
+  assert.deepEqual(agent?.gpuUsed, [0, 500]);
+  apply(s, { type: 'KillRequested', at: 30, job: 'ml/prod/train', instances: [0, 1], restart: false, wholeJob: true, reason: 'REASON_KILLED_BY_USER' });
+  apply(s, status('t1', 'TASK_KILLED', 31));
+  assert.equal(s.jobs.has('ml/prod/train'), false);
+  assert.deepEqual(agent?.gpuUsed, [0, 0]);
+  assert.equal(agent?.used.cpusMilli, 0);
+});
+
+/** preemptionCell: a preemptible job with a task on a1 and a preferred job pending for its room. */
+function preemptionCell(): CellState {
+  const s = cell(
+    { type: 'JobCreated', at: 1, spec: spec({ job: 'batch/prod/low', instances: 1, tier: 'preemptible' }) },
+    launched('low0', 0, 10, 'batch/prod/low'),
+    status('low0', 'TASK_RUNNING', 11),
+    { type: 'JobCreated', at: 20, spec: spec({ job: 'web/prod/high', instances: 1, tier: 'preferred', priority: 200 }) },
+  );
+  apply(s, { type: 'TasksPreempted', at: 30, preemptions: [{ job: 'web/prod/high', instance: 0, agentId: 'a1', victims: ['low0'] }], reclaimed: [] });
+  return s;
+}
+
+test('apply() kills preempted tasks with REASON_PREEMPTED and has the preemptor wait for them', () => {
+  const s = preemptionCell();
+  const victim = s.tasks.get('low0');
+  assert.equal(victim?.kill?.reason, 'REASON_PREEMPTED');
+  assert.equal(victim?.kill?.restart, true);
+  assert.ok(s.killing.has('low0'));
+  assert.equal(s.jobs.get('batch/prod/low')?.instances[0]?.preempted, true);
+  assert.deepEqual(s.jobs.get('web/prod/high')?.instances[0]?.awaitingVictims, ['low0']);
+});
+
+test('apply() puts a preempted instance back to pending, still marked preempted, and frees the preemptor once its victims ended', () => {
+  const s = preemptionCell();
+  apply(s, { type: 'TaskStatusUpdated', at: 40, status: { taskId: 'low0', state: 'TASK_KILLED', reason: 'REASON_PREEMPTED', uuid: 'k', timestamp: 40 } });
+  const low = s.jobs.get('batch/prod/low')?.instances[0];
+  assert.equal(low?.state, 'PENDING');
+  assert.equal(low?.preempted, true, 'it may not preempt in turn');
+  assert.equal(low?.notBefore, 40);
+  const high = s.jobs.get('web/prod/high')?.instances[0];
+  assert.equal(high?.awaitingVictims, undefined, 'it may preempt again if someone else took the room');
+  assert.equal(s.killing.size, 0);
+  // Launching either instance clears its marks.
+  apply(s, launched('high0', 0, 50, 'web/prod/high'));
+  apply(s, launched('low1', 0, 50, 'batch/prod/low'));
+  assert.equal(high?.state, 'ACTIVE');
+  assert.equal(low?.preempted, undefined);
+});
+
+test('apply() keeps the link from a victim to its preemptor when a user kills the victim for good', () => {
+  const s = preemptionCell();
+  apply(s, { type: 'KillRequested', at: 35, job: 'batch/prod/low', instances: [0], restart: false, wholeJob: false, reason: 'REASON_KILLED_BY_USER' });
+  assert.equal(s.tasks.get('low0')?.kill?.restart, false);
+  apply(s, status('low0', 'TASK_KILLED', 40));
+  assert.equal(s.jobs.has('batch/prod/low'), false, 'its only instance was killed, so the job is gone');
+  assert.equal(s.jobs.get('web/prod/high')?.instances[0]?.awaitingVictims, undefined);
+});
+
+test('apply() stops a preemptor waiting for a victim whose agent became unreachable', () => {
+  const s = preemptionCell();
+  apply(s, { type: 'AgentUnreachable', at: 40, agentId: 'a1', message: 'silent' });
+  assert.equal(s.jobs.get('web/prod/high')?.instances[0]?.awaitingVictims, undefined);
+});
+
+test('apply() kills reclaimed revocable tasks with REASON_PREEMPTED and leaves tasks already being killed alone', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ job: 'batch/prod/crunch', tier: 'revocable' }) });
+  apply(s, {
+    type: 'TasksLaunched',
+    at: 10,
+    tasks: [0, 1].map((i) => ({ taskId: `r${i}`, job: 'batch/prod/crunch', instance: i, agentId: 'a1', resources: res('cpus:0.5;mem:64'), ports: {}, revocable: true })),
+  });
+  apply(s, { type: 'KillRequested', at: 15, job: 'batch/prod/crunch', instances: [1], restart: false, wholeJob: false, reason: 'REASON_KILLED_BY_USER' });
+  apply(s, { type: 'TasksPreempted', at: 20, preemptions: [], reclaimed: ['r0', 'r1', 'gone'] });
+  assert.deepEqual(s.tasks.get('r0')?.kill, { at: 20, reason: 'REASON_PREEMPTED', restart: true });
+  assert.equal(s.tasks.get('r1')?.kill?.reason, 'REASON_KILLED_BY_USER');
+  apply(s, status('r0', 'TASK_KILLED', 30));
+  assert.equal(s.jobs.get('batch/prod/crunch')?.instances[0]?.state, 'PENDING', 'a reclaimed task is placed again');
+});
+
+test('apply() drains a host once and activates it again', () => {
+  const s = cell({ type: 'HostMaintenance', at: 5, hostnames: ['h1', 'h2'], mode: 'DRAINING' });
+  apply(s, { type: 'HostMaintenance', at: 9, hostnames: ['h1'], mode: 'DRAINING' });
+  assert.deepEqual(s.maintenance.get('h1'), { hostname: 'h1', mode: 'DRAINING', since: 5 });
+  apply(s, { type: 'HostMaintenance', at: 10, hostnames: ['h2', 'h3'], mode: 'ACTIVE' });
+  assert.deepEqual([...s.maintenance.keys()], ['h1']);
+  assert.deepEqual(deserializeState(serializeState(s)).maintenance, s.maintenance);
+});
+
+test('a snapshot round-trips preemption marks, slack and GPU use', () => {
+  const s = preemptionCell();
+  apply(s, agentWithGpus);
+  apply(s, { type: 'JobCreated', at: 40, spec: spec({ job: 'ml/prod/train', instances: 1, tier: 'revocable', resources: { cpus: 1, mem: 64, gpus: 1 } }) });
+  apply(s, {
+    type: 'TasksLaunched',
+    at: 41,
+    tasks: [{ taskId: 'g0', job: 'ml/prod/train', instance: 0, agentId: 'g1', resources: res('cpus:1;mem:64;gpus:1'), ports: {}, gpus: [{ device: 0, milli: 1000 }], revocable: true }],
+  });
+  assert.deepEqual(deserializeState(serializeState(s)), s);
+});

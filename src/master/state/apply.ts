@@ -6,11 +6,11 @@
 // a task with `kill` set and not yet ended is one the master must (re)send KILL for; a pending
 // instance whose notBefore has passed is one the job scheduler must place.
 
-import { EMPTY, add, isTerminal, subtract, type TaskState } from '../../core/index.js';
+import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from '../../core/index.js';
 import { batchTaskEnded } from '../jobs/batch.js';
 import { serviceTaskEnded } from '../jobs/service.js';
-import type { Event, LaunchedTask, StatusRecord } from './events.js';
-import { KEPT_TASKS_PER_INSTANCE, type CellState, type JobRecord, type TaskRecord } from './state.js';
+import type { Event, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
+import { KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type JobRecord, type TaskRecord } from './state.js';
 
 export function apply(state: CellState, event: Event): void {
   switch (event.type) {
@@ -34,6 +34,8 @@ export function apply(state: CellState, event: Event): void {
         task.state = 'TASK_UNREACHABLE';
         task.reason = 'REASON_AGENT_UNREACHABLE';
         task.message = event.message;
+        // A victim on an agent that is gone frees nothing its preemptor could use soon.
+        victimGone(state, task);
         instanceLostTask(state, task, event.at, true);
       }
       return;
@@ -71,14 +73,19 @@ export function apply(state: CellState, event: Event): void {
         } else if (inst.state === 'ACTIVE' && inst.taskId !== undefined) {
           const task = state.tasks.get(inst.taskId);
           if (task === undefined) continue;
-          // A plain kill overrides an earlier restart; a restart never softens a kill.
+          // A plain kill overrides an earlier restart; a restart never softens a kill. A victim
+          // keeps its link to the instance waiting for it, so that instance learns when it ends.
           if (task.kill === undefined || (task.kill.restart && !event.restart)) {
-            task.kill = { at: event.at, reason: event.reason, restart: event.restart };
+            const preemptedFor = task.kill?.preemptedFor;
+            task.kill = { at: event.at, reason: event.reason, restart: event.restart, ...(preemptedFor === undefined ? {} : { preemptedFor }) };
             state.killing.add(task.taskId);
           }
           // A task on an unreachable agent cannot be asked now; its instance moves on and the
           // master kills the task if the agent ever returns.
-          if (task.state === 'TASK_UNREACHABLE') instanceLostTask(state, task, event.at, true);
+          if (task.state === 'TASK_UNREACHABLE') {
+            victimGone(state, task);
+            instanceLostTask(state, task, event.at, true);
+          }
         }
       }
       if (job.state === 'FINISHED' || job.state === 'FAILED') {
@@ -92,6 +99,89 @@ export function apply(state: CellState, event: Event): void {
       if (event.quota === undefined) state.quotas.delete(event.role);
       else state.quotas.set(event.role, { role: event.role, quota: { ...event.quota }, setAt: event.at });
       return;
+    case 'TasksPreempted':
+      for (const p of event.preemptions) preempt(state, p, event.at);
+      for (const taskId of event.reclaimed) {
+        const task = state.tasks.get(taskId);
+        if (task === undefined || isTerminal(task.state) || task.kill !== undefined) continue;
+        task.kill = { at: event.at, reason: 'REASON_PREEMPTED', restart: true };
+        state.killing.add(taskId);
+      }
+      return;
+    case 'HostMaintenance':
+      for (const hostname of event.hostnames) {
+        if (event.mode === 'ACTIVE') state.maintenance.delete(hostname);
+        else if (!state.maintenance.has(hostname)) state.maintenance.set(hostname, { hostname, mode: event.mode, since: event.at });
+      }
+      return;
+  }
+}
+
+/**
+ * preempt has the victims killed, to be placed again marked preempted (so they may not preempt in
+ * turn: no cascades), and has the preemptor wait for those still alive. Its instance preempts no
+ * more until they have ended, so one pending task never takes more victims than it needs.
+ */
+function preempt(state: CellState, p: PreemptionRecord, at: number): void {
+  const waiting: string[] = [];
+  for (const victimId of p.victims) {
+    const task = state.tasks.get(victimId);
+    if (task === undefined || isTerminal(task.state)) continue;
+    if (task.kill === undefined) {
+      task.kill = { at, reason: 'REASON_PREEMPTED', restart: true, preemptedFor: { job: p.job, instance: p.instance } };
+      state.killing.add(victimId);
+    } else if (task.kill.preemptedFor === undefined) {
+      task.kill.preemptedFor = { job: p.job, instance: p.instance };
+    }
+    const inst = state.jobs.get(task.job)?.instances[task.instance];
+    if (inst !== undefined && inst.taskId === victimId) inst.preempted = true;
+    // Wait only for victims that will tell this instance when they end (victimGone).
+    const f = task.kill.preemptedFor;
+    if (task.state !== 'TASK_UNREACHABLE' && f?.job === p.job && f.instance === p.instance) waiting.push(victimId);
+  }
+  const preemptor = state.jobs.get(p.job)?.instances[p.instance];
+  if (preemptor === undefined || preemptor.state !== 'PENDING') return;
+  if (waiting.length > 0) preemptor.awaitingVictims = waiting;
+  else delete preemptor.awaitingVictims;
+}
+
+/**
+ * victimGone: a task ended (or was lost with its agent). If it was a victim, the instance it was
+ * preempted for stops waiting for it; once it waits for none, it may preempt again should the
+ * room have been taken by someone else meanwhile.
+ */
+function victimGone(state: CellState, task: TaskRecord): void {
+  const f = task.kill?.preemptedFor;
+  if (f === undefined) return;
+  const inst = state.jobs.get(f.job)?.instances[f.instance];
+  const awaiting = inst?.awaitingVictims;
+  if (inst === undefined || awaiting === undefined) return;
+  const i = awaiting.indexOf(task.taskId);
+  if (i >= 0) awaiting.splice(i, 1);
+  if (awaiting.length === 0) delete inst.awaitingVictims;
+}
+
+/** MAX_GPU_DEVICES bounds a device index from an event, so a bad one cannot grow an array without end. */
+const MAX_GPU_DEVICES = 1024;
+
+/**
+ * hold adds (sign 1) or releases (sign -1) what a task holds on its agent. A revocable task's cpus
+ * and mem are held in slack (revocableUsed), the rest in used; GPU shares count per device.
+ * Launch and end call it with the same task, so they cancel exactly.
+ */
+function hold(agent: AgentRecord, t: LaunchedTask, sign: 1 | -1): void {
+  const r = t.resources;
+  const regular: Resources = t.revocable === true ? { ...r, cpusMilli: 0, memMiB: 0 } : r;
+  agent.used = sign === 1 ? add(agent.used, regular) : subtract(agent.used, regular);
+  if (t.revocable === true) {
+    const held = agent.revocableUsed ?? { cpusMilli: 0, memMiB: 0 };
+    agent.revocableUsed = { cpusMilli: held.cpusMilli + sign * r.cpusMilli, memMiB: held.memMiB + sign * r.memMiB };
+  }
+  for (const g of t.gpus ?? []) {
+    if (!Number.isInteger(g.device) || g.device < 0 || g.device >= MAX_GPU_DEVICES) continue;
+    const used = (agent.gpuUsed ??= []);
+    while (used.length <= g.device) used.push(0);
+    used[g.device] = (used[g.device] ?? 0) + sign * g.milli;
   }
 }
 
@@ -113,7 +203,9 @@ function launch(state: CellState, t: LaunchedTask, at: number): void {
   inst.state = 'ACTIVE';
   inst.taskId = t.taskId;
   inst.runs++;
-  agent.used = add(agent.used, t.resources);
+  delete inst.preempted;
+  delete inst.awaitingVictims;
+  hold(agent, t, 1);
   agent.taskIds.add(t.taskId);
 }
 
@@ -137,7 +229,8 @@ function updateStatus(state: CellState, s: StatusRecord, at: number): void {
     task.endedAt = at;
     state.killing.delete(task.taskId);
     const agent = state.agents.get(task.agentId);
-    if (agent !== undefined && agent.taskIds.delete(task.taskId)) agent.used = subtract(agent.used, task.resources);
+    if (agent !== undefined && agent.taskIds.delete(task.taskId)) hold(agent, task, -1);
+    victimGone(state, task);
     if (!state.jobs.has(task.job)) {
       state.tasks.delete(task.taskId);
       return;

@@ -5,6 +5,7 @@
 
 import type { JobSpec, Resources, TaskReason } from '../../core/index.js';
 import type { TaskStatus } from '../../protocol/index.js';
+import type { GpuShare } from '../../scheduler/index.js';
 
 /** AgentRecordInfo is what an agent registered with: its identity, address and resources. */
 export interface AgentRegistration {
@@ -28,14 +29,30 @@ export interface LaunchedTask {
   /** What the task consumes on its agent, its ports included. */
   resources: Resources;
   ports: Record<string, number>;
+  /** The GPU devices it holds on its agent (absent: none). */
+  gpus?: GpuShare[];
+  /** It runs on revocable resources: its cpus and mem are held in the agent's slack. */
+  revocable?: boolean;
 }
+
+/** PreemptionRecord: victims killed so that a pending instance fits on an agent once they end. */
+export interface PreemptionRecord {
+  /** The pending instance they make room for. */
+  job: string;
+  instance: number;
+  agentId: string;
+  victims: string[];
+}
+
+/** HostMode is an operator's maintenance mode for a host; a host with none is ACTIVE. */
+export type HostMode = 'ACTIVE' | 'DRAINING';
 
 /** StatusRecord is a task status as recorded: the agent's update, or one the master made itself. */
 export type StatusRecord = TaskStatus;
 
 /**
  * RoleQuota is what a role's preferred-tier jobs may hold in all, in exact units (milli-cores,
- * MiB, whole GPUs). A resource left out is not limited.
+ * MiB, GPUs exact to the milli). A resource left out is not limited.
  */
 export interface RoleQuota {
   cpusMilli?: number;
@@ -67,6 +84,14 @@ export type Event =
       wholeJob: boolean;
       reason: TaskReason;
     }
+  /**
+   * The scheduler preempted tasks: each victim is killed with REASON_PREEMPTED and its instance
+   * goes back to pending, marked preempted (it may not preempt in turn: no cascades). reclaimed are
+   * revocable tasks killed because the slack they ran on was taken back.
+   */
+  | { type: 'TasksPreempted'; at: number; preemptions: PreemptionRecord[]; reclaimed: string[] }
+  /** An operator drained or activated hosts (by hostname): a DRAINING host gets no new tasks. */
+  | { type: 'HostMaintenance'; at: number; hostnames: string[]; mode: HostMode }
   /** An operator set a role's quota, replacing the old one; without quota, the role's quota is removed (unlimited). */
   | { type: 'QuotaSet'; at: number; role: string; quota?: RoleQuota };
 

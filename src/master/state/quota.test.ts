@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { validateJobSpec, type JobSpec } from '../../core/index.js';
 import { apply } from './apply.js';
 import type { Event, RoleQuota } from './events.js';
-import { amountText, checkQuota, jobQuotaUsage, quotaUsageByRole, roleOf, roleQuotaUsage, specQuotaUsage } from './quota.js';
+import { amountText, apiAmount, checkQuota, jobQuotaUsage, quotaUsageByRole, roleOf, roleQuotaUsage, specQuotaUsage } from './quota.js';
 import { deserializeState, emptyState, serializeState, type CellState } from './state.js';
 
 function spec(job: string, over: Record<string, unknown> = {}): JobSpec {
@@ -174,4 +174,36 @@ test('amountText() writes sizes exactly in the largest unit that holds them', ()
   assert.equal(amountText('disk', 0), '0MiB');
   assert.equal(amountText('cpus', 250), '0.25');
   assert.equal(amountText('gpus', 3), '3');
+});
+
+/** shares is a job of n tasks that each hold a share of one GPU, the rest of its request small. */
+const shares = (job: string, n: number, gpus: number): JobSpec => spec(job, { instances: n, resources: { cpus: 0.1, mem: 1, gpus } });
+
+test('GPU shares add up exactly in what a role holds against its quota', () => {
+  const s = stateOf(created(shares('ml/prod/a', 3, 0.1)), created(shares('ml/prod/b', 10, 0.1)), created(shares('ml/prod/c', 1, 0.2)));
+  assert.equal(roleQuotaUsage(s, 'ml').gpus, 1.5);
+  assert.equal(quotaUsageByRole(s).get('ml')?.gpus, 1.5);
+  assert.equal(specQuotaUsage(shares('ml/prod/d', 3, 0.1)).gpus, 0.3, 'three tenths are three tenths, not 0.30000000000000004');
+});
+
+test('checkQuota() lets GPU shares fill a fractional quota exactly, and refuses one milli more', () => {
+  const s = stateOf(quotaSet('ml', { gpus: 1.5 }), created(shares('ml/prod/a', 12, 0.1)));
+  assert.equal(checkQuota(s, shares('ml/prod/b', 3, 0.1)), undefined, '1.2 + 0.3 is exactly the quota of 1.5');
+  const refusal = checkQuota(s, shares('ml/prod/b', 3, 0.101));
+  assert.deepEqual(refusal?.shortfalls, [{ resource: 'gpus', quota: 1.5, used: 1.2, needs: 0.303 }]);
+  assert.equal(refusal?.message, 'role "ml" has 0.3 gpus of quota left, the job needs 0.303 (quota 1.5 gpus, used 1.2)');
+});
+
+test('checkQuota() counts GPU shares a replacing job adds beyond the old one, without drift', () => {
+  const s = stateOf(quotaSet('ml', { gpus: 0.5 }), created(shares('ml/prod/a', 3, 0.1)));
+  assert.equal(checkQuota(s, shares('ml/prod/a', 5, 0.1)), undefined, '0.3 held, 0.2 more, 0.5 in all');
+  assert.deepEqual(checkQuota(s, shares('ml/prod/a', 6, 0.1))?.shortfalls, [{ resource: 'gpus', quota: 0.5, used: 0.3, needs: 0.3 }]);
+});
+
+test('amountText() and apiAmount() write GPU shares as milli-precise decimals', () => {
+  assert.equal(amountText('gpus', 0.1 + 0.2), '0.3');
+  assert.equal(amountText('gpus', 1.5), '1.5');
+  assert.equal(apiAmount('gpus', 1.5 - 1.2), 0.3);
+  assert.equal(apiAmount('cpus', 1500), 1.5);
+  assert.equal(apiAmount('mem', 2048), 2048);
 });

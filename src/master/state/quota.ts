@@ -5,9 +5,10 @@
 // What a role holds is what it asked for, not what its tasks use now: every pending or running
 // instance of its active preferred-tier jobs counts its job's per-task request. That is what the
 // scheduler will place, so a quota bounds what the role can take from the cell, running or not.
-// These helpers are pure; the figures they return are in exact units (milli-cores, MiB).
+// These helpers are pure; the figures they return are in exact units (milli-cores, MiB), and gpus,
+// which a share of one device makes fractional, are rounded to milli at every sum so they stay exact.
 
-import { milliToCpus, requestOf, type JobSpec } from '../../core/index.js';
+import { gpusToMilli, milliToCpus, requestOf, roundGpus, type JobSpec } from '../../core/index.js';
 import type { RoleQuota } from './events.js';
 import type { CellState, JobRecord } from './state.js';
 
@@ -20,6 +21,7 @@ export interface QuotaAmounts {
   cpusMilli: number;
   memMiB: number;
   diskMiB: number;
+  /** Devices, milli-precise: a job of shares holds a fraction of one (4 tasks × 0.25 hold 1). */
   gpus: number;
 }
 
@@ -51,7 +53,7 @@ function addRequests(sum: QuotaAmounts, spec: JobSpec, n: number): void {
   sum.cpusMilli += r.cpusMilli * n;
   sum.memMiB += r.memMiB * n;
   sum.diskMiB += r.diskMiB * n;
-  sum.gpus += r.gpus * n;
+  sum.gpus = roundGpus(sum.gpus + gpusToMilli(r.gpus) * n / 1000);
 }
 
 /** liveInstances counts the instances of a job that hold quota: pending or running, not ended. */
@@ -135,11 +137,11 @@ export function checkQuota(state: CellState, spec: JobSpec): QuotaRefusal | unde
     const field = QUOTA_FIELDS[resource];
     const limit = quota[field];
     if (limit === undefined) continue;
-    const needs = wanted[field] - held[field];
-    if (needs > 0 && used[field] + needs > limit) shortfalls.push({ resource, quota: limit, used: used[field], needs });
+    const needs = exactDifference(resource, wanted[field], held[field]);
+    if (needs > 0 && exceeds(resource, used[field] + needs, limit)) shortfalls.push({ resource, quota: limit, used: used[field], needs });
   }
   if (shortfalls.length === 0) return undefined;
-  const replacing = held.cpusMilli + held.memMiB + held.diskMiB + held.gpus > 0;
+  const replacing = held.cpusMilli + held.memMiB + held.diskMiB + gpusToMilli(held.gpus) > 0;
   const clauses = shortfalls.map((s, i) => {
     const left = `${amountText(s.resource, Math.max(0, s.quota - s.used))} ${s.resource}`;
     const needs = `${amountText(s.resource, s.needs)}${replacing ? ' more than the job it replaces' : ''}`;
@@ -149,9 +151,20 @@ export function checkQuota(state: CellState, spec: JobSpec): QuotaRefusal | unde
   return { role, shortfalls, message: clauses.join('; and ') };
 }
 
-/** apiAmount turns an exact amount into the API's unit: cores for cpus, MiB and devices as they are. */
+/** exactDifference is a - b; for gpus rounded to milli, so that 0.3 - 0.1 is 0.2 and not 0.19999999999999998. */
+function exactDifference(resource: QuotaResource, a: number, b: number): number {
+  return resource === 'gpus' ? roundGpus(a - b) : a - b;
+}
+
+/** exceeds: amount is more than limit; gpus compared in milli, so a sum of shares equal to the limit fits. */
+function exceeds(resource: QuotaResource, amount: number, limit: number): boolean {
+  return resource === 'gpus' ? gpusToMilli(amount) > gpusToMilli(limit) : amount > limit;
+}
+
+/** apiAmount turns an exact amount into the API's unit: cores for cpus, MiB as they are, devices to milli. */
 export function apiAmount(resource: QuotaResource, exact: number): number {
-  return resource === 'cpus' ? milliToCpus(exact) : exact;
+  if (resource === 'cpus') return milliToCpus(exact);
+  return resource === 'gpus' ? roundGpus(exact) : exact;
 }
 
 /**
@@ -160,7 +173,7 @@ export function apiAmount(resource: QuotaResource, exact: number): number {
  */
 export function amountText(resource: QuotaResource, exact: number): string {
   if (resource === 'cpus') return String(milliToCpus(exact));
-  if (resource === 'gpus') return String(exact);
+  if (resource === 'gpus') return String(roundGpus(exact));
   const sign = exact < 0 ? '-' : '';
   const mib = Math.abs(exact);
   if (mib !== 0 && mib % (1024 * 1024) === 0) return `${sign}${mib / (1024 * 1024)}TiB`;

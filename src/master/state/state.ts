@@ -3,14 +3,22 @@
 
 import { isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
-import type { AgentRegistration, LaunchedTask, RoleQuota } from './events.js';
+import type { AgentRegistration, HostMode, LaunchedTask, RoleQuota } from './events.js';
 
 export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
   /** False from AgentUnreachable until the agent registers again. */
   reachable: boolean;
-  /** What its non-terminal tasks hold, kept by apply() so a scheduling pass need not add it up. */
+  /**
+   * What its non-terminal tasks hold, kept by apply() so a scheduling pass need not add it up.
+   * Revocable tasks count here only with their disk, ports and GPUs: their cpus and mem are in
+   * revocableUsed, held in slack rather than in the agent's reservable capacity.
+   */
   used: Resources;
+  /** cpus and mem its revocable tasks hold (absent in snapshots from before revocable tasks: none). */
+  revocableUsed?: { cpusMilli: number; memMiB: number };
+  /** Milli of each GPU device its tasks hold, by device index (absent or short: 0). */
+  gpuUsed?: number[];
   /** Its non-terminal tasks. */
   taskIds: Set<string>;
 }
@@ -21,6 +29,8 @@ export interface KillIntent {
   reason: TaskReason;
   /** The instance runs again as a new task once this one ended. */
   restart: boolean;
+  /** It was preempted for this pending instance, which waits for it to end (see InstanceRecord.awaitingVictims). */
+  preemptedFor?: { job: string; instance: number };
 }
 
 export interface TaskRecord extends LaunchedTask {
@@ -50,6 +60,10 @@ export interface InstanceRecord {
   failures: number;
   /** When pending: not placed before this time (ms); restart backoff sets it in the future. */
   notBefore: number;
+  /** Pending because it was preempted: it may not preempt in turn (no cascades). Cleared at launch. */
+  preempted?: boolean;
+  /** Victims being killed to make room for it: it waits for them and preempts no more. Cleared at launch. */
+  awaitingVictims?: string[];
 }
 
 export interface JobRecord {
@@ -59,6 +73,13 @@ export interface JobRecord {
   createdAt: number;
   endedAt?: number;
   instances: InstanceRecord[];
+}
+
+/** MaintenanceRecord is a host an operator put in maintenance. */
+export interface MaintenanceRecord {
+  hostname: string;
+  mode: Exclude<HostMode, 'ACTIVE'>;
+  since: number;
 }
 
 /** QuotaRecord is a role's quota as last set. */
@@ -74,6 +95,8 @@ export interface CellState {
   tasks: Map<string, TaskRecord>;
   /** Quotas by role; a role not here is unlimited. */
   quotas: Map<string, QuotaRecord>;
+  /** Hosts in maintenance, by hostname; a host not here is ACTIVE. */
+  maintenance: Map<string, MaintenanceRecord>;
   /**
    * Tasks the master has asked to end that have not ended yet: the KILLs it owes agents. Derived
    * from tasks (kept by apply, rebuilt on load) so that resending them costs no scan of every task.
@@ -82,7 +105,7 @@ export interface CellState {
 }
 
 export function emptyState(): CellState {
-  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), killing: new Set() };
+  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), maintenance: new Map(), killing: new Set() };
 }
 
 /** How many ended tasks of one instance are kept for `task list --all` and the UI. */
@@ -95,6 +118,8 @@ interface SnapshotDoc {
   tasks: TaskRecord[];
   /** Absent from snapshots written before quotas existed: no role had one. */
   quotas?: QuotaRecord[];
+  /** Absent from snapshots written before host maintenance existed. */
+  maintenance?: MaintenanceRecord[];
 }
 
 /** serializeState writes a snapshot: JSON, Maps and Sets as arrays. */
@@ -105,6 +130,7 @@ export function serializeState(state: CellState): string {
     jobs: [...state.jobs.values()],
     tasks: [...state.tasks.values()],
     quotas: [...state.quotas.values()],
+    maintenance: [...state.maintenance.values()],
   };
   return JSON.stringify(doc);
 }
@@ -120,5 +146,6 @@ export function deserializeState(text: string): CellState {
     if (t.kill !== undefined && !isTerminal(t.state)) state.killing.add(t.taskId);
   }
   for (const q of doc.quotas ?? []) state.quotas.set(q.role, q);
+  for (const m of doc.maintenance ?? []) state.maintenance.set(m.hostname, m);
   return state;
 }
