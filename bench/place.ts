@@ -1,13 +1,13 @@
 // place: the scheduler's placement pass on a cell of 1,000 agents, each offering 16 cpus, 64 GiB
-// and ports 31000-32000. Three passes a master makes:
-//   - one job of 10,000 identical tasks (one shape: the cursor makes first fit linear);
+// and ports 31000-32000, with the default placement options. Three passes a master makes:
+//   - one job of 10,000 identical tasks (one equivalence class);
 //   - 1,000 jobs of 10 tasks with `host: limit:1` (a shape per job, limit counts per agent);
 //   - 10,000 identical tasks on a cell with room for 8,000: the unplaced ones are explained.
 // Each task asks 1 cpu, 2 GiB and one port, so a full pass touches 625 or more of the offers.
 
 import { performance } from 'node:perf_hooks';
 import type { Resources } from '../src/core/index.js';
-import { place, type Offer, type PendingTask, type PlacementInput } from '../src/scheduler/index.js';
+import { DEFAULT_PLACEMENT_OPTIONS, place, type AgentSlot, type PendingTask, type PlacementInput } from '../src/scheduler/index.js';
 import { printTable } from './report.js';
 import { median, round } from './stats.js';
 
@@ -15,17 +15,23 @@ const AGENTS = 1000;
 const RUNS = 5;
 const AGENT_FREE: Resources = { cpusMilli: 16_000, memMiB: 65_536, diskMiB: 500_000, gpus: 0, ports: [{ begin: 31000, end: 32000 }] };
 
-function cell(): { offers: Offer[]; agents: Map<string, Readonly<Record<string, string>>> } {
-  const offers: Offer[] = [];
-  const agents = new Map<string, Readonly<Record<string, string>>>();
+function cell(): AgentSlot[] {
+  const agents: AgentSlot[] = [];
   for (let i = 0; i < AGENTS; i++) {
     const agentId = `agent-${i}`;
-    const hostname = `node-${i}.bench`;
-    const attributes = { host: hostname, rack: `r${i % 20}`, os: 'linux' };
-    agents.set(agentId, attributes);
-    offers.push({ offerId: `offer-${i}`, frameworkId: 'muster', agentId, hostname, attributes, resources: AGENT_FREE });
+    agents.push({
+      agentId,
+      hostname: `node-${i}.bench`,
+      attributes: { rack: `r${i % 20}`, os: 'linux' },
+      total: AGENT_FREE,
+      free: AGENT_FREE,
+      gpuFree: [],
+      revocable: { cpusMilli: 0, memMiB: 0 },
+      draining: false,
+      offerId: `offer-${i}`,
+    });
   }
-  return { offers, agents };
+  return agents;
 }
 
 function tasks(opts: { jobs: number; perJob: number; cpusMilli: number; constraints: Record<string, string> }): PendingTask[] {
@@ -37,13 +43,22 @@ function tasks(opts: { jobs: number; perJob: number; cpusMilli: number; constrai
         key: `${job}/${i}`,
         job,
         instance: i,
+        role: 'bench',
         request: { cpusMilli: opts.cpusMilli, memMiB: 2048, diskMiB: 100, gpus: 0, ports: ['http'] },
         constraints: opts.constraints,
+        tier: 'preferred',
         priority: 0,
+        spreadBy: 'host',
+        mayPreempt: false,
       });
     }
   }
   return out;
+}
+
+/** input: nothing runs yet, so every job's and agent's running tasks are none. */
+function input(agents: readonly AgentSlot[], pending: PendingTask[]): PlacementInput {
+  return { tasks: pending, agents, runningOf: () => [], runningOn: () => [], options: DEFAULT_PLACEMENT_OPTIONS };
 }
 
 interface Scenario {
@@ -54,7 +69,7 @@ interface Scenario {
 interface Row {
   scenario: string;
   tasks: number;
-  offers: number;
+  agents: number;
   placed: number;
   unplaced: number;
   p50Ms: number;
@@ -63,19 +78,19 @@ interface Row {
 }
 
 export function runPlaceBench(): Promise<Record<string, unknown>> {
-  const { offers, agents } = cell();
+  const agents = cell();
   const scenarios: Scenario[] = [
     {
       name: '10,000 identical tasks',
-      input: { tasks: tasks({ jobs: 1, perJob: 10_000, cpusMilli: 1000, constraints: {} }), offers, agents, placed: [] },
+      input: input(agents, tasks({ jobs: 1, perJob: 10_000, cpusMilli: 1000, constraints: {} })),
     },
     {
       name: '1,000 jobs x 10, host: limit:1',
-      input: { tasks: tasks({ jobs: 1000, perJob: 10, cpusMilli: 1000, constraints: { host: 'limit:1' } }), offers, agents, placed: [] },
+      input: input(agents, tasks({ jobs: 1000, perJob: 10, cpusMilli: 1000, constraints: { host: 'limit:1' } })),
     },
     {
       name: '10,000 tasks, room for 8,000',
-      input: { tasks: tasks({ jobs: 1, perJob: 10_000, cpusMilli: 2000, constraints: {} }), offers, agents, placed: [] },
+      input: input(agents, tasks({ jobs: 1, perJob: 10_000, cpusMilli: 2000, constraints: {} })),
     },
   ];
   const rows: Row[] = [];
@@ -93,7 +108,7 @@ export function runPlaceBench(): Promise<Record<string, unknown>> {
     rows.push({
       scenario: s.name,
       tasks: s.input.tasks.length,
-      offers: s.input.offers.length,
+      agents: s.input.agents.length,
       placed: result.placements.length,
       unplaced: result.unplaced.length,
       p50Ms: round(p50, 2),
@@ -103,7 +118,7 @@ export function runPlaceBench(): Promise<Record<string, unknown>> {
     });
   }
   printTable(
-    `place(), ${AGENTS.toLocaleString('en-US')} offers of 16 cpus / 64 GiB; each task 1 cpu (2 in the last), 2 GiB, 1 port; median of ${RUNS} runs`,
+    `place(), ${AGENTS.toLocaleString('en-US')} agents offering 16 cpus / 64 GiB; each task 1 cpu (2 in the last), 2 GiB, 1 port; median of ${RUNS} runs`,
     ['scenario', 'tasks', 'placed', 'unplaced', 'p50 ms', 'min ms', 'placements/s'],
     rows.map((r) => [r.scenario, r.tasks, r.placed, r.unplaced, r.p50Ms, r.minMs, r.placementsPerSec]),
   );

@@ -1,5 +1,6 @@
-// sim: the simulator's parts. For now the loader of Alibaba's openb GPU trace and the seeded
-// randomness that shuffles and samples it.
+// sim: the simulator's parts: the loader of Alibaba's openb GPU trace and the seeded randomness
+// that shuffles and samples it, and hollow cells (agents without processes under the master's
+// real log and scheduler input) for the scheduling benchmarks.
 export {
   loadOpenbNodes,
   loadOpenbPods,
@@ -19,3 +20,13 @@ export {
   tracesDir,
 } from './openb.js';
 export type { ArrivalOptions, OpenbNode, OpenbPod } from './openb.js';
+export {
+  HOLLOW_CONSTRAINTS,
+  HollowCell,
+  hollowAgents,
+  hollowJobs,
+  MAX_HOLLOW_AGENTS,
+  MAX_HOLLOW_JOBS,
+  MAX_TASKS_PER_PASS,
+} from './hollow.js';
+export type { HollowAgent, HollowAgentOptions, HollowCellOptions, HollowJobOptions, PassStats } from './hollow.js';
