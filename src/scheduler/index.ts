@@ -14,6 +14,7 @@ export {
 } from './filters.js';
 export type { AgentFree, FilterName, Rejection, TaskClass } from './filters.js';
 export { place } from './placement.js';
+export { AgentTable } from './table.js';
 export { allocate, drfOrder } from './allocator.js';
 export { explain, FITS_NOW, MAX_AGENTS, MAX_CHANGES, neverFits, NO_OFFERS } from './explain.js';
 export type { AgentCapacity, ExplainInput } from './explain.js';

@@ -302,3 +302,16 @@ void test('place() refuses an input it cannot trust', () => {
   assert.throws(() => place(input([slot('a', { gpuFree: [1001] })], [task()])), /GPU device/);
   assert.throws(() => place(input([slot('a')], [task()], { weights: { fit: Number.NaN, spread: 0, gpu: 0 } })), /weight/);
 });
+
+void test('a task waiting for its victims holds the room they free: a lower task after it may not take it', () => {
+  const agents = [slot('a1', { free: 'cpus:1;mem:4GiB;disk:100GiB;ports:[31000-31999]' })];
+  const waiting = { ...task({ job: 'web/prod/api', request: req(2, 256) }), waitingOn: 'a1' };
+  const lower = task({ job: 'batch/prod/filler', tier: 'preemptible', request: req(0.5, 256) });
+  const held = place(input(agents, [waiting, lower]));
+  assert.deepEqual(held.placements, []);
+  assert.deepEqual(held.unplaced.map((u) => u.key), ['web/prod/api/0', 'batch/prod/filler/0']);
+
+  // Without the wait, the lower task takes the free cpu.
+  const free = place(input(agents, [task({ job: 'web/prod/api', request: req(2, 256) }), lower]));
+  assert.deepEqual(free.placements.map((p) => p.key), ['batch/prod/filler/0']);
+});

@@ -2,7 +2,8 @@
 // million pending tasks, by Borg's recipe (Verma et al., EuroSys 2015, §3.4):
 //
 // - Compact vectors. Each agent's free cpus, mem, disk, revocable cpus and mem, port ranges and GPU
-//   devices are copied once per call into typed arrays; the hot loop reads no Resources object.
+//   devices live in typed arrays (table.ts), kept by the caller across passes; a call copies the
+//   arrays it changes, and the hot loop reads no Resources object.
 // - Equivalence classes. Tasks with the same classKey are one question: constraints are parsed,
 //   static filters (draining, dedicated, value constraints) answered and agents scored once for
 //   all of them. Tasks of one job that differ only by instance number are one class.
@@ -29,7 +30,8 @@ import { classKey, classOf, gpuFitsDevices, limitReject, staticReject } from './
 import type { AgentFree, TaskClass } from './filters.js';
 import { chooseDevices, GPU_MILLI, MAX_DEVICES } from './gpus.js';
 import { preempt } from './preemption.js';
-import { mulberry32, permutation, randomBelow } from './random.js';
+import { mulberry32, randomBelow } from './random.js';
+import { AgentTable } from './table.js';
 import { scoreAgent } from './scoring.js';
 import type { FitView, ScoreView } from './scoring.js';
 import type {
@@ -44,8 +46,7 @@ import type {
   WhyPending,
 } from './types.js';
 
-/** MAX_AGENTS bounds the agents of one call. */
-export const MAX_AGENTS = 1_000_000;
+export { MAX_AGENTS } from './table.js';
 /** MAX_TASKS bounds the pending tasks of one call. */
 export const MAX_TASKS = 5_000_000;
 /** MAX_SAMPLE bounds options.sampleSize. */
@@ -82,6 +83,8 @@ interface ClassState {
   readonly pool: Entry[];
   /** No agent fits any more: the class's remaining tasks are unplaced without a search. */
   done: boolean;
+  /** Tasks of the class not yet placed or given up on: at 0 the pool is let go. */
+  remaining: number;
 }
 
 function invalid(message: string): MusterError {
@@ -96,8 +99,7 @@ function checkWeights(w: ScoreWeights): void {
 
 /** checkInput validates what a caller could get wrong; a bad input throws before anything is placed. */
 function checkInput(input: PlacementInput): void {
-  const { tasks, agents, options } = input;
-  if (agents.length > MAX_AGENTS) throw invalid(`placement takes at most ${MAX_AGENTS} agents, not ${agents.length}`);
+  const { tasks, options } = input;
   if (tasks.length > MAX_TASKS) throw invalid(`placement takes at most ${MAX_TASKS} tasks, not ${tasks.length}`);
   if (!Number.isInteger(options.sampleSize) || options.sampleSize < 0 || options.sampleSize > MAX_SAMPLE) {
     throw invalid(`sampleSize must be an integer in 0..${MAX_SAMPLE}, not ${options.sampleSize}`);
@@ -107,15 +109,7 @@ function checkInput(input: PlacementInput): void {
   }
   if (!Number.isFinite(options.seed)) throw invalid(`seed must be a finite number, not ${options.seed}`);
   checkWeights(options.weights);
-  const ids = new Set<string>();
-  for (const a of agents) {
-    if (ids.has(a.agentId)) throw invalid(`agent ${a.agentId} is given twice`);
-    ids.add(a.agentId);
-    if (a.gpuFree.length > MAX_DEVICES) throw invalid(`agent ${a.agentId} has ${a.gpuFree.length} GPU devices; at most ${MAX_DEVICES}`);
-    for (const f of a.gpuFree) {
-      if (!Number.isInteger(f) || f < 0 || f > GPU_MILLI) throw invalid(`agent ${a.agentId} has a GPU device with ${f} milli free; free is 0..${GPU_MILLI}`);
-    }
-  }
+  if (input.table !== undefined && input.table.agents !== input.agents) throw invalid("agents must be the table's own agents");
   const keys = new Set<string>();
   for (const t of tasks) {
     if (keys.has(t.key)) throw invalid(`task ${t.key} is given twice`);
@@ -130,7 +124,11 @@ function checkInput(input: PlacementInput): void {
   }
 }
 
-/** Vectors are the agents' free resources, one slot per agent index, updated as tasks are placed. */
+/**
+ * Vectors are the agents' free resources during one call, one slot per agent index: copies of the
+ * table's arrays, updated as tasks are placed. GPU device arrays are copied only for the agents a
+ * task lands on.
+ */
 class Vectors {
   readonly freeCpu: Float64Array;
   readonly freeMem: Float64Array;
@@ -146,39 +144,25 @@ class Vectors {
   readonly gpuFree: Int32Array[];
   /** Tasks placed on the agent in this call: a cached score older than this is re-scored. */
   readonly version: Int32Array;
+  /** 1 once gpuFree[a] is this call's own copy. */
+  readonly gpuCopied: Uint8Array;
 
-  constructor(agents: readonly AgentSlot[]) {
-    const n = agents.length;
-    this.freeCpu = new Float64Array(n);
-    this.freeMem = new Float64Array(n);
-    this.freeDisk = new Float64Array(n);
-    this.freeGpus = new Float64Array(n);
-    this.revCpu = new Float64Array(n);
-    this.revMem = new Float64Array(n);
-    this.totalCpu = new Float64Array(n);
-    this.totalMem = new Float64Array(n);
-    this.totalDisk = new Float64Array(n);
-    this.portCount = new Float64Array(n);
-    this.ports = new Array<readonly PortRange[]>(n);
-    this.gpuFree = new Array<Int32Array>(n);
-    this.version = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const a = agents[i] as AgentSlot;
-      this.freeCpu[i] = a.free.cpusMilli;
-      this.freeMem[i] = a.free.memMiB;
-      this.freeDisk[i] = a.free.diskMiB;
-      this.freeGpus[i] = a.free.gpus;
-      this.revCpu[i] = a.revocable.cpusMilli;
-      this.revMem[i] = a.revocable.memMiB;
-      this.totalCpu[i] = a.total.cpusMilli;
-      this.totalMem[i] = a.total.memMiB;
-      this.totalDisk[i] = a.total.diskMiB;
-      this.ports[i] = a.free.ports;
-      let count = 0;
-      for (const r of a.free.ports) count += r.end - r.begin + 1;
-      this.portCount[i] = count;
-      this.gpuFree[i] = Int32Array.from(a.gpuFree);
-    }
+  constructor(t: AgentTable) {
+    this.freeCpu = t.freeCpu.slice();
+    this.freeMem = t.freeMem.slice();
+    this.freeDisk = t.freeDisk.slice();
+    this.freeGpus = t.freeGpus.slice();
+    this.revCpu = t.revCpu.slice();
+    this.revMem = t.revMem.slice();
+    this.portCount = t.portCount.slice();
+    // Read only in a pass: shared with the table.
+    this.totalCpu = t.totalCpu;
+    this.totalMem = t.totalMem;
+    this.totalDisk = t.totalDisk;
+    this.ports = t.ports.slice();
+    this.gpuFree = t.gpuFree.slice();
+    this.version = new Int32Array(t.length);
+    this.gpuCopied = new Uint8Array(t.length);
   }
 
   /** fits is fitsResources (filters.ts) on the vectors. */
@@ -250,6 +234,7 @@ function popTop(h: Entry[]): void {
 /** Pass is one call of place(): the vectors, the classes and the counters. */
 class Pass {
   readonly input: PlacementInput;
+  readonly table: AgentTable;
   readonly agents: readonly AgentSlot[];
   readonly v: Vectors;
   /** Placeable agent indexes (those offered) in the seeded random order. */
@@ -272,15 +257,15 @@ class Pass {
 
   constructor(input: PlacementInput) {
     this.input = input;
-    this.agents = input.agents;
-    this.v = new Vectors(input.agents);
+    const table = input.table ?? new AgentTable(input.agents, input.options.seed);
+    this.table = table;
+    this.agents = table.agents;
+    this.v = new Vectors(table);
+    // With a table kept across passes the visiting order is the table's; each pass's seed still
+    // moves where every class starts walking it.
     this.random = mulberry32(input.options.seed);
-    this.orderAll = permutation(input.agents.length, this.random);
-    let m = 0;
-    for (const i of this.orderAll) if ((input.agents[i] as AgentSlot).offerId !== undefined) m++;
-    this.order = new Int32Array(m);
-    m = 0;
-    for (const i of this.orderAll) if ((input.agents[i] as AgentSlot).offerId !== undefined) this.order[m++] = i;
+    this.orderAll = table.order;
+    this.order = table.placeableOrder();
     this.weights = input.options.weights;
     this.sampleSize = input.options.sampleSize;
     this.cacheScores = input.options.cacheScores;
@@ -296,7 +281,7 @@ class Pass {
       this.staticCaches.set(staticKey, statics);
     }
     const m = this.order.length;
-    return { cls, statics, start: m === 0 ? 0 : randomBelow(m, this.random), walked: 0, pool: [], done: false };
+    return { cls, statics, start: m === 0 ? 0 : randomBelow(m, this.random), walked: 0, pool: [], done: false, remaining: 0 };
   }
 
   staticOk(cs: ClassState, a: number): boolean {
@@ -447,7 +432,13 @@ class Pass {
     }
     let gpus: GpuShare[] = [];
     if (cls.gpu !== undefined) {
-      const g = v.gpuFree[a] as Int32Array;
+      // The first task on an agent in this call copies its devices: the table's stay as they were.
+      let g = v.gpuFree[a] as Int32Array;
+      if (v.gpuCopied[a] === 0) {
+        g = g.slice();
+        v.gpuFree[a] = g;
+        v.gpuCopied[a] = 1;
+      }
       const milli = 'whole' in cls.gpu ? GPU_MILLI : cls.gpu.milli;
       gpus = (chooseDevices(g, cls.gpu, 'pack') ?? []).map((device) => {
         g[device] = (g[device] as number) - milli;
@@ -471,10 +462,28 @@ class Pass {
     };
   }
 
+  /**
+   * reserve holds on agentId what a task waiting for its victims there needs, so that no task after
+   * it in this pass takes the room the victims free as they end. Only what is free now is held, up
+   * to its request: the rest is still in its victims, which are already its own (they are being
+   * killed, and neither a placement nor another preemption counts them).
+   */
+  reserve(agentId: string, cls: TaskClass): void {
+    const a = this.table.index.get(agentId);
+    if (a === undefined) return;
+    const v = this.v;
+    const req = cls.request;
+    const hold = (free: number, need: number): number => free - Math.min(Math.max(free, 0), need);
+    v.freeCpu[a] = hold(v.freeCpu[a] as number, req.cpusMilli);
+    v.freeMem[a] = hold(v.freeMem[a] as number, req.memMiB);
+    v.freeDisk[a] = hold(v.freeDisk[a] as number, req.diskMiB);
+    v.portCount[a] = hold(v.portCount[a] as number, req.ports.length);
+    v.version[a] = (v.version[a] as number) + 1;
+  }
+
   /** countRunning counts the running tasks of every job with pending tasks, once per job. */
   countRunning(): void {
-    const index = new Map<string, number>();
-    for (let i = 0; i < this.agents.length; i++) index.set((this.agents[i] as AgentSlot).agentId, i);
+    const index = this.table.index;
     for (const [job, attrs] of this.countedAttributes) {
       for (const r of this.input.runningOf(job)) {
         if (r.killing) continue;
@@ -525,6 +534,7 @@ export function place(input: PlacementInput): PlacementResult {
       }
       for (const a of [...cs.cls.limits.map((c) => c.attribute), cs.cls.spreadBy]) if (!attrs.includes(a)) attrs.push(a);
     }
+    cs.remaining++;
     classOfTask[ti] = cs;
   }
   pass.countRunning();
@@ -535,8 +545,14 @@ export function place(input: PlacementInput): PlacementResult {
     const t = tasks[ti] as PendingTask;
     const cs = classOfTask[ti] as ClassState;
     const a = pass.pick(cs);
-    if (a < 0) unplacedAt.push(ti);
-    else placements.push(pass.commit(t, cs.cls, a));
+    if (a >= 0) placements.push(pass.commit(t, cs.cls, a));
+    else {
+      unplacedAt.push(ti);
+      if (t.waitingOn !== undefined) pass.reserve(t.waitingOn, cs.cls);
+    }
+    // A class's pool is only for its own tasks: without equivalence classes (a class per task) or
+    // without sampling (a pool of every agent) keeping them all would hold tasks × agents entries.
+    if (--cs.remaining === 0) cs.pool.length = 0;
   }
 
   const stats = { classes: classes.size, agentsVisited: pass.agentsVisited, scoresComputed: pass.scoresComputed };

@@ -3,6 +3,7 @@
 // hollow agents. The same input and seed always give the same output.
 
 import type { Resources, ResourceRequest } from '../core/index.js';
+import type { AgentTable } from './table.js';
 
 export type Attributes = Readonly<Record<string, string>>;
 
@@ -76,6 +77,12 @@ export interface PendingTask {
    * was itself preempted (no cascades) or that is already waiting for its victims to end.
    */
   readonly mayPreempt: boolean;
+  /**
+   * The agent whose preempted victims it waits for. Until it fits there, what that agent frees is
+   * held for it: tasks after it in the pass may not take it (else a victim freed first is taken by
+   * a lower task, and the preemptor preempts again).
+   */
+  readonly waitingOn?: string;
 }
 
 /** RunningTask is a non-terminal task already placed: limits and spread count it; preemption may pick it. */
@@ -143,6 +150,11 @@ export interface PlacementInput {
   /** The running tasks on an agent: preemption looks for victims there. */
   readonly runningOn: (agentId: string) => readonly RunningTask[];
   readonly options: PlacementOptions;
+  /**
+   * The agents as compact vectors kept across passes (agents must then be table.agents). Without
+   * it each call builds its own from agents, visiting them in an order seeded by options.seed.
+   */
+  readonly table?: AgentTable;
 }
 
 export interface Placement {

@@ -20,7 +20,7 @@ import { silentLogger } from '../log/index.js';
 // a hollow cell must not depend on, and does not export the scheduler input builders.
 /* eslint-disable no-restricted-imports */
 import { EventLog } from '../master/eventlog.js';
-import { agentSlots, NO_SLACK, pendingTasks, runningOfJob, runningOnAgent } from '../master/jobs/input.js';
+import { AgentSlotCache, NO_SLACK, pendingTasks, runningOfJob, runningOnAgent } from '../master/jobs/input.js';
 import type { CellState, Event } from '../master/state/index.js';
 import { openStore, type Store } from '../master/store/index.js';
 /* eslint-enable no-restricted-imports */
@@ -196,6 +196,7 @@ export class HollowCell {
   private readonly options: PlacementOptions;
   private readonly maxTasks: number;
   private readonly placeFn: (input: PlacementInput) => PlacementResult;
+  private readonly slots = new AgentSlotCache();
 
   private constructor(
     readonly log: EventLog,
@@ -208,6 +209,7 @@ export class HollowCell {
     this.options = { ...DEFAULT_PLACEMENT_OPTIONS, ...options.placement };
     this.maxTasks = options.maxTasksPerPass ?? MAX_TASKS_PER_PASS;
     this.placeFn = options.place ?? place;
+    this.slots.watch(log);
     // A pass starts as soon as a job is durable, never before: the master answers the user first.
     log.onAppended((batch) => {
       if (this.auto && batch.some((e) => e.event.type === 'JobCreated')) this.kick();
@@ -277,11 +279,12 @@ export class HollowCell {
     const state = this.log.state;
     const now = this.log.now();
     const tasks = pendingTasks(state, now, undefined, this.maxTasks);
-    const agents = agentSlots(state, undefined, () => NO_SLACK);
+    const table = this.slots.refresh(state, undefined, () => NO_SLACK);
     const t1 = performance.now();
     const result = this.placeFn({
       tasks,
-      agents,
+      agents: table.agents,
+      table,
       runningOf: (job) => runningOfJob(state, job),
       runningOn: (agentId) => runningOnAgent(state, agentId),
       // Seeded from the pass number, as the master does: reproducible, yet not the same order each pass.

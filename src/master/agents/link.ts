@@ -5,12 +5,12 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MusterError, isTerminal, type TaskReason } from '../../core/index.js';
+import { MusterError, isTerminal, type Resources, type TaskReason } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../http/router.js';
-import { isWanted, killGraceSecs, type Event } from '../state/index.js';
+import { isWanted, killGraceSecs, type AgentRecord, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
 const MAX_CALL_BYTES = 8 * 1024 * 1024;
@@ -82,6 +82,11 @@ export class AgentLinks {
   private readonly startedAt: number;
   private readonly timer: NodeJS.Timeout;
   private readonly lastKillSent = new Map<string, number>();
+  private readonly changeListeners = new Set<(agentId: string | undefined) => void>();
+  /** slackOf's answers, by agent, with what they were computed from. */
+  private readonly slackCache = new Map<string, { used: Resources; reports: number; slack: AgentSlack }>();
+  /** Usage reports received from each agent: a new one makes its slack worth computing again. */
+  private readonly usageReports = new Map<string, number>();
   private readonly usage = new Map<string, TaskUsage>();
   /** CPU use of each task between its last two samples, in cores: Δ cpuSecs / Δ seconds. */
   private readonly cpuRate = new Map<string, number>();
@@ -93,6 +98,18 @@ export class AgentLinks {
     this.startedAt = log.now();
     this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
+  }
+
+  /**
+   * onAgentChange hears of what the log does not record: an agent's usage report (its slack may
+   * have moved: the agent's id), or an agent connecting or disconnecting (undefined).
+   */
+  onAgentChange(listener: (agentId: string | undefined) => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  private changed(agentId: string | undefined): void {
+    for (const l of this.changeListeners) l(agentId);
   }
 
   isConnected(agentId: string): boolean {
@@ -153,6 +170,18 @@ export class AgentLinks {
     const state = this.log.state;
     const agent = state.agents.get(agentId);
     if (agent === undefined) return { cpusMilli: 0, memMiB: 0 };
+    // Asked for every agent on every scheduling pass: kept until the agent's tasks change (a new
+    // `used`) or it reports usage again, so a pass does not walk every task of the cell.
+    const cached = this.slackCache.get(agentId);
+    const reports = this.usageReports.get(agentId) ?? 0;
+    if (cached !== undefined && cached.used === agent.used && cached.reports === reports) return cached.slack;
+    const slack = this.computeSlack(agent);
+    this.slackCache.set(agentId, { used: agent.used, reports, slack });
+    return slack;
+  }
+
+  private computeSlack(agent: AgentRecord): AgentSlack {
+    const state = this.log.state;
     let cpusMilli = 0;
     let memMiB = 0;
     for (const taskId of agent.taskIds) {
@@ -181,6 +210,8 @@ export class AgentLinks {
    * report on tasks the master placed on it.
    */
   private recordUsage(agentId: string, tasks: TaskUsage[]): void {
+    this.usageReports.set(agentId, (this.usageReports.get(agentId) ?? 0) + 1);
+    this.changed(agentId);
     for (const u of tasks) {
       const task = this.log.state.tasks.get(u.taskId);
       if (task === undefined || task.agentId !== agentId || isTerminal(task.state)) continue;
@@ -265,11 +296,13 @@ export class AgentLinks {
     res.flushHeaders();
     const conn = new AgentConnection(agentId, res, this.options.heartbeatSecs);
     this.connections.set(agentId, conn);
+    this.changed(undefined);
     this.lastSeen.set(agentId, this.log.now());
     const onClose = (): void => {
       conn.close();
       if (this.connections.get(agentId) === conn) {
         this.connections.delete(agentId);
+        this.changed(undefined);
         this.options.logger.info('agent disconnected', { agentId });
       }
     };
@@ -346,6 +379,7 @@ export class AgentLinks {
       this.options.logger.warn('agent unreachable', { agentId: agent.agentId, hostname: agent.hostname, silentSecs });
       this.connections.get(agent.agentId)?.close();
       this.connections.delete(agent.agentId);
+      this.changed(undefined);
       this.log
         .submit((state, at) => {
           if (state.agents.get(agent.agentId)?.reachable !== true) return { events: [], result: undefined };

@@ -4,10 +4,11 @@
 // and answers them before the pass ends, so an offer never outlives its pass and free resources
 // are always recomputed from durable state. External frameworks (Mesos v1 API) come later.
 
-import { EMPTY, subtract } from '../../core/index.js';
+import { EMPTY } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { allocate, type AllocatorAgent, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
+import { freeOf } from '../jobs/index.js';
 import type { EventLog } from '../eventlog.js';
 
 /** InProcessFramework is a framework living inside the master. */
@@ -87,7 +88,7 @@ export class OfferCycle {
     const agents: AllocatorAgent[] = [];
     for (const a of state.agents.values()) {
       if (!a.reachable || !this.links.isConnected(a.agentId)) continue;
-      agents.push({ agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources, free: subtract(a.resources, a.used) });
+      agents.push({ agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources, free: freeOf(a) });
     }
     if (agents.length === 0) {
       // Nothing to offer: every framework gets an empty round so it can say why its work waits.

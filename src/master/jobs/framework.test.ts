@@ -198,6 +198,7 @@ test('revocable tasks run on slack only and are reclaimed when the slack shrinks
     assert.equal(state.jobs.get('batch/prod/scav')?.instances[0]?.state, 'PENDING', 'no slack measured yet: nothing is lent');
 
     cell.slack.set('a1', { cpusMilli: 800, memMiB: 800 });
+    cell.framework.agentChanged('a1'); // as the master does on a usage report
     await cell.pass();
     const scav = state.jobs.get('batch/prod/scav');
     const running = scav?.instances.filter((i) => i.state === 'ACTIVE') ?? [];
@@ -208,6 +209,7 @@ test('revocable tasks run on slack only and are reclaimed when the slack shrinks
     assert.equal(state.agents.get('a1')?.used.cpusMilli, 1000, 'regular capacity holds only the preferred task');
 
     cell.slack.set('a1', { cpusMilli: 100, memMiB: 800 });
+    cell.framework.agentChanged('a1');
     await cell.pass();
     assert.deepEqual(preemptedEvents(cell).at(-1)?.reclaimed, [taskId]);
     assert.equal(state.tasks.get(taskId)?.kill?.reason, 'REASON_PREEMPTED');

@@ -15,7 +15,7 @@ import type { EventLog } from '../eventlog.js';
 import type { InProcessFramework } from '../frameworks/offers.js';
 import type { SchedulingOptions } from '../options.js';
 import type { CellState, Event, LaunchedTask, PreemptionRecord } from '../state/index.js';
-import { agentSlots, pendingTasks, runningOfJob, runningOnAgent } from './input.js';
+import { AgentSlotCache, pendingTasks, runningOfJob, runningOnAgent } from './input.js';
 import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 
 export const MUSTER_FRAMEWORK_ID = 'muster';
@@ -37,6 +37,8 @@ export class MusterFramework implements InProcessFramework {
   private reclaim: string[] = [];
   private wakeAt: number | undefined;
   private readonly budget: PreemptionBudget;
+  /** The agents as compact vectors, kept from pass to pass and updated where they changed. */
+  private readonly slots = new AgentSlotCache();
   /** Tasks launched and preempted since start, for /metrics. */
   launched = 0;
   preempted = 0;
@@ -47,9 +49,18 @@ export class MusterFramework implements InProcessFramework {
     private readonly options: MusterFrameworkOptions,
   ) {
     this.budget = new PreemptionBudget(options.scheduling.preemptionsPerMinute, log.now());
+    this.slots.watch(log);
   }
 
-  /** pendingReason is the one-line answer to "why is this instance pending?". */
+  /**
+   * agentChanged: something the log does not hold changed for an agent (its usage, hence its
+   * slack), or, without an id, for agents in general (one connected or disconnected).
+   */
+  agentChanged(agentId?: string): void {
+    if (agentId === undefined) this.slots.markAll();
+    else this.slots.markDirty(agentId);
+  }
+
   /**
    * placementOptions are the options of this master's passes; `muster job plan` uses them too, so
    * a plan and the pass that follows it weigh agents alike. The log index seeds the agent order:
@@ -67,6 +78,7 @@ export class MusterFramework implements InProcessFramework {
     };
   }
 
+  /** pendingReason is the one-line answer to "why is this instance pending?". */
   pendingReason(job: string, instance: number): string | undefined {
     return this.why.get(`${job}/${instance}`)?.summary;
   }
@@ -115,14 +127,16 @@ export class MusterFramework implements InProcessFramework {
       }
       const byAgent = new Map<string, Offer>();
       for (const o of offers) if (o.frameworkId === this.frameworkId && !byAgent.has(o.agentId)) byAgent.set(o.agentId, o);
+      const table = this.slots.refresh(
+        state,
+        byAgent,
+        (id) => this.links.slackOf(id),
+        (id) => this.links.isConnected(id),
+      );
       result = place({
         tasks,
-        agents: agentSlots(
-          state,
-          byAgent,
-          (id) => this.links.slackOf(id),
-          (id) => this.links.isConnected(id),
-        ),
+        agents: table.agents,
+        table,
         runningOf: (job) => runningOfJob(state, job),
         runningOn: (agentId) => runningOnAgent(state, agentId),
         options: this.placementOptions(this.budget.available(now)),

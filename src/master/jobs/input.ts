@@ -1,9 +1,9 @@
 // The scheduler's input, built from the cell state. The master's job scheduler, `muster job plan`
 // and the benchmarks all build it here, so that each asks the placement code the same question.
 
-import { isTerminal, parseJobKey, requestOf, subtract, type Resources } from '../../core/index.js';
-import type { AgentSlot, Offer, PendingTask, RunningTask, Tier } from '../../scheduler/index.js';
-import type { AgentRecord, CellState, JobRecord, TaskRecord } from '../state/index.js';
+import { isTerminal, parseJobKey, requestOf, subtract, type PortRange, type Resources } from '../../core/index.js';
+import { AgentTable, type AgentSlot, type Offer, type PendingTask, type RunningTask, type Tier } from '../../scheduler/index.js';
+import type { AgentRecord, CellState, Event, JobRecord, LoggedEvent, TaskRecord } from '../state/index.js';
 
 /** Slack is what an agent's non-revocable tasks reserve and do not use: revocable tasks may run in it. */
 export interface Slack {
@@ -19,11 +19,13 @@ function spreadByOf(spec: { readonly spreadBy?: string }): string {
 }
 
 /** pendingTaskOf is one pending instance as the scheduler sees it. */
-export function pendingTaskOf(job: JobRecord, instance: number, request = requestOf(job.spec)): PendingTask {
+export function pendingTaskOf(job: JobRecord, instance: number, request = requestOf(job.spec), state?: CellState): PendingTask {
   const inst = job.instances[instance];
   const spec = job.spec;
   const tier: Tier = spec.tier;
-  return {
+  const victim = inst?.awaitingVictims?.[0];
+  const waitingOn = victim === undefined ? undefined : state?.tasks.get(victim)?.agentId;
+  const task: PendingTask = {
     key: `${job.key}/${instance}`,
     job: job.key,
     instance,
@@ -35,6 +37,7 @@ export function pendingTaskOf(job: JobRecord, instance: number, request = reques
     spreadBy: spreadByOf(spec),
     mayPreempt: tier === 'preferred' && inst?.preempted !== true && (inst?.awaitingVictims ?? []).length === 0,
   };
+  return waitingOn === undefined ? task : { ...task, waitingOn };
 }
 
 /**
@@ -54,14 +57,22 @@ export function pendingTasks(
   limit = Number.POSITIVE_INFINITY,
 ): PendingTask[] {
   const ready: JobRecord[] = [];
-  for (const job of state.jobs.values()) {
-    if (job.state !== 'ACTIVE') continue;
+  for (const key of state.pendingJobs) {
+    const job = state.jobs.get(key);
+    if (job?.state !== 'ACTIVE') {
+      state.pendingJobs.delete(key);
+      continue;
+    }
     let any = false;
+    let pending = false;
     for (const inst of job.instances) {
       if (inst.state !== 'PENDING') continue;
+      pending = true;
       if (inst.notBefore > now) later(inst.notBefore);
       else any = true;
     }
+    // The index is derived state: forgetting a job with nothing pending changes no decision.
+    if (!pending) state.pendingJobs.delete(key);
     if (any) ready.push(job);
   }
   ready.sort(
@@ -77,7 +88,7 @@ export function pendingTasks(
     for (const inst of job.instances) {
       if (inst.state !== 'PENDING' || inst.notBefore > now) continue;
       if (out.length >= limit) return out;
-      out.push(pendingTaskOf(job, inst.instance, request));
+      out.push(pendingTaskOf(job, inst.instance, request, state));
     }
   }
   return out;
@@ -180,4 +191,261 @@ export function runningOnAgent(state: CellState, agentId: string): RunningTask[]
     if (r !== undefined) out.push(r);
   }
   return out;
+}
+
+/** What an agent's slot was built from: when none of it changed, the slot still holds. */
+interface SlotSource {
+  readonly used: Resources;
+  readonly resources: Resources;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly hostname: string;
+  readonly revocableUsed: Slack | undefined;
+  readonly draining: boolean;
+  readonly slack: Slack;
+  readonly offer: Resources | undefined;
+}
+
+function sameResources(a: Resources | undefined, b: Resources | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  if (a.cpusMilli !== b.cpusMilli || a.memMiB !== b.memMiB || a.diskMiB !== b.diskMiB || a.gpus !== b.gpus) return false;
+  if (a.ports === b.ports) return true;
+  if (a.ports.length !== b.ports.length) return false;
+  for (let i = 0; i < a.ports.length; i++) {
+    const x = a.ports[i] as PortRange;
+    const y = b.ports[i] as PortRange;
+    if (x.begin !== y.begin || x.end !== y.end) return false;
+  }
+  return true;
+}
+
+/**
+ * AgentSlotCache keeps the scheduler's AgentTable in step with the cell state from one pass to the
+ * next, so that a pass costs what its tasks cost, not what the cell has.
+ *
+ * It is told which agents changed: `watch(log)` marks the agents each appended event touches (a
+ * task launched on one or ended there, an agent registered or lost), and the master marks those
+ * whose usage (hence slack) changed, or all of them when an agent connects or disconnects. A
+ * refresh then rebuilds only the marked agents' slots, after checking each against what it was
+ * built from (apply() gives an agent a new `used` object whenever a task lands on it or leaves it).
+ * Without marks (markAll, or a cache that watches nothing) every agent is checked: a walk over
+ * them comparing a few fields. The table is built again from scratch when the set of agents
+ * changes, which is rare.
+ *
+ * A slot keeps the offer id of the pass that built it: placements name agents, not offers.
+ */
+export class AgentSlotCache {
+  #table: AgentTable | undefined;
+  #ids: string[] = [];
+  #sources: SlotSource[] = [];
+  /** Agents marked changed since the last refresh; undefined: check them all. */
+  #dirty: Set<string> | undefined;
+  /** Slots built in the last refresh, for tests and metrics. */
+  rebuilt = 0;
+
+  /** The seed of the agents' visiting order; each pass still seeds where its classes start. */
+  constructor(private readonly seed = 1) {}
+
+  /**
+   * watch marks the agents each durable event touches. Only a cache that watches keeps a dirty
+   * set: one that does not checks every agent on each refresh.
+   */
+  watch(log: { onAppended(listener: (batch: readonly LoggedEvent[]) => void): () => void; readonly state: CellState }): () => void {
+    this.#dirty = undefined;
+    const touched = new Set<string>();
+    const off = log.onAppended((batch) => {
+      for (const { event } of batch) {
+        if (!agentsTouchedBy(log.state, event, touched)) {
+          this.markAll();
+          return;
+        }
+      }
+      for (const id of touched) this.markDirty(id);
+      touched.clear();
+    });
+    this.#watching = true;
+    return () => {
+      off();
+      this.#watching = false;
+      this.#dirty = undefined;
+    };
+  }
+
+  #watching = false;
+
+  /** markDirty: the agent's slot may be out of date (its usage changed, say). */
+  markDirty(agentId: string): void {
+    if (!this.#watching) return;
+    (this.#dirty ??= new Set()).add(agentId);
+  }
+
+  /** markAll: check every agent at the next refresh (an agent connected or disconnected). */
+  markAll(): void {
+    this.#dirty = undefined;
+    this.#all = true;
+  }
+
+  #all = true;
+
+  /** refresh returns the table for the state now; arguments as agentSlots. */
+  refresh(
+    state: CellState,
+    offers: ReadonlyMap<string, Offer> | undefined,
+    slackOf: (agentId: string) => Slack,
+    usable: (agentId: string) => boolean = () => true,
+  ): AgentTable {
+    this.rebuilt = 0;
+    const table = this.#table;
+    if (table !== undefined && this.#watching && !this.#all) {
+      const dirty = this.#dirty;
+      this.#dirty = undefined;
+      if (dirty === undefined || this.#updateSome(table, dirty, state, offers, slackOf, usable)) return table;
+    } else if (table !== undefined && this.#update(table, state, offers, slackOf, usable)) {
+      this.#all = false;
+      return table;
+    }
+    this.#all = false;
+    this.#dirty = undefined;
+
+    const agents: AgentRecord[] = [];
+    const sources: SlotSource[] = [];
+    for (const a of state.agents.values()) {
+      if (!a.reachable || !usable(a.agentId)) continue;
+      agents.push(a);
+      sources.push(sourceOf(state, a, offers, slackOf));
+    }
+    const slots = agents.map((a, i) => slotOf(state, a, sources[i] as SlotSource));
+    this.rebuilt = slots.length;
+    this.#table = new AgentTable(slots, this.seed);
+    this.#ids = agents.map((a) => a.agentId);
+    this.#sources = sources;
+    return this.#table;
+  }
+
+  /** #updateSome brings the marked agents up to date; false if the set of agents changed. */
+  #updateSome(
+    table: AgentTable,
+    dirty: ReadonlySet<string>,
+    state: CellState,
+    offers: ReadonlyMap<string, Offer> | undefined,
+    slackOf: (agentId: string) => Slack,
+    usable: (agentId: string) => boolean,
+  ): boolean {
+    for (const id of dirty) {
+      const a = state.agents.get(id);
+      const k = table.index.get(id);
+      const included = a !== undefined && a.reachable && usable(id);
+      if (k === undefined || a === undefined || !included) {
+        if (k === undefined && !included) continue; // neither in the table nor wanted there
+        return false;
+      }
+      const next = sourceOf(state, a, offers, slackOf);
+      table.set(k, slotOf(state, a, next));
+      this.#sources[k] = next;
+      this.rebuilt++;
+    }
+    return true;
+  }
+
+  /** #update brings the table's changed agents up to date; false if the set of agents changed. */
+  #update(
+    table: AgentTable,
+    state: CellState,
+    offers: ReadonlyMap<string, Offer> | undefined,
+    slackOf: (agentId: string) => Slack,
+    usable: (agentId: string) => boolean,
+  ): boolean {
+    const draining = state.maintenance.size > 0;
+    let k = 0;
+    for (const a of state.agents.values()) {
+      if (!a.reachable || !usable(a.agentId)) continue;
+      if (this.#ids[k] !== a.agentId) return false;
+      const src = this.#sources[k] as SlotSource;
+      const offer = offers === undefined ? freeOf(a) : offers.get(a.agentId)?.resources;
+      const slack = slackOf(a.agentId);
+      if (
+        src.used !== a.used ||
+        src.resources !== a.resources ||
+        src.attributes !== a.attributes ||
+        src.hostname !== a.hostname ||
+        src.revocableUsed !== a.revocableUsed ||
+        src.draining !== (draining && state.maintenance.has(a.hostname)) ||
+        src.slack.cpusMilli !== slack.cpusMilli ||
+        src.slack.memMiB !== slack.memMiB ||
+        !sameResources(src.offer, offer)
+      ) {
+        const next = sourceOf(state, a, offers, slackOf);
+        table.set(k, slotOf(state, a, next));
+        this.#sources[k] = next;
+        this.rebuilt++;
+      }
+      k++;
+    }
+    return k === this.#ids.length;
+  }
+}
+
+/**
+ * agentsTouchedBy adds to `into` the agents whose slots an event may change, or returns false when
+ * it cannot tell (an agent registered or was lost, hosts changed maintenance, or a task it cannot
+ * find any more ended): the cache then checks every agent.
+ */
+function agentsTouchedBy(state: CellState, event: Event, into: Set<string>): boolean {
+  switch (event.type) {
+    case 'TasksLaunched':
+      for (const t of event.tasks) into.add(t.agentId);
+      return true;
+    case 'TaskStatusUpdated': {
+      const task = state.tasks.get(event.status.taskId);
+      if (task !== undefined) {
+        into.add(task.agentId);
+        return true;
+      }
+      // Ended and forgotten with its job: its agent is unknown from here.
+      return !isTerminal(event.status.state);
+    }
+    case 'JobCreated':
+    case 'KillRequested':
+    case 'QuotaSet':
+    case 'TasksPreempted':
+      // Kills change nothing until the tasks end; that end is its own event.
+      return true;
+    case 'AgentRegistered':
+    case 'AgentUnreachable':
+    case 'HostMaintenance':
+      return false;
+  }
+}
+
+function sourceOf(state: CellState, a: AgentRecord, offers: ReadonlyMap<string, Offer> | undefined, slackOf: (agentId: string) => Slack): SlotSource {
+  return {
+    used: a.used,
+    resources: a.resources,
+    attributes: a.attributes,
+    hostname: a.hostname,
+    revocableUsed: a.revocableUsed,
+    draining: state.maintenance.has(a.hostname),
+    slack: slackOf(a.agentId),
+    offer: offers === undefined ? freeOf(a) : offers.get(a.agentId)?.resources,
+  };
+}
+
+function slotOf(state: CellState, a: AgentRecord, s: SlotSource): AgentSlot {
+  const offer: Offer | undefined =
+    s.offer === undefined ? undefined : { offerId: `${a.agentId}-offer`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: s.offer };
+  return agentSlot(state, a, offer, s.slack);
+}
+
+/**
+ * freeOf is an agent's total less what its tasks hold, computed once per `used` object: the same
+ * `used` gives the same object, so the slot cache sees it unchanged and a pass allocates nothing
+ * for an agent nothing happened on.
+ */
+const freeOfUsed = new WeakMap<Resources, { resources: Resources; free: Resources }>();
+export function freeOf(a: AgentRecord): Resources {
+  const hit = freeOfUsed.get(a.used);
+  if (hit !== undefined && hit.resources === a.resources) return hit.free;
+  const free = subtract(a.resources, a.used);
+  freeOfUsed.set(a.used, { resources: a.resources, free });
+  return free;
 }

@@ -48,6 +48,7 @@ export function apply(state: CellState, event: Event): void {
         job.instances.push({ instance: i, state: 'PENDING', previousTaskIds: [], runs: 0, failures: 0, notBefore: event.at });
       }
       state.jobs.set(job.key, job);
+      state.pendingJobs.add(job.key);
       return;
     }
     case 'TasksLaunched':
@@ -284,6 +285,7 @@ function instanceLostTask(state: CellState, task: TaskRecord, at: number, lost: 
       failJob(state, job, at);
     }
   }
+  if (inst.state === 'PENDING') state.pendingJobs.add(job.key);
   settleJob(state, job, at);
 }
 

@@ -102,10 +102,28 @@ export interface CellState {
    * from tasks (kept by apply, rebuilt on load) so that resending them costs no scan of every task.
    */
   killing: Set<string>;
+  /**
+   * Jobs that may have pending instances: every job whose instance became pending is added by
+   * apply; the scheduler's scan drops those it finds with none. Derived (rebuilt on load), so a
+   * pass over a cell of 10,000 running jobs looks only at the few with work.
+   */
+  pendingJobs: Set<string>;
 }
 
 export function emptyState(): CellState {
-  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), maintenance: new Map(), killing: new Set() };
+  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), maintenance: new Map(), killing: new Set(), pendingJobs: new Set() };
+}
+
+/**
+ * prunePendingJobs drops from state.pendingJobs the jobs with no pending instance left (or gone,
+ * or no longer active). The index is derived: pruning it changes no decision, only what a scan
+ * must look at.
+ */
+export function prunePendingJobs(state: CellState): void {
+  for (const key of state.pendingJobs) {
+    const job = state.jobs.get(key);
+    if (job?.state !== 'ACTIVE' || !job.instances.some((i) => i.state === 'PENDING')) state.pendingJobs.delete(key);
+  }
 }
 
 /** How many ended tasks of one instance are kept for `task list --all` and the UI. */
@@ -140,7 +158,10 @@ export function deserializeState(text: string): CellState {
   if (doc.version !== 1) throw new Error(`snapshot version ${String(doc.version)} is not supported`);
   const state = emptyState();
   for (const a of doc.agents) state.agents.set(a.agentId, { ...a, taskIds: new Set(a.taskIds) });
-  for (const j of doc.jobs) state.jobs.set(j.key, j);
+  for (const j of doc.jobs) {
+    state.jobs.set(j.key, j);
+    if (j.instances.some((i) => i.state === 'PENDING')) state.pendingJobs.add(j.key);
+  }
   for (const t of doc.tasks) {
     state.tasks.set(t.taskId, t);
     if (t.kill !== undefined && !isTerminal(t.state)) state.killing.add(t.taskId);
