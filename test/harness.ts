@@ -305,6 +305,22 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
+/** ok asserts a command succeeded and returns its stdout. */
+export function ok(result: CliResult, what: string): string {
+  assert.equal(result.code, 0, `${what} exits 0; stderr:\n${result.stderr}\nstdout:\n${result.stdout}`);
+  return result.stdout;
+}
+
+/** json parses the stdout of a --json command. */
+export function json<T>(result: CliResult, what: string): T {
+  const stdout = ok(result, what);
+  try {
+    return JSON.parse(stdout) as T;
+  } catch (e) {
+    assert.fail(`${what} prints JSON, but: ${(e as Error).message}\n${stdout}`);
+  }
+}
+
 /**
  * cli runs `muster ARGS` to completion and returns its exit code and output. MUSTER_MASTER comes from
  * options.env (a cell's cli() sets it to its master); a hang is killed at the timeout and reported.

@@ -8,24 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { JobPlanView, TaskList } from '../src/protocol/index.js';
-import { cell, waitFor, type Cell, type CliResult } from './harness.js';
+import { cell, json, ok, waitFor, type Cell } from './harness.js';
 import { serviceConfig, yamlOf } from './jobconfig.js';
-
-/** ok asserts a command succeeded and returns its stdout. */
-function ok(result: CliResult, what: string): string {
-  assert.equal(result.code, 0, `${what} exits 0; stderr:\n${result.stderr}\nstdout:\n${result.stdout}`);
-  return result.stdout;
-}
-
-/** json parses the stdout of a --json command. */
-function json<T>(result: CliResult, what: string): T {
-  const stdout = ok(result, what);
-  try {
-    return JSON.parse(stdout) as T;
-  } catch (e) {
-    assert.fail(`${what} prints JSON, but: ${(e as Error).message}\n${stdout}`);
-  }
-}
 
 /** jobFile writes a service config (0.5 cpus, 64MiB a task unless overridden) and returns its path. */
 function jobFile(c: Cell, key: string, overrides: Record<string, unknown> = {}): string {

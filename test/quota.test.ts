@@ -7,24 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { QuotaView } from '../src/protocol/index.js';
-import { cell, type Cell, type CliResult } from './harness.js';
+import { cell, json, ok, type Cell, type CliResult } from './harness.js';
 import { serviceConfig, yamlOf } from './jobconfig.js';
-
-/** ok asserts a command succeeded and returns its stdout. */
-function ok(result: CliResult, what: string): string {
-  assert.equal(result.code, 0, `${what} exits 0; stderr:\n${result.stderr}\nstdout:\n${result.stdout}`);
-  return result.stdout;
-}
-
-/** json parses the stdout of a --json command. */
-function json<T>(result: CliResult, what: string): T {
-  const stdout = ok(result, what);
-  try {
-    return JSON.parse(stdout) as T;
-  } catch (e) {
-    assert.fail(`${what} prints JSON, but: ${(e as Error).message}\n${stdout}`);
-  }
-}
 
 /** refused asserts a command failed with the exit code and one line on stderr, and returns that line. */
 function refused(result: CliResult, code: number, what: string): string {

@@ -40,8 +40,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const links = new AgentLinks(log, { masterId, heartbeatSecs: opts.heartbeatSecs, agentTimeoutSecs: opts.agentTimeoutSecs, logger: logger.child('agents') });
   const scheduling = schedulingOptionsOf(opts);
   const framework = new MusterFramework(log, links, { logger: logger.child('scheduler'), scheduling });
-  links.onAgentChange((agentId) => framework.agentChanged(agentId));
   const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights });
+  links.onAgentChange((agentId) => {
+    framework.agentChanged(agentId);
+    cycle.agentChanged(agentId);
+  });
   log.onAppended(() => {
     cycle.kick();
     // A kill just written (by a user, or by a failed batch job) goes out now, not on the next tick;

@@ -15,6 +15,7 @@ export {
 export type { AgentFree, FilterName, Rejection, TaskClass } from './filters.js';
 export { place } from './placement.js';
 export { AgentTable } from './table.js';
+export { mulberry32, permutation, randomBelow } from './random.js';
 export { allocate, drfOrder } from './allocator.js';
 export { explain, FITS_NOW, MAX_AGENTS, MAX_CHANGES, neverFits, NO_OFFERS } from './explain.js';
 export type { AgentCapacity, ExplainInput } from './explain.js';

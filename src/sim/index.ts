@@ -30,3 +30,4 @@ export {
   MAX_TASKS_PER_PASS,
 } from './hollow.js';
 export type { HollowAgent, HollowAgentOptions, HollowCellOptions, HollowJobOptions, PassStats } from './hollow.js';
+export { attachMasterLoop, type MasterLoop } from './masterloop.js';

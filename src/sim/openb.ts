@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MusterError } from '../core/index.js';
+import { mulberry32 } from '../scheduler/index.js';
 
 /** OpenbNode is one machine of a node list: sn, cpu_milli, memory_mib, gpu, model. */
 export interface OpenbNode {
@@ -260,20 +261,8 @@ export function loadOpenbPods(list = 'default', dir = openbDir()): OpenbPod[] {
 
 // ---- seeded randomness ---------------------------------------------------------------------------
 
-/**
- * mulberry32 is a small, fast 32-bit generator (Tommy Ettinger's), good enough for shuffles and
- * sampling and the same on every platform: numbers in [0, 1) from a 32-bit seed.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 is the scheduler's seeded generator: the simulator draws from the same one. */
+export { mulberry32 };
 
 /** randomIndex draws an index in [0, n) from random. */
 export function randomIndex(n: number, random: () => number): number {

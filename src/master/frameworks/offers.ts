@@ -1,15 +1,22 @@
 // OfferCycle runs allocation passes: it works out each connected agent's free resources from the
 // state, has the allocator (pure, in scheduler/) turn them into offers, and hands each framework
 // its offers. The built-in job scheduler is an in-process framework: it gets offers as objects
-// and answers them before the pass ends, so an offer never outlives its pass and free resources
-// are always recomputed from durable state. External frameworks (Mesos v1 API) come later.
+// and answers them before the pass ends. External frameworks (Mesos v1 API) come later.
+//
+// Allocation is incremental, as Mesos's is between its batch allocations: a pass re-offers only
+// the agents something happened on since the last (a task landed there or ended, read from the
+// appended events), and keeps the other offers as they were, since their agents' free resources
+// have not changed. Every agent is allocated again at the first pass, when agents connect,
+// disconnect, register or are lost, and once a second. A pass on a cell of 10,000 agents then costs
+// what changed, not 10,000 offers.
 
-import { EMPTY } from '../../core/index.js';
+import { EMPTY, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { allocate, type AllocatorAgent, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
-import { freeOf } from '../jobs/index.js';
+import { agentsTouchedBy, freeOf } from '../jobs/index.js';
 import type { EventLog } from '../eventlog.js';
+import type { AgentRecord } from '../state/index.js';
 
 /** InProcessFramework is a framework living inside the master. */
 export interface InProcessFramework {
@@ -17,8 +24,11 @@ export interface InProcessFramework {
   readonly role: string;
   /** wantsOffers: it has work it could place now (else it is left out, as Mesos's SUPPRESS). */
   wantsOffers(now: number): boolean;
-  /** resourceOffers uses what it can of the offers; whatever it does not launch is declined. */
-  resourceOffers(offers: Offer[], now: number): Promise<void>;
+  /**
+   * resourceOffers uses what it can of the offers, at most one per agent, by agent id; whatever
+   * it does not launch is declined. The map is the cycle's own: read it during the call only.
+   */
+  resourceOffers(offers: ReadonlyMap<string, Offer>, now: number): Promise<void>;
   /** nextWakeAt: when it will next want offers without anything else happening (backoff), if ever. */
   nextWakeAt(): number | undefined;
 }
@@ -31,18 +41,46 @@ export class OfferCycle {
   private wake: NodeJS.Timeout | undefined;
   private readonly interval: NodeJS.Timeout;
   private closed = false;
+  private readonly offAppended: () => void;
+  /** Agents to allocate again at the next pass; undefined: all of them. */
+  private dirty: Set<string> | undefined = undefined;
+  /** The offers outstanding to each framework, by agent id. */
+  private readonly outstanding = new Map<string, Map<string, Offer>>();
   /** Passes run and offers made, for /metrics. */
   readonly stats = { passes: 0, offers: 0 };
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: AgentLinks,
+    private readonly links: Pick<AgentLinks, 'isConnected'>,
     private readonly frameworks: readonly InProcessFramework[],
     private readonly options: { masterId: string; logger: Logger; roleWeights?: ReadonlyMap<string, number> },
   ) {
-    // A slow heartbeat of passes covers anything a kick might miss (e.g. an agent connecting).
-    this.interval = setInterval(() => this.kick(), 1000);
+    // A slow heartbeat of passes covers anything a kick might miss (e.g. an agent connecting), and
+    // allocates every agent again.
+    this.interval = setInterval(() => {
+      this.markAll();
+      this.kick();
+    }, 1000);
     this.interval.unref();
+    this.offAppended = log.onAppended((batch) => {
+      if (this.dirty === undefined) return;
+      for (const { event } of batch) {
+        if (!agentsTouchedBy(log.state, event, this.dirty)) {
+          this.markAll();
+          return;
+        }
+      }
+    });
+  }
+
+  /** agentChanged: agents connected or disconnected (no id), so every agent is allocated again. */
+  agentChanged(agentId?: string): void {
+    // Usage reports (an id) change no reservation, so no offer.
+    if (agentId === undefined) this.markAll();
+  }
+
+  private markAll(): void {
+    this.dirty = undefined;
   }
 
   /** kick asks for a pass soon; many kicks in one turn make one pass. */
@@ -62,6 +100,7 @@ export class OfferCycle {
 
   close(): void {
     this.closed = true;
+    this.offAppended();
     clearInterval(this.interval);
     if (this.wake !== undefined) clearTimeout(this.wake);
   }
@@ -85,17 +124,28 @@ export class OfferCycle {
 
   private async offer(frameworks: readonly InProcessFramework[], now: number): Promise<void> {
     const state = this.log.state;
+    const dirty = this.dirty;
+    this.dirty = new Set();
     const agents: AllocatorAgent[] = [];
-    for (const a of state.agents.values()) {
-      if (!a.reachable || !this.links.isConnected(a.agentId)) continue;
-      agents.push({ agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources, free: freeOf(a) });
+    if (dirty === undefined) {
+      this.outstanding.clear();
+      for (const a of state.agents.values()) {
+        if (a.reachable && this.links.isConnected(a.agentId)) agents.push(allocatorAgentOf(a));
+      }
+    } else {
+      for (const id of dirty) {
+        for (const offers of this.outstanding.values()) offers.delete(id);
+        const a = state.agents.get(id);
+        if (a !== undefined && a.reachable && this.links.isConnected(id)) agents.push(allocatorAgentOf(a));
+      }
     }
-    if (agents.length === 0) {
-      // Nothing to offer: every framework gets an empty round so it can say why its work waits.
-      for (const f of frameworks) await f.resourceOffers([], now);
-      return;
+    // Frameworks not offered to in the last pass (they did not want offers) start from every agent.
+    const fresh = frameworks.some((f) => !this.outstanding.has(f.frameworkId));
+    if (fresh && dirty !== undefined) {
+      this.dirty = undefined;
+      return this.offer(frameworks, now);
     }
-    const offers = allocate({
+    const made = agents.length === 0 ? [] : allocate({
       agents,
       frameworks: frameworks.map((f) => ({ frameworkId: f.frameworkId, role: f.role, allocated: EMPTY, suppressed: false, declined: new Map() })),
       roleWeights: this.options.roleWeights ?? new Map(),
@@ -103,12 +153,22 @@ export class OfferCycle {
       nextOfferId: () => `${this.options.masterId}-O${++this.offerSeq}`,
     });
     this.stats.passes++;
-    this.stats.offers += offers.length;
+    this.stats.offers += made.length;
+    for (const o of made) {
+      let offers = this.outstanding.get(o.frameworkId);
+      if (offers === undefined) {
+        offers = new Map();
+        this.outstanding.set(o.frameworkId, offers);
+      }
+      offers.set(o.agentId, o);
+    }
     for (const f of frameworks) {
-      await f.resourceOffers(
-        offers.filter((o) => o.frameworkId === f.frameworkId),
-        now,
-      );
+      let offers = this.outstanding.get(f.frameworkId);
+      if (offers === undefined) {
+        offers = new Map();
+        this.outstanding.set(f.frameworkId, offers);
+      }
+      await f.resourceOffers(offers, now);
     }
   }
 
@@ -125,4 +185,18 @@ export class OfferCycle {
     this.wake = setTimeout(() => this.kick(), Math.max(0, at - this.log.now()) + 5);
     this.wake.unref();
   }
+}
+
+/**
+ * allocatorAgentOf is the allocator's view of an agent, made again only when the agent changed
+ * (apply() gives it a new `used` when a task lands or leaves, new facts when it registers): a pass
+ * over 10,000 agents then allocates nothing for the ones nothing happened on.
+ */
+const allocatorAgents = new WeakMap<AgentRecord, { used: Resources; resources: Resources; attributes: object; hostname: string; view: AllocatorAgent }>();
+function allocatorAgentOf(a: AgentRecord): AllocatorAgent {
+  const hit = allocatorAgents.get(a);
+  if (hit !== undefined && hit.used === a.used && hit.resources === a.resources && hit.attributes === a.attributes && hit.hostname === a.hostname) return hit.view;
+  const view: AllocatorAgent = { agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources, free: freeOf(a) };
+  allocatorAgents.set(a, { used: a.used, resources: a.resources, attributes: a.attributes, hostname: a.hostname, view });
+  return view;
 }

@@ -59,14 +59,10 @@ async function withCell(scheduling: Partial<SchedulingOptions>, fn: (cell: Cell)
     const pass = async (): Promise<void> => {
       const now = log.now();
       if (!framework.wantsOffers(now)) return;
-      const offers: Offer[] = [...log.state.agents.values()].map((a, i) => ({
-        offerId: `O${i}`,
-        frameworkId: 'muster',
-        agentId: a.agentId,
-        hostname: a.hostname,
-        attributes: a.attributes,
-        resources: subtract(a.resources, a.used),
-      }));
+      const offers = new Map<string, Offer>();
+      for (const [i, a] of [...log.state.agents.values()].entries()) {
+        offers.set(a.agentId, { offerId: `O${i}`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: subtract(a.resources, a.used) });
+      }
       await framework.resourceOffers(offers, now);
     };
     await fn({ log, framework, sent, committed, slack, clock, pass, submit });

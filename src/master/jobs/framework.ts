@@ -14,7 +14,7 @@ import type { AgentLinks } from '../agents/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { InProcessFramework } from '../frameworks/offers.js';
 import type { SchedulingOptions } from '../options.js';
-import type { CellState, Event, LaunchedTask, PreemptionRecord } from '../state/index.js';
+import { roleOf, type CellState, type Event, type LaunchedTask, type PreemptionRecord } from '../state/index.js';
 import { AgentSlotCache, pendingTasks, runningOfJob, runningOnAgent } from './input.js';
 import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 
@@ -103,7 +103,7 @@ export class MusterFramework implements InProcessFramework {
     return this.ready.length > 0 || this.reclaim.length > 0;
   }
 
-  async resourceOffers(offers: Offer[], now: number): Promise<void> {
+  async resourceOffers(offers: ReadonlyMap<string, Offer>, now: number): Promise<void> {
     const state = this.log.state;
     const reclaimed = this.reclaim;
     this.reclaim = [];
@@ -114,22 +114,24 @@ export class MusterFramework implements InProcessFramework {
     let result: PlacementResult | undefined;
     let more = false;
     if (tasks.length > 0) {
-      tasks = drfOrder(tasks, {
-        allocatedByRole: allocatedByRole(state),
-        total: reachableTotal(state),
-        roleWeights: scheduling.roleWeights,
-      });
+      // Fairness between roles only matters when more than one role waits: a cell where one role
+      // has pending work (the usual case) skips the O(jobs + agents) shares.
+      if (!oneRole(tasks)) {
+        tasks = drfOrder(tasks, {
+          allocatedByRole: allocatedByRole(state),
+          total: reachableTotal(state),
+          roleWeights: scheduling.roleWeights,
+        });
+      }
       // One pass places a bounded number of tasks, so one TasksLaunched event stays a few MB even
       // with a million pending; the rest wait for the pass that follows at once.
       if (tasks.length > scheduling.maxTasksPerPass) {
         more = true;
         tasks = tasks.slice(0, scheduling.maxTasksPerPass);
       }
-      const byAgent = new Map<string, Offer>();
-      for (const o of offers) if (o.frameworkId === this.frameworkId && !byAgent.has(o.agentId)) byAgent.set(o.agentId, o);
       const table = this.slots.refresh(
         state,
-        byAgent,
+        offers,
         (id) => this.links.slackOf(id),
         (id) => this.links.isConnected(id),
       );
@@ -237,6 +239,13 @@ function preemptionsOf(tasks: readonly PendingTask[], result: PlacementResult): 
   return out;
 }
 
+/** oneRole: every task is of the same role. */
+function oneRole(tasks: readonly PendingTask[]): boolean {
+  const role = tasks[0]?.role;
+  for (const t of tasks) if (t.role !== role) return false;
+  return true;
+}
+
 /**
  * allocatedByRole is what each role's non-revocable tasks hold, for DRF: active instances times the
  * job's request. Revocable tasks run on slack and take nothing from anyone's fair share.
@@ -250,7 +259,7 @@ export function allocatedByRole(state: CellState): Map<string, Resources> {
     if (active === 0) continue;
     const r = requestOf(job.spec);
     const held: Resources = { cpusMilli: r.cpusMilli * active, memMiB: r.memMiB * active, diskMiB: r.diskMiB * active, gpus: r.gpus * active, ports: [] };
-    const role = parseJobKey(job.key).role;
+    const role = roleOf(job.key);
     out.set(role, add(out.get(role) ?? EMPTY, held));
   }
   return out;

@@ -390,7 +390,7 @@ export class AgentSlotCache {
  * it cannot tell (an agent registered or was lost, hosts changed maintenance, or a task it cannot
  * find any more ended): the cache then checks every agent.
  */
-function agentsTouchedBy(state: CellState, event: Event, into: Set<string>): boolean {
+export function agentsTouchedBy(state: CellState, event: Event, into: Set<string>): boolean {
   switch (event.type) {
     case 'TasksLaunched':
       for (const t of event.tasks) into.add(t.agentId);

@@ -170,13 +170,16 @@ const MAX_GPU_DEVICES = 1024;
  * and mem are held in slack (revocableUsed), the rest in used; GPU shares count per device.
  * Launch and end call it with the same task, so they cancel exactly.
  */
-function hold(agent: AgentRecord, t: LaunchedTask, sign: 1 | -1): void {
+function hold(state: CellState, agent: AgentRecord, t: LaunchedTask, sign: 1 | -1): void {
   const r = t.resources;
   const regular: Resources = t.revocable === true ? { ...r, cpusMilli: 0, memMiB: 0 } : r;
   agent.used = sign === 1 ? add(agent.used, regular) : subtract(agent.used, regular);
   if (t.revocable === true) {
     const held = agent.revocableUsed ?? { cpusMilli: 0, memMiB: 0 };
-    agent.revocableUsed = { cpusMilli: held.cpusMilli + sign * r.cpusMilli, memMiB: held.memMiB + sign * r.memMiB };
+    const now = { cpusMilli: held.cpusMilli + sign * r.cpusMilli, memMiB: held.memMiB + sign * r.memMiB };
+    agent.revocableUsed = now;
+    if (now.cpusMilli > 0 || now.memMiB > 0) state.revocableAgents.add(agent.agentId);
+    else state.revocableAgents.delete(agent.agentId);
   }
   for (const g of t.gpus ?? []) {
     if (!Number.isInteger(g.device) || g.device < 0 || g.device >= MAX_GPU_DEVICES) continue;
@@ -206,7 +209,7 @@ function launch(state: CellState, t: LaunchedTask, at: number): void {
   inst.runs++;
   delete inst.preempted;
   delete inst.awaitingVictims;
-  hold(agent, t, 1);
+  hold(state, agent, t, 1);
   agent.taskIds.add(t.taskId);
 }
 
@@ -230,7 +233,7 @@ function updateStatus(state: CellState, s: StatusRecord, at: number): void {
     task.endedAt = at;
     state.killing.delete(task.taskId);
     const agent = state.agents.get(task.agentId);
-    if (agent !== undefined && agent.taskIds.delete(task.taskId)) hold(agent, task, -1);
+    if (agent !== undefined && agent.taskIds.delete(task.taskId)) hold(state, agent, task, -1);
     victimGone(state, task);
     if (!state.jobs.has(task.job)) {
       state.tasks.delete(task.taskId);

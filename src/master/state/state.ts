@@ -108,10 +108,12 @@ export interface CellState {
    * pass over a cell of 10,000 running jobs looks only at the few with work.
    */
   pendingJobs: Set<string>;
+  /** Agents whose revocable tasks hold any cpus or mem (derived): the ones reclaim looks at. */
+  revocableAgents: Set<string>;
 }
 
 export function emptyState(): CellState {
-  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), maintenance: new Map(), killing: new Set(), pendingJobs: new Set() };
+  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), maintenance: new Map(), killing: new Set(), pendingJobs: new Set(), revocableAgents: new Set() };
 }
 
 /**
@@ -157,7 +159,11 @@ export function deserializeState(text: string): CellState {
   const doc = JSON.parse(text) as SnapshotDoc;
   if (doc.version !== 1) throw new Error(`snapshot version ${String(doc.version)} is not supported`);
   const state = emptyState();
-  for (const a of doc.agents) state.agents.set(a.agentId, { ...a, taskIds: new Set(a.taskIds) });
+  for (const a of doc.agents) {
+    state.agents.set(a.agentId, { ...a, taskIds: new Set(a.taskIds) });
+    const held = a.revocableUsed;
+    if (held !== undefined && (held.cpusMilli > 0 || held.memMiB > 0)) state.revocableAgents.add(a.agentId);
+  }
   for (const j of doc.jobs) {
     state.jobs.set(j.key, j);
     if (j.instances.some((i) => i.state === 'PENDING')) state.pendingJobs.add(j.key);
