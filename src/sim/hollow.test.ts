@@ -4,10 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isTerminal } from '../core/index.js';
-/* eslint-disable no-restricted-imports -- as hollow.ts: the log without the master's framework */
-import { EventLog } from '../master/eventlog.js';
-import { openStore } from '../master/store/index.js';
-/* eslint-enable no-restricted-imports */
+import { EventLog, openStore } from '../master/index.js';
 import { silentLogger } from '../log/index.js';
 import { HollowCell, hollowAgents, hollowJobs, type HollowCellOptions } from './hollow.js';
 

@@ -16,14 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeTaskId, MusterError, parseJobKey, validateJobSpec, type JobSpec } from '../core/index.js';
 import { silentLogger } from '../log/index.js';
-// Deep imports on purpose: master/index.ts also loads the master's HTTP routes and framework, which
-// a hollow cell must not depend on, and does not export the scheduler input builders.
-/* eslint-disable no-restricted-imports */
-import { EventLog } from '../master/eventlog.js';
-import { AgentSlotCache, NO_SLACK, pendingTasks, runningOfJob, runningOnAgent } from '../master/jobs/input.js';
-import type { CellState, Event } from '../master/state/index.js';
-import { openStore, type Store } from '../master/store/index.js';
-/* eslint-enable no-restricted-imports */
+import { AgentSlotCache, EventLog, NO_SLACK, openStore, pendingTasks, runningOfJob, runningOnAgent, type CellState, type Event, type Store } from '../master/index.js';
 import { DEFAULT_PLACEMENT_OPTIONS, place } from '../scheduler/index.js';
 import type { PendingTask, PlacementInput, PlacementOptions, PlacementResult } from '../scheduler/index.js';
 import { mulberry32 } from './openb.js';

@@ -4,13 +4,7 @@
 // (pending scan, DRF order, offers, placement, one commit per pass) beside the hollow driver's.
 
 import { silentLogger } from '../log/index.js';
-// Deep imports on purpose, as in hollow.ts: the framework without the master's HTTP server.
-/* eslint-disable no-restricted-imports */
-import type { EventLog } from '../master/eventlog.js';
-import { OfferCycle } from '../master/frameworks/offers.js';
-import { MusterFramework, type FrameworkLinks } from '../master/jobs/framework.js';
-import { DEFAULT_SCHEDULING_OPTIONS, type SchedulingOptions } from '../master/options.js';
-/* eslint-enable no-restricted-imports */
+import { DEFAULT_SCHEDULING_OPTIONS, MusterFramework, OfferCycle, type EventLog, type FrameworkLinks, type SchedulingOptions } from '../master/index.js';
 
 /** MasterLoop is the master's scheduler running on a log; close stops it. */
 export interface MasterLoop {

@@ -3,7 +3,7 @@
 export { restartDelayMs } from './backoff.js';
 export { serviceTaskEnded, type TaskEnd, type PendingAgain } from './service.js';
 export { batchTaskEnded, type BatchNext } from './batch.js';
-export { MusterFramework, MUSTER_FRAMEWORK_ID, taskInfoOf } from './framework.js';
+export { MusterFramework, MUSTER_FRAMEWORK_ID, taskInfoOf, type FrameworkLinks } from './framework.js';
 export { AgentSlotCache, agentSlot, agentSlots, agentsTouchedBy, freeOf, gpuFreeOf, NO_SLACK, pendingTaskOf, pendingTasks, runningOfJob, runningOnAgent, runningTaskOf } from './input.js';
 export type { Slack } from './input.js';
 export { drainKills, startDrainController, type DrainController } from './drain.js';
