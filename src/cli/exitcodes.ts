@@ -72,6 +72,7 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
     case 'QUOTA_EXCEEDED':
       return EXIT.CONFLICT;
     case 'UNAVAILABLE':
+    case 'NOT_LEADER':
     case 'AGENT_UNREACHABLE':
       return EXIT.UNAVAILABLE;
     case 'TIMEOUT':

@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   AGENT_UNREACHABLE: 502,
   UNAVAILABLE: 503,
+  NOT_LEADER: 503,
   TIMEOUT: 504,
 } as const;
 
