@@ -4,7 +4,7 @@ import { EtcdStore } from './etcd.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
-export type { Store, Loaded } from './store.js';
+export type { FollowableStore, Store, Loaded } from './store.js';
 export { SqliteStore } from './sqlite.js';
 export { EtcdStore } from './etcd.js';
 export type { EtcdStoreOptions, Fence, Follower } from './etcd.js';

@@ -1,6 +1,7 @@
 // Store is where the master's log lives. One interface, one contract test suite, several
 // implementations (SQLite now; etcd for HA masters later).
 
+import type { MusterError } from '../../core/index.js';
 import type { Event, LoggedEvent } from '../state/index.js';
 
 export interface Loaded {
@@ -23,4 +24,18 @@ export interface Store {
   /** saveSnapshot stores a snapshot at index and drops the events up to it. */
   saveSnapshot(index: number, data: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * FollowableStore is a store that several masters share, whose standbys follow the leader's log
+ * (EtcdStore). follow calls onEvents with the events after afterIndex, in order and gapless, as
+ * they are appended; onError gets the fault that stopped it: CONFLICT when a snapshot truncated the
+ * events it needed (load again and follow from there). close stops it; nothing is delivered after.
+ */
+export interface FollowableStore extends Store {
+  follow(
+    afterIndex: number,
+    onEvents: (events: LoggedEvent[]) => void,
+    onError?: (err: MusterError) => void,
+  ): { close(): void };
 }
