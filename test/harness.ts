@@ -275,6 +275,10 @@ export interface MasterOptions {
   heartbeatSecs?: number;
   /** A fixed port; by default a free one. */
   port?: number;
+  /** The --store URL (an etcd:// one for HA masters); by default a SQLite file of its own in the cell's dir. */
+  store?: string;
+  /** More flags for `muster master`, after the harness's own. */
+  args?: readonly string[];
 }
 
 export interface AgentOptions {
@@ -414,9 +418,10 @@ export class Cell {
       'master',
       '--port', String(port),
       '--host', '127.0.0.1',
-      '--store', `sqlite:${join(this.dir, `${name}.db`)}`,
+      '--store', options.store ?? `sqlite:${join(this.dir, `${name}.db`)}`,
       '--agent-timeout', String(options.agentTimeoutSecs ?? 4),
       '--heartbeat', String(options.heartbeatSecs ?? 1),
+      ...(options.args ?? []),
     ];
     const master = new MusterProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir });
     this.processes.push(master);

@@ -85,6 +85,8 @@ export class MasterLink {
   /** The master's heartbeat interval, from SUBSCRIBED: our heartbeat period and watchdog unit. */
   private heartbeatSecs = 1;
   private heartbeatInFlight = false;
+  /** The highest leader epoch subscribed under (HA masters); a stream under a lower one is refused. */
+  private highestEpoch = 0;
 
   constructor(private readonly options: LinkOptions) {
     if (options.masters.length === 0) throw new MusterError('INVALID_ARGUMENT', 'the agent needs at least one master URL');
@@ -247,6 +249,12 @@ export class MasterLink {
                 drop(new Error('the first event on the stream was not SUBSCRIBED'));
                 return;
               }
+              // A master that answers under an older epoch than one we followed was deposed since
+              // (it has not learnt it yet): take no command from it and look for the leader elsewhere.
+              if (sub.epoch !== undefined && sub.epoch < this.highestEpoch) {
+                drop(new Error(`the master's epoch ${sub.epoch} is older than epoch ${this.highestEpoch} subscribed under before`));
+                return;
+              }
               subscribed = true;
               this.onSubscribed(target, sub);
             } else {
@@ -277,6 +285,7 @@ export class MasterLink {
     const { logger } = this.options;
     this.id = sub.agentId;
     this.leader = target;
+    if (sub.epoch !== undefined) this.highestEpoch = Math.max(this.highestEpoch, sub.epoch);
     const secs = Number(sub.heartbeatIntervalSecs);
     this.heartbeatSecs = Number.isFinite(secs) ? Math.min(Math.max(secs, MIN_HEARTBEAT_SECS), MAX_HEARTBEAT_SECS) : 1;
     logger.info('subscribed to the master', { master: target.origin, agentId: sub.agentId, masterId: sub.masterId });
@@ -388,12 +397,13 @@ function subscribedOf(event: unknown): Subscribed | undefined {
   if (typeof e !== 'object' || e === null || e.type !== 'SUBSCRIBED' || typeof e.subscribed !== 'object' || e.subscribed === null) {
     return undefined;
   }
-  const { agentId, heartbeatIntervalSecs, masterId } = e.subscribed;
+  const { agentId, heartbeatIntervalSecs, masterId, epoch } = e.subscribed;
   if (typeof agentId !== 'string' || agentId.length === 0 || agentId.length > 256) return undefined;
   return {
     agentId,
     heartbeatIntervalSecs: typeof heartbeatIntervalSecs === 'number' ? heartbeatIntervalSecs : 1,
     masterId: typeof masterId === 'string' ? masterId : '',
+    ...(typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? { epoch } : {}),
   };
 }
 

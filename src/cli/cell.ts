@@ -41,7 +41,10 @@ Examples:
 export function cellLines(cell: CellView, now: number): string[] {
   const pairs: [string, string][] = [
     ['master', `${cell.masterId} (version ${cell.version}, up ${duration(now - cell.startedAt)})`],
-    ['log index', String(cell.logIndex)],
+    // HA masters: where the leader is and its term, beside the log index it has reached.
+    cell.leader === undefined
+      ? ['log index', String(cell.logIndex)]
+      : ['leader', `${cell.leader}${cell.epoch === undefined ? '' : ` (epoch ${cell.epoch})`}, log index ${cell.logIndex}`],
     ['agents', String(cell.agents.length)],
     ['cpus', usage(cell.used, cell.total, 'cpus')],
     ['mem', usage(cell.used, cell.total, 'mem')],
@@ -49,6 +52,9 @@ export function cellLines(cell: CellView, now: number): string[] {
   ];
   if (cell.total.gpus > 0) pairs.push(['gpus', usage(cell.used, cell.total, 'gpus')]);
   pairs.push(['jobs', `${cell.jobCount} (${cell.taskCount} tasks, ${cell.pendingCount} pending)`]);
+  if (cell.masters !== undefined && cell.masters.length > 0) {
+    pairs.push(['masters', cell.masters.map((m) => (m.leading ? `${m.url} (leader)` : m.url)).join(', ')]);
+  }
   const lines = keyValues(pairs);
   if (cell.agents.length === 0) return [...lines, '', 'no agents have registered yet'];
   const rows = cell.agents.map((a) => [

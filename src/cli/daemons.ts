@@ -34,6 +34,8 @@ interface MasterFlags extends SchedulingFlags {
   store?: string;
   agentTimeout?: number;
   heartbeat?: number;
+  leaderTtl?: number;
+  advertiseUrl?: string;
 }
 
 interface AgentFlags {
@@ -148,9 +150,11 @@ export function addDaemonCommands(program: Command): void {
     .description('run the master: the REST API, the agent link, the web UI and /metrics')
     .option('--port <port>', 'port to listen on; 0 picks a free one (default 5050)', flags.port)
     .option('--host <addr>', `address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)`)
-    .option('--store <url>', 'where the master keeps its log: sqlite:PATH (default sqlite:.muster/master.db)')
+    .option('--store <url>', 'where the master keeps its log: sqlite:PATH (default sqlite:.muster/master.db) or etcd://HOST:PORT,.../PREFIX for HA masters')
     .option('--agent-timeout <secs>', 'mark an agent unreachable after this long without a word (default 10)', flags.seconds)
-      .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds),
+      .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
+      .option('--leader-ttl <secs>', 'HA masters: the leader lease TTL in whole seconds; a dead leader is replaced within about this long (default 2)', flags.positiveInt(600))
+      .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)'),
   )
     .addHelpText(
       'after',
@@ -163,6 +167,7 @@ Examples:
   $ muster master
   $ muster master --host 0.0.0.0 --port 5050 --store sqlite:/var/lib/muster/master.db
   $ muster master --agent-timeout 30 --heartbeat 5
+  $ muster master --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/muster --host 0.0.0.0 --advertise-url http://10.0.0.7:5050
   $ muster master --role-weights web=2,batch=1 --preemptions-per-minute 10
   $ muster master --score-weights fit=1,spread=4 --sample-size 0`,
     )
@@ -174,6 +179,8 @@ Examples:
       if (opts.store !== undefined) options.store = opts.store;
       if (opts.agentTimeout !== undefined) options.agentTimeoutSecs = opts.agentTimeout;
       if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
+      if (opts.leaderTtl !== undefined) options.leaderTtlSecs = opts.leaderTtl;
+      if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;
       applySchedulingFlags(options, opts, DEFAULT_MASTER_OPTIONS);
       await makeStoreDir(options.store);
       const master = await starting(() => startMaster(options), { what: 'master', host: options.host, port: options.port });

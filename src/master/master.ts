@@ -7,76 +7,147 @@ import { MusterError, VERSION, isTerminal } from '../core/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
+import { DEFAULT_TTL_SECS, LeaderElection } from './leader.js';
 import { OfferCycle } from './frameworks/offers.js';
 import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addJobRoutes } from './http/jobs.js';
+import { addLeaderRoutes, answerAsStandby, type Leadership } from './http/leader.js';
 import { renderMetrics } from './http/metrics.js';
 import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
 import { addHostRoutes } from './http/hosts.js';
 import { addQuotaRoutes } from './http/quotas.js';
 import { Router, sendJson } from './http/router.js';
 import { renderStatusPage } from './http/statuspage.js';
-import { MusterFramework, startDrainController } from './jobs/index.js';
+import { MusterFramework, startDrainController, type DrainController } from './jobs/index.js';
 import { SCHEDULING_LIMITS, schedulingOptionsOf, type MasterHandle, type MasterOptions } from './options.js';
 import type { LoggedEvent } from './state/index.js';
-import { openStore } from './store/index.js';
+import { MasterRegistry } from './registry.js';
+import { EtcdStore, openStore, parseEtcdUrl } from './store/index.js';
 import { cellView, type ViewContext } from './views.js';
+
+/** The parts of a master that act on the cell; a standby has none until it is elected and promoted. */
+interface Acting {
+  readonly links: AgentLinks;
+  readonly framework: MusterFramework;
+  readonly cycle: OfferCycle;
+  readonly drain: DrainController;
+  readonly stopKillHook: () => void;
+}
+
+/** MAX_LEADER_TTL_SECS: LeaderElection's own bound; a longer lease would make failover pointless anyway. */
+const MAX_LEADER_TTL_SECS = 600;
 
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const logger = opts.logger ?? createLogger('master');
   validate(opts);
   const store = openStore(opts.store);
+  // An etcd store is shared by several masters: this one starts as a standby and acts only once
+  // elected. A SQLite store has one master, which leads from the start, as before.
+  const ha = store instanceof EtcdStore ? store : undefined;
+  let election: LeaderElection | undefined;
   let log: EventLog;
   try {
-    log = await EventLog.open(store, { snapshotEvery: opts.snapshotEvery, logger });
+    log =
+      ha === undefined
+        ? await EventLog.open(store, { snapshotEvery: opts.snapshotEvery, logger })
+        : await EventLog.openStandby(ha, { snapshotEvery: opts.snapshotEvery, logger, leaderHint: () => election?.leader()?.url });
   } catch (e) {
     await store.close();
     throw e;
   }
   const masterId = randomUUID();
   const startedAt = Date.now();
-  const links = new AgentLinks(log, { masterId, heartbeatSecs: opts.heartbeatSecs, agentTimeoutSecs: opts.agentTimeoutSecs, logger: logger.child('agents') });
   const scheduling = schedulingOptionsOf(opts);
-  const framework = new MusterFramework(log, links, { logger: logger.child('scheduler'), scheduling });
-  const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights });
-  links.onAgentChange((agentId) => {
-    framework.agentChanged(agentId);
-    cycle.agentChanged(agentId);
-  });
-  log.onAppended(() => {
-    cycle.kick();
-    // A kill just written (by a user, or by a failed batch job) goes out now, not on the next tick;
-    // state.killing is small and each task's KILL is rate-limited, so this costs next to nothing.
-    links.sendOwedKills();
-  });
+  let acting: Acting | undefined;
+  let stopping = false;
+
+  /**
+   * act starts the parts that talk to agents and place tasks. Built at promotion, not at start, so
+   * that the agent timeout counts from when this master began to lead, not from when it started.
+   */
+  const act = (epoch: number | undefined): Acting => {
+    const current = election;
+    const links = new AgentLinks(log, {
+      masterId,
+      heartbeatSecs: opts.heartbeatSecs,
+      agentTimeoutSecs: opts.agentTimeoutSecs,
+      logger: logger.child('agents'),
+      ...(current === undefined ? {} : { mayAct: () => current.isLeader() }),
+      ...(epoch === undefined ? {} : { epoch }),
+    });
+    const framework = new MusterFramework(log, links, { logger: logger.child('scheduler'), scheduling });
+    const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights });
+    links.onAgentChange((agentId) => {
+      framework.agentChanged(agentId);
+      cycle.agentChanged(agentId);
+    });
+    const stopKillHook = log.onAppended(() => {
+      cycle.kick();
+      // A kill just written (by a user, or by a failed batch job) goes out now, not on the next tick;
+      // state.killing is small and each task's KILL is rate-limited, so this costs next to nothing.
+      links.sendOwedKills();
+    });
+    const drain = startDrainController(log, logger.child('drain'));
+    return { links, framework, cycle, drain, stopKillHook };
+  };
+  const stopActing = (): void => {
+    if (acting === undefined) return;
+    acting.stopKillHook();
+    acting.drain.close();
+    acting.cycle.close();
+    acting.links.close();
+  };
+  const leading = (): Acting => {
+    if (acting === undefined) throw new MusterError('NOT_LEADER', 'this master does not lead; retry at the leader');
+    return acting;
+  };
+  if (ha === undefined) acting = act(undefined);
   log.onAppended((batch) => logEvents(logger, batch));
-  const drain = startDrainController(log, logger.child('drain'));
 
   const view = (): ViewContext => ({
     state: log.state,
     now: log.now(),
-    isConnected: (id) => links.isConnected(id),
-    lastSeenAt: (id) => links.lastSeenAt(id),
-    pendingReason: (job, i) => framework.pendingReason(job, i),
-    pendingWhy: (job, i) => framework.pendingWhy(job, i),
-    usageOf: (taskId) => links.usageOf(taskId),
+    isConnected: (id) => acting?.links.isConnected(id) ?? false,
+    lastSeenAt: (id) => acting?.links.lastSeenAt(id),
+    pendingReason: (job, i) => acting?.framework.pendingReason(job, i),
+    pendingWhy: (job, i) => acting?.framework.pendingWhy(job, i),
+    usageOf: (taskId) => acting?.links.usageOf(taskId),
   });
-  const info = () => ({ masterId, version: VERSION, startedAt, logIndex: log.lastIndex });
+  // self.url is known once the server listens (the port may be 0).
+  const self = { masterId, url: '' };
+  const leadership: Leadership = {
+    self,
+    leading: () => acting !== undefined && (election === undefined || election.isLeader()),
+    leader: () => (election === undefined ? { masterId, url: self.url, epoch: 0 } : election.leader()),
+  };
+  const info = () => {
+    const leader = election === undefined ? undefined : election.leader();
+    return {
+      masterId,
+      version: VERSION,
+      startedAt,
+      logIndex: log.lastIndex,
+      ...(leader === undefined ? {} : { leader: leader.url, epoch: leader.epoch }),
+      ...(election === undefined ? {} : { masters: registry?.masters() ?? [] }),
+    };
+  };
+  let registry: MasterRegistry | undefined;
 
   const router = new Router(logger.child('http'));
-  router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION }));
+  router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION, leading: leadership.leading() }));
+  addLeaderRoutes(router, leadership);
   router.add('GET', '/api/v1/cell', ({ res }) => sendJson(res, 200, cellView(view(), info())));
-  router.add('POST', '/api/v1/agent', ({ req, res }) => links.handle(req, res));
+  router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res));
   addJobRoutes(router, { log, view });
   addQuotaRoutes(router, { log });
   addHostRoutes(router, { log });
   addPlanRoutes(router, {
     log,
-    placementOptions: () => framework.placementOptions(PLAN_PREEMPTION_BUDGET),
-    slackOf: (id) => links.slackOf(id),
-    isConnected: (id) => links.isConnected(id),
+    placementOptions: () => leading().framework.placementOptions(PLAN_PREEMPTION_BUDGET),
+    slackOf: (id) => leading().links.slackOf(id),
+    isConnected: (id) => acting?.links.isConnected(id) ?? false,
   });
   addFileRoutes(router, { log, logger: logger.child('files') });
   addExecRoutes(router, { log, logger: logger.child('exec') });
@@ -91,10 +162,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       logIndex: log.lastIndex,
       eventsAppended: log.stats.events,
       batchesAppended: log.stats.batches,
-      allocationPasses: cycle.stats.passes,
-      offersMade: cycle.stats.offers,
-      tasksLaunched: framework.launched,
-      connectedAgents: [...log.state.agents.keys()].filter((id) => links.isConnected(id)).length,
+      allocationPasses: acting?.cycle.stats.passes ?? 0,
+      offersMade: acting?.cycle.stats.offers ?? 0,
+      tasksLaunched: acting?.framework.launched ?? 0,
+      connectedAgents: [...log.state.agents.keys()].filter((id) => acting?.links.isConnected(id) ?? false).length,
       uptimeSecs: Math.round((Date.now() - startedAt) / 1000),
     });
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -102,44 +173,101 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
 
   const server = createServer((req, res) => {
+    // A standby serves only where-is-the-leader, health and metrics; the rest goes to the leader.
+    if (answerAsStandby(leadership, req, res)) return;
     router.handle(req, res).catch((e: unknown) => logger.error('request handler failed', { error: String(e) }));
   });
   try {
     await listen(server, opts.port, opts.host);
   } catch (e) {
-    drain.close();
-    links.close();
-    cycle.close();
+    stopActing();
     await store.close();
     throw e;
   }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  logger.info('master started', { masterId, url, store: store.description, logIndex: log.lastIndex, agents: log.state.agents.size, jobs: log.state.jobs.size });
+  self.url = opts.advertiseUrl?.replace(/\/+$/, '') ?? url;
+
+  if (ha !== undefined) {
+    const { endpoints, prefix } = parseEtcdUrl(opts.store);
+    const ttlSecs = opts.leaderTtlSecs ?? DEFAULT_TTL_SECS;
+    const e = new LeaderElection({ endpoints, prefix, candidate: { masterId, url: self.url }, ttlSecs, logger: logger.child('leader') });
+    election = e;
+    e.onElected((epoch) => {
+      takeOver(ha, e, epoch).catch((err: unknown) => {
+        logger.error('exiting: elected, but could not take over the log', { error: err instanceof Error ? err.message : String(err) });
+        process.exit(1);
+      });
+    });
+    e.onDeposed((reason) => {
+      if (stopping) return;
+      // As a deposed Mesos master does: its state may be ahead of the log and its agents are
+      // following another leader; the process supervisor starts it again as a standby.
+      logger.error(`exiting: deposed as leader (${reason})`, { masterId, reason });
+      process.exit(1);
+    });
+    e.onLeaderChange((leader) => {
+      if (leader === undefined) logger.warn('no leader is known');
+      else logger.info('leader', { masterId: leader.masterId, url: leader.url, epoch: leader.epoch, self: leader.masterId === masterId });
+    });
+    registry = new MasterRegistry({ endpoints, prefix, self: { masterId, url: self.url }, ttlSecs, logger: logger.child('registry'), leader: () => e.leader() });
+    registry.start();
+    e.start();
+  }
+
+  /** takeOver fences the store with this term, promotes the log and starts acting. */
+  async function takeOver(etcd: EtcdStore, e: LeaderElection, epoch: number): Promise<void> {
+    const fence = e.fence();
+    // Deposed already: onDeposed has been told and ends the process.
+    if (fence === undefined || stopping) return;
+    etcd.setFence(fence);
+    await log.promote();
+    if (stopping || !e.isLeader()) return;
+    acting = act(epoch);
+    logger.info(`elected leader, epoch ${epoch}`, { masterId, epoch, logIndex: log.lastIndex, agents: log.state.agents.size, jobs: log.state.jobs.size });
+    acting.cycle.kick();
+  }
+
+  logger.info(ha === undefined ? 'master started' : 'master started as a standby', {
+    masterId,
+    url: self.url,
+    store: store.description,
+    logIndex: log.lastIndex,
+    agents: log.state.agents.size,
+    jobs: log.state.jobs.size,
+  });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      drain.close();
-      cycle.close();
-      links.close();
+      stopping = true;
+      stopActing();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
       await log.flushed();
+      // Resigning deletes the leader key, so a standby takes over now rather than after the TTL.
+      await registry?.close();
+      await election?.close();
       await store.close();
       logger.info('master stopped');
     })();
     return closing;
   };
-  log.onFatal(() => {
+  log.onFatal((err) => {
+    if (err instanceof MusterError && err.code === 'NOT_LEADER') {
+      if (stopping) return;
+      // Fenced out: another master leads. Exit at once, sending nothing more to agents.
+      logger.error('exiting: the log refused a write, another master leads', { error: err.message });
+      process.exit(1);
+    }
     // The in-memory state is ahead of a log that failed: only a restart from the store is safe.
     logger.error('exiting: the log cannot be written');
     void close().finally(() => process.exit(1));
   });
-  cycle.kick();
+  acting?.cycle.kick();
   return { url, port, close };
 }
 
@@ -189,10 +317,35 @@ function validate(opts: MasterOptions): void {
   if (opts.heartbeatSecs * 2 > opts.agentTimeoutSecs) {
     throw new MusterError('INVALID_ARGUMENT', `--heartbeat ${opts.heartbeatSecs} must be at most half of --agent-timeout ${opts.agentTimeoutSecs}`);
   }
+  validateHa(opts);
   if (!Number.isInteger(opts.snapshotEvery) || opts.snapshotEvery < 1) {
     throw new MusterError('INVALID_ARGUMENT', 'snapshotEvery must be a positive whole number');
   }
   validateScheduling(opts);
+}
+
+/** validateHa checks the HA flags: they only mean something with an etcd store. */
+function validateHa(opts: MasterOptions): void {
+  const etcd = opts.store.startsWith('etcd://');
+  if (opts.leaderTtlSecs !== undefined) {
+    if (!etcd) throw new MusterError('INVALID_ARGUMENT', '--leader-ttl needs HA masters: give --store etcd://HOST:PORT,.../PREFIX');
+    const ttl = opts.leaderTtlSecs;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_LEADER_TTL_SECS) {
+      throw new MusterError('INVALID_ARGUMENT', `--leader-ttl must be a whole number of seconds from 1 to ${MAX_LEADER_TTL_SECS}, not ${ttl}`);
+    }
+  }
+  if (opts.advertiseUrl !== undefined) {
+    if (!etcd) throw new MusterError('INVALID_ARGUMENT', '--advertise-url needs HA masters: give --store etcd://HOST:PORT,.../PREFIX');
+    let u: URL | undefined;
+    try {
+      u = new URL(opts.advertiseUrl);
+    } catch {
+      u = undefined;
+    }
+    if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.host === '' || u.pathname !== '/' || u.search !== '' || u.hash !== '' || opts.advertiseUrl.length > 1024) {
+      throw new MusterError('INVALID_ARGUMENT', `--advertise-url "${opts.advertiseUrl}" must be http://HOST:PORT (or https://), with no path`);
+    }
+  }
 }
 
 /** validateScheduling checks the scheduling flags, each with a one-line reason naming the flag. */

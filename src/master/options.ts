@@ -8,8 +8,12 @@ export interface MasterOptions {
   port: number;
   /** Address to listen on. */
   host: string;
-  /** "sqlite:PATH" (default ./.muster/master.db). */
+  /** "sqlite:PATH" (default ./.muster/master.db), or "etcd://HOST:PORT,…/PREFIX" for HA masters. */
   store: string;
+  /** HA masters (etcd store): the leader's lease TTL in whole seconds (default 2). */
+  leaderTtlSecs?: number;
+  /** HA masters: the URL other masters redirect clients and agents to (default http://HOST:PORT). */
+  advertiseUrl?: string;
   /** An agent silent this long is marked unreachable and its tasks are placed elsewhere. */
   agentTimeoutSecs: number;
   /** Interval of heartbeats the master sends on each agent stream (and asks agents to send). */

@@ -148,7 +148,10 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
   return v;
 }
 
-export function cellView(ctx: ViewContext, info: { masterId: string; version: string; startedAt: number; logIndex: number }): CellView {
+export function cellView(
+  ctx: ViewContext,
+  info: { masterId: string; version: string; startedAt: number; logIndex: number } & Pick<CellView, 'masters' | 'leader' | 'epoch'>,
+): CellView {
   let total = EMPTY;
   let used = EMPTY;
   const agents: AgentView[] = [];

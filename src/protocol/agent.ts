@@ -102,7 +102,8 @@ export type AgentCall =
 // ---- master → agent events (RecordIO stream) -----------------------------------------------
 
 export type AgentEvent =
-  | { type: 'SUBSCRIBED'; subscribed: { agentId: string; heartbeatIntervalSecs: number; masterId: string } }
+  /** epoch: the leader's term with HA masters (it only grows); a single master sends none. */
+  | { type: 'SUBSCRIBED'; subscribed: { agentId: string; heartbeatIntervalSecs: number; masterId: string; epoch?: number } }
   | { type: 'LAUNCH'; launch: { task: TaskInfo } }
   | { type: 'KILL'; kill: { taskId: string; gracePeriodSecs: number; reason?: TaskReason } }
   | { type: 'ACKNOWLEDGED'; acknowledged: { taskId: string; uuid: string } }

@@ -131,6 +131,19 @@ export interface CellView {
   jobCount: number;
   taskCount: number;
   pendingCount: number;
+  /** HA masters (etcd store): every master registered, and which leads. */
+  masters?: MasterView[];
+  /** HA masters: the leader's URL, when one is known. */
+  leader?: string;
+  /** HA masters: the leader's epoch (its term; it only grows). */
+  epoch?: number;
+}
+
+/** MasterView is one master of an HA cell. */
+export interface MasterView {
+  masterId: string;
+  url: string;
+  leading: boolean;
 }
 
 export interface JobCreated {

@@ -36,6 +36,14 @@ export interface AgentLinksOptions {
   heartbeatSecs: number;
   agentTimeoutSecs: number;
   logger: Logger;
+  /**
+   * mayAct is asked synchronously before every send to an agent; false sends nothing. An HA leader
+   * passes its election's isLeader(), so that a leader just woken from a SIGSTOP past its lease
+   * sends nothing before the master learns it was deposed and exits.
+   */
+  mayAct?: () => boolean;
+  /** epoch is the leader's term (HA masters), sent in SUBSCRIBED so agents refuse older leaders. */
+  epoch?: number;
 }
 
 /** AgentConnection is one subscribed agent's open stream. */
@@ -47,6 +55,7 @@ class AgentConnection {
     readonly agentId: string,
     private readonly res: ServerResponse,
     heartbeatSecs: number,
+    private readonly mayAct: () => boolean,
   ) {
     this.heartbeat = setInterval(() => this.send({ type: 'HEARTBEAT' }), heartbeatSecs * 1000);
     this.heartbeat.unref();
@@ -58,7 +67,7 @@ class AgentConnection {
    * re-subscribes and is reconciled, which loses nothing.
    */
   send(event: AgentEvent): boolean {
-    if (this.closed) return false;
+    if (this.closed || !this.mayAct()) return false;
     if (this.res.writableLength > MAX_STREAM_BUFFER) {
       this.close();
       return false;
@@ -294,7 +303,7 @@ export class AgentLinks {
     this.connections.get(agentId)?.close();
     res.writeHead(200, { 'Content-Type': 'application/recordio', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
-    const conn = new AgentConnection(agentId, res, this.options.heartbeatSecs);
+    const conn = new AgentConnection(agentId, res, this.options.heartbeatSecs, this.options.mayAct ?? (() => true));
     this.connections.set(agentId, conn);
     this.changed(undefined);
     this.lastSeen.set(agentId, this.log.now());
@@ -310,7 +319,12 @@ export class AgentLinks {
     res.on('error', onClose);
     conn.send({
       type: 'SUBSCRIBED',
-      subscribed: { agentId, heartbeatIntervalSecs: this.options.heartbeatSecs, masterId: this.options.masterId },
+      subscribed: {
+        agentId,
+        heartbeatIntervalSecs: this.options.heartbeatSecs,
+        masterId: this.options.masterId,
+        ...(this.options.epoch === undefined ? {} : { epoch: this.options.epoch }),
+      },
     });
     this.options.logger.info('agent subscribed', { agentId, hostname: info.hostname, address: `${info.address}:${info.port}`, tasks: reported.length });
     for (const k of kills) {
