@@ -149,6 +149,13 @@ describe('MusterClient', () => {
     assert.deepEqual(await client.listJobs(), []);
   });
 
+  test('a standby that knows no leader (503 NOT_LEADER) is passed over; with no other master the error is NOT_LEADER', async () => {
+    const standby = await serve((_req, res) => json(res, 503, { error: { code: 'NOT_LEADER', message: 'no leader is known yet; retry' } }));
+    const master = await serve((_req, res) => json(res, 200, { jobs: [] }));
+    assert.deepEqual(await new MusterClient({ masters: [standby.url, master.url] }).listJobs(), []);
+    await assert.rejects(new MusterClient({ masters: [standby.url] }).listJobs(), (err: unknown) => err instanceof MusterError && err.code === 'NOT_LEADER');
+  });
+
   test('a master that does not answer in time gives TIMEOUT', async () => {
     const silent = await serve(() => undefined);
     const client = new MusterClient({ masters: [silent.url], timeoutMs: 200 });

@@ -322,7 +322,8 @@ export class MusterClient {
 
   /**
    * send tries the leader (if known), then each master in order, moving on only when a master
-   * cannot be reached or says it is unavailable; it returns the first 2xx answer's response.
+   * cannot be reached, says it is unavailable, or is a standby that knows no leader; it returns the
+   * first 2xx answer's response.
    */
   private async send(method: string, path: string, options: SendOptions): Promise<Response> {
     const order = this.leader === undefined ? [...this.masters] : [this.leader, ...this.masters.filter((m) => m !== this.leader)];
@@ -342,7 +343,9 @@ export class MusterClient {
       }
       if (res.ok) return res;
       const error = await this.errorOf(res, method, path);
-      if (error.code !== 'UNAVAILABLE') throw error;
+      // A standby that knows no leader yet says NOT_LEADER: another master may know better.
+      if (error.code !== 'UNAVAILABLE' && error.code !== 'NOT_LEADER') throw error;
+      if (this.leader === master) this.leader = undefined;
       unavailable = error;
     }
     if (unavailable !== undefined) throw unavailable;
