@@ -8,15 +8,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { MasterLink, type Subscribed } from '../src/agent/link.js';
 import { MusterClient } from '../src/client/index.js';
+import { MusterError } from '../src/core/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { answerAsStandby, type LeaderView, type Leadership } from '../src/master/http/leader.js';
 import type { LeaderInfo } from '../src/master/leader.js';
-import { encodeRecord } from '../src/protocol/index.js';
-import { startEtcd } from './etcd.js';
-import { cell, cli, freePort, settle, waitFor, type Cell, type MusterProcess } from './harness.js';
+import { encodeRecord, type CellView, type JobView } from '../src/protocol/index.js';
+import { startEtcd, type EtcdCluster, type EtcdMember } from './etcd.js';
+import { cell, cli, freePort, settle, waitFor, type AgentProcess, type Cell, type MusterProcess } from './harness.js';
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
 import { brief, taskIds, waitRunning } from './jobs.js';
 
@@ -53,6 +55,69 @@ async function startMasters(c: Cell, store: string, n: number): Promise<MusterPr
     masters.push(await c.startMaster({ store, port: await freePort(), agentTimeoutSecs: 10, args: ['--leader-ttl', String(TTL_SECS)] }));
   }
   return masters;
+}
+
+/** agentTasks asks the agents themselves which tasks of a job run: instance → task ids, every agent together. */
+async function agentTasks(agents: readonly AgentProcess[], job: string): Promise<Map<number, string[]>> {
+  const byInstance = new Map<number, string[]>();
+  for (const a of agents) {
+    const res = await fetch(`${a.url}/state`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(res.status, 200);
+    const { tasks } = (await res.json()) as { tasks: { taskId: string; job: string; instance: number; state: string }[] };
+    for (const t of tasks) {
+      if (t.job !== job || t.state !== 'TASK_RUNNING') continue;
+      byInstance.set(t.instance, [...(byInstance.get(t.instance) ?? []), t.taskId]);
+    }
+  }
+  return byInstance;
+}
+
+/** assertOneTaskEach checks on the agents that each instance of the job runs exactly its master-known task. */
+async function assertOneTaskEach(agents: readonly AgentProcess[], job: JobView): Promise<void> {
+  const running = await agentTasks(agents, job.job);
+  const seen = [...running.entries()].sort(([a], [b]) => a - b).map(([i, ids]) => `${i}:${ids.join('+')}`);
+  const want = [...job.instances].sort((a, b) => a.instance - b.instance).map((i) => `${i.instance}:${i.task?.taskId ?? '-'}`);
+  assert.deepEqual(seen, want, `one TASK_RUNNING task per instance on the agents, the one the master knows: ${brief(job)}`);
+}
+
+/** jobOrNothing reads a job, or undefined where the cell does not know it. */
+async function jobOrNothing(client: MusterClient, key: string): Promise<JobView | undefined> {
+  try {
+    return await client.getJob(key);
+  } catch (e) {
+    if (e instanceof MusterError && e.code === 'JOB_NOT_FOUND') return undefined;
+    throw e;
+  }
+}
+
+/** etcdHealthy waits until the cell view lists every etcd member healthy, one of them the raft leader. */
+async function etcdHealthy(client: MusterClient, etcd: EtcdCluster, what: string): Promise<CellView> {
+  return waitFor(() => client.cell(), {
+    what,
+    until: (v) =>
+      v.etcd?.length === etcd.members.length && v.etcd.every((e) => e.healthy) && v.etcd.filter((e) => e.leader === true).length === 1,
+    timeoutMs: 20_000,
+  });
+}
+
+/** memberAt finds the etcd member serving an endpoint of the cell view. */
+function memberAt(etcd: EtcdCluster, endpoint: string | undefined): EtcdMember {
+  const m = etcd.members.find((x) => x.clientUrl === endpoint);
+  assert.ok(m !== undefined, `no etcd member at ${endpoint}`);
+  return m;
+}
+
+/** createAndRun creates a 2-instance service through the CLI, given every master, and waits until `job status` shows it running. */
+async function createAndRun(c: Cell, env: Record<string, string>, key: string): Promise<void> {
+  const file = join(c.dir, `${key.replaceAll('/', '-')}.yaml`);
+  writeFileSync(file, yamlOf(serviceConfig(key, { instances: 2 })));
+  const created = await cli(['job', 'create', file], { cwd: c.dir, env });
+  assert.equal(created.code, 0, `job create ${key}; stderr:\n${created.stderr}`);
+  const status = await waitFor(() => cli(['job', 'status', key], { cwd: c.dir, env }), {
+    what: `\`muster job status ${key}\` to show both instances running`,
+    until: (r) => r.code === 0 && (r.stdout.match(/TASK_RUNNING/g) ?? []).length >= 2,
+  });
+  assert.equal(status.code, 0);
 }
 
 test('kill -9 of the leader: a standby leads, agents and the CLI follow it, no instance is started again', async (t) => {
@@ -119,6 +184,177 @@ test('kill -9 of the leader: a standby leads, agents and the CLI follow it, no i
   const created = await cli(['job', 'create', file], { cwd: c.dir, env });
   assert.equal(created.code, 0, `job create through the masters list; stderr:\n${created.stderr}`);
   await waitRunning(client, LATER);
+});
+
+test('kill -9 of the leader while a 10-instance service runs and a job is being created: nothing runs twice, the new job is whole or absent', async (t) => {
+  const c = cell(t);
+  const etcd = await startEtcd(t, 3);
+  if (etcd === undefined) return;
+  const masters = await startMasters(c, etcd.storeUrl('muster-race'), 3);
+  const urls = masters.map((m) => m.url);
+  const env = { MUSTER_MASTER: urls.join(',') };
+  const leader = await waitLeader(masters, 'the three masters to agree on a leader');
+  const agents = [await c.startAgent(urls.join(',')), await c.startAgent(urls.join(','))];
+  const client = new MusterClient({ masters: urls });
+  await waitFor(() => client.cell(), {
+    what: '2 agents CONNECTED to the leader',
+    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
+  });
+  await client.createJob(yamlOf(serviceConfig(SERVICE, { instances: 10 })), YAML);
+  const before = await waitRunning(client, SERVICE);
+  await assertOneTaskEach(agents, before);
+
+  const RACING = 'web/prod/racing';
+  const file = join(c.dir, 'racing.yaml');
+  writeFileSync(file, yamlOf(serviceConfig(RACING, { instances: 4 })));
+  // The create and the kill race: the CLI may reach the leader before it dies, a standby after,
+  // or the dead leader mid-request. Killing it as long after the spawn as the same create takes
+  // to fail against no master at all aims at the request in flight, on a fast machine or a slow one.
+  const bootStart = Date.now();
+  const nowhere = await cli(['job', 'create', file], { cwd: c.dir, env: { MUSTER_MASTER: 'http://127.0.0.1:1' } });
+  assert.notEqual(nowhere.code, 0);
+  const bootMs = Date.now() - bootStart;
+  const creating = cli(['job', 'create', file], { cwd: c.dir, env });
+  await sleep(Math.max(0, bootMs - 20));
+  await leader.kill('SIGKILL');
+  const created = await creating;
+
+  const next = await waitLeader(masters.filter((m) => m !== leader), 'a surviving master to lead');
+  await waitFor(() => client.cell(), {
+    what: 'both agents to re-subscribe to the new leader',
+    until: (v) => v.leader === next.url && v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
+  });
+  const status = await waitFor(() => cli(['job', 'status', SERVICE], { cwd: c.dir, env }), {
+    what: '`muster job status` through the masters list',
+    until: (r) => r.code === 0,
+  });
+  assert.equal((status.stdout.match(/TASK_RUNNING/g) ?? []).length, 10, status.stdout);
+
+  // Past a few heartbeats and scheduling passes: nothing may be placed again.
+  await settle(3000);
+  const kept = await client.getJob(SERVICE);
+  assert.deepEqual(taskIds(kept), taskIds(before), `every instance keeps its task: before ${brief(before)}, after ${brief(kept)}`);
+  assert.ok(kept.instances.every((i) => i.task?.state === 'TASK_RUNNING'), brief(kept));
+  await assertOneTaskEach(agents, kept);
+
+  // Whole or not at all; and if the CLI said it was created, it was.
+  const racing = await jobOrNothing(client, RACING);
+  if (created.code === 0) {
+    assert.ok(racing !== undefined, `\`muster job create\` exited 0 but the new leader does not know ${RACING}; stdout: ${JSON.stringify(created.stdout)}`);
+  }
+  if (racing !== undefined) {
+    assert.equal(racing.instanceCount, 4, brief(racing));
+    assert.deepEqual(
+      racing.instances.map((i) => i.instance).sort((a, b) => a - b),
+      [0, 1, 2, 3],
+      `every instance of ${RACING} exists: ${brief(racing)}`,
+    );
+    await assertOneTaskEach(agents, await waitRunning(client, RACING));
+  } else {
+    // Absent: creating it now works, as a user retrying would.
+    const again = await cli(['job', 'create', file], { cwd: c.dir, env });
+    assert.equal(again.code, 0, `job create after the failover; stderr:\n${again.stderr}`);
+    await assertOneTaskEach(agents, await waitRunning(client, RACING));
+  }
+});
+
+test('an etcd member killed, a follower and then the raft leader: the cell still serves and cell status shows it', async (t) => {
+  const c = cell(t);
+  const etcd = await startEtcd(t, 3);
+  if (etcd === undefined) return;
+  const masters = await startMasters(c, etcd.storeUrl('muster-member'), 3);
+  const urls = masters.map((m) => m.url);
+  const env = { MUSTER_MASTER: urls.join(',') };
+  await waitLeader(masters, 'the three masters to agree on a leader');
+  await c.startAgent(urls.join(','));
+  await c.startAgent(urls.join(','));
+  const client = new MusterClient({ masters: urls });
+  await waitFor(() => client.cell(), {
+    what: '2 agents CONNECTED to the leader',
+    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
+  });
+  const healthy = await etcdHealthy(client, etcd, 'every etcd member healthy in the cell view');
+  assert.deepEqual(healthy.etcd?.map((e) => e.endpoint).sort(), [...etcd.endpoints].sort());
+  const shown = await cli(['cell', 'status'], { cwd: c.dir, env });
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.equal((shown.stdout.match(/^etcd +http:\/\/\S+ +healthy/gm) ?? []).length, 3, shown.stdout);
+  assert.equal((shown.stdout.match(/raft leader/g) ?? []).length, 1, shown.stdout);
+
+  // A follower goes: two of three still make a quorum.
+  const follower = memberAt(etcd, healthy.etcd?.find((e) => e.leader !== true)?.endpoint);
+  await follower.kill();
+  const down = await waitFor(() => cli(['cell', 'status'], { cwd: c.dir, env }), {
+    what: '`muster cell status` to show the killed etcd member unhealthy',
+    until: (r) => r.code === 0 && r.stdout.includes(`${follower.clientUrl}  unhealthy`),
+  });
+  assert.equal((down.stdout.match(/^etcd +\S+ +healthy/gm) ?? []).length, 2, down.stdout);
+  await createAndRun(c, env, 'web/prod/one-member-down');
+
+  // The follower comes back and the raft leader goes: etcd elects another and the cell goes on.
+  follower.start();
+  const again = await etcdHealthy(client, etcd, 'the restarted etcd member to be healthy again');
+  const raftLeader = memberAt(etcd, again.etcd?.find((e) => e.leader === true)?.endpoint);
+  await raftLeader.kill();
+  // While etcd elects, the leading master cannot renew its lease: if that takes longer than two
+  // thirds of the lease, it steps down (its process exits) and a standby takes over. Either way
+  // the cell serves again once a live master leads.
+  await waitLeader(
+    masters.filter((m) => m.running),
+    'a live master to lead after the etcd raft leader was killed',
+  );
+  await waitFor(() => client.cell(), {
+    what: 'another etcd member to become the raft leader',
+    until: (v) => v.etcd?.some((e) => e.leader === true && e.endpoint !== raftLeader.clientUrl) === true,
+    timeoutMs: 20_000,
+  });
+  await createAndRun(c, env, 'web/prod/raft-leader-down');
+  const first = await client.getJob('web/prod/one-member-down');
+  assert.ok(first.instances.every((i) => i.task?.state === 'TASK_RUNNING'), brief(first));
+});
+
+test('restart everything (etcd, masters, agents) on the same dirs and ports: the same jobs, instances and task ids', async (t) => {
+  const c = cell(t);
+  const etcd = await startEtcd(t, 3);
+  if (etcd === undefined) return;
+  const masters = await startMasters(c, etcd.storeUrl('muster-restart'), 3);
+  const urls = masters.map((m) => m.url);
+  await waitLeader(masters, 'the three masters to agree on a leader');
+  const agents = [await c.startAgent(urls.join(',')), await c.startAgent(urls.join(','))];
+  const client = new MusterClient({ masters: urls });
+  await waitFor(() => client.cell(), {
+    what: '2 agents CONNECTED to the leader',
+    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
+  });
+  await client.createJob(yamlOf(serviceConfig(SERVICE, { instances: 6 })), YAML);
+  await client.createJob(yamlOf(serviceConfig(LATER, { instances: 2 })), YAML);
+  const before = [await waitRunning(client, SERVICE), await waitRunning(client, LATER)];
+  const jobsBefore = (await client.listJobs()).map((j) => j.job).sort();
+
+  // Agents first (their tasks run on under their supervisors), then the masters, then etcd.
+  for (const a of agents) assert.deepEqual(await a.kill('SIGTERM'), { code: 0, signal: null });
+  for (const m of masters) await m.kill('SIGTERM');
+  await etcd.stop();
+
+  for (const m of etcd.members) m.start();
+  for (const m of etcd.members) {
+    await waitFor(() => fetch(`${m.clientUrl}/health`).then((r) => r.ok, () => false), { what: `etcd member ${m.name} to be healthy again`, timeoutMs: 20_000 });
+  }
+  for (const m of masters) await m.start();
+  await waitLeader(masters, 'the restarted masters to agree on a leader');
+  for (const a of agents) await a.start();
+  await waitFor(() => client.cell(), {
+    what: 'both restarted agents to re-subscribe',
+    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
+  });
+
+  assert.deepEqual((await client.listJobs()).map((j) => j.job).sort(), jobsBefore);
+  await settle(3000);
+  for (const b of before) {
+    const after = await waitRunning(client, b.job);
+    assert.equal(after.instanceCount, b.instanceCount);
+    assert.deepEqual(taskIds(after), taskIds(b), `the tasks are reattached: before ${brief(b)}, after ${brief(after)}`);
+    await assertOneTaskEach(agents, after);
+  }
 });
 
 test('a leader SIGSTOPped past its lease exits when it wakes, and another leads', async (t) => {

@@ -1,8 +1,9 @@
 // `muster cell status`: the master and every agent, with what is used of what each has.
 
 import type { Command } from 'commander';
-import type { CellView } from '../protocol/index.js';
+import type { CellView, EtcdMemberView } from '../protocol/index.js';
 import { contextOf } from './context.js';
+import { addSnapshotCommands } from './snapshot.js';
 import { duration, keyValues, printJson, printLines, table, usage } from './output.js';
 
 export function addCellCommands(program: Command): void {
@@ -35,6 +36,14 @@ Examples:
       if (ctx.json) return printJson(view);
       printLines(cellLines(view, Date.now()));
     });
+
+  addSnapshotCommands(cell);
+}
+
+/** etcdLine is "http://10.0.0.1:2379  healthy, raft leader" or "… unhealthy: connect ECONNREFUSED …". */
+function etcdLine(e: EtcdMemberView): string {
+  if (!e.healthy) return `${e.endpoint}  unhealthy${e.error === undefined ? '' : `: ${e.error}`}`;
+  return `${e.endpoint}  healthy${e.leader === true ? ', raft leader' : ''}`;
 }
 
 /** cellLines is the readable form of `cell status`. */
@@ -55,6 +64,8 @@ export function cellLines(cell: CellView, now: number): string[] {
   if (cell.masters !== undefined && cell.masters.length > 0) {
     pairs.push(['masters', cell.masters.map((m) => (m.leading ? `${m.url} (leader)` : m.url)).join(', ')]);
   }
+  // One line per etcd member, so that a member down stands out on a line of its own.
+  for (const e of cell.etcd ?? []) pairs.push(['etcd', etcdLine(e)]);
   const lines = keyValues(pairs);
   if (cell.agents.length === 0) return [...lines, '', 'no agents have registered yet'];
   const rows = cell.agents.map((a) => [

@@ -18,6 +18,7 @@ import { renderMetrics } from './http/metrics.js';
 import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
 import { addHostRoutes } from './http/hosts.js';
 import { addQuotaRoutes } from './http/quotas.js';
+import { addSnapshotRoutes } from './http/snapshot.js';
 import { Router, sendJson } from './http/router.js';
 import { renderStatusPage } from './http/statuspage.js';
 import { MusterFramework, startDrainController, type DrainController } from './jobs/index.js';
@@ -138,10 +139,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const router = new Router(logger.child('http'));
   router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION, leading: leadership.leading() }));
   addLeaderRoutes(router, leadership);
-  router.add('GET', '/api/v1/cell', ({ res }) => sendJson(res, 200, cellView(view(), info())));
+  router.add('GET', '/api/v1/cell', async ({ res }) => {
+    // etcd's health is asked for when the view is built (shared for a second), not polled forever.
+    const etcd = await registry?.etcdHealth();
+    sendJson(res, 200, cellView(view(), { ...info(), ...(etcd === undefined ? {} : { etcd }) }));
+  });
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res));
   addJobRoutes(router, { log, view });
   addQuotaRoutes(router, { log });
+  addSnapshotRoutes(router, { log });
   addHostRoutes(router, { log });
   addPlanRoutes(router, {
     log,

@@ -6,6 +6,7 @@
 
 import { Etcd3, type Lease } from 'etcd3';
 import type { Logger } from '../log/index.js';
+import type { EtcdMemberView } from '../protocol/index.js';
 import type { LeaderInfo } from './leader.js';
 
 /** MasterEntry is one master of the cell as the registry lists it. */
@@ -32,6 +33,12 @@ const MAX_MASTERS = 64;
 const MAX_URL_CHARS = 1024;
 /** CALL_TIMEOUT_MS bounds one etcd request, so that a hung etcd cannot stall the refresh. */
 const CALL_TIMEOUT_MS = 2000;
+/** HEALTH_TIMEOUT_MS bounds a health probe: `cell status` waits for it, and a stopped member never answers. */
+const HEALTH_TIMEOUT_MS = 800;
+/** HEALTH_CACHE_MS: probes within this long of the last share its answer, so that polling clients cost etcd little. */
+const HEALTH_CACHE_MS = 1000;
+/** MAX_PROBE_BYTES bounds what is read of an answer to a probe. */
+const MAX_PROBE_BYTES = 64 * 1024;
 
 export class MasterRegistry {
   private readonly client: Etcd3;
@@ -41,6 +48,7 @@ export class MasterRegistry {
   private known: { masterId: string; url: string }[] = [];
   private refreshing = false;
   private closed = false;
+  private health: { at: number; members: Promise<EtcdMemberView[]> } | undefined;
 
   constructor(private readonly options: MasterRegistryOptions) {
     this.dir = `${options.prefix.replace(/\/+$/, '')}/masters/`;
@@ -63,6 +71,19 @@ export class MasterRegistry {
     const leader = this.options.leader();
     const all = this.known.some((m) => m.masterId === this.options.self.masterId) ? this.known : [...this.known, this.options.self];
     return all.map((m) => ({ masterId: m.masterId, url: m.url, leading: m.masterId === leader?.masterId }));
+  }
+
+  /**
+   * etcdHealth probes every etcd endpoint of the store, each on its own: the client library's pool
+   * would answer from whichever member it reaches, and an operator wants to see the one that is down.
+   * Probes run in parallel, each within HEALTH_TIMEOUT_MS, and are shared for HEALTH_CACHE_MS.
+   */
+  etcdHealth(): Promise<EtcdMemberView[]> {
+    const now = Date.now();
+    if (this.health === undefined || now - this.health.at >= HEALTH_CACHE_MS) {
+      this.health = { at: now, members: Promise.all(this.options.endpoints.map(probeMember)) };
+    }
+    return this.health.members;
   }
 
   /** close stops refreshing and revokes the lease, which removes this master's entry. */
@@ -123,4 +144,54 @@ function urlOf(value: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * probeMember asks one etcd member for /health (is it healthy, with a raft leader) and, through the
+ * JSON gateway, for its maintenance status (is it the raft leader). It never throws: a member that
+ * cannot be asked is reported unhealthy with the reason.
+ */
+async function probeMember(endpoint: string): Promise<EtcdMemberView> {
+  const base = endpoint.replace(/\/+$/, '');
+  const [health, status] = await Promise.allSettled([
+    probeJson(`${base}/health`, 'GET'),
+    probeJson(`${base}/v3/maintenance/status`, 'POST'),
+  ]);
+  const view: EtcdMemberView = { endpoint: base, healthy: false };
+  if (status.status === 'fulfilled') {
+    const s = status.value as { leader?: unknown; header?: { member_id?: unknown } };
+    // 64-bit member ids come as decimal strings from the gateway; compare them as given.
+    const self = s.header?.member_id;
+    if ((typeof s.leader === 'string' || typeof s.leader === 'number') && (typeof self === 'string' || typeof self === 'number')) {
+      view.leader = String(s.leader) === String(self);
+    }
+  }
+  if (health.status === 'rejected') {
+    view.error = reasonOf(health.reason);
+    return view;
+  }
+  const h = health.value as { health?: unknown; reason?: unknown };
+  view.healthy = h.health === true || h.health === 'true';
+  if (!view.healthy) view.error = typeof h.reason === 'string' && h.reason !== '' ? h.reason.slice(0, 200) : 'the member says it is not healthy';
+  return view;
+}
+
+/** probeJson fetches a small JSON answer within HEALTH_TIMEOUT_MS; /health answers 503 with a JSON body when unhealthy. */
+async function probeJson(url: string, method: 'GET' | 'POST'): Promise<unknown> {
+  const res = await fetch(url, { method, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS), ...(method === 'POST' ? { body: '{}' } : {}) });
+  const text = await res.text();
+  if (text.length > MAX_PROBE_BYTES) throw new Error(`an answer of ${text.length} bytes from ${url}`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`HTTP ${res.status} from ${url}, not JSON`);
+  }
+}
+
+function reasonOf(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no answer within ${HEALTH_TIMEOUT_MS} ms`;
+  // fetch hides the socket error (ECONNREFUSED, …) in its cause.
+  const cause = (e as { cause?: unknown }).cause;
+  return cause instanceof Error ? cause.message : e.message;
 }

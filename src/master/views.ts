@@ -150,7 +150,7 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
 
 export function cellView(
   ctx: ViewContext,
-  info: { masterId: string; version: string; startedAt: number; logIndex: number } & Pick<CellView, 'masters' | 'leader' | 'epoch'>,
+  info: { masterId: string; version: string; startedAt: number; logIndex: number } & Pick<CellView, 'masters' | 'leader' | 'epoch' | 'etcd'>,
 ): CellView {
   let total = EMPTY;
   let used = EMPTY;

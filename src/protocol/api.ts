@@ -137,6 +137,19 @@ export interface CellView {
   leader?: string;
   /** HA masters: the leader's epoch (its term; it only grows). */
   epoch?: number;
+  /** HA masters: each etcd endpoint of the store, as the leader found it when the view was built. */
+  etcd?: EtcdMemberView[];
+}
+
+/** EtcdMemberView is one etcd endpoint of an HA cell's store and its health. */
+export interface EtcdMemberView {
+  endpoint: string;
+  /** The member answered and says it is healthy (it has a raft leader and can serve). */
+  healthy: boolean;
+  /** The member is etcd's raft leader; absent when its status could not be read. */
+  leader?: boolean;
+  /** Why the member is not healthy: an unreachable endpoint, a timeout, an etcd alarm. */
+  error?: string;
 }
 
 /** MasterView is one master of an HA cell. */
