@@ -62,6 +62,7 @@ function gated(store: EtcdStore): { store: FollowableStore; release: () => void;
     load: () => store.load(),
     append: (first, events) => store.append(first, events),
     saveSnapshot: (index, data) => store.saveSnapshot(index, data),
+    restore: (index, data) => store.restore(index, data),
     close: () => store.close(),
     follow(afterIndex, onEvents, onError) {
       follows++;

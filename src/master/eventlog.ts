@@ -164,6 +164,14 @@ export class EventLog {
     return this.durableIndex;
   }
 
+  /**
+   * appliedIndex is the index of the last event in `state`, durable or in the batch being written:
+   * read together with the state in one synchronous step, the two always match.
+   */
+  get appliedIndex(): number {
+    return this.index;
+  }
+
   /** isLeader is false on a standby until promote() completes; a log opened with open() leads. */
   get isLeader(): boolean {
     return this.standby === undefined;

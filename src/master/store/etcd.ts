@@ -215,6 +215,61 @@ export class EtcdStore implements Store {
   }
 
   /**
+   * restore seeds an empty store with a snapshot (`muster cell snapshot restore`): its pieces are
+   * written as saveSnapshot writes them, then one transaction, guarded by there being neither a
+   * head nor a snapshot, publishes the manifest and moves head to index, so that appends continue
+   * at index+1. A store with a log or a snapshot is refused with CONFLICT; pieces left by a restore
+   * cut short are invisible and dropped by the next one.
+   */
+  async restore(index: number, data: string): Promise<void> {
+    if (!Number.isSafeInteger(index) || index < 0) {
+      throw new MusterError('INVALID_ARGUMENT', `restore at ${index}: the index must be a non-negative integer`);
+    }
+    const bytes = Buffer.from(data, 'utf8');
+    if (bytes.length > MAX_SNAPSHOT_BYTES) {
+      throw new MusterError('PAYLOAD_TOO_LARGE', `a snapshot of ${bytes.length} bytes exceeds the limit of ${MAX_SNAPSHOT_BYTES}`);
+    }
+    // Checked first as well as in the final guard, so that a store in use is refused before
+    // megabytes of pieces are written beside its log.
+    await this.refuseUnlessEmpty();
+    const id = randomUUID();
+    const pieces = split(bytes, PART_BYTES);
+    const partPuts = pieces.map((p, n) => ({ key: this.key(`snapshots/${id}/${pad6(n)}`), value: p }));
+    for (const batch of packTxns(partPuts)) {
+      if (!(await this.write(`restore at ${index}`, [], batch, []))) await this.explainRefusal(`restore at ${index}`, undefined);
+    }
+    const manifest: SnapshotManifest = { index, parts: pieces.length, bytes: bytes.length, id };
+    const puts: Put[] = [{ key: this.key('snapshot'), value: Buffer.from(JSON.stringify(manifest)) }];
+    // append(1) expects no head at all; any later index expects head to hold the one before it.
+    if (index > 0) puts.push({ key: this.key('head'), value: Buffer.from(String(index)) });
+    const guards: Compare[] = [
+      [this.key('head'), 'Version', '==', 0],
+      [this.key('snapshot'), 'Version', '==', 0],
+    ];
+    const deletes: IOperation[] = [
+      this.client.delete().inRange(rangeOf(this.key('log/'), this.key(`log/${pad20(index + 1)}`))),
+      this.client.delete().inRange(rangeOf(this.key('logparts/'), this.key(`logparts/${pad20(index + 1)}`))),
+      this.client.delete().inRange(rangeOf(this.key('snapshots/'), this.key(`snapshots/${id}/`))),
+      this.client.delete().inRange(rangeOf(this.key(`snapshots/${id}0`), this.key('snapshots0'))),
+    ];
+    if (await this.write(`restore at ${index}`, guards, puts, deletes)) return;
+    // A retried commit finds its own manifest published.
+    if ((await this.readManifest(undefined))?.id === id) return;
+    await this.refuseUnlessEmpty();
+    // Still empty: the fence refused it (a restore is offline and unfenced, so hardly ever).
+    await this.explainRefusal(`restore at ${index}`, undefined);
+  }
+
+  /** refuseUnlessEmpty throws CONFLICT when the store holds a log or a snapshot. */
+  private async refuseUnlessEmpty(): Promise<void> {
+    const { rev, head } = await this.readHead();
+    const manifest = await this.readManifest(rev);
+    if (head === 0 && manifest === undefined) return;
+    const what = manifest === undefined ? `its log reaches index ${head}` : `it holds a snapshot at index ${manifest.index}`;
+    throw new MusterError('CONFLICT', `the store ${this.description} is not empty (${what}); restore only into a new, empty store`);
+  }
+
+  /**
    * follow calls onEvents with the events after afterIndex, in order and gapless, as they are
    * appended (a standby master keeps its state hot with it). It reads once at the start, then on
    * every change of head. onError gets a fault that stops the follower: CONFLICT when the events it

@@ -87,6 +87,31 @@ export class SqliteStore implements Store {
     return Promise.resolve();
   }
 
+  restore(index: number, data: string): Promise<void> {
+    if (!Number.isSafeInteger(index) || index < 0) {
+      return Promise.reject(new MusterError('INVALID_ARGUMENT', `restore at ${index}: the index must be a non-negative integer`));
+    }
+    try {
+      // One transaction: the emptiness check and the write cannot be split by a master starting on the file.
+      this.db.transaction(() => {
+        const { events, snapshots } = this.db
+          .prepare('SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT COUNT(*) FROM snapshots) AS snapshots')
+          .get() as { events: number; snapshots: number };
+        if (events > 0 || snapshots > 0) {
+          const last = this.lastIndex.get()?.idx ?? 0;
+          throw new MusterError(
+            'CONFLICT',
+            `the store ${this.description} is not empty (its log reaches index ${last}); restore only into a new, empty store`,
+          );
+        }
+        this.db.prepare('INSERT INTO snapshots (idx, data) VALUES (?, ?)').run(index, data);
+      })();
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
   close(): Promise<void> {
     if (this.db.open) this.db.close();
     return Promise.resolve();

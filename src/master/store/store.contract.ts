@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { MusterError } from '../../core/index.js';
 import type { Event } from '../state/index.js';
 import type { Store } from './store.js';
 
@@ -14,6 +15,11 @@ export interface StoreFactory {
 }
 
 const ev = (n: number): Event => ({ type: 'AgentUnreachable', at: n, agentId: `a${n}`, message: `m${n}` });
+
+/** restoreInto calls the store's restore. */
+const restoreInto = (s: Store, index: number, data: string): Promise<void> => s.restore(index, data);
+
+const isConflict = (e: unknown): boolean => e instanceof MusterError && e.code === 'CONFLICT' && /not empty/.test(e.message);
 
 export function storeContract(factory: StoreFactory): void {
   const withStore = async (fn: (open: () => Promise<Store>) => Promise<void>): Promise<void> => {
@@ -85,6 +91,62 @@ export function storeContract(factory: StoreFactory): void {
         (await s.load()).events.map((e) => e.index),
         [3],
       );
+      await s.close();
+    }));
+
+  test(`${factory.name}: a restored snapshot loads after a reopen and appends continue after it`, () =>
+    withStore(async (open) => {
+      // Over 2 MiB of two-byte characters: an etcd store cuts it into pieces, some inside a character.
+      const data = JSON.stringify({ version: 1, pad: 'é'.repeat(1_300_000) });
+      const s = await open();
+      await restoreInto(s, 41, data);
+      await assert.rejects(s.append(41, [ev(41)]), 'an append at the restored index itself is refused');
+      await s.append(42, [ev(42), ev(43)]);
+      await s.close();
+      const again = await open();
+      const loaded = await again.load();
+      assert.equal(loaded.snapshot?.index, 41);
+      assert.ok(loaded.snapshot.data === data, 'the snapshot comes back byte for byte');
+      assert.deepEqual(
+        loaded.events.map((e) => e.index),
+        [42, 43],
+      );
+      await again.close();
+    }));
+
+  test(`${factory.name}: a restore at index 0 leaves the log to start at 1`, () =>
+    withStore(async (open) => {
+      const s = await open();
+      await restoreInto(s, 0, '{}');
+      await s.append(1, [ev(1)]);
+      const loaded = await s.load();
+      assert.deepEqual(loaded.snapshot, { index: 0, data: '{}' });
+      assert.deepEqual(
+        loaded.events.map((e) => e.index),
+        [1],
+      );
+      await s.close();
+    }));
+
+  test(`${factory.name}: a restore into a store with a log or a snapshot is refused and changes nothing`, () =>
+    withStore(async (open) => {
+      const s = await open();
+      await s.append(1, [ev(1), ev(2)]);
+      await assert.rejects(restoreInto(s, 10, '{"other":1}'), isConflict);
+      assert.deepEqual(await s.load(), { events: [1, 2].map((n) => ({ index: n, event: ev(n) })) });
+      await s.saveSnapshot(2, '{"state":2}');
+      await assert.rejects(restoreInto(s, 10, '{"other":1}'), isConflict);
+      assert.deepEqual(await s.load(), { snapshot: { index: 2, data: '{"state":2}' }, events: [] });
+      await s.append(3, [ev(3)]);
+      await s.close();
+    }));
+
+  test(`${factory.name}: a second restore is refused`, () =>
+    withStore(async (open) => {
+      const s = await open();
+      await restoreInto(s, 5, '{"first":1}');
+      await assert.rejects(restoreInto(s, 9, '{"second":1}'), isConflict);
+      assert.deepEqual(await s.load(), { snapshot: { index: 5, data: '{"first":1}' }, events: [] });
       await s.close();
     }));
 }

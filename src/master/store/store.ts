@@ -23,6 +23,14 @@ export interface Store {
   append(firstIndex: number, events: readonly Event[]): Promise<void>;
   /** saveSnapshot stores a snapshot at index and drops the events up to it. */
   saveSnapshot(index: number, data: string): Promise<void>;
+  /**
+   * restore seeds an empty store with a snapshot taken elsewhere (`muster cell snapshot restore`):
+   * load() then returns it and appends continue at index+1. A store that holds any event or
+   * snapshot is refused with CONFLICT and left as it was, so that a restore never mixes two cells.
+   * Optional only until every Store in the tree (test wrappers included) forwards it; SqliteStore
+   * and EtcdStore have it.
+   */
+  restore(index: number, data: string): Promise<void>;
   close(): Promise<void>;
 }
 
