@@ -35,6 +35,9 @@ const SUBSCRIBE_TIMEOUT_MS = 10_000;
 const CALL_TIMEOUT_MS = 10_000;
 /** Bound on the body of an error answer that we read. */
 const MAX_ERROR_BODY = 64 * 1024;
+/** NEXT_MASTER_DELAY_MS: the pause before trying the next master of the list after one failed. */
+const NEXT_MASTER_DELAY_MS = 100;
+
 /** Heartbeat intervals outside this range are a master's bug; we clamp rather than spin or sleep for days. */
 const MIN_HEARTBEAT_SECS = 0.05;
 const MAX_HEARTBEAT_SECS = 3600;
@@ -146,6 +149,8 @@ export class MasterLink {
     const { logger } = this.options;
     let index = 0;
     let backoff = this.initialBackoffMs;
+    /** Masters tried in a row without a subscription since the last success or full pass. */
+    let failedInPass = 0;
     while (!this.closed) {
       const master = this.masters[index % this.masters.length] as URL;
       let subscribed = false;
@@ -157,8 +162,22 @@ export class MasterLink {
       this.endSession();
       if (this.closed) break;
       // A master that had us subscribed is probably the leader still: retry it first and soon.
-      if (subscribed) backoff = this.initialBackoffMs;
-      else index++;
+      if (subscribed) {
+        backoff = this.initialBackoffMs;
+        failedInPass = 0;
+        await this.sleep(backoff);
+        continue;
+      }
+      index++;
+      failedInPass++;
+      // The next master in the list is tried almost at once: after a leader dies the agent must
+      // find the new one within a failover, not after a backoff that doubled at each dead or
+      // standby master on the way. Only a whole pass over the list without success backs off.
+      if (failedInPass < this.masters.length) {
+        await this.sleep(Math.min(backoff, NEXT_MASTER_DELAY_MS));
+        continue;
+      }
+      failedInPass = 0;
       await this.sleep(backoff);
       backoff = Math.min(backoff * 2, this.maxBackoffMs);
     }

@@ -117,11 +117,23 @@ async function main(argv: string[]): Promise<ExitCode> {
 // Daemons return from their action once started and keep the process alive with their servers;
 // setting exitCode (rather than calling exit) lets pending output drain first.
 // A command that passes on another program's status (`task exec`) sets exitCode itself.
+let settled = false;
 main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code === EXIT.OK ? (process.exitCode ?? code) : code;
   },
   (err: unknown) => {
+    settled = true;
     process.exitCode = report(err);
   },
 );
+// A backstop: should a command ever be left waiting on something that keeps nothing alive (a
+// request on a connection that died without an error), Node would run out of work and exit 0 as
+// if it had succeeded. Say so and fail instead.
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('muster: the command did not finish: its request to the master was left without an answer (did the master die?); check, then retry\n');
+  process.exitCode = EXIT.UNAVAILABLE;
+});

@@ -153,7 +153,18 @@ describe('MusterClient', () => {
     const standby = await serve((_req, res) => json(res, 503, { error: { code: 'NOT_LEADER', message: 'no leader is known yet; retry' } }));
     const master = await serve((_req, res) => json(res, 200, { jobs: [] }));
     assert.deepEqual(await new MusterClient({ masters: [standby.url, master.url] }).listJobs(), []);
-    await assert.rejects(new MusterClient({ masters: [standby.url] }).listJobs(), (err: unknown) => err instanceof MusterError && err.code === 'NOT_LEADER');
+    await assert.rejects(new MusterClient({ masters: [standby.url], timeoutMs: 600 }).listJobs(), (err: unknown) => err instanceof MusterError && err.code === 'NOT_LEADER');
+  });
+
+  test('during a failover (no leader yet) a request is asked again until a leader answers', async () => {
+    let asked = 0;
+    const standby = await serve((_req, res) => {
+      asked++;
+      if (asked <= 2) json(res, 503, { error: { code: 'NOT_LEADER', message: 'no leader is known yet; retry' } });
+      else json(res, 200, { jobs: [] });
+    });
+    assert.deepEqual(await new MusterClient({ masters: [standby.url] }).listJobs(), []);
+    assert.equal(asked, 3);
   });
 
   test('a master that does not answer in time gives TIMEOUT', async () => {

@@ -40,6 +40,9 @@ export interface MusterClientOptions {
 
 export type JobContentType = 'application/yaml' | 'application/json';
 
+/** FAILOVER_RETRY_MS is the first pause before asking the masters again while none leads. */
+const FAILOVER_RETRY_MS = 250;
+
 /** MAX_REDIRECTS bounds leader redirects, so that two standbys pointing at each other cannot loop. */
 const MAX_REDIRECTS = 3;
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -242,6 +245,24 @@ export class MusterClient {
   }
 
   /**
+   * downloadSnapshot opens the leader's snapshot of the cell state (GET /api/v1/snapshot) for
+   * `muster cell snapshot save`. It resolves once the headers are in, with the log index the
+   * snapshot was taken at; the body, JSON {"index", "data"}, comes as a web ReadableStream, since
+   * it may be hundreds of MB. The timeout covers the headers only.
+   */
+  async downloadSnapshot(opts: { signal?: AbortSignal } = {}): Promise<{ index: number; body: ReadableStream<Uint8Array> }> {
+    const options: SendOptions = { headersOnlyTimeout: true };
+    if (opts.signal !== undefined) options.signal = opts.signal;
+    const res = await this.send('GET', '/api/v1/snapshot', options);
+    const header = res.headers.get('x-muster-log-index') ?? '';
+    if (!/^\d{1,16}$/.test(header) || res.body === null) {
+      await res.body?.cancel();
+      throw new MusterError('INTERNAL', 'the master answered GET /api/v1/snapshot without a log index or a body; is it an older master?');
+    }
+    return { index: Number(header), body: res.body };
+  }
+
+  /**
    * execTask runs argv inside a running task (no shell: pass ["sh", "-c", "..."] for one) and
    * calls onOutput with each piece of its stdout and stderr as it comes. It resolves with how the
    * command ended. A task that is not running is a TASK_NOT_RUNNING error; the command's own
@@ -326,6 +347,31 @@ export class MusterClient {
    * first 2xx answer's response.
    */
   private async send(method: string, path: string, options: SendOptions): Promise<Response> {
+    // During a failover the masters answer but none leads yet (503 NOT_LEADER), or they still
+    // redirect to the leader that just died: wait for the new one rather than fail, as long as no
+    // request may have reached a master and been acted on (a retried POST must not run twice).
+    const deadline = Date.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const pass = await this.sendOnce(method, path, options);
+      if (pass.res !== undefined) return pass.res;
+      const error = pass.error;
+      const again = pass.failover && (method === 'GET' || !pass.maybeApplied) && Date.now() + FAILOVER_RETRY_MS <= deadline;
+      if (!again || options.signal?.aborted === true) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(FAILOVER_RETRY_MS * 2 ** attempt, 1000)));
+    }
+  }
+
+  /**
+   * sendOnce is one pass over the masters. failover: some master answered but none could serve
+   * (the cell is between leaders); maybeApplied: a request was sent and its answer lost.
+   */
+  private async sendOnce(
+    method: string,
+    path: string,
+    options: SendOptions,
+  ): Promise<{ res: Response; error?: undefined; failover?: undefined; maybeApplied?: undefined } | { res?: undefined; error: MusterError; failover: boolean; maybeApplied: boolean }> {
+    let failover = false;
+    let maybeApplied = false;
     const order = this.leader === undefined ? [...this.masters] : [this.leader, ...this.masters.filter((m) => m !== this.leader)];
     const problems: string[] = [];
     let unavailable: MusterError | undefined;
@@ -337,20 +383,23 @@ export class MusterClient {
         if (err instanceof MusterError && err.code === 'UNAVAILABLE' && err.details?.['unreachable'] === true) {
           problems.push(err.message);
           if (this.leader === master) this.leader = undefined;
+          if (err.details['afterRedirect'] === true) failover = true;
+          if (err.details['refused'] !== true) maybeApplied = true;
           continue;
         }
         throw err;
       }
-      if (res.ok) return res;
+      if (res.ok) return { res };
       const error = await this.errorOf(res, method, path);
       // A standby that knows no leader yet says NOT_LEADER: another master may know better.
       if (error.code !== 'UNAVAILABLE' && error.code !== 'NOT_LEADER') throw error;
+      if (error.code === 'NOT_LEADER') failover = true;
       if (this.leader === master) this.leader = undefined;
       unavailable = error;
     }
-    if (unavailable !== undefined) throw unavailable;
+    if (unavailable !== undefined) return { error: unavailable, failover, maybeApplied };
     const message = problems.length === 1 ? (problems[0] as string) : `cannot reach any master: ${problems.join('; ')}`;
-    throw new MusterError('UNAVAILABLE', message, { retryable: true, details: { masters: order } });
+    return { error: new MusterError('UNAVAILABLE', message, { retryable: true, details: { masters: order } }), failover, maybeApplied };
   }
 
   /**
@@ -359,17 +408,14 @@ export class MusterClient {
    */
   private async follow(master: string, path: string, method: string, options: SendOptions): Promise<Response> {
     // The timeout covers reading the body too, except for streams, which may stay open for hours:
-    // their timer stops once the headers are in.
-    let timeout: AbortSignal;
-    let headersIn = (): void => undefined;
-    if (options.headersOnlyTimeout === true) {
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), this.timeoutMs);
-      headersIn = () => clearTimeout(timer);
-      timeout = controller.signal;
-    } else {
-      timeout = AbortSignal.timeout(this.timeoutMs);
-    }
+    // their timer stops once the headers are in. Until the headers are in, the timer is an ordinary
+    // (ref'd) one: AbortSignal.timeout does not keep the process alive, and a request whose
+    // connection went quiet (its master killed mid-request) would let a CLI process run out of
+    // work and exit 0 with its command unfinished, instead of failing with TIMEOUT.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), this.timeoutMs);
+    const headersIn = (): void => clearTimeout(timer);
+    const timeout = options.headersOnlyTimeout === true ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(this.timeoutMs)]);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
@@ -388,7 +434,9 @@ export class MusterClient {
           if (why === undefined) throw err;
           throw new MusterError('UNAVAILABLE', `cannot reach the master at ${url.origin}: ${why}`, {
             retryable: true,
-            details: { unreachable: true, url: url.origin },
+            // afterRedirect: a master answered and sent us to one that is gone (a leader that just
+            // died); refused: the connection was refused, so the request was never received.
+            details: { unreachable: true, url: url.origin, afterRedirect: hop > 0, refused: why === 'ECONNREFUSED' },
             cause: err,
           });
         }
