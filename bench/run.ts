@@ -12,6 +12,8 @@ import { runAgentBench } from './agent.js';
 import { runC1mBench } from './c1m.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
+import { runEtcdLogBench } from './etcdlog.js';
+import { runFailoverBench } from './failover.js';
 import { runLogBench } from './log.js';
 import { runMemoryBench } from './memory.js';
 import { runOnlineBench } from './online.js';
@@ -35,6 +37,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'online', what: 'scheduling latency: jobs of 20 arriving at 83/s on 10,000 agents running 200,000 tasks', run: runOnlineBench },
   { name: 'memory', what: 'master memory with 10,000 agents and 1,000,000 tasks in the cell state', run: runMemoryBench },
   { name: 'ablation', what: 'scheduler speed-ups switched off one at a time: 200 jobs × 1,000 tasks onto 10,000 agents', run: runAblationBench },
+  { name: 'etcdlog', what: 'event log on etcd: Store.append in batches on 1- and 3-member etcd beside SQLite', run: runEtcdLogBench },
+  { name: 'failover', what: 'HA masters: kill -9 of the leader to the first placement and to the agents re-subscribed, 10 runs', run: runFailoverBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU per node scorer (FGD, ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 
