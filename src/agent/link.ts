@@ -37,6 +37,8 @@ const CALL_TIMEOUT_MS = 10_000;
 const MAX_ERROR_BODY = 64 * 1024;
 /** NEXT_MASTER_DELAY_MS: the pause before trying the next master of the list after one failed. */
 const NEXT_MASTER_DELAY_MS = 100;
+/** FAST_RECONNECT_WINDOW_MS: how long after losing its master the agent does not back off further. */
+const FAST_RECONNECT_WINDOW_MS = 15_000;
 
 /** Heartbeat intervals outside this range are a master's bug; we clamp rather than spin or sleep for days. */
 const MIN_HEARTBEAT_SECS = 0.05;
@@ -151,6 +153,8 @@ export class MasterLink {
     let backoff = this.initialBackoffMs;
     /** Masters tried in a row without a subscription since the last success or full pass. */
     let failedInPass = 0;
+    /** When the last subscription ended: the leader just went, and a new one comes within seconds. */
+    let lostAt = Number.NEGATIVE_INFINITY;
     while (!this.closed) {
       const master = this.masters[index % this.masters.length] as URL;
       let subscribed = false;
@@ -165,6 +169,7 @@ export class MasterLink {
       if (subscribed) {
         backoff = this.initialBackoffMs;
         failedInPass = 0;
+        lostAt = Date.now();
         await this.sleep(backoff);
         continue;
       }
@@ -179,7 +184,9 @@ export class MasterLink {
       }
       failedInPass = 0;
       await this.sleep(backoff);
-      backoff = Math.min(backoff * 2, this.maxBackoffMs);
+      // Right after losing a master the agent keeps polling at the first pace: a failover elects a
+      // new leader within a few seconds, and a doubled wait would miss it by as much again.
+      if (Date.now() - lostAt > FAST_RECONNECT_WINDOW_MS) backoff = Math.min(backoff * 2, this.maxBackoffMs);
     }
   }
 
