@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { MasterLink, type Subscribed } from '../src/agent/link.js';
 import { MusterClient } from '../src/client/index.js';
 import { MusterError } from '../src/core/index.js';
@@ -133,13 +133,32 @@ async function createAndRun(c: Cell, env: Record<string, string>, key: string, o
   assert.equal(status.code, 0);
 }
 
-test('kill -9 of the leader: a standby leads, agents and the CLI follow it, no instance is started again', async (t) => {
+/** HaCell is a 3-member etcd, three masters on one etcd:// store, and the leader they agreed on. */
+interface HaCell {
+  c: Cell;
+  etcd: EtcdCluster;
+  masters: MusterProcess[];
+  urls: string[];
+  /** MUSTER_MASTER listing every master, for the CLI. */
+  env: Record<string, string>;
+  leader: MusterProcess;
+}
+
+/** startHaCell starts a HaCell under its own store prefix; undefined when the test was skipped for want of etcd. */
+async function startHaCell(t: TestContext, prefix: string): Promise<HaCell | undefined> {
   const c = cell(t);
   const etcd = await startEtcd(t, 3);
-  if (etcd === undefined) return;
-  const masters = await startMasters(c, etcd.storeUrl('muster-ha'), 3);
+  if (etcd === undefined) return undefined;
+  const masters = await startMasters(c, etcd.storeUrl(prefix), 3);
   const urls = masters.map((m) => m.url);
   const leader = await waitLeader(masters, 'the three masters to agree on a leader');
+  return { c, etcd, masters, urls, env: { MUSTER_MASTER: urls.join(',') }, leader };
+}
+
+test('kill -9 of the leader: a standby leads, agents and the CLI follow it, no instance is started again', async (t) => {
+  const ha = await startHaCell(t, 'muster-ha');
+  if (ha === undefined) return;
+  const { c, masters, urls, leader } = ha;
   assert.match(leader.logs(), /elected leader, epoch \d+/);
 
   // A standby sends clients to the leader, keeping the path and query, in Mesos's form.
@@ -200,13 +219,9 @@ test('kill -9 of the leader: a standby leads, agents and the CLI follow it, no i
 });
 
 test('kill -9 of the leader while a 10-instance service runs and a job is being created: nothing runs twice, the new job is whole or absent', async (t) => {
-  const c = cell(t);
-  const etcd = await startEtcd(t, 3);
-  if (etcd === undefined) return;
-  const masters = await startMasters(c, etcd.storeUrl('muster-race'), 3);
-  const urls = masters.map((m) => m.url);
-  const env = { MUSTER_MASTER: urls.join(',') };
-  const leader = await waitLeader(masters, 'the three masters to agree on a leader');
+  const ha = await startHaCell(t, 'muster-race');
+  if (ha === undefined) return;
+  const { c, masters, urls, env, leader } = ha;
   const agents = [await c.startAgent(urls.join(',')), await c.startAgent(urls.join(','))];
   const client = new MusterClient({ masters: urls });
   await waitFor(() => client.cell(), {
@@ -272,13 +287,9 @@ test('kill -9 of the leader while a 10-instance service runs and a job is being 
 });
 
 test('an etcd member killed, a follower and then the raft leader: the cell still serves and cell status shows it', async (t) => {
-  const c = cell(t);
-  const etcd = await startEtcd(t, 3);
-  if (etcd === undefined) return;
-  const masters = await startMasters(c, etcd.storeUrl('muster-member'), 3);
-  const urls = masters.map((m) => m.url);
-  const env = { MUSTER_MASTER: urls.join(',') };
-  await waitLeader(masters, 'the three masters to agree on a leader');
+  const ha = await startHaCell(t, 'muster-member');
+  if (ha === undefined) return;
+  const { c, etcd, masters, urls, env } = ha;
   await c.startAgent(urls.join(','));
   await c.startAgent(urls.join(','));
   const client = new MusterClient({ masters: urls });
@@ -326,12 +337,9 @@ test('an etcd member killed, a follower and then the raft leader: the cell still
 });
 
 test('restart everything (etcd, masters, agents) on the same dirs and ports: the same jobs, instances and task ids', async (t) => {
-  const c = cell(t);
-  const etcd = await startEtcd(t, 3);
-  if (etcd === undefined) return;
-  const masters = await startMasters(c, etcd.storeUrl('muster-restart'), 3);
-  const urls = masters.map((m) => m.url);
-  await waitLeader(masters, 'the three masters to agree on a leader');
+  const ha = await startHaCell(t, 'muster-restart');
+  if (ha === undefined) return;
+  const { c, etcd, masters, urls } = ha;
   const agents = [await c.startAgent(urls.join(',')), await c.startAgent(urls.join(','))];
   const client = new MusterClient({ masters: urls });
   await waitFor(() => client.cell(), {
@@ -371,11 +379,9 @@ test('restart everything (etcd, masters, agents) on the same dirs and ports: the
 });
 
 test('a leader SIGSTOPped past its lease exits when it wakes, and another leads', async (t) => {
-  const c = cell(t);
-  const etcd = await startEtcd(t, 3);
-  if (etcd === undefined) return;
-  const masters = await startMasters(c, etcd.storeUrl('muster-stop'), 3);
-  const leader = await waitLeader(masters, 'the three masters to agree on a leader');
+  const ha = await startHaCell(t, 'muster-stop');
+  if (ha === undefined) return;
+  const { masters, leader } = ha;
   const survivors = masters.filter((m) => m !== leader);
 
   process.kill(leader.pid, 'SIGSTOP');
