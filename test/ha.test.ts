@@ -133,6 +133,14 @@ async function createAndRun(c: Cell, env: Record<string, string>, key: string, o
   assert.equal(status.code, 0);
 }
 
+/** agentsConnected waits until the leader shows n agents, every one connected. */
+async function agentsConnected(client: MusterClient, n: number): Promise<void> {
+  await waitFor(() => client.cell(), {
+    what: `${n} agents CONNECTED to the leader`,
+    until: (v) => v.agents.length === n && v.agents.every((a) => a.state === 'CONNECTED'),
+  });
+}
+
 /** HaCell is a 3-member etcd, three masters on one etcd:// store, and the leader they agreed on. */
 interface HaCell {
   c: Cell;
@@ -176,10 +184,7 @@ test('kill -9 of the leader: a standby leads, agents and the CLI follow it, no i
   await c.startAgent(urls.join(','));
   await c.startAgent(urls.join(','));
   const client = new MusterClient({ masters: urls });
-  await waitFor(() => client.cell(), {
-    what: '2 agents CONNECTED to the leader',
-    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
-  });
+  await agentsConnected(client, 2);
   await client.createJob(yamlOf(serviceConfig(SERVICE, { instances: 3 })), YAML);
   const before = await waitRunning(client, SERVICE);
   const cellBefore = await client.cell();
@@ -224,10 +229,7 @@ test('kill -9 of the leader while a 10-instance service runs and a job is being 
   const { c, masters, urls, env, leader } = ha;
   const agents = [await c.startAgent(urls.join(',')), await c.startAgent(urls.join(','))];
   const client = new MusterClient({ masters: urls });
-  await waitFor(() => client.cell(), {
-    what: '2 agents CONNECTED to the leader',
-    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
-  });
+  await agentsConnected(client, 2);
   await client.createJob(yamlOf(serviceConfig(SERVICE, { instances: 10 })), YAML);
   const before = await waitRunning(client, SERVICE);
   await assertOneTaskEach(agents, before);
@@ -293,10 +295,7 @@ test('an etcd member killed, a follower and then the raft leader: the cell still
   await c.startAgent(urls.join(','));
   await c.startAgent(urls.join(','));
   const client = new MusterClient({ masters: urls });
-  await waitFor(() => client.cell(), {
-    what: '2 agents CONNECTED to the leader',
-    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
-  });
+  await agentsConnected(client, 2);
   const healthy = await etcdHealthy(client, etcd, 'every etcd member healthy in the cell view');
   assert.deepEqual(healthy.etcd?.map((e) => e.endpoint).sort(), [...etcd.endpoints].sort());
   const shown = await cli(['cell', 'status'], { cwd: c.dir, env });
@@ -342,10 +341,7 @@ test('restart everything (etcd, masters, agents) on the same dirs and ports: the
   const { c, etcd, masters, urls } = ha;
   const agents = [await c.startAgent(urls.join(',')), await c.startAgent(urls.join(','))];
   const client = new MusterClient({ masters: urls });
-  await waitFor(() => client.cell(), {
-    what: '2 agents CONNECTED to the leader',
-    until: (v) => v.agents.length === 2 && v.agents.every((a) => a.state === 'CONNECTED'),
-  });
+  await agentsConnected(client, 2);
   await client.createJob(yamlOf(serviceConfig(SERVICE, { instances: 6 })), YAML);
   await client.createJob(yamlOf(serviceConfig(LATER, { instances: 2 })), YAML);
   const before = [await waitRunning(client, SERVICE), await waitRunning(client, LATER)];

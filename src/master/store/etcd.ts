@@ -71,6 +71,18 @@ export interface EtcdStoreOptions {
   description?: string;
 }
 
+/** snapshotBytes checks a snapshot's index and size (for saveSnapshot and restore) and encodes it. */
+function snapshotBytes(what: string, index: number, data: string): Buffer {
+  if (!Number.isSafeInteger(index) || index < 0) {
+    throw new MusterError('INVALID_ARGUMENT', `${what} at ${index}: the index must be a non-negative integer`);
+  }
+  const bytes = Buffer.from(data, 'utf8');
+  if (bytes.length > MAX_SNAPSHOT_BYTES) {
+    throw new MusterError('PAYLOAD_TOO_LARGE', `a snapshot of ${bytes.length} bytes exceeds the limit of ${MAX_SNAPSHOT_BYTES}`);
+  }
+  return bytes;
+}
+
 /** Follower is a running follow(); close stops it. */
 export interface Follower {
   close(): void;
@@ -174,13 +186,7 @@ export class EtcdStore implements Store {
   }
 
   async saveSnapshot(index: number, data: string): Promise<void> {
-    if (!Number.isSafeInteger(index) || index < 0) {
-      throw new MusterError('INVALID_ARGUMENT', `snapshot at ${index}: the index must be a non-negative integer`);
-    }
-    const bytes = Buffer.from(data, 'utf8');
-    if (bytes.length > MAX_SNAPSHOT_BYTES) {
-      throw new MusterError('PAYLOAD_TOO_LARGE', `a snapshot of ${bytes.length} bytes exceeds the limit of ${MAX_SNAPSHOT_BYTES}`);
-    }
+    const bytes = snapshotBytes('snapshot', index, data);
     const { rev, head } = await this.readHead();
     if (index > head) throw new MusterError('CONFLICT', `snapshot at ${index} but the log ends at ${head}`);
     const current = await this.readManifestKv(rev);
@@ -222,13 +228,7 @@ export class EtcdStore implements Store {
    * cut short are invisible and dropped by the next one.
    */
   async restore(index: number, data: string): Promise<void> {
-    if (!Number.isSafeInteger(index) || index < 0) {
-      throw new MusterError('INVALID_ARGUMENT', `restore at ${index}: the index must be a non-negative integer`);
-    }
-    const bytes = Buffer.from(data, 'utf8');
-    if (bytes.length > MAX_SNAPSHOT_BYTES) {
-      throw new MusterError('PAYLOAD_TOO_LARGE', `a snapshot of ${bytes.length} bytes exceeds the limit of ${MAX_SNAPSHOT_BYTES}`);
-    }
+    const bytes = snapshotBytes('restore', index, data);
     // Checked first as well as in the final guard, so that a store in use is refused before
     // megabytes of pieces are written beside its log.
     await this.refuseUnlessEmpty();
