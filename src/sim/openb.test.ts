@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { requireOrSkip } from '../../test/require.js';
 import { MusterError } from '../core/index.js';
 import {
   loadOpenbNodes,
@@ -19,11 +18,8 @@ import {
 } from './index.js';
 
 const dir = openbDir();
-const haveTraces = existsSync(join(dir, 'openb_node_list_gpu_node.csv'));
-const NO_TRACES = `needs the openb trace in ${dir} (set MUSTER_TRACES to the folder holding alibaba-openb/)`;
 
-void test('loadOpenbNodes() reads the 1,213 GPU nodes and their 6,212 GPUs', (t) => {
-  if (!requireOrSkip(t, haveTraces, NO_TRACES)) return;
+void test('loadOpenbNodes() reads the 1,213 GPU nodes and their 6,212 GPUs', () => {
   const nodes = loadOpenbNodes('gpu_node', dir);
   assert.equal(nodes.length, 1213);
   assert.equal(nodes.reduce((a, n) => a + n.gpus, 0), 6212);
@@ -31,15 +27,13 @@ void test('loadOpenbNodes() reads the 1,213 GPU nodes and their 6,212 GPUs', (t)
   assert.deepEqual([...new Set(nodes.map((n) => n.model))].sort(), ['A10', 'G2', 'G3', 'P100', 'T4', 'V100M16', 'V100M32']);
 });
 
-void test('loadOpenbNodes() reads the whole cell too, machines without GPUs having no model', (t) => {
-  if (!requireOrSkip(t, haveTraces, NO_TRACES)) return;
+void test('loadOpenbNodes() reads the whole cell too, machines without GPUs having no model', () => {
   const nodes = loadOpenbNodes('all_node', dir);
   assert.equal(nodes.length, 1523);
   assert.equal(nodes.filter((n) => n.gpus === 0 && n.model === '').length, 1523 - 1213);
 });
 
-void test('loadOpenbPods() reads every pod list, the short multigpu50 one included', (t) => {
-  if (!requireOrSkip(t, haveTraces, NO_TRACES)) return;
+void test('loadOpenbPods() reads every pod list, the short multigpu50 one included', () => {
   const rows = { default: 8152, cpu050: 7439, gpuspec33: 8152, multigpu50: 9061 };
   for (const [list, count] of Object.entries(rows)) assert.equal(loadOpenbPods(list, dir).length, count, list);
   const pods = loadOpenbPods('default', dir);
@@ -103,10 +97,10 @@ void test('loadOpenbPods() takes list names only, never a path, and says where i
   }
 });
 
-void test('tracesDir() prefers MUSTER_TRACES and otherwise looks beside the repository', () => {
+void test('tracesDir() prefers MUSTER_TRACES and otherwise reads the repository\'s own traces/', () => {
   assert.equal(tracesDir({ MUSTER_TRACES: '/data/traces' }), '/data/traces');
-  assert.equal(tracesDir({}, '/work/main'), '/work/shared/traces');
-  assert.equal(openbDir({}, '/work/main'), '/work/shared/traces/alibaba-openb');
+  assert.equal(tracesDir({}, '/src/muster'), '/src/muster/traces');
+  assert.equal(openbDir({}, '/src/muster'), '/src/muster/traces/alibaba-openb');
 });
 
 void test('mulberry32() gives the same sequence for the same seed and another for another seed', () => {
@@ -120,8 +114,7 @@ void test('mulberry32() gives the same sequence for the same seed and another fo
   assert.deepEqual(shuffle([1, 2, 3, 4, 5, 6, 7, 8], mulberry32(7)), shuffle([1, 2, 3, 4, 5, 6, 7, 8], mulberry32(7)));
 });
 
-void test('openbArrivals() shuffles the list, then clones pods until the next would pass 1.3 × capacity', (t) => {
-  if (!requireOrSkip(t, haveTraces, NO_TRACES)) return;
+void test('openbArrivals() shuffles the list, then clones pods until the next would pass 1.3 × capacity', () => {
   const pods = loadOpenbPods('default', dir);
   const capacityGpuMilli = 6212 * 1000;
   const options = { seed: 42, capacityGpuMilli, ratio: 1.3 };

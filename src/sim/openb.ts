@@ -73,13 +73,13 @@ function packageRoot(): string {
 }
 
 /**
- * tracesDir is the folder of trace sets: $MUSTER_TRACES when set, else `shared/traces` beside the
- * repository (the checkout is /work/main, the shared folder /work/shared).
+ * tracesDir is the folder of trace sets: $MUSTER_TRACES when set, else the repository's own
+ * `traces/` (see traces/README.md), so that a clone anywhere finds them.
  */
 export function tracesDir(env: Readonly<Record<string, string | undefined>> = process.env, root?: string): string {
   const fromEnv = env['MUSTER_TRACES'];
   if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
-  return resolve(root ?? packageRoot(), '..', 'shared', 'traces');
+  return resolve(root ?? packageRoot(), 'traces');
 }
 
 /** openbDir is the folder holding the openb CSV files. */
