@@ -2,12 +2,26 @@
 // growing epochs, an etcd member lost, and a leader cut off from etcd stepping down in time.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
-import { startEtcd, type EtcdCluster } from '../../test/etcd.js';
+import { Etcd3 } from 'etcd3';
+import { startEtcd, type EtcdCluster, type EtcdMember } from '../../test/etcd.js';
 import { waitFor } from '../../test/wait.js';
 import { silentLogger } from '../log/index.js';
 import { LeaderElection, type LeaderInfo } from './leader.js';
+
+/** raftLeaderOf asks each member for its status and returns the one that is etcd's own raft leader. */
+async function raftLeaderOf(cluster: EtcdCluster): Promise<EtcdMember | undefined> {
+  for (const member of cluster.members) {
+    const client = new Etcd3({ hosts: member.clientUrl });
+    try {
+      const status = await client.maintenance.status();
+      if (status.header.member_id === status.leader) return member;
+    } finally {
+      client.close();
+    }
+  }
+  return undefined;
+}
 
 /** candidates starts n elections on one prefix; all are closed when the test ends. */
 function candidates(t: TestContext, cluster: EtcdCluster, n: number, ttlSecs: number): LeaderElection[] {
@@ -63,10 +77,12 @@ test('one of three candidates wins and the others see it as leader()', async (t)
     assert.equal(other.epoch(), undefined);
   }
   // The fence is the stored value byte for byte: that is what the Store's transactions compare.
-  const stored = execFileSync('etcdctl', ['--endpoints', cluster.endpoints.join(','), 'get', '--print-value-only', fence.key], {
-    env: { ...process.env, ETCDCTL_API: '3' },
-  }).toString().trim();
-  assert.equal(stored, fence.value);
+  const client = new Etcd3({ hosts: [...cluster.endpoints] });
+  try {
+    assert.equal(await client.get(fence.key).string(), fence.value);
+  } finally {
+    client.close();
+  }
 });
 
 test('close() resigns and hands leadership over at once, long before the lease would end', async (t) => {
@@ -124,13 +140,7 @@ test('with one of three etcd members killed there is still a leader, and handove
   const all = candidates(t, cluster, 3, 2);
   const first = await settled(all);
   // Kill etcd's own raft leader, the harder case: etcd elects a new one while we keep our lease.
-  const status = JSON.parse(
-    execFileSync('etcdctl', ['--endpoints', cluster.endpoints.join(','), 'endpoint', 'status', '-w', 'json'], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-    }).toString(),
-  ) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
-  const raftLeader = status.find((s) => String(s.Status.header.member_id) === String(s.Status.leader));
-  const victim = cluster.members.find((m) => m.clientUrl === raftLeader?.Endpoint) ?? cluster.members[0]!;
+  const victim = (await raftLeaderOf(cluster)) ?? cluster.members[0]!;
   await victim.kill();
   const afterKill = await settled(all);
   assert.ok(afterKill.info.epoch >= first.info.epoch);
