@@ -1,7 +1,8 @@
 // The examples a new user copies first must be valid and must do what their comments say.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseJobText, validateJobSpec } from '../src/core/index.js';
@@ -23,9 +24,12 @@ test('every example job config is valid', () => {
   }
 });
 
-test('the hello-service example serves HTTP on each instance port', async (t) => {
+test('the hello-service example serves HTTP on each instance port and passes its health checks, from a cell under /tmp', async (t) => {
   if (!requireOrSkip(t, hasBinary('python3'), 'needs python3 on PATH (the example runs python3 -m http.server)')) return;
   const c = cell(t);
+  // Under /tmp each task's private /tmp covers its sandbox's path; the server serves its working
+  // directory, the sandbox, and must still find it (the Quick start failed its checks there once).
+  assert.ok(c.dir.startsWith(`${realpathSync(tmpdir())}/`), `the cell ${c.dir} is under the system's temp dir`);
   const master = await c.startMaster();
   await c.startAgent(master);
   await c.startAgent(master);
@@ -43,6 +47,14 @@ test('the hello-service example serves HTTP on each instance port', async (t) =>
     );
     assert.equal(status, 200);
   }
+  // The agent's checks (every 10 s, after a 10 s grace) find every instance healthy, and none was
+  // restarted for failing them.
+  const healthy = await waitFor(() => client.listTasks({ job: 'web/prod/hello', all: true }), {
+    what: 'every instance of the example to be reported healthy',
+    until: (tasks) => tasks.filter((task) => task.state === 'TASK_RUNNING' && task.healthy === true).length === 3,
+    timeoutMs: 45_000,
+  });
+  assert.equal(healthy.length, 3, `no instance was replaced: ${healthy.map((task) => `${task.taskId} ${task.state} ${task.reason ?? ''}`).join(', ')}`);
 });
 
 test('the batch-job example finishes with each instance result in its output', async (t) => {

@@ -360,14 +360,14 @@ export async function cli(args: readonly string[], options: CliOptions = {}): Pr
 }
 
 /**
- * testTmpDir is where cells live: $MUSTER_TEST_TMPDIR, or /var/tmp as root, or the system's temp
- * dir. Not /tmp as root: there each task gets a private /tmp (a mount namespace), which would hide
- * the sandboxes' own paths from the tasks inside them.
+ * testTmpDir is where cells live: $MUSTER_TEST_TMPDIR, or the system's temp dir (/tmp), the place a
+ * person most often tries things. Each task gets a private /tmp there, and must still find its
+ * sandbox at its own path below it: every isolated test checks that too.
  */
 export function testTmpDir(): string {
   const chosen = process.env['MUSTER_TEST_TMPDIR'];
   if (chosen !== undefined && chosen !== '') return chosen;
-  return process.getuid?.() === 0 && existsSync('/var/tmp') ? '/var/tmp' : tmpdir();
+  return tmpdir();
 }
 
 let cellCount = 0;

@@ -5,7 +5,8 @@
 // kernel's own. Without root these tests are skipped (and fail under MUSTER_REQUIRE_ALL=1).
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MusterClient } from '../src/client/index.js';
@@ -86,24 +87,40 @@ test("the cpu quota and shares of a task's cpus are set in its own cgroup, which
   await waitFor(() => existsSync(dir), { what: `the cgroup ${dir} to be removed`, until: (exists) => !exists });
 });
 
-test('a task sees itself as a low pid, has its own /tmp in its sandbox, and runs as its role user', async (t) => {
+test('a task sees itself as a low pid, has its own /tmp, /var/tmp and /dev/shm, finds its sandbox at its path under /tmp, and runs as its role user', async (t) => {
   if (!requireOrSkip(t, isRoot(), NEEDS_ROOT)) return;
   const c = cell(t);
+  // The cell lives under /tmp, the place people try things: the task's private /tmp covers its
+  // sandbox's path, which must still lead to the sandbox.
+  assert.ok(c.dir.startsWith(`${realpathSync(tmpdir())}/`), `the cell ${c.dir} is under the system's temp dir`);
   const { client, agent } = await startCell(c, ['--role-users', 'web=www-data']);
   const key = 'web/prod/whoami';
-  await client.createJob(
-    yamlOf(serviceConfig(key, { processes: [{ name: 'main', cmd: 'echo "pid=$$ uid=$(id -u) user=$(id -un)"; echo hi > /tmp/mine; ls /proc | grep -c "^[0-9]" > /tmp/count; exec sleep 3600' }] })),
-    YAML,
-  );
+  const script = [
+    'echo "pid=$$ uid=$(id -u) user=$(id -un)"',
+    'echo hi > /tmp/mine',
+    'echo var > "/var/tmp/mine-$MUSTER_TASK_ID"',
+    'echo shm > "/dev/shm/mine-$MUSTER_TASK_ID"',
+    'echo "shm=$(cat "/dev/shm/mine-$MUSTER_TASK_ID")"',
+    'echo "sandbox=$(cd "$MUSTER_SANDBOX" && pwd -P) has=$(cat "$MUSTER_SANDBOX/tmp/mine")"',
+    'ls /proc | grep -c "^[0-9]" > /tmp/count',
+    'exec sleep 3600',
+  ].join('; ');
+  await client.createJob(yamlOf(serviceConfig(key, { processes: [{ name: 'main', cmd: script }] })), YAML);
   const task = taskOf(await waitRunning(client, key), 0);
-  const chunk = await waitFor(() => client.taskLogs(task.taskId, { file: 'stdout' }), { what: 'the task to print who it is', until: (ch) => ch.data.includes('user=') });
+  const chunk = await waitFor(() => client.taskLogs(task.taskId, { file: 'stdout' }), { what: 'the task to print who it is', until: (ch) => ch.data.includes('sandbox=') });
   const match = /pid=(\d+) uid=(\d+) user=(\S+)/.exec(chunk.data);
   assert.ok(match !== null, chunk.data);
   assert.ok(Number(match[1]) <= 3, `the task's shell is pid ${match[1]} in its own pid namespace`);
   assert.equal(match[3], 'www-data');
   const sandbox = join(agent.workDir, 'sandboxes', task.taskId);
+  assert.match(chunk.data, new RegExp(`sandbox=${sandbox} has=hi\n`), 'the task reaches its sandbox by its path');
+  assert.match(chunk.data, /shm=shm\n/);
   await waitFor(() => existsSync(join(sandbox, 'tmp', 'count')), { what: "the task's /tmp files to appear in its sandbox's tmp/", until: Boolean });
   assert.equal(readFileSync(join(sandbox, 'tmp', 'mine'), 'utf8'), 'hi\n');
+  // /var/tmp is the sandbox's tmp/ too, and /dev/shm a tmpfs of the task's own: the host's are untouched.
+  assert.equal(readFileSync(join(sandbox, 'tmp', `mine-${task.taskId}`), 'utf8'), 'var\n');
+  assert.equal(existsSync(`/var/tmp/mine-${task.taskId}`), false, "the host's /var/tmp is not the task's");
+  assert.equal(existsSync(`/dev/shm/mine-${task.taskId}`), false, "the host's /dev/shm is not the task's");
   const visible = Number(readFileSync(join(sandbox, 'tmp', 'count'), 'utf8').trim());
   assert.ok(visible <= 6, `the task sees only its own processes in /proc (${visible})`);
 });

@@ -74,19 +74,16 @@ function describe(err: unknown): string {
 /**
  * workDirProblems says what in the work dir's place will trouble isolated tasks, one sentence each:
  * a directory on the way that other users cannot pass (tasks run as their role's user work in
- * their sandbox, entered by descriptor, but cannot reach it by its path), and a work dir under
- * /tmp (each task's private /tmp hides it).
+ * their sandbox, entered by descriptor, but cannot reach it by its path). A work dir under /tmp is
+ * fine: the supervisor binds each sandbox back at its own path inside the task's private /tmp.
  */
-export function workDirProblems(workDir: string, isolation: { otherUsers: boolean; privateTmp: boolean }): string[] {
+export function workDirProblems(workDir: string, isolation: { otherUsers: boolean }): string[] {
   const problems: string[] = [];
   if (isolation.otherUsers) {
     const closed = unsearchableAncestor(workDir);
     if (closed !== undefined) {
       problems.push(`${closed} is not searchable by other users: tasks running as their role's user can work in their sandbox but not reach it by its path ($MUSTER_SANDBOX); chmod o+x it, or use a work dir elsewhere`);
     }
-  }
-  if (isolation.privateTmp && (workDir === '/tmp' || workDir.startsWith('/tmp/'))) {
-    problems.push('the work dir is under /tmp, which each task replaces with its own private /tmp: tasks will not find their sandbox at its path ($MUSTER_SANDBOX); use a work dir outside /tmp');
   }
   return problems;
 }

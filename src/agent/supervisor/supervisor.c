@@ -603,16 +603,67 @@ static void start_process(size_t index) {
   }
 }
 
+// bind_fd_on bind-mounts the directory open as fd on target, through /proc/self/fd so that the
+// source is exactly what was opened (no path to swap for a link in between).
+static void bind_fd_on(int fd, const char *target, const char *what) {
+  char source[64];
+  snprintf(source, sizeof source, "/proc/self/fd/%d", fd);
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) init_fail("cannot mount %s on %s: %s", what, target, strerror(errno));
+}
+
+// is_dir tells whether path names a directory (following links: these are the host's own paths).
+static bool is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// expose_sandbox makes the sandbox reachable at its own path again when one of the task's private
+// mounts covers it (a work dir under /tmp, /var/tmp or /dev/shm, a common place to try things):
+// the task, its health checks and `exec` find $MUSTER_SANDBOX where the agent said. The path is
+// walked from / one component at a time without following links, creating what is missing in the
+// covering mount (a few empty directories in the sandbox's tmp/, owned by root), and the sandbox
+// is bound on the last one. `real` is the sandbox's canonical path, taken before any mount.
+static void expose_sandbox(int dir, const char *real) {
+  struct stat want, got;
+  if (fstat(dir, &want) != 0) init_fail("cannot stat the sandbox %s: %s", real, strerror(errno));
+  if (stat(real, &got) == 0 && got.st_dev == want.st_dev && got.st_ino == want.st_ino) return;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", real);
+  int at = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (at < 0) init_fail("cannot open /: %s", strerror(errno));
+  char *save = NULL;
+  for (char *name = strtok_r(path, "/", &save); name != NULL; name = strtok_r(NULL, "/", &save)) {
+    int next = openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT) {
+      if (mkdirat(at, name, 0755) != 0 && errno != EEXIST) init_fail("cannot make the sandbox's path %s visible to the task: mkdir %s: %s", real, name, strerror(errno));
+      next = openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (next < 0) init_fail("cannot make the sandbox's path %s visible to the task: %s: %s", real, name, strerror(errno));
+    close(at);
+    at = next;
+  }
+  char target[64];
+  snprintf(target, sizeof target, "/proc/self/fd/%d", at);
+  bind_fd_on(dir, target, "the sandbox");
+  close(at);
+}
+
 // setup_mounts gives the task a private mount namespace: its own /proc when it has its own pid
-// namespace (so ps shows only the task), and the sandbox's tmp/ as /tmp.
+// namespace (so ps shows only the task), the sandbox's tmp/ as /tmp and /var/tmp (what a task
+// leaves there is its own, counted in its disk and removed with its sandbox), and a tmpfs of its
+// own as /dev/shm (charged to the task's memory cgroup). Nothing of the host's temp dirs is
+// reachable, and the sandbox stays at its own path even when one of these covers it.
 static void setup_mounts(void) {
+  // The canonical path, resolved in the host's view: the walk in expose_sandbox follows no links.
+  char real[PATH_MAX];
+  if (realpath(cfg.sandbox, real) == NULL) init_fail("cannot resolve the sandbox %s: %s", cfg.sandbox, strerror(errno));
   if (unshare(CLONE_NEWNS) != 0) init_fail("cannot create a mount namespace: %s", strerror(errno));
   // Private first: nothing we mount may propagate back to the host.
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) init_fail("cannot make / private: %s", strerror(errno));
   // tmp/ is opened without following links and bind-mounted through its descriptor, so a task that
   // replaced it with a link (the sandbox may be writable by the task) cannot get /tmp bound elsewhere.
   // The sandbox is opened again: a bind mount's source must be a mount of this new namespace.
-  int dir = open(cfg.sandbox, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int dir = open(real, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir < 0) init_fail("cannot open the sandbox %s: %s", cfg.sandbox, strerror(errno));
   cwd_fd = dir;
   int tmp = openat(dir, "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -626,12 +677,13 @@ static void setup_mounts(void) {
     tmp = openat(dir, "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (tmp < 0) init_fail("cannot open %s/tmp: %s", cfg.sandbox, strerror(errno));
-  char source[64];
-  snprintf(source, sizeof source, "/proc/self/fd/%d", tmp);
-  if (mount(source, "/tmp", NULL, MS_BIND | MS_REC, NULL) != 0) {
-    init_fail("cannot mount %s/tmp on /tmp: %s", cfg.sandbox, strerror(errno));
-  }
+  bind_fd_on(tmp, "/tmp", "the sandbox's tmp/");
+  if (is_dir("/var/tmp")) bind_fd_on(tmp, "/var/tmp", "the sandbox's tmp/");
   close(tmp);
+  if (is_dir("/dev/shm") && mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    init_fail("cannot mount a private /dev/shm: %s", strerror(errno));
+  }
+  expose_sandbox(dir, real);
   if (cfg.pid_ns && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
     init_fail("cannot mount /proc for the task's pid namespace: %s", strerror(errno));
   }
