@@ -30,6 +30,13 @@ test('muster dev stops on Ctrl-C leaving no task behind, and brings its jobs bac
   dev.child.kill('SIGINT');
   const status = await dev.waitExit({ timeoutMs: 30_000 });
   assert.deepEqual(status, { code: 0, signal: null }, `muster dev exits 0 on SIGINT; log:\n${dev.logs().slice(-3000)}`);
+  // Quiet: the agent told the master it was stopping, so the instances its stop ended were not
+  // launched on it again (each would be refused: a storm of TASK_DROPPED), and every update it sent
+  // was acknowledged before it went.
+  const log = dev.logs();
+  assert.equal(log.match(/refusing a task/g)?.length ?? 0, 0, `no launch reached the stopping agent; log:\n${log.slice(-3000)}`);
+  assert.doesNotMatch(log, /has not acknowledged/);
+  assert.match(log, /agent stopping: offering it nothing more/);
   const left = taskProcesses({ job: KEY, under: dir });
   assert.deepEqual(
     left.map((p) => `${p.pid} ${p.argv.join(' ')}`),
@@ -46,4 +53,11 @@ test('muster dev stops on Ctrl-C leaving no task behind, and brings its jobs bac
     what: `each instance to run as exactly its one task ${wanted.join(', ')}`,
     until: (live) => live.every((ids, i) => ids.length === 1 && ids[0] === wanted[i]),
   });
+  // Each instance ran twice in all, once before and once after the restart: nothing was dropped.
+  const tasks = await client.listTasks({ job: KEY, all: true });
+  assert.deepEqual(
+    tasks.map((task) => task.state).sort(),
+    ['TASK_KILLED', 'TASK_KILLED', 'TASK_RUNNING', 'TASK_RUNNING'],
+    tasks.map((task) => `${task.taskId} ${task.state} ${task.reason ?? ''} ${task.message ?? ''}`).join('\n'),
+  );
 });

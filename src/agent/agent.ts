@@ -3,7 +3,7 @@
 // its own file; this one only decides the order of start and stop.
 
 import os from 'node:os';
-import { formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
+import { formatRanges, formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
 import { taskDir } from './checkpoint.js';
@@ -49,7 +49,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     disabled: opts.isolation === 'none',
     logger: logger.child('isolation'),
   });
-  for (const problem of workDirProblems(workDir, { otherUsers: isolator.mode !== 'none', privateTmp: isolator.namespaces })) {
+  for (const problem of workDirProblems(workDir, { otherUsers: isolator.mode !== 'none' })) {
     logger.warn(problem, { workDir });
   }
   const containerizer = new ProcessContainerizer({
@@ -67,13 +67,22 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     taskDir: (taskId) => taskDir(workDir, taskId),
     logger: logger.child('updates'),
   });
-  const table: Tasks = new Tasks({ workDir, host: address, ports: resources.ports, gpus: resources.gpus, containerizer, updates, logger });
+  const table: Tasks = new Tasks({
+    workDir,
+    host: address,
+    ports: resources.ports,
+    gpus: resources.gpus,
+    containerizer,
+    updates,
+    logger,
+    reportBusyPorts: (busy) => masterLink.usage([], formatRanges(busy)),
+  });
   const monitor = new ResourceMonitor({
     workDir,
     containerizer,
     running: () => table.runningTasks(),
     limit: (taskId, limitation) => table.limit(taskId, limitation),
-    report: (usage) => masterLink.usage(usage),
+    report: (usage) => masterLink.usage(usage, formatRanges(table.busyPorts())),
     usageIntervalSecs: opts.usageIntervalSecs ?? 10,
     diskIntervalSecs: opts.diskWatchIntervalSecs ?? 15,
     logger: logger.child('monitor'),
@@ -103,6 +112,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
         isolation: isolator.description,
       },
       tasks: table.running(),
+      busyPorts: formatRanges(table.busyPorts()),
     }),
     onSubscribed: (sub) => {
       if (sub.agentId !== persistedId) {
@@ -221,6 +231,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     monitor.stop();
     await gc.stop();
     if (killTasks) {
+      // The master first hears that we stop, so it does not launch on us the instances we end.
+      await masterLink.stopping().catch((err: unknown) => logger.warn('cannot tell the master that the agent is stopping', { error: err }));
       await table.killAll();
       if (!(await updates.drained(CLOSE_ACK_WAIT_MS))) {
         logger.warn('stopping with status updates the master has not acknowledged', { pending: updates.pending().length });

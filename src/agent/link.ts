@@ -19,7 +19,7 @@ export interface LinkOptions {
   /** The id persisted from an earlier run, sent with the first SUBSCRIBE. */
   agentId: string | undefined;
   /** subscription is asked for the agent's info and tasks at every (re)subscribe. */
-  subscription(): { agent: AgentInfo; tasks: RunningTask[] };
+  subscription(): { agent: AgentInfo; tasks: RunningTask[]; busyPorts?: string };
   onSubscribed(subscribed: Subscribed): void;
   /** onEvent gets LAUNCH, KILL, ACKNOWLEDGED and SHUTDOWN events, in stream order. */
   onEvent(event: AgentEvent): void;
@@ -129,11 +129,24 @@ export class MasterLink {
     await this.call({ type: 'UPDATE', agentId, update: { status } });
   }
 
-  /** usage reports what the tasks consume; a report lost to a dropped link is simply superseded by the next. */
-  async usage(tasks: TaskUsage[]): Promise<void> {
+  /**
+   * usage reports what the tasks consume and which ports other programs hold; a report lost to a
+   * dropped link is simply superseded by the next.
+   */
+  async usage(tasks: TaskUsage[], busyPorts?: string): Promise<void> {
     const agentId = this.id;
     if (!this.subscribed || agentId === undefined) return;
-    await this.call({ type: 'USAGE', agentId, usage: { tasks } });
+    await this.call({ type: 'USAGE', agentId, usage: { tasks, ...(busyPorts === undefined ? {} : { busyPorts }) } });
+  }
+
+  /**
+   * stopping tells the master that this agent is stopping, so it offers it nothing more; best
+   * effort, bounded: an agent without a master stops all the same.
+   */
+  async stopping(): Promise<void> {
+    const agentId = this.id;
+    if (!this.subscribed || agentId === undefined) return;
+    await this.call({ type: 'STOPPING', agentId });
   }
 
   async close(): Promise<void> {
@@ -296,11 +309,11 @@ export class MasterLink {
     });
   }
 
-  private subscribeBody(): { agent: AgentInfo; tasks: RunningTask[] } {
+  private subscribeBody(): { agent: AgentInfo; tasks: RunningTask[]; busyPorts?: string } {
     const body = this.options.subscription();
     const agent: AgentInfo = { ...body.agent };
     if (this.id !== undefined) agent.agentId = this.id;
-    return { agent, tasks: body.tasks };
+    return { ...body, agent };
   }
 
   private heartbeatMs(): number {

@@ -102,9 +102,9 @@ export class ResourceMonitor {
   private scheduleUsage(): void {
     if (this.stopped) return;
     this.usageTimer = setTimeout(() => {
-      const usage = this.usagePass();
-      const sent = usage.length === 0 ? Promise.resolve() : this.options.report(usage);
-      sent
+      // Sent even with no task running: the report also carries the ports other programs hold.
+      this.options
+        .report(this.usagePass())
         .catch((err: unknown) => this.options.logger.debug('cannot report usage to the master', { error: err }))
         .finally(() => this.scheduleUsage());
     }, this.options.usageIntervalSecs * 1000);

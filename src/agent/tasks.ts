@@ -15,6 +15,7 @@ import { removeTaskDir } from './checkpoint.js';
 import { LaunchError, type Containerizer, type Limitation, type Termination } from './containerizer.js';
 import { taskEnvironment } from './environment.js';
 import { HealthChecker } from './health.js';
+import { busyPorts, heldPorts } from './ports.js';
 import { runInTask } from './exec.js';
 import { createSandbox, sandboxPath } from './sandbox.js';
 import { makeStatus, type StatusUpdates } from './statusupdates.js';
@@ -57,6 +58,13 @@ export interface TasksOptions {
   containerizer: Containerizer;
   updates: StatusUpdates;
   logger: Logger;
+  /** The ports other programs on the machine hold (default: the kernel's socket tables, see ports.ts). */
+  heldPorts?: () => ReadonlySet<number>;
+  /**
+   * reportBusyPorts tells the master at once which ports of the agent's ranges are held by others,
+   * before a LAUNCH that asked for one of them is dropped, so the instance's next placement avoids them.
+   */
+  reportBusyPorts?: (busy: PortRange[]) => Promise<void>;
 }
 
 /** TaskRow is one line of the agent's /state. */
@@ -109,6 +117,17 @@ export class Tasks {
     if (refusal !== undefined) {
       logger.warn('refusing a task', { task: info.taskId, problem: refusal.message });
       updates.enqueue(makeStatus(info.taskId, refusal.state, { reason: refusal.reason, message: refusal.message }));
+      return;
+    }
+    const clash = this.heldPortProblem(info);
+    if (clash !== undefined) {
+      // Dropped, not failed: nothing of the task ran, and its instance is placed again at once. The
+      // master hears of the busy ports first, so that placement does not pick them again.
+      logger.warn('dropping a task whose port another program holds', { task: info.taskId, problem: clash.message });
+      const report = this.options.reportBusyPorts?.(clash.busy) ?? Promise.resolve();
+      void report
+        .catch((err: unknown) => logger.warn('cannot report busy ports', { error: err }))
+        .finally(() => updates.enqueue(makeStatus(info.taskId, 'TASK_DROPPED', { reason: 'REASON_LAUNCH_FAILED', message: clash.message })));
       return;
     }
     const task = this.add(info, 'launching', 'TASK_STAGING');
@@ -315,6 +334,33 @@ export class Tasks {
       for (const other of this.tasks.values()) {
         if (other.phase === 'ended') continue;
         if (Object.values(other.info.ports).includes(port)) return refuse(`port ${name}=${port} is held by task ${other.info.taskId}`);
+      }
+    }
+    return undefined;
+  }
+
+  /** ownPorts are the ports the agent's live tasks were given: the master counts them as used already. */
+  ownPorts(): Set<number> {
+    const own = new Set<number>();
+    for (const task of this.tasks.values()) {
+      if (task.phase === 'ended') continue;
+      for (const port of Object.values(task.info.ports)) own.add(port);
+    }
+    return own;
+  }
+
+  /** busyPorts: what of the agent's ranges other programs on the machine hold now (see ports.ts). */
+  busyPorts(): PortRange[] {
+    return busyPorts(this.options.ports, this.ownPorts(), (this.options.heldPorts ?? heldPorts)());
+  }
+
+  /** heldPortProblem: a port of the task that another program already listens on. */
+  private heldPortProblem(info: TaskInfo): { message: string; busy: PortRange[] } | undefined {
+    if (Object.keys(info.ports).length === 0) return undefined;
+    const busy = this.busyPorts();
+    for (const [name, port] of Object.entries(info.ports)) {
+      if (rangesContain(busy, [{ begin: port, end: port }])) {
+        return { message: `port ${name}=${port} is already in use by another program on ${this.options.host}`, busy };
       }
     }
     return undefined;

@@ -92,12 +92,23 @@ export interface RunningTask {
 
 // ---- agent → master calls --------------------------------------------------------------------
 
+/**
+ * busyPorts, on SUBSCRIBE and USAGE: the ports of the agent's ranges that other programs on its
+ * machine hold (not its tasks), in the ranges format of resources ("[31000-31002,31005-31005]").
+ * The master offers none of them until a later report no longer names them.
+ */
 export type AgentCall =
-  | { type: 'SUBSCRIBE'; subscribe: { agent: AgentInfo; tasks: RunningTask[] } }
+  | { type: 'SUBSCRIBE'; subscribe: { agent: AgentInfo; tasks: RunningTask[]; busyPorts?: string } }
   | { type: 'UPDATE'; agentId: string; update: { status: TaskStatus } }
   | { type: 'HEARTBEAT'; agentId: string }
   /** Sent every usage interval: what each running task consumes. Not durable, not acknowledged. */
-  | { type: 'USAGE'; agentId: string; usage: { tasks: TaskUsage[] } };
+  | { type: 'USAGE'; agentId: string; usage: { tasks: TaskUsage[]; busyPorts?: string } }
+  /**
+   * The agent is stopping (a person stopped it, or the master asked it to): the master offers it
+   * nothing more, so instances its stop ends are not launched on it again. Its status updates and
+   * their acknowledgements go on until it disconnects. Answered 202.
+   */
+  | { type: 'STOPPING'; agentId: string };
 
 // ---- master → agent events (RecordIO stream) -----------------------------------------------
 

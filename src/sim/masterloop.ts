@@ -22,7 +22,8 @@ export function attachMasterLoop(log: EventLog, scheduling: Partial<SchedulingOp
       sent++;
       return true;
     },
-    isConnected: () => true,
+    isOfferable: () => true,
+    busyPortsOf: () => undefined,
     slackOf: () => ({ cpusMilli: 0, memMiB: 0 }),
     hasUsage: () => false,
   };

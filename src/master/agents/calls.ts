@@ -38,6 +38,16 @@ const agentInfo = z.strictObject({
   isolation: z.string().max(512).optional(),
 });
 
+/** Port ranges as resources write them; parsed again where they are used, bounded here. */
+const portRanges = z.string().max(10_000).refine((text) => {
+  try {
+    parseRanges(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not port ranges like "[31000-31005,31010-31010]"');
+
 const runningTask = z.strictObject({ taskId: safeId, state: z.enum(TASK_STATES) });
 
 const taskStatus = z.strictObject({
@@ -53,7 +63,7 @@ const taskStatus = z.strictObject({
 const call = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('SUBSCRIBE'),
-    subscribe: z.strictObject({ agent: agentInfo, tasks: z.array(runningTask).max(100_000) }),
+    subscribe: z.strictObject({ agent: agentInfo, tasks: z.array(runningTask).max(100_000), busyPorts: portRanges.optional() }),
   }),
   z.strictObject({ type: z.literal('UPDATE'), agentId: safeId, update: z.strictObject({ status: taskStatus }) }),
   z.strictObject({ type: z.literal('HEARTBEAT'), agentId: safeId }),
@@ -72,8 +82,10 @@ const call = z.discriminatedUnion('type', [
           }),
         )
         .max(100_000),
+      busyPorts: portRanges.optional(),
     }),
   }),
+  z.strictObject({ type: z.literal('STOPPING'), agentId: safeId }),
 ]);
 
 export function parseAgentCall(body: unknown): AgentCall {

@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MusterError, isTerminal, type Resources, type TaskReason } from '../../core/index.js';
+import { MusterError, formatRanges, isTerminal, parseRanges, type PortRange, type Resources, type TaskReason } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
@@ -92,6 +92,10 @@ export class AgentLinks {
   private readonly timer: NodeJS.Timeout;
   private readonly lastKillSent = new Map<string, number>();
   private readonly changeListeners = new Set<(agentId: string | undefined) => void>();
+  /** Agents that said STOPPING on their current session. */
+  private readonly stopping = new Set<string>();
+  /** Ports of each agent's ranges held by other programs on its machine, from its reports. */
+  private readonly busy = new Map<string, PortRange[]>();
   /** slackOf's answers, by agent, with what they were computed from. */
   private readonly slackCache = new Map<string, { used: Resources; reports: number; slack: AgentSlack }>();
   /** Usage reports received from each agent: a new one makes its slack worth computing again. */
@@ -138,7 +142,7 @@ export class AgentLinks {
     const call = parseAgentCall(await readJson(req, MAX_CALL_BYTES));
     switch (call.type) {
       case 'SUBSCRIBE':
-        await this.subscribe(call.subscribe.agent, call.subscribe.tasks, req, res);
+        await this.subscribe(call.subscribe.agent, call.subscribe.tasks, call.subscribe.busyPorts, req, res);
         return;
       case 'UPDATE':
         await this.update(call.agentId, call.update.status);
@@ -150,9 +154,46 @@ export class AgentLinks {
         return;
       case 'USAGE':
         this.seen(call.agentId);
+        if (call.usage.busyPorts !== undefined) this.recordBusyPorts(call.agentId, call.usage.busyPorts);
         this.recordUsage(call.agentId, call.usage.tasks);
         res.writeHead(202).end();
         return;
+      case 'STOPPING':
+        this.seen(call.agentId);
+        if (!this.stopping.has(call.agentId)) {
+          this.stopping.add(call.agentId);
+          this.options.logger.info('agent stopping: offering it nothing more', { agentId: call.agentId });
+          this.changed(call.agentId);
+        }
+        res.writeHead(202).end();
+        return;
+    }
+  }
+
+  /**
+   * isOfferable: the agent is connected and has not said it is stopping. Only such agents are
+   * offered: a stopping agent would refuse every launch (TASK_DROPPED), and the instances its stop
+   * ended would be launched on it again and again.
+   */
+  isOfferable(agentId: string): boolean {
+    return this.connections.has(agentId) && !this.stopping.has(agentId);
+  }
+
+  /** busyPortsOf: ports of the agent's ranges that other programs on its machine hold, by its last report. */
+  busyPortsOf(agentId: string): readonly PortRange[] | undefined {
+    return this.busy.get(agentId);
+  }
+
+  /** recordBusyPorts keeps what the agent reported (in memory, like usage); a change re-offers the agent. */
+  private recordBusyPorts(agentId: string, text: string): void {
+    const ranges = parseRanges(text, 'busyPorts');
+    const prev = this.busy.get(agentId);
+    if (prev !== undefined && formatRanges(prev) === formatRanges(ranges)) return;
+    if (ranges.length === 0) this.busy.delete(agentId);
+    else this.busy.set(agentId, ranges);
+    if (prev !== undefined || ranges.length > 0) {
+      this.options.logger.info('ports held by other programs on the agent', { agentId, ports: formatRanges(ranges) });
+      this.changed(agentId);
     }
   }
 
@@ -258,7 +299,7 @@ export class AgentLinks {
    * believes: tasks it no longer has are lost, tasks of an unreachable spell it still runs are
    * taken back if their instance was not replaced meanwhile, and tasks nobody wants are killed.
    */
-  private async subscribe(info: AgentInfo, reported: RunningTask[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async subscribe(info: AgentInfo, reported: RunningTask[], busyPorts: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const resources = resourcesOf(info);
     const { agentId, kills } = await this.log.submit((state, now) => {
       const agentId = info.agentId ?? randomUUID();
@@ -301,6 +342,10 @@ export class AgentLinks {
     });
 
     this.connections.get(agentId)?.close();
+    // A new session: whatever the agent said before (stopping, busy ports) is replaced by this one.
+    this.stopping.delete(agentId);
+    this.busy.delete(agentId);
+    if (busyPorts !== undefined) this.recordBusyPorts(agentId, busyPorts);
     res.writeHead(200, { 'Content-Type': 'application/recordio', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     const conn = new AgentConnection(agentId, res, this.options.heartbeatSecs, this.options.mayAct ?? (() => true));
@@ -311,6 +356,7 @@ export class AgentLinks {
       conn.close();
       if (this.connections.get(agentId) === conn) {
         this.connections.delete(agentId);
+        this.stopping.delete(agentId);
         this.changed(undefined);
         this.options.logger.info('agent disconnected', { agentId });
       }
@@ -393,6 +439,7 @@ export class AgentLinks {
       this.options.logger.warn('agent unreachable', { agentId: agent.agentId, hostname: agent.hostname, silentSecs });
       this.connections.get(agent.agentId)?.close();
       this.connections.delete(agent.agentId);
+      this.stopping.delete(agent.agentId);
       this.changed(undefined);
       this.log
         .submit((state, at) => {

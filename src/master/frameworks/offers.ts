@@ -10,7 +10,7 @@
 // disconnect, register or are lost, and once a second. A pass on a cell of 10,000 agents then costs
 // what changed, not 10,000 offers.
 
-import { EMPTY, type Resources } from '../../core/index.js';
+import { EMPTY, subtractRanges, type PortRange, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { allocate, type AllocatorAgent, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
@@ -51,7 +51,7 @@ export class OfferCycle {
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: Pick<AgentLinks, 'isConnected'>,
+    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf'>,
     private readonly frameworks: readonly InProcessFramework[],
     private readonly options: { masterId: string; logger: Logger; roleWeights?: ReadonlyMap<string, number> },
   ) {
@@ -130,13 +130,13 @@ export class OfferCycle {
     if (dirty === undefined) {
       this.outstanding.clear();
       for (const a of state.agents.values()) {
-        if (a.reachable && this.links.isConnected(a.agentId)) agents.push(allocatorAgentOf(a));
+        if (a.reachable && this.links.isOfferable(a.agentId)) agents.push(allocatorAgentOf(a, this.links.busyPortsOf(a.agentId)));
       }
     } else {
       for (const id of dirty) {
         for (const offers of this.outstanding.values()) offers.delete(id);
         const a = state.agents.get(id);
-        if (a !== undefined && a.reachable && this.links.isConnected(id)) agents.push(allocatorAgentOf(a));
+        if (a !== undefined && a.reachable && this.links.isOfferable(id)) agents.push(allocatorAgentOf(a, this.links.busyPortsOf(id)));
       }
     }
     // Frameworks not offered to in the last pass (they did not want offers) start from every agent.
@@ -189,14 +189,27 @@ export class OfferCycle {
 
 /**
  * allocatorAgentOf is the allocator's view of an agent, made again only when the agent changed
- * (apply() gives it a new `used` when a task lands or leaves, new facts when it registers): a pass
- * over 10,000 agents then allocates nothing for the ones nothing happened on.
+ * (apply() gives it a new `used` when a task lands or leaves, new facts when it registers, and its
+ * link a new busy-ports array when it reports one): a pass over 10,000 agents then allocates
+ * nothing for the ones nothing happened on. Ports other programs hold on the machine are not free.
  */
-const allocatorAgents = new WeakMap<AgentRecord, { used: Resources; resources: Resources; attributes: object; hostname: string; view: AllocatorAgent }>();
-function allocatorAgentOf(a: AgentRecord): AllocatorAgent {
+interface AllocatorAgentCache {
+  used: Resources;
+  resources: Resources;
+  attributes: object;
+  hostname: string;
+  busy: readonly PortRange[] | undefined;
+  view: AllocatorAgent;
+}
+const allocatorAgents = new WeakMap<AgentRecord, AllocatorAgentCache>();
+function allocatorAgentOf(a: AgentRecord, busy: readonly PortRange[] | undefined): AllocatorAgent {
   const hit = allocatorAgents.get(a);
-  if (hit !== undefined && hit.used === a.used && hit.resources === a.resources && hit.attributes === a.attributes && hit.hostname === a.hostname) return hit.view;
-  const view: AllocatorAgent = { agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources, free: freeOf(a) };
-  allocatorAgents.set(a, { used: a.used, resources: a.resources, attributes: a.attributes, hostname: a.hostname, view });
+  if (hit !== undefined && hit.used === a.used && hit.resources === a.resources && hit.attributes === a.attributes && hit.hostname === a.hostname && hit.busy === busy) {
+    return hit.view;
+  }
+  let free = freeOf(a);
+  if (busy !== undefined && busy.length > 0) free = { ...free, ports: subtractRanges(free.ports, busy) };
+  const view: AllocatorAgent = { agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources, free };
+  allocatorAgents.set(a, { used: a.used, resources: a.resources, attributes: a.attributes, hostname: a.hostname, busy, view });
   return view;
 }

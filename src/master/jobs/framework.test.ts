@@ -48,7 +48,8 @@ async function withCell(scheduling: Partial<SchedulingOptions>, fn: (cell: Cell)
         sent.push({ agentId, event });
         return true;
       },
-      isConnected: () => true,
+      isOfferable: () => true,
+      busyPortsOf: () => undefined,
       slackOf: (id: string) => slack.get(id) ?? { cpusMilli: 0, memMiB: 0 },
       hasUsage: (id: string) => slack.has(id),
     };

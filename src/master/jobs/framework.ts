@@ -21,7 +21,7 @@ import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 export const MUSTER_FRAMEWORK_ID = 'muster';
 
 /** FrameworkLinks is what the job scheduler needs of the agent links (a stub in tests). */
-export type FrameworkLinks = Pick<AgentLinks, 'send' | 'isConnected' | 'slackOf' | 'hasUsage'>;
+export type FrameworkLinks = Pick<AgentLinks, 'send' | 'isOfferable' | 'busyPortsOf' | 'slackOf' | 'hasUsage'>;
 
 export interface MusterFrameworkOptions {
   readonly logger: Logger;
@@ -133,7 +133,7 @@ export class MusterFramework implements InProcessFramework {
         state,
         offers,
         (id) => this.links.slackOf(id),
-        (id) => this.links.isConnected(id),
+        (id) => this.links.isOfferable(id),
       );
       result = place({
         tasks,
