@@ -205,6 +205,105 @@ describe('MusterClient', () => {
   });
 });
 
+describe('events() with reconnect', () => {
+  test('events() reconnects after the stream ends, sending the last index it delivered as Last-Event-ID', async () => {
+    const asked: (string | undefined)[] = [];
+    const master = await serve((req, res) => {
+      const id = req.headers['last-event-id'];
+      asked.push(typeof id === 'string' ? id : undefined);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // Each connection sends the two events after the id it was given, then ends: a dropped stream.
+      const from = Number(id ?? '0');
+      res.end(`retry: 10\n\n${[from + 1, from + 2].map((i) => `id: ${i}\nevent: X\ndata: {"index":${i},"type":"X","at":${i}}\n\n`).join('')}`);
+    });
+    const client = new MusterClient({ masters: [master.url], timeoutMs: 500 });
+    const controller = new AbortController();
+    const got: number[] = [];
+    await client.events(
+      (e) => {
+        got.push(e.index);
+        if (got.length === 6) controller.abort();
+      },
+      controller.signal,
+      { since: 0, reconnect: true },
+    );
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(asked, ['0', '2', '4']);
+  });
+
+  test('events() keeps trying while the master cannot be reached, and resumes where it was', async () => {
+    let calls = 0;
+    const asked: (string | undefined)[] = [];
+    const master = await serve((req, res) => {
+      calls++;
+      asked.push(req.headers['last-event-id'] as string | undefined);
+      if (calls === 2) {
+        json(res, 503, { error: { code: 'UNAVAILABLE', message: 'restarting' } });
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`retry: 10\n\nid: ${calls}\nevent: X\ndata: {"index":${calls},"type":"X","at":1}\n\n`);
+    });
+    const client = new MusterClient({ masters: [master.url], timeoutMs: 100 });
+    const controller = new AbortController();
+    const got: number[] = [];
+    await client.events(
+      (e) => {
+        got.push(e.index);
+        if (got.length === 2) controller.abort();
+      },
+      controller.signal,
+      { reconnect: true },
+    );
+    assert.deepEqual(got, [1, 3]);
+    assert.equal(asked[0], undefined, 'the first connection asks for live events only');
+    assert.ok(asked.slice(1).every((id) => id === '1'), `every reconnection resumes after 1: ${asked.join(',')}`);
+  });
+
+  test('events() hands a reset to onReset and goes on after its index', async () => {
+    const master = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const reset = { index: 40, since: 3, firstIndex: 31, reason: 'TRUNCATED', message: 'gone' };
+      res.write(`id: 40\nevent: reset\ndata: ${JSON.stringify(reset)}\n\nid: 41\nevent: X\ndata: {"index":41,"type":"X","at":1}\n\n`);
+    });
+    const client = new MusterClient({ masters: [master.url] });
+    const controller = new AbortController();
+    const resets: unknown[] = [];
+    const got: number[] = [];
+    await client.events(
+      (e) => {
+        got.push(e.index);
+        controller.abort();
+      },
+      controller.signal,
+      { since: 3, onReset: (r) => resets.push(r) },
+    );
+    assert.deepEqual(resets, [{ index: 40, since: 3, firstIndex: 31, reason: 'TRUNCATED', message: 'gone' }]);
+    assert.deepEqual(got, [41]);
+  });
+
+  test('events() without onReset rejects a reset with CONFLICT rather than skip events silently', async () => {
+    const master = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`id: 9\nevent: reset\ndata: ${JSON.stringify({ index: 9, since: 20, firstIndex: 1, reason: 'AHEAD', message: 'the log ends at 9' })}\n\n`);
+    });
+    const client = new MusterClient({ masters: [master.url] });
+    await assert.rejects(
+      client.events(() => undefined, new AbortController().signal, { since: 20, reconnect: true }),
+      (err: unknown) => err instanceof MusterError && err.code === 'CONFLICT' && /the log ends at 9/.test(err.message),
+    );
+  });
+
+  test('events() with reconnect still fails at once on a request the master refuses', async () => {
+    const master = await serve((_req, res) => json(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'since must be a log index' } }));
+    const client = new MusterClient({ masters: [master.url] });
+    await assert.rejects(
+      client.events(() => undefined, new AbortController().signal, { since: 1, reconnect: true }),
+      (err: unknown) => err instanceof MusterError && err.code === 'INVALID_ARGUMENT',
+    );
+  });
+});
+
 describe('normalizeMaster', () => {
   test('normalizeMaster() adds http:// to host:port and drops a trailing slash', () => {
     assert.equal(normalizeMaster('10.0.0.1:5050'), 'http://10.0.0.1:5050');
@@ -221,5 +320,11 @@ describe('SseParser', () => {
     const p = new SseParser();
     assert.deepEqual(p.push('data: a\ndata: b\r'), []);
     assert.deepEqual(p.push('\n\r\n'), [{ id: undefined, event: 'message', data: 'a\nb' }]);
+  });
+
+  test('SseParser keeps the retry the server asks for and ignores one that is not a number', () => {
+    const p = new SseParser();
+    p.push('retry: 2500\n\nretry: soon\n\n');
+    assert.equal(p.retryMs, 2500);
   });
 });

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../core/index.js';
 import type {
   JobInstancesAnswer,
   CellView,
+  EventResetView,
   EventView,
   ExecEvent,
   ExecRequest,
@@ -40,6 +41,30 @@ export interface MusterClientOptions {
 
 export type JobContentType = 'application/yaml' | 'application/json';
 
+/** EventStreamOptions tune MusterClient.events(). */
+export interface EventStreamOptions {
+  /** Start after this log index: the master sends the events after it first (default: live events only). */
+  since?: number;
+  /**
+   * reconnect: when the stream ends or breaks (a dropped connection, a master restart, a failover),
+   * connect again, as EventSource does, with the index of the last event delivered as
+   * Last-Event-ID, so that no event is missed or delivered twice; until signal aborts. Default false.
+   */
+  reconnect?: boolean;
+  /**
+   * onReset is told when the master cannot send the events after the index asked for (a snapshot
+   * truncated its log past it, or its log ends before it): the caller must read the state again.
+   * The stream then goes on after reset.index. Without onReset a reset rejects events() with
+   * CONFLICT, rather than let the caller go on unaware of the events it missed.
+   */
+  onReset?: (reset: EventResetView) => void;
+}
+
+/** The pause before reconnecting an event stream until the master says otherwise (SSE `retry`). */
+const EVENTS_RETRY_MS = 1000;
+/** Failed reconnections back off, doubling, up to this. */
+const EVENTS_MAX_RETRY_MS = 30_000;
+
 /** FAILOVER_RETRY_MS is the first pause before asking the masters again while none leads. */
 const FAILOVER_RETRY_MS = 250;
 
@@ -55,6 +80,8 @@ interface SendOptions {
   signal?: AbortSignal;
   /** Only until the response headers arrive (event streams run for as long as they like). */
   headersOnlyTimeout?: boolean;
+  /** More request headers. */
+  headers?: Record<string, string>;
 }
 
 /** normalizeMaster accepts "host:port" as well as a URL, and drops a trailing slash. */
@@ -300,38 +327,72 @@ export class MusterClient {
   }
 
   /**
-   * events calls onEvent for each event the master streams, until the stream ends (resolves) or
-   * signal aborts (resolves too: stopping is not a failure). Connecting fails like any request.
+   * events calls onEvent for each event the master streams, in log order, until the stream ends
+   * (resolves; with options.reconnect it connects again instead) or signal aborts (resolves too:
+   * stopping is not a failure). Connecting fails like any request; with reconnect, a failure that
+   * may pass (no master reachable, none leading) is retried with backoff until signal aborts.
    */
-  async events(onEvent: (event: EventView) => void, signal: AbortSignal): Promise<void> {
-    let res: Response;
-    try {
-      res = await this.send('GET', '/api/v1/events', { accept: 'text/event-stream', signal, headersOnlyTimeout: true });
-    } catch (err) {
-      if (signal.aborted) return;
-      throw err;
-    }
-    if (res.body === null) return;
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of res.body) {
-        for (const message of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
-          let event: EventView;
-          try {
-            event = JSON.parse(message.data) as EventView;
-          } catch {
-            continue; // a keep-alive or a message not meant for us
-          }
-          onEvent(event);
-        }
+  async events(onEvent: (event: EventView) => void, signal: AbortSignal, options: EventStreamOptions = {}): Promise<void> {
+    let last = options.since;
+    let retryMs = EVENTS_RETRY_MS;
+    let failures = 0;
+    for (;;) {
+      let res: Response;
+      try {
+        const send: SendOptions = { accept: 'text/event-stream', signal, headersOnlyTimeout: true };
+        if (last !== undefined) send.headers = { 'last-event-id': String(last) };
+        res = await this.send('GET', '/api/v1/events', send);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (options.reconnect !== true || !(err instanceof MusterError && err.retryable)) throw err;
+        failures++;
+        if (!(await pause(Math.min(retryMs * 2 ** (failures - 1), EVENTS_MAX_RETRY_MS), signal))) return;
+        continue;
       }
-    } catch (err) {
+      failures = 0;
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      // An error thrown by a callback is the caller's and goes back to it as it is.
+      let inCallback = false;
+      let broke: unknown;
+      try {
+        for await (const chunk of res.body ?? []) {
+          for (const message of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
+            if (message.event === 'reset') {
+              const reset = JSON.parse(message.data) as EventResetView;
+              last = reset.index;
+              if (options.onReset === undefined) {
+                throw new MusterError('CONFLICT', `the event stream was reset: ${reset.message}`, { details: { ...reset } });
+              }
+              inCallback = true;
+              options.onReset(reset);
+              inCallback = false;
+              continue;
+            }
+            let event: EventView;
+            try {
+              event = JSON.parse(message.data) as EventView;
+            } catch {
+              continue; // a message not meant for us
+            }
+            if (typeof event.index === 'number') last = event.index;
+            inCallback = true;
+            onEvent(event);
+            inCallback = false;
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (inCallback || err instanceof MusterError) throw err;
+        broke = err;
+      }
       if (signal.aborted) return;
-      throw new MusterError('UNAVAILABLE', `the event stream from the master broke: ${String(err)}`, {
-        retryable: true,
-        cause: err,
-      });
+      if (options.reconnect !== true) {
+        if (broke === undefined) return;
+        throw new MusterError('UNAVAILABLE', `the event stream from the master broke: ${broke instanceof Error ? broke.message : 'the connection was lost'}`, { retryable: true, cause: broke });
+      }
+      retryMs = parser.retryMs ?? retryMs;
+      if (!(await pause(retryMs, signal))) return;
     }
   }
 
@@ -417,7 +478,7 @@ export class MusterClient {
     const headersIn = (): void => clearTimeout(timer);
     const timeout = options.headersOnlyTimeout === true ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(this.timeoutMs)]);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
-    const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
+    const headers: Record<string, string> = { ...options.headers, accept: options.accept ?? 'application/json' };
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
     let url = new URL(master + path);
     try {
@@ -514,6 +575,25 @@ export class MusterClient {
   get knownLeader(): string | undefined {
     return this.leader;
   }
+}
+
+/** pause waits ms; false if signal aborted first. Its timer keeps the process alive, as a stream would. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(false);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /**

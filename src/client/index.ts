@@ -1,6 +1,6 @@
 // client: the typed HTTP client of the master's REST API, shared by the CLI, the UI and tests.
 export { MusterClient, normalizeMaster } from './client.js';
-export type { JobContentType, MusterClientOptions } from './client.js';
+export type { EventStreamOptions, JobContentType, MusterClientOptions } from './client.js';
 export type { JobInstancesAnswer } from '../protocol/index.js';
 export { SseParser } from './sse.js';
 export type { SseMessage } from './sse.js';

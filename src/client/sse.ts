@@ -19,6 +19,8 @@ export class SseParser {
   private lastId: string | undefined;
   private event = '';
   private data: string[] = [];
+  /** The reconnection delay the server asked for (the `retry` field), in ms; undefined until it does. */
+  retryMs: number | undefined;
 
   /** push parses a chunk and returns the messages it completed. */
   push(chunk: string): SseMessage[] {
@@ -55,6 +57,7 @@ export class SseParser {
     if (field === 'data') this.data.push(value);
     else if (field === 'event') this.event = value;
     else if (field === 'id' && !value.includes('\0')) this.lastId = value;
+    else if (field === 'retry' && /^\d+$/.test(value)) this.retryMs = Number(value);
     return undefined;
   }
 }

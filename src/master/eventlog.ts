@@ -230,6 +230,20 @@ export class EventLog {
     });
   }
 
+  /**
+   * readSince reads from the store the durable events after index, for an event stream that resumes
+   * (GET /api/v1/events with Last-Event-ID). snapshotIndex is where the stored log now begins:
+   * the events up to it were folded into a snapshot and are gone. headIndex is the last index
+   * stored. Events appended while it reads may or may not be included: a caller that must miss
+   * none subscribes with onAppended first and drops what it already has by index.
+   */
+  async readSince(index: number): Promise<{ snapshotIndex: number; headIndex: number; events: LoggedEvent[] }> {
+    const loaded = await this.store.load();
+    const snapshotIndex = loaded.snapshot?.index ?? 0;
+    const last = loaded.events[loaded.events.length - 1];
+    return { snapshotIndex, headIndex: last?.index ?? snapshotIndex, events: loaded.events.filter((e) => e.index > index) };
+  }
+
   /** onAppended: called with each batch once it is durable, in log order. */
   onAppended(listener: AppendListener): () => void {
     this.listeners.add(listener);

@@ -343,6 +343,20 @@ export interface EventView {
   [field: string]: unknown;
 }
 
+/**
+ * EventResetView is the `reset` message of GET /api/v1/events: the events after `since`, which the
+ * client asked to resume from, cannot be sent. TRUNCATED: a snapshot replaced them (the stored log
+ * begins at firstIndex); AHEAD: the log ends before since. The client must read the state again;
+ * the stream goes on with the events after `index`, the message's SSE id.
+ */
+export interface EventResetView {
+  index: number;
+  since: number;
+  firstIndex: number;
+  reason: 'TRUNCATED' | 'AHEAD';
+  message: string;
+}
+
 /** ExecRequest is the body of POST /api/v1/tasks/:taskId/exec (and of the agent's POST /exec, plus taskId). */
 export interface ExecRequest {
   /** The command and its arguments, run without a shell (give ["sh", "-c", "..."] for one). */
