@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { runAblationBench } from './ablation.js';
 import { runAgentBench } from './agent.js';
 import { runC1mBench } from './c1m.js';
+import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
 import { runEtcdLogBench } from './etcdlog.js';
@@ -32,6 +33,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'codec', what: 'RecordIO encode and decode of agent stream messages', run: runCodecBench },
   { name: 'place', what: 'scheduler place(): 10,000 tasks onto 1,000 agents', run: runPlaceBench },
   { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
+  { name: 'cli', what: 'a `muster` command beside node\'s own start-up: --version, and job list against a local master', run: runCliBench },
   { name: 'agent', what: 'agent: LAUNCH → TASK_RUNNING latency with and without isolation, memory with 100 tasks', run: runAgentBench },
   { name: 'c1m', what: 'scheduling: 1,000 jobs × 1,000 tasks onto 10,000 hollow agents, every placement durably committed', run: runC1mBench },
   { name: 'online', what: 'scheduling latency: jobs of 20 arriving at 83/s on 10,000 agents running 200,000 tasks', run: runOnlineBench },

@@ -238,3 +238,45 @@ test('the CLI refuses bad input with one line on stderr and the documented exit 
 
   assert.deepEqual(await snapshot(client), before, 'the CLI created or changed nothing');
 });
+
+test('a misspelt field is named first with the field it stands for, and every problem is listed, by the API and the CLI', async (t) => {
+  const c = cell(t);
+  const client = await startCell(c);
+  const before = await snapshot(client);
+  const url = c.masters[0]?.url ?? '';
+  // `command:` for `cmd:` makes cmd missing too; the unknown field is the mistake to fix.
+  const text = config({ instances: undefined, instancez: 2, processes: [{ name: 'main', command: 'sleep 1' }] });
+
+  const answer = await call(`${url}/api/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: text });
+  assert.equal(answer.status, 400, JSON.stringify(answer.body));
+  assert.equal(answer.body.error?.code, 'INVALID_JOB');
+  // Unknown fields come in the order they are written: processes comes before instancez here.
+  assert.equal(answer.body.error?.message, 'unknown field `command` in processes[0]; did you mean `cmd`? (and 2 more problems)');
+  assert.deepEqual(answer.body.error?.details, {
+    field: 'processes[0].command',
+    problems: [
+      { field: 'processes[0].command', path: ['processes', 0, 'command'], message: 'unknown field `command` in processes[0]; did you mean `cmd`?', suggestion: 'cmd' },
+      { field: 'instancez', path: ['instancez'], message: 'unknown field `instancez`; did you mean `instances`?', suggestion: 'instances' },
+      { field: 'processes[0].cmd', path: ['processes', 0, 'cmd'], message: 'field "processes[0].cmd": is required' },
+    ],
+  });
+
+  const file = join(c.dir, 'misspelt.yaml');
+  writeFileSync(file, text);
+  const result = await c.cli(['job', 'create', file]);
+  assert.equal(result.code, 3, result.stderr);
+  assert.equal(
+    result.stderr,
+    [
+      'muster: the job config has 3 problems:',
+      '  unknown field `command` in processes[0]; did you mean `cmd`?',
+      '  unknown field `instancez`; did you mean `instances`?',
+      '  field "processes[0].cmd": is required',
+      '',
+    ].join('\n'),
+  );
+  const json = await c.cli(['job', 'create', file, '--json']);
+  assert.equal(json.code, 3, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout), answer.body, '--json prints the API error object as the master sent it');
+  assert.deepEqual(await snapshot(client), before, 'nothing was created or changed');
+});

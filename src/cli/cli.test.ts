@@ -299,13 +299,31 @@ describe('muster CLI', { concurrency: true }, () => {
       .on('GET /api/v1/jobs/web/prod/hello', 200, helloJob());
     await slow.start();
     try {
-      const ran = await muster(['job', 'create', helloYaml, '--wait', '--timeout', '1'], slow.url);
+      const ran = await muster(['job', 'create', helloYaml, '--wait', '--timeout', '1', '--settle', '0'], slow.url);
       assert.equal(ran.code, 7, ran.stderr);
       assert.match(ran.stderr, /web\/prod\/hello: 1\/2 running, 1 pending \(no agent has 0\.25 cpus free\)/);
       assert.match(ran.stderr, /muster: timed out after 1s waiting for web\/prod\/hello/);
+      const json = await muster(['job', 'create', helloYaml, '--wait', '--timeout', '1', '--settle', '0', '--json'], slow.url);
+      assert.equal(json.code, 7, json.stderr);
+      const body = JSON.parse(json.stdout) as { error: { code: string; message: string; details: { job: string } } };
+      assert.equal(body.error.code, 'TIMEOUT', 'with --json, one document: the error alone');
+      assert.match(body.error.message, /^timed out after 1s waiting for web\/prod\/hello/);
+      assert.equal(body.error.details.job, 'web/prod/hello');
     } finally {
       await slow.stop();
     }
+  });
+
+  test('job create refuses --settle without --wait, and a --settle as long as --timeout, before sending anything', async () => {
+    const alone = await muster(['job', 'create', helloYaml, '--settle', '3'], fake.url);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /^muster: --settle applies only with --wait/);
+    const long = await muster(['job', 'create', helloYaml, '--wait', '--timeout', '5', '--settle', '5'], fake.url);
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /^muster: --settle 5 leaves no time to start within --timeout 5 \(make --timeout longer than --settle\)/);
+    const negative = await muster(['job', 'create', helloYaml, '--wait', '--settle', '-1'], fake.url);
+    assert.equal(negative.code, 2);
+    assert.match(negative.stderr, /at least 0/);
   });
 
   test('job kill KEY/INSTANCES sends the instances and prints what was asked', async () => {
@@ -342,6 +360,102 @@ describe('muster CLI', { concurrency: true }, () => {
     assert.equal(ran.stdout, 'hello world\n');
     const asked = fake.askedFor('GET /api/v1/tasks/web-prod-hello-0-abc/logs')[0];
     assert.equal(asked?.url, '/api/v1/tasks/web-prod-hello-0-abc/logs?file=stdout&length=100');
+  });
+
+  test('a config with several problems lists every one, the unknown field first, each on its own line', async () => {
+    const problems = [
+      { field: 'processes[0].command', path: ['processes', 0, 'command'], message: 'unknown field `command` in processes[0]; did you mean `cmd`?', suggestion: 'cmd' },
+      { field: 'processes[0].cmd', path: ['processes', 0, 'cmd'], message: 'field "processes[0].cmd": is required' },
+    ];
+    const invalid = new FakeMaster().on('POST /api/v1/jobs', 400, {
+      error: { code: 'INVALID_JOB', message: `${problems[0]?.message ?? ''} (and 1 more problem)`, details: { field: 'processes[0].command', problems } },
+    });
+    await invalid.start();
+    try {
+      const ran = await muster(['job', 'create', helloYaml], invalid.url);
+      assert.equal(ran.code, 3);
+      assert.equal(
+        ran.stderr,
+        'muster: the job config has 2 problems:\n  unknown field `command` in processes[0]; did you mean `cmd`?\n  field "processes[0].cmd": is required\n',
+      );
+      const json = await muster(['job', 'create', helloYaml, '--json'], invalid.url);
+      assert.equal(json.code, 3);
+      const body = JSON.parse(json.stdout) as { error: { code: string; details: { problems: unknown[] } } };
+      assert.equal(body.error.code, 'INVALID_JOB');
+      assert.deepEqual(body.error.details.problems, problems, 'the API error as the master sent it');
+    } finally {
+      await invalid.stop();
+    }
+  });
+
+  test('a config with more problems than the master lists says how many more', async () => {
+    const problems = Array.from({ length: 20 }, (_, i) => ({ field: `x${i}`, path: [`x${i}`], message: `unknown field \`x${i}\`` }));
+    const invalid = new FakeMaster().on('POST /api/v1/jobs', 400, {
+      error: { code: 'INVALID_JOB', message: 'unknown field `x0` (and 24 more problems)', details: { field: 'x0', problems, more: 5 } },
+    });
+    await invalid.start();
+    try {
+      const ran = await muster(['job', 'create', helloYaml], invalid.url);
+      assert.equal(ran.code, 3);
+      const lines = ran.stderr.trimEnd().split('\n');
+      assert.equal(lines[0], 'muster: the job config has 25 problems:');
+      assert.equal(lines.length, 22);
+      assert.equal(lines[21], '  and 5 more');
+    } finally {
+      await invalid.stop();
+    }
+  });
+
+  test('--json prints every kind of failure as the API error object on stdout, with the documented exit code', async () => {
+    const gone = new FakeMaster();
+    await gone.start();
+    const goneUrl = gone.url;
+    await gone.stop();
+    const cases: { args: string[]; master?: string; exit: number; code: string; message: RegExp }[] = [
+      { args: ['job', 'status', 'web/prod/nope', '--json'], master: fake.url, exit: 4, code: 'NOT_FOUND', message: /no route/ },
+      { args: ['--json', 'cell', 'status'], master: goneUrl, exit: 6, code: 'UNAVAILABLE', message: /^cannot reach the master at / },
+      { args: ['job', 'create', join(dir, 'nope.yaml'), '--json'], master: fake.url, exit: 2, code: 'INVALID_ARGUMENT', message: /^cannot read .*nope\.yaml: no such file/ },
+      { args: ['job', 'create', '--frob', 'x.yaml', '--json'], exit: 2, code: 'INVALID_ARGUMENT', message: /^unknown option '--frob'/ },
+      { args: ['jbo', 'list', '--json'], exit: 2, code: 'INVALID_ARGUMENT', message: /^unknown command 'jbo'/ },
+      { args: ['--json'], exit: 2, code: 'INVALID_ARGUMENT', message: /^a command is needed/ },
+      { args: ['master', '--port', '70000', '--json'], exit: 2, code: 'INVALID_ARGUMENT', message: /port is a whole number/ },
+      { args: ['job', 'create', helloYaml, '--json'], master: fake.url, exit: 3, code: 'INVALID_JOB', message: /processes/ },
+    ];
+    for (const c of cases) {
+      const ran = await muster(c.args, c.master);
+      const what = `muster ${c.args.join(' ')}`;
+      assert.equal(ran.code, c.exit, `${what}: ${ran.stderr}`);
+      let body: { error?: { code?: unknown; message?: unknown } };
+      try {
+        body = JSON.parse(ran.stdout) as typeof body;
+      } catch {
+        assert.fail(`${what} prints the error as JSON on stdout, not: ${JSON.stringify(ran.stdout)}`);
+      }
+      assert.equal(body.error?.code, c.code, what);
+      assert.match(String(body.error?.message), c.message, what);
+      assert.deepEqual(Object.keys(body), ['error'], what);
+    }
+    // Arguments after -- belong to the command task exec runs, not to muster.
+    const exec = await muster(['task', 'exec', 'web/prod/hello/1', '--', 'ls', '--json'], fake.url);
+    assert.equal(exec.code, 4);
+    assert.equal(exec.stdout, '');
+  });
+
+  test('no command prints a word twice in a row ("2m ago ago")', async () => {
+    const runs = await Promise.all(
+      [
+        ['job', 'status', 'web/prod/hello'],
+        ['job', 'list'],
+        ['job', 'kill', 'web/prod/hello/0,2-4'],
+        ['task', 'logs', 'web/prod/hello/1'],
+        ['job', 'create', helloYaml],
+        ['job', 'create', helloYaml, '--wait', '--timeout', '1', '--settle', '0'],
+      ].map((args) => muster(args, fake.url)),
+    );
+    for (const ran of runs) {
+      const doubled = /\b(\w+)\s+\1\b/i.exec(`${ran.stdout}\n${ran.stderr}`.replace(/\b\d+\b/g, ''));
+      assert.equal(doubled, null, `"${doubled?.[0] ?? ''}" in:\n${ran.stdout}${ran.stderr}`);
+    }
   });
 
   test('task logs of an instance that never ran exits 4 saying why', async () => {

@@ -2,7 +2,7 @@
 // masters of --master, MUSTER_MASTER or the local default, and whether to print JSON.
 
 import type { Command } from 'commander';
-import { MusterClient } from '../client/index.js';
+import { MusterClient, nodeFetch } from '../client/index.js';
 import { MusterError } from '../core/index.js';
 import { UsageError } from './exitcodes.js';
 
@@ -34,7 +34,9 @@ export function mastersOf(flag: string | undefined, fallback: string | undefined
 export function contextOf(cmd: Command): Context {
   const opts = cmd.optsWithGlobals<GlobalOptions>();
   try {
-    return { client: new MusterClient({ masters: mastersOf(opts.master, DEFAULT_MASTER) ?? [DEFAULT_MASTER] }), json: opts.json === true };
+    // nodeFetch: a command is one short process, and fetch would cost it more to load than the command takes.
+    const client = new MusterClient({ masters: mastersOf(opts.master, DEFAULT_MASTER) ?? [DEFAULT_MASTER], fetch: nodeFetch });
+    return { client, json: opts.json === true };
   } catch (err) {
     if (err instanceof MusterError) throw new UsageError(err.message);
     throw err;

@@ -7,6 +7,8 @@ export const EXIT = {
   OK: 0,
   /** A bug, or the master failed in a way it did not expect. */
   INTERNAL: 1,
+  /** The job --wait watched failed: its instances failed or kept failing, or it was killed. */
+  FAILED: 1,
   /** A bad flag or argument: the command line must change. */
   USAGE: 2,
   /** The master refused the input (400/413/415), or a config does not parse or validate. */
@@ -36,16 +38,28 @@ export class UsageError extends Error {
 }
 
 /**
+ * OutcomeCode names the ways a command can end badly that are not the master's errors, in the
+ * `code` of the error object `--json` prints: JOB_FAILED when the job `--wait` watched failed
+ * (its instances failed, or it was killed), TIMEOUT when `--wait` ran out of time.
+ */
+export type OutcomeCode = 'JOB_FAILED' | 'TIMEOUT';
+
+/**
  * OutcomeError is an expected way for a command to end badly that is not the master's error: a
- * batch job that failed while `--wait` watched it. It prints one line and exits with its code.
+ * job that failed while `--wait` watched it. It prints its message (the first line says what
+ * happened, the next ones which instances and why) and exits with its code.
  */
 export class OutcomeError extends Error {
+  readonly code: OutcomeCode;
   readonly exitCode: ExitCode;
+  readonly details: Record<string, unknown> | undefined;
 
-  constructor(message: string, exitCode: ExitCode) {
+  constructor(code: OutcomeCode, message: string, details?: Record<string, unknown>) {
     super(message);
     this.name = 'OutcomeError';
-    this.exitCode = exitCode;
+    this.code = code;
+    this.exitCode = code === 'TIMEOUT' ? EXIT.TIMEOUT : EXIT.FAILED;
+    this.details = details;
   }
 }
 

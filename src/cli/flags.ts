@@ -74,3 +74,10 @@ export function isolation(value: string): 'auto' | 'none' {
   if (value !== 'auto' && value !== 'none') throw new InvalidArgumentError('give auto or none.');
   return value;
 }
+
+/** secondsOrZero reads a number of seconds of at least 0, where 0 turns something off (--settle 0). */
+export function secondsOrZero(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('give a number of seconds of at least 0, e.g. 5.');
+  return n;
+}

@@ -3,19 +3,14 @@
 
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { MusterError } from '../core/index.js';
 import type { InstanceView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
 import { contextOf } from './context.js';
-import type { Context } from './context.js';
-import { EXIT, OutcomeError, UsageError } from './exitcodes.js';
+import { UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
 import { ago, gpuShares, instanceList, keyValues, note, pendingLines, ports, printJson, printLines, stateWord, table } from './output.js';
 import { instancesArg, jobKeyArg } from './refs.js';
-
-const POLL_MS = 500;
-const DEFAULT_WAIT_SECS = 120;
+import { CRASH_LOOP_FAILURES, DEFAULT_SETTLE_SECS, DEFAULT_WAIT_SECS, waitForJob } from './wait.js';
 
 export function addJobCommands(program: Command): void {
   const job = program
@@ -41,34 +36,50 @@ Examples:
     // Declared variadic so that the action can tell "no FILE" apart in its own words; the usage
     // line above is what people read.
     .argument('[KEY_FILE...]')
-    .option('--wait', 'wait until every instance is running (service) or the job has ended (batch)')
+    .option('--wait', 'wait until every instance is running and has stayed up for --settle seconds (service) or the job has finished (batch)')
     .option('--timeout <secs>', `how long --wait waits before giving up with exit code 7 (default ${DEFAULT_WAIT_SECS})`, flags.seconds)
+    .option('--settle <secs>', `how long every instance of a service must stay running, and healthy if it has a health check, before --wait is satisfied; 0: at once (default ${DEFAULT_SETTLE_SECS})`, flags.secondsOrZero)
     .addHelpText(
       'after',
       `
 FILE is the job config, sent as written (application/json for .json, YAML otherwise); the master
-validates it and answers with the first bad field. KEY (role/env/name) is optional: when given, it
-must match the config's job:, or fills it in when the config has none.
+validates it and answers with every problem it finds, an unknown field first. KEY (role/env/name)
+is optional: when given, it must match the config's job:, or fills it in when the config has none.
+
+--wait shows progress on stderr and exits 0 only when the job is there: every instance of a service
+TASK_RUNNING (and healthy, when the job has a health check) without a break for --settle seconds,
+or every instance of a batch job finished. A task that fails or restarts meanwhile starts the
+settle time again. It exits 1 when the job fails, is killed, or an instance fails
+${CRASH_LOOP_FAILURES} times, and 7 at --timeout; either way it lists the instances that failed,
+with their state, reason and message.
 
 Examples:
   $ muster job create examples/hello-service.yaml
-  $ muster job create web/prod/hello hello.yaml --wait --timeout 60
+  $ muster job create web/prod/hello hello.yaml --wait --timeout 60 --settle 10
   $ muster job create batch/dev/crunch crunch.json --json`,
     )
-    .action(async (args: string[], opts: { wait?: boolean; timeout?: number }, cmd: Command) => {
+    .action(async (args: string[], opts: { wait?: boolean; timeout?: number; settle?: number }, cmd: Command) => {
       if (args.length === 0) throw new UsageError('job create needs a config FILE', 'e.g. muster job create hello.yaml');
       if (args.length > 2) throw new UsageError(`job create takes [KEY] FILE, got ${args.length} arguments`);
       const file = args[args.length - 1] as string;
       const key = args.length === 2 ? jobKeyArg(args[0] as string) : undefined;
       if (opts.timeout !== undefined && opts.wait !== true) throw new UsageError('--timeout applies only with --wait');
+      if (opts.settle !== undefined && opts.wait !== true) throw new UsageError('--settle applies only with --wait');
+      const timeoutSecs = opts.timeout ?? DEFAULT_WAIT_SECS;
+      const settleSecs = opts.settle ?? DEFAULT_SETTLE_SECS;
+      if (opts.wait === true && settleSecs >= timeoutSecs) {
+        throw new UsageError(`--settle ${settleSecs} leaves no time to start within --timeout ${timeoutSecs}`, 'make --timeout longer than --settle');
+      }
       const text = await readConfig(file);
       const ctx = contextOf(cmd);
       const contentType = extname(file).toLowerCase() === '.json' ? 'application/json' : 'application/yaml';
       const created = await ctx.client.createJob(text, key === undefined ? { contentType } : { contentType, job: key });
+      if (!ctx.json) note(`created ${created.job} with ${created.instances} instance${created.instances === 1 ? '' : 's'}`);
+      if (opts.wait === true) {
+        await waitForJob(ctx, created.job, { timeoutSecs, settleSecs });
+      } else if (!ctx.json) note(`see its progress with: muster job status ${created.job}`);
+      // With --json, one document: the answer once the wait succeeded, or the error object alone.
       if (ctx.json) printJson(created);
-      else note(`created ${created.job} with ${created.instances} instance${created.instances === 1 ? '' : 's'}`);
-      if (opts.wait === true) await waitForJob(ctx, created.job, opts.timeout ?? DEFAULT_WAIT_SECS);
-      else if (!ctx.json) note(`see its progress with: muster job status ${created.job}`);
     });
 
   job
@@ -273,65 +284,4 @@ export function planLines(plan: JobPlanView): string[] {
   lines.push(...pendingLines(plan.pending));
   if (plan.quota !== undefined) lines.push(`quota: ${plan.quota}`);
   return lines;
-}
-
-interface Progress {
-  line: string;
-  done: boolean;
-  /** Set when the job can no longer get where --wait wants it. */
-  failed?: string;
-}
-
-/** progressOf says how far a job is on its way to what --wait waits for. */
-export function progressOf(job: JobView): Progress {
-  const pending = job.instances.filter((i) => i.state === 'PENDING');
-  const reason = pending.find((i) => i.pendingReason !== undefined)?.pendingReason;
-  const pendingText = pending.length === 0 ? '' : `, ${pending.length} pending${reason === undefined ? '' : ` (${reason})`}`;
-  if (job.kind === 'batch') {
-    const finished = job.instances.filter((i) => i.state === 'FINISHED').length;
-    const running = job.instances.filter((i) => i.task?.state === 'TASK_RUNNING').length;
-    const line = `${job.job}: ${finished}/${job.instanceCount} finished, ${running} running${pendingText}`;
-    if (job.state === 'FINISHED') return { line, done: true };
-    if (job.state === 'FAILED') return { line, done: false, failed: `${job.job} failed (${failedCount(job)} failed, see muster job status ${job.job})` };
-    if (job.state === 'KILLING') return { line, done: false, failed: `${job.job} is being killed` };
-    return { line, done: false };
-  }
-  const running = job.instances.filter((i) => i.state === 'ACTIVE' && i.task?.state === 'TASK_RUNNING' && i.task.healthy !== false).length;
-  const line = `${job.job}: ${running}/${job.instanceCount} running${pendingText}`;
-  if (job.state !== 'ACTIVE') return { line, done: false, failed: `${job.job} is ${job.state} and will not be running` };
-  return { line, done: running === job.instanceCount };
-}
-
-function failedCount(job: JobView): string {
-  const n = job.instances.filter((i) => i.state === 'FAILED').length;
-  return `${n} instance${n === 1 ? '' : 's'}`;
-}
-
-/**
- * waitForJob polls the job until progressOf says it is done, showing each change of progress on
- * stderr. A master that is briefly unavailable (failover) does not end the wait.
- */
-async function waitForJob(ctx: Context, key: string, timeoutSecs: number): Promise<void> {
-  const deadline = Date.now() + timeoutSecs * 1000;
-  let shown = '';
-  let last = `${key}: no answer from the master yet`;
-  for (;;) {
-    let job: JobView | undefined;
-    try {
-      job = await ctx.client.getJob(key);
-    } catch (err) {
-      if (!(err instanceof MusterError && err.retryable)) throw err;
-    }
-    if (job !== undefined) {
-      const progress = progressOf(job);
-      last = progress.line;
-      if (progress.line !== shown) note(progress.line);
-      shown = progress.line;
-      if (progress.done) return;
-      if (progress.failed !== undefined) throw new OutcomeError(progress.failed, EXIT.INTERNAL);
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) throw new OutcomeError(`timed out after ${timeoutSecs}s waiting for ${last}`, EXIT.TIMEOUT);
-    await sleep(Math.min(POLL_MS, left));
-  }
 }

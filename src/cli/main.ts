@@ -3,16 +3,17 @@
 // file builds the command tree and turns every way a command can end into an exit code; the nouns
 // live in their own files.
 
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { MusterError, VERSION } from '../core/index.js';
 import { addCellCommands } from './cell.js';
 import { DEFAULT_MASTER } from './context.js';
 import { addDaemonCommands } from './daemons.js';
-import { EXIT, exitCodeOf, hintOf, OutcomeError, UsageError } from './exitcodes.js';
+import { EXIT } from './exitcodes.js';
 import type { ExitCode } from './exitcodes.js';
 import { addHostCommands } from './host.js';
 import { addJobCommands } from './job.js';
 import { addQuotaCommands } from './quota.js';
+import { report, wantsJson } from './report.js';
 import { addTaskCommands } from './task.js';
 
 /** buildProgram makes the whole command tree; settings made before the nouns are added are inherited by them. */
@@ -39,8 +40,9 @@ Examples:
   $ muster task logs web/prod/hello/0 -f
 
 Exit codes:
-  0 ok, 1 internal error, 2 usage error, 3 input refused, 4 not found, 5 conflict,
-  6 master unreachable or unavailable, 7 timed out waiting`,
+  0 ok, 1 internal error or the job --wait watched failed, 2 usage error, 3 input refused,
+  4 not found, 5 conflict, 6 master unreachable or unavailable, 7 timed out waiting.
+With --json, a failure prints the API's error object on stdout: {"error":{"code","message","details"}}.`,
     );
   addDaemonCommands(program);
   addJobCommands(program);
@@ -69,36 +71,8 @@ function finish(cmd: Command, path: string): void {
   for (const sub of cmd.commands) finish(sub, `${path} ${sub.name()}`);
 }
 
-function oneLine(message: string, hint: string | undefined): void {
-  process.stderr.write(`muster: ${message}${hint === undefined ? '' : ` (${hint})`}\n`);
-}
-
-/**
- * report prints how a command failed and returns its exit code. Mistakes a person can fix get one
- * line; anything else is a bug, and a bug gets its stack.
- */
-export function report(err: unknown): ExitCode {
-  if (err instanceof CommanderError) {
-    // Commander has printed its message (or the help) already.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
-    return EXIT.USAGE;
-  }
-  if (err instanceof UsageError) {
-    oneLine(err.message, err.hint);
-    return EXIT.USAGE;
-  }
-  if (err instanceof OutcomeError) {
-    oneLine(err.message, undefined);
-    return err.exitCode;
-  }
-  if (err instanceof MusterError) {
-    oneLine(err.message, hintOf(err.code, err.message));
-    return exitCodeOf(err.code);
-  }
-  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`muster: internal error: ${text}\n`);
-  return EXIT.INTERNAL;
-}
+// --json decides how a failure is printed, even one found before commander has read the flags.
+const json = wantsJson(process.argv.slice(2));
 
 async function main(argv: string[]): Promise<ExitCode> {
   // `muster task logs … | head` closes stdout early: that is the reader's choice, not a failure.
@@ -110,7 +84,7 @@ async function main(argv: string[]): Promise<ExitCode> {
     await buildProgram().parseAsync(argv);
     return EXIT.OK;
   } catch (err) {
-    return report(err);
+    return report(err, json);
   }
 }
 
@@ -125,7 +99,7 @@ main(process.argv).then(
   },
   (err: unknown) => {
     settled = true;
-    process.exitCode = report(err);
+    process.exitCode = report(err, json);
   },
 );
 // A backstop: should a command ever be left waiting on something that keeps nothing alive (a
@@ -134,6 +108,6 @@ main(process.argv).then(
 process.on('beforeExit', () => {
   if (settled) return;
   settled = true;
-  process.stderr.write('muster: the command did not finish: its request to the master was left without an answer (did the master die?); check, then retry\n');
-  process.exitCode = EXIT.UNAVAILABLE;
+  const message = 'the command did not finish: its request to the master was left without an answer (did the master die?); check, then retry';
+  process.exitCode = report(new MusterError('UNAVAILABLE', message), json);
 });

@@ -3,7 +3,6 @@
 // running on it, and only into an empty store, so that it can never mix two cells' logs.
 
 import type { Command } from 'commander';
-import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MusterError } from '../core/index.js';
@@ -110,6 +109,8 @@ Examples:
  * that file is either the old one or the whole new one. It returns the bytes written.
  */
 async function saveAtomically(file: string, body: ReadableStream<Uint8Array>): Promise<number> {
+  // node:crypto is loaded here, not at start-up: every other command would pay for it.
+  const { randomBytes } = await import('node:crypto');
   const temp = join(dirname(file), `.${basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   let handle;
   try {

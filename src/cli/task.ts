@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { MusterClient } from '../client/index.js';
 import { EXEC_LIMITS, formatMiB, isTerminal, MusterError } from '../core/index.js';
-import type { ExecRequest, FileEntry, LogChunk, TaskList } from '../protocol/index.js';
+import type { ExecRequest, FileEntry, LogChunk, TaskList, TaskView } from '../protocol/index.js';
 import { contextOf } from './context.js';
 import { UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
@@ -192,32 +192,37 @@ Examples:
       const taskId = ref.includes('/') ? await currentTask(ctx.client, ref) : ref;
       const t = await ctx.client.getTask(taskId);
       if (ctx.json) return printJson(t);
-      const now = Date.now();
-      const MiB = 1024 * 1024;
-      const pairs: [string, string][] = [
-        ['task', t.taskId],
-        ['instance', `${t.job}/${t.instance}`],
-        ['state', t.state + (t.reason === undefined ? '' : ` (${t.reason})`)],
-      ];
-      if (t.message !== undefined) pairs.push(['message', t.message]);
-      if (t.healthy !== undefined) pairs.push(['health', t.healthy ? 'healthy' : 'unhealthy']);
-      pairs.push(['agent', `${t.hostname} (${t.address})`], ['ports', ports(t.ports) || '-']);
-      pairs.push(['launched', `${ago(t.launchedAt, now)} ago`]);
-      if (t.startedAt !== undefined) pairs.push(['running for', duration((t.endedAt ?? now) - t.startedAt)]);
-      const r = t.resources;
-      if (t.usage !== undefined) {
-        const u = t.usage;
-        pairs.push(
-          ['cpu', `${u.cpuSecs.toFixed(2)}s of cpu time (reserved ${r.cpus} cpus)`],
-          ['memory', `${formatMiB(Math.round(u.memBytes / MiB))} of ${formatMiB(r.mem)}`],
-          ['disk', `${formatMiB(Math.round(u.diskBytes / MiB))} of ${r.disk === 0 ? 'no limit' : formatMiB(r.disk)}`],
-          ['measured', `${ago(u.timestamp, now)} ago`],
-        );
-      } else {
-        pairs.push(['usage', isTerminal(t.state) ? 'none: the task has ended' : 'not reported yet']);
-      }
-      printLines(keyValues(pairs));
+      printLines(taskStatusLines(t, Date.now()));
     });
+}
+
+/** taskStatusLines is the readable form of `task status`: one "label  value" line per fact. */
+export function taskStatusLines(t: TaskView, now: number): string[] {
+  const MiB = 1024 * 1024;
+  const pairs: [string, string][] = [
+    ['task', t.taskId],
+    ['instance', `${t.job}/${t.instance}`],
+    ['state', t.state + (t.reason === undefined ? '' : ` (${t.reason})`)],
+  ];
+  if (t.message !== undefined) pairs.push(['message', t.message]);
+  if (t.healthy !== undefined) pairs.push(['health', t.healthy ? 'healthy' : 'unhealthy']);
+  pairs.push(['agent', `${t.hostname} (${t.address})`], ['ports', ports(t.ports) || '-']);
+  // ago() says "ago" itself.
+  pairs.push(['launched', ago(t.launchedAt, now)]);
+  if (t.startedAt !== undefined) pairs.push(['running for', duration((t.endedAt ?? now) - t.startedAt)]);
+  const r = t.resources;
+  if (t.usage !== undefined) {
+    const u = t.usage;
+    pairs.push(
+      ['cpu', `${u.cpuSecs.toFixed(2)}s of cpu time (reserved ${r.cpus} cpus)`],
+      ['memory', `${formatMiB(Math.round(u.memBytes / MiB))} of ${formatMiB(r.mem)}`],
+      ['disk', `${formatMiB(Math.round(u.diskBytes / MiB))} of ${r.disk === 0 ? 'no limit' : formatMiB(r.disk)}`],
+      ['measured', ago(u.timestamp, now)],
+    );
+  } else {
+    pairs.push(['usage', isTerminal(t.state) ? 'none: the task has ended' : 'not reported yet']);
+  }
+  return keyValues(pairs);
 }
 
 /** signalNumber maps "SIGKILL" to 9, for the 128+N exit status a shell would give. */

@@ -36,6 +36,12 @@ export interface MusterClientOptions {
   masters: string[];
   /** How long a request to one master may take, redirects included (default 10 s); event streams only until they open. */
   timeoutMs?: number;
+  /**
+   * fetch sends the requests whose answer is read whole (default: the global fetch); streams
+   * (events, exec, downloads) always go through the global fetch. The CLI passes nodeFetch, which
+   * spares a short-lived process the cost of loading fetch's implementation.
+   */
+  fetch?: (url: URL, init: RequestInit) => Promise<Response>;
 }
 
 
@@ -130,6 +136,7 @@ function statusCode(status: number): ErrorCode {
 export class MusterClient {
   readonly masters: readonly string[];
   private readonly timeoutMs: number;
+  private readonly fetchWhole: (url: URL, init: RequestInit) => Promise<Response>;
   /** The leader found by the last redirect; asked first next time, saving a hop. */
   private leader: string | undefined;
 
@@ -137,6 +144,7 @@ export class MusterClient {
     if (options.masters.length === 0) throw new MusterError('INVALID_ARGUMENT', 'no master URL given');
     this.masters = options.masters.map(normalizeMaster);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.fetchWhole = options.fetch ?? fetch;
   }
 
   cell(): Promise<CellView> {
@@ -487,7 +495,7 @@ export class MusterClient {
         try {
           const init: RequestInit = { method, headers, redirect: 'manual', signal };
           if (options.body !== undefined) init.body = options.body;
-          res = await fetch(url, init);
+          res = await (options.headersOnlyTimeout === true ? fetch(url, init) : this.fetchWhole(url, init));
         } catch (err) {
           if (timeout.aborted) throw this.timeoutError(method, url, err);
           if (options.signal?.aborted === true) throw err;

@@ -2,5 +2,6 @@
 export { MusterClient, normalizeMaster } from './client.js';
 export type { EventStreamOptions, JobContentType, MusterClientOptions } from './client.js';
 export type { JobInstancesAnswer } from '../protocol/index.js';
+export { nodeFetch } from './nodefetch.js';
 export { SseParser } from './sse.js';
 export type { SseMessage } from './sse.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MusterError } from './errors.js';
-import { parseJobText, requestOf, validateJobSpec } from './jobspec.js';
+import { MAX_PROBLEMS, parseJobText, requestOf, validateJobSpec, type FieldProblem } from './jobspec.js';
 import { parseInstanceRef, parseJobKey } from './jobkey.js';
 
 const base = {
@@ -32,9 +32,72 @@ test('validateJobSpec fills defaults and converts sizes to MiB', () => {
 });
 
 test('validateJobSpec names an unknown field', () => {
-  const p = problem({ ...base, resources: { cpus: 1, mem: 1, cpuss: 2 } });
-  assert.equal(p.field, 'resources.cpuss');
-  assert.match(p.message, /field "resources.cpuss": unknown field/);
+  const p = problem({ ...base, resources: { cpus: 1, mem: 1, flavour: 'large' } });
+  assert.equal(p.field, 'resources.flavour');
+  assert.match(p.message, /^unknown field `flavour` in resources \(known fields: cpus, mem, disk, gpus, ports\)$/);
+});
+
+/** problems returns the whole INVALID_JOB error: its message and details. */
+function refusal(doc: unknown): { message: string; details: { field: string; problems: FieldProblem[]; more?: number } } {
+  try {
+    validateJobSpec(doc);
+  } catch (e) {
+    assert.ok(e instanceof MusterError);
+    return { message: e.message, details: e.details as { field: string; problems: FieldProblem[]; more?: number } };
+  }
+  assert.fail('expected the config to be refused');
+}
+
+test('validateJobSpec names an unknown field first, with the known field it most likely stands for', () => {
+  const r = refusal({ ...base, processes: [{ name: 'server', command: 'sleep 1' }] });
+  assert.equal(r.message, 'unknown field `command` in processes[0]; did you mean `cmd`? (and 1 more problem)');
+  assert.equal(r.details.field, 'processes[0].command');
+  assert.deepEqual(r.details.problems, [
+    { field: 'processes[0].command', path: ['processes', 0, 'command'], message: 'unknown field `command` in processes[0]; did you mean `cmd`?', suggestion: 'cmd' },
+    { field: 'processes[0].cmd', path: ['processes', 0, 'cmd'], message: 'field "processes[0].cmd": is required' },
+  ]);
+  assert.equal(r.details.more, undefined);
+});
+
+test('validateJobSpec suggests known fields for typos, other spellings and abbreviations, but not for strangers', () => {
+  const suggested = (doc: unknown): (string | undefined)[] => refusal(doc).details.problems.map((p) => p.suggestion);
+  assert.deepEqual(suggested({ ...base, instancez: 3 }), ['instances']);
+  assert.deepEqual(suggested({ ...base, update: { batch_size: 2 } }), ['batchSize']);
+  assert.deepEqual(suggested({ ...base, health_check: { tcp: { port: 'http' } } }), ['health']);
+  assert.deepEqual(suggested({ ...base, resources: { cpu: 1, memory: '1GiB' } }).slice(0, 2), ['cpus', 'mem']);
+  const stranger = refusal({ ...base, frobnicate: 1 });
+  assert.equal(stranger.details.problems[0]?.suggestion, undefined);
+  assert.match(stranger.message, /^unknown field `frobnicate` \(known fields: job, kind, instances, .*update\)$/);
+  // A field the config already has is not suggested again: `cmd` is there, so `command` is just extra.
+  const extra = refusal({ ...base, processes: [{ name: 'a', cmd: 'x', command: 'y' }] }).details.problems[0];
+  assert.equal(extra?.suggestion, undefined);
+  assert.equal(extra?.message, 'unknown field `command` in processes[0] (the config has `cmd` already)');
+});
+
+test('validateJobSpec suggests the value a misspelt kind or tier most likely means', () => {
+  const r = refusal({ ...base, kind: 'servce' });
+  assert.equal(r.message, 'field "kind": kind must be one of service, batch; did you mean `service`?');
+  assert.equal(r.details.problems[0]?.suggestion, 'service');
+  assert.equal(refusal({ ...base, tier: 'zzz' }).details.problems[0]?.suggestion, undefined);
+});
+
+test('validateJobSpec lists every problem, each with its path, and a missing field as required', () => {
+  const r = refusal({ job: 'web/prod/hello', resources: { cpus: -1 }, processes: [{ name: 'a' }], instances: 0 });
+  const fields = r.details.problems.map((p) => p.field);
+  assert.deepEqual(fields.sort(), ['instances', 'processes[0].cmd', 'resources.cpus', 'resources.mem']);
+  assert.match(r.message, /\(and 3 more problems\)$/);
+  const mem = r.details.problems.find((p) => p.field === 'resources.mem');
+  assert.deepEqual(mem, { field: 'resources.mem', path: ['resources', 'mem'], message: 'field "resources.mem": is required' });
+  const cpus = refusal({ ...base, resources: { mem: 1 } }).details.problems[0];
+  assert.equal(cpus?.message, 'field "resources.cpus": is required: cpus must be a number of cores, e.g. 0.25');
+});
+
+test(`validateJobSpec lists at most ${MAX_PROBLEMS} problems and counts the rest`, () => {
+  const extra = Object.fromEntries(Array.from({ length: MAX_PROBLEMS + 5 }, (_, i) => [`extra${i}`, i]));
+  const r = refusal({ ...base, ...extra });
+  assert.equal(r.details.problems.length, MAX_PROBLEMS);
+  assert.equal(r.details.more, 5);
+  assert.match(r.message, new RegExp(`\\(and ${MAX_PROBLEMS + 4} more problems\\)$`));
 });
 
 test('validateJobSpec refuses negative and absurd resources, naming the field', () => {
@@ -165,4 +228,18 @@ test('validateJobSpec refuses a bad spreadBy and a bad update batch size, naming
   assert.equal(problem({ ...base, update: { batchSize: 0 } }).field, 'update.batchSize');
   assert.equal(problem({ ...base, update: { batchSize: 10_001 } }).field, 'update.batchSize');
   assert.equal(problem({ ...base, update: { batchSize: 2, parallel: true } }).field, 'update.parallel');
+});
+
+test('validateJobSpec lists unknown fields in the order they are written, before the problems they cause', () => {
+  const doc = parseJobText('job: web/prod/bad\ninstancez: 3\nresources: { cpus: 0.1, memory: 16MiB }\nprocesses:\n  - name: main\n    command: sleep 2\n');
+  assert.deepEqual(
+    refusal(doc).details.problems.map((p) => p.message),
+    [
+      'unknown field `instancez`; did you mean `instances`?',
+      'unknown field `memory` in resources; did you mean `mem`?',
+      'unknown field `command` in processes[0]; did you mean `cmd`?',
+      'field "resources.mem": is required',
+      'field "processes[0].cmd": is required',
+    ],
+  );
 });

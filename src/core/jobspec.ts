@@ -6,7 +6,8 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { MusterError } from './errors.js';
-import { checkKeyPart, parseJobKey } from './jobkey.js';
+import { parseJobKey } from './jobkey.js';
+import { nearestWord } from './nearest.js';
 import { cpusToMilli, isMilliPrecise, parseSize, type ResourceRequest } from './resources.js';
 
 export const JOB_KINDS = ['service', 'batch'] as const;
@@ -195,10 +196,20 @@ export const jobSpecSchema = z
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 
+/** FieldProblem is one thing wrong with a job config, as the API's INVALID_JOB error lists it. */
 export interface FieldProblem {
+  /** The field as a person writes it, processes[0].cmd; "(top level)" for the config itself. */
   field: string;
+  /** The same field as JSON keys and array indexes. */
+  path: (string | number)[];
+  /** What is wrong, in a sentence that names the field. */
   message: string;
+  /** For an unknown field or value: the known one it most likely stands for. */
+  suggestion?: string;
 }
+
+/** MAX_PROBLEMS bounds the problems an error lists; details.more counts the rest. */
+export const MAX_PROBLEMS = 20;
 
 function fieldName(path: readonly PropertyKey[]): string {
   let out = '';
@@ -209,9 +220,125 @@ function fieldName(path: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
+function plainPath(path: readonly PropertyKey[]): (string | number)[] {
+  return path.map((p) => (typeof p === 'number' ? p : String(p)));
+}
+
+/** valueAt reads the part of the document a path leads to, or undefined. */
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let at = doc;
+  for (const p of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<PropertyKey, unknown>)[p];
+  }
+  return at;
+}
+
+/** objectSchemaAt follows a path through the job schema to the object found there, if any. */
+function objectSchemaAt(path: readonly PropertyKey[]): z.ZodObject | undefined {
+  const unwrap = (s: z.ZodType): z.ZodType => {
+    for (;;) {
+      if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+      else if (s instanceof z.ZodPipe) s = s.in as z.ZodType;
+      else return s;
+    }
+  };
+  let schema: z.ZodType = jobSpecSchema;
+  for (const p of path) {
+    const s = unwrap(schema);
+    if (s instanceof z.ZodObject && typeof p === 'string' && Object.hasOwn(s.shape, p)) schema = s.shape[p] as z.ZodType;
+    else if (s instanceof z.ZodArray && typeof p === 'number') schema = s.element as z.ZodType;
+    else if (s instanceof z.ZodRecord) schema = s.valueType as z.ZodType;
+    else return undefined;
+  }
+  const s = unwrap(schema);
+  return s instanceof z.ZodObject ? s : undefined;
+}
+
+/**
+ * unknownFieldProblems turns one object's unknown keys into problems that lead to the fix: the
+ * known field each key most likely stands for (unless the object has it already), or else the
+ * fields there are. `command:` for `cmd:` reads
+ *   unknown field `command` in processes[0]; did you mean `cmd`?
+ */
+function unknownFieldProblems(doc: unknown, path: readonly PropertyKey[], keys: readonly string[]): FieldProblem[] {
+  const known = Object.keys(objectSchemaAt(path)?.shape ?? {});
+  const given = valueAt(doc, path);
+  const has = (k: string): boolean => given !== null && typeof given === 'object' && Object.hasOwn(given, k);
+  const where = path.length === 0 ? '' : ` in ${fieldName(path)}`;
+  return keys.map((key) => {
+    const nearest = nearestWord(key, known);
+    const problem: FieldProblem = { field: fieldName([...path, key]), path: plainPath([...path, key]), message: '' };
+    if (nearest !== undefined && has(nearest)) {
+      // The field it looks like is there too: `command` beside `cmd` is just extra.
+      problem.message = `unknown field \`${key}\`${where} (the config has \`${nearest}\` already)`;
+    } else if (nearest !== undefined) {
+      problem.message = `unknown field \`${key}\`${where}; did you mean \`${nearest}\`?`;
+      problem.suggestion = nearest;
+    } else {
+      problem.message = `unknown field \`${key}\`${where}${known.length === 0 ? '' : ` (known fields: ${known.join(', ')})`}`;
+    }
+    return problem;
+  });
+}
+
+/** docOrder places a path in the document as written: the position of each key in its object, each index in its array. */
+function docOrder(doc: unknown, path: readonly (string | number)[]): number[] {
+  const order: number[] = [];
+  let at = doc;
+  for (const p of path) {
+    if (at === null || typeof at !== 'object') break;
+    order.push(typeof p === 'number' ? p : Object.keys(at).indexOf(p));
+    at = (at as Record<string | number, unknown>)[p];
+  }
+  return order;
+}
+
+function compareOrder(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
+  return a.length - b.length;
+}
+
+/**
+ * problemsOf lists what is wrong with a document: unknown fields first, in the order they are
+ * written (a misspelt field is often the cause of the rest: `command` makes `cmd` missing), then
+ * the other problems in the schema's order.
+ */
+function problemsOf(doc: unknown, issues: readonly z.core.$ZodIssue[]): FieldProblem[] {
+  const unknown: FieldProblem[] = [];
+  const rest: FieldProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      unknown.push(...unknownFieldProblems(doc, issue.path, issue.keys));
+      continue;
+    }
+    const field = fieldName(issue.path);
+    const value = valueAt(doc, issue.path);
+    let message = issue.message;
+    if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && value === undefined) {
+      // Our own messages say what the field holds; zod's ("Invalid input: expected …") add nothing.
+      if (/^Invalid input/.test(message)) message = 'is required';
+      else if (!/\brequired\b/.test(message)) message = `is required: ${message}`;
+    }
+    const problem: FieldProblem = { field, path: plainPath(issue.path), message: `field "${field}": ${message}` };
+    // A misspelt enum value ("servce") gets the value it most likely meant.
+    if (issue.code === 'invalid_value' && typeof value === 'string') {
+      const suggestion = nearestWord(value, issue.values.filter((v): v is string => typeof v === 'string'));
+      if (suggestion !== undefined) {
+        problem.message += `; did you mean \`${suggestion}\`?`;
+        problem.suggestion = suggestion;
+      }
+    }
+    rest.push(problem);
+  }
+  unknown.sort((a, b) => compareOrder(docOrder(doc, a.path), docOrder(doc, b.path)));
+  return [...unknown, ...rest];
+}
+
 /**
  * validateJobSpec checks a parsed document against the schema. It throws INVALID_JOB whose message
- * names the first bad field and whose details list every problem.
+ * names the first problem (an unknown field first of all) and counts the others, and whose details
+ * list them all, up to MAX_PROBLEMS: { field, problems: FieldProblem[], more? }.
  */
 export function validateJobSpec(doc: unknown): JobSpec {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
@@ -219,23 +346,13 @@ export function validateJobSpec(doc: unknown): JobSpec {
   }
   const result = jobSpecSchema.safeParse(doc);
   if (result.success) return result.data;
-  const problems: FieldProblem[] = [];
-  for (const issue of result.error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        problems.push({ field: fieldName([...issue.path, key]), message: 'unknown field' });
-      }
-    } else {
-      let message = issue.message;
-      if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
-      problems.push({ field: fieldName(issue.path), message });
-    }
-  }
-  const first = problems[0] ?? { field: '(top level)', message: 'invalid' };
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-  throw new MusterError('INVALID_JOB', `field "${first.field}": ${first.message}${more}`, {
-    details: { field: first.field, problems },
-  });
+  const problems = problemsOf(doc, result.error.issues);
+  const first = problems[0] ?? { field: '(top level)', path: [], message: 'the job config is not valid' };
+  const others = problems.length - 1;
+  const more = others > 0 ? ` (and ${others} more problem${others > 1 ? 's' : ''})` : '';
+  const details: Record<string, unknown> = { field: first.field, problems: problems.slice(0, MAX_PROBLEMS) };
+  if (problems.length > MAX_PROBLEMS) details['more'] = problems.length - MAX_PROBLEMS;
+  throw new MusterError('INVALID_JOB', `${first.message}${more}`, { details });
 }
 
 /**
@@ -261,6 +378,3 @@ export function requestOf(spec: JobSpec): ResourceRequest {
   const r = spec.resources;
   return { cpusMilli: cpusToMilli(r.cpus), memMiB: r.mem, diskMiB: r.disk, gpus: r.gpus, ports: r.ports };
 }
-
-/** checkJobKeyPart is re-exported for callers that validate a single segment (e.g. a role). */
-export { checkKeyPart };
