@@ -13,7 +13,7 @@ import { serveExec } from './exec.js';
 import { SandboxGc } from './gc.js';
 import { Isolator } from './isolation/index.js';
 import { MasterLink } from './link.js';
-import { renderMetrics } from './metrics.js';
+import { AgentMetrics } from './metrics.js';
 import { ResourceMonitor } from './monitor.js';
 import type { AgentHandle, AgentOptions } from './options.js';
 import { startServer, type AgentServer } from './server.js';
@@ -59,6 +59,22 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     logMaxFiles: opts.logMaxFiles ?? 5,
     logger: logger.child('containerizer'),
   });
+  // A registry of this agent's own (muster dev runs an agent beside its master, tests run several);
+  // it reads the parts below only when scraped, once they all exist.
+  const metrics = new AgentMetrics(() => ({
+    tasksByState: table.countByState(),
+    launches: table.launches,
+    updatesSent: updates.sent,
+    updatesAcknowledged: updates.acknowledged,
+    updatesPending: updates.pending().length,
+    healthCheckFailures: table.healthCheckFailures,
+    subscribed: masterLink.subscribed,
+    uptimeSecs: (Date.now() - startedAt) / 1000,
+    isolation: isolator.mode,
+    // The monitor keeps an ended task's last figures until its next pass: show running tasks only.
+    usage: monitor.usage().filter((u) => table.isRunning(u.taskId)),
+    jobOf: (taskId) => table.info(taskId)?.job,
+  }));
   // updates, table and masterLink refer to each other through callbacks that run only once all
   // three exist (the link starts last), so the later consts are initialised by then.
   const updates: StatusUpdates = new StatusUpdates({
@@ -76,6 +92,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     updates,
     logger,
     reportBusyPorts: (busy) => masterLink.usage([], formatRanges(busy)),
+    onStarted: (seconds) => metrics.observeTaskStart(seconds),
   });
   const monitor = new ResourceMonitor({
     workDir,
@@ -154,19 +171,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
             },
             logger: logger.child('exec'),
           }),
-        metrics: () =>
-          renderMetrics({
-            tasksByState: table.countByState(),
-            launches: table.launches,
-            updatesSent: updates.sent,
-            updatesAcknowledged: updates.acknowledged,
-            updatesPending: updates.pending().length,
-            subscribed: masterLink.subscribed,
-            uptimeSecs: (Date.now() - startedAt) / 1000,
-            isolation: isolator.mode,
-            usage: monitor.usage(),
-            jobOf: (taskId) => table.info(taskId)?.job,
-          }),
+        metrics: () => metrics.render(),
       },
     });
   } catch (err) {

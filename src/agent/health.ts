@@ -32,6 +32,8 @@ export interface HealthCheckerOptions {
   onHealthChange(healthy: boolean, detail: string): void;
   /** onUnhealthy runs once, when consecutiveFailures failures in a row are reached; the checker has stopped. */
   onUnhealthy(detail: string): void;
+  /** onFailure runs for each failed check that counts (not those in the grace period), for /metrics. */
+  onFailure?: () => void;
   logger: Logger;
   /** A monotonic clock in ms for the grace period; tests inject one. */
   now?: () => number;
@@ -154,6 +156,7 @@ export class HealthChecker {
     }
     this.inGrace = false;
     this.failures++;
+    this.options.onFailure?.();
     this.setHealthy(false, outcome.detail);
     if (this.stopped) return;
     if (this.failures >= this.check.consecutiveFailures) {

@@ -1,7 +1,13 @@
-// The agent's /metrics page in Prometheus's text format. The figures live where they change (the
-// task table, the status update queues); this file only renders them.
+// AgentMetrics is the agent's /metrics, in a prom-client registry of this agent's own. The figures
+// live where they change (the task table, the status update queues, the resource monitor); they are
+// read once per scrape and set whole, so that a series exists exactly while its thing does: every
+// task state shows, at 0 when no task is in it, and a task's usage series show while the task runs
+// and are gone from the first scrape after it ended. Only the time from LAUNCH to TASK_RUNNING is
+// observed as it happens.
 
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { TASK_STATES, type TaskState } from '../core/index.js';
+import { daemonRegistry, renderMetrics, setCounter } from '../metrics/index.js';
 import type { TaskUsage } from '../protocol/index.js';
 
 /** MetricsSnapshot is what /metrics shows, read at the time of the request. */
@@ -11,42 +17,114 @@ export interface MetricsSnapshot {
   updatesSent: number;
   updatesAcknowledged: number;
   updatesPending: number;
+  healthCheckFailures: number;
   subscribed: boolean;
   uptimeSecs: number;
   /** The isolation mode: cgroups-v2, cgroups-v1 or none. */
   isolation: string;
-  /** The latest usage of each running task. */
+  /** The latest usage of each task that runs now. */
   usage: TaskUsage[];
   /** The job of a task, for the job label. */
   jobOf(taskId: string): string | undefined;
 }
 
-/** renderMetrics writes every state, zeros included, so that dashboards see a stable set of series. */
-export function renderMetrics(m: MetricsSnapshot): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
-  };
-  metric(
-    'muster_agent_tasks',
-    'gauge',
-    'Tasks on this agent by the state of their latest update.',
-    TASK_STATES.map((s) => [`{state="${s}"}`, m.tasksByState.get(s) ?? 0]),
-  );
-  metric('muster_agent_task_launches_total', 'counter', 'Tasks launched since the agent started.', [['', m.launches]]);
-  metric('muster_agent_status_updates_sent_total', 'counter', 'Status update sends, retries included.', [['', m.updatesSent]]);
-  metric('muster_agent_status_updates_acknowledged_total', 'counter', 'Status updates the master acknowledged.', [
-    ['', m.updatesAcknowledged],
-  ]);
-  metric('muster_agent_status_updates_pending', 'gauge', 'Status updates waiting for an acknowledgement.', [['', m.updatesPending]]);
-  metric('muster_agent_subscribed', 'gauge', '1 while the agent is subscribed to a master.', [['', m.subscribed ? 1 : 0]]);
-  metric('muster_agent_uptime_seconds', 'gauge', 'Seconds since the agent started.', [['', Math.floor(m.uptimeSecs)]]);
-  metric('muster_agent_isolation', 'gauge', 'How the agent isolates tasks (1 for its mode).', [[`{mode="${m.isolation}"}`, 1]]);
-  // Task ids and job keys are restricted to letters, digits, "-", "_", "." and "/": no escaping needed.
-  const labels = (u: TaskUsage): string => `{task="${u.taskId}",job="${m.jobOf(u.taskId) ?? ''}"}`;
-  metric('muster_agent_task_cpu_seconds_total', 'counter', 'CPU time (user + system) a task has used.', m.usage.map((u) => [labels(u), u.cpuSecs]));
-  metric('muster_agent_task_memory_bytes', 'gauge', 'Memory a task uses now.', m.usage.map((u) => [labels(u), u.memBytes]));
-  metric('muster_agent_task_disk_bytes', 'gauge', "Bytes in a task's sandbox at the last disk scan.", m.usage.map((u) => [labels(u), u.diskBytes]));
-  return lines.join('\n') + '\n';
+/** Buckets for a task's start on the agent: sandbox, cgroups and process, 10 ms to 2 minutes. */
+const START_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export class AgentMetrics {
+  readonly registry: Registry;
+  private readonly taskStart: Histogram;
+  /** The reading of the latest scrape. */
+  private current: MetricsSnapshot | undefined;
+
+  constructor(private readonly read: () => MetricsSnapshot) {
+    const registry = daemonRegistry('agent');
+    this.registry = registry;
+    const registers = [registry];
+    // `self` rather than `this` inside collect(): prom-client calls it with the metric as `this`.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge, m: MetricsSnapshot) => void): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          const m = self.current;
+          if (m === undefined) return;
+          this.reset();
+          collect(this, m);
+        },
+      });
+    };
+    const tally = (name: string, help: string, read: (m: MetricsSnapshot) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const m = self.current;
+          if (m !== undefined) setCounter(this, read(m));
+        },
+      });
+    };
+
+    gauge('muster_agent_tasks', 'Tasks on this agent by the state of their latest update (every state, 0 included).', ['state'], (g, m) => {
+      for (const state of TASK_STATES) g.set({ state }, m.tasksByState.get(state) ?? 0);
+    });
+    tally('muster_agent_task_launches_total', 'Tasks launched since the agent started.', (m) => m.launches);
+    tally('muster_agent_status_updates_sent_total', 'Status update sends, retries included.', (m) => m.updatesSent);
+    tally('muster_agent_status_updates_acknowledged_total', 'Status updates the master acknowledged.', (m) => m.updatesAcknowledged);
+    gauge('muster_agent_status_updates_pending', 'Status updates waiting for an acknowledgement.', [], (g, m) => g.set(m.updatesPending));
+    tally(
+      'muster_agent_health_check_failures_total',
+      "Health checks of this agent's tasks that failed and counted (after the grace period).",
+      (m) => m.healthCheckFailures,
+    );
+    gauge('muster_agent_subscribed', '1 while the agent is subscribed to a master.', [], (g, m) => g.set(m.subscribed ? 1 : 0));
+    gauge('muster_agent_uptime_seconds', 'Seconds since the agent started.', [], (g, m) => g.set(Math.floor(m.uptimeSecs)));
+    gauge('muster_agent_isolation', 'How the agent isolates tasks (1 for its mode).', ['mode'], (g, m) => g.set({ mode: m.isolation }, 1));
+    this.taskStart = new Histogram({
+      name: 'muster_agent_task_start_seconds',
+      help: 'Time from receiving a LAUNCH to reporting TASK_RUNNING: sandbox, isolation and the processes started.',
+      buckets: START_BUCKETS,
+      registers,
+    });
+
+    // Per-task series: labelled by task and job, and only for the tasks that run now.
+    const labels = (u: TaskUsage, m: MetricsSnapshot): { task: string; job: string } => ({ task: u.taskId, job: m.jobOf(u.taskId) ?? '' });
+    new Counter({
+      name: 'muster_agent_task_cpu_seconds_total',
+      help: 'CPU time (user + system) a running task has used.',
+      labelNames: ['task', 'job'],
+      registers,
+      collect() {
+        const m = self.current;
+        if (m === undefined) return;
+        this.reset();
+        for (const u of m.usage) this.inc(labels(u, m), u.cpuSecs);
+      },
+    });
+    gauge('muster_agent_task_memory_bytes', 'Memory a running task uses now.', ['task', 'job'], (g, m) => {
+      for (const u of m.usage) g.set(labels(u, m), u.memBytes);
+    });
+    gauge('muster_agent_task_disk_bytes', "Bytes in a running task's sandbox at the last disk scan.", ['task', 'job'], (g, m) => {
+      for (const u of m.usage) g.set(labels(u, m), u.diskBytes);
+    });
+  }
+
+  /** observeTaskStart records one task's start, from LAUNCH to TASK_RUNNING. */
+  observeTaskStart(seconds: number): void {
+    this.taskStart.observe(seconds);
+  }
+
+  /**
+   * render reads the agent once and writes every metric, the process's included. Two scrapes at
+   * once may mix their two readings, taken a moment apart; neither sees a series vanish.
+   */
+  render(): Promise<string> {
+    this.current = this.read();
+    return renderMetrics(this.registry);
+  }
 }

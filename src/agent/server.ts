@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
+import { METRICS_CONTENT_TYPE } from '../metrics/index.js';
 import { browseSandbox, contentDisposition, openDownload, readFileChunk } from './files.js';
 import type { TaskRow } from './tasks.js';
 
@@ -17,7 +18,7 @@ export interface AgentRoutes {
   agentId(): string | undefined;
   tasks(): TaskRow[];
   isActive(taskId: string): boolean;
-  metrics(): string;
+  metrics(): Promise<string> | string;
   /** exec answers POST /exec itself: its answer is a stream. */
   exec(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
 }
@@ -93,7 +94,7 @@ async function handle(req: http.IncomingMessage, routes: AgentRoutes): Promise<A
       return { status: 200, stream: file.stream, size: file.size, name: file.name };
     }
     case '/metrics':
-      return { status: 200, text: routes.metrics(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+      return { status: 200, text: await routes.metrics(), contentType: METRICS_CONTENT_TYPE };
     default:
       throw new MusterError('NOT_FOUND', `no such path ${url.pathname.slice(0, 100)} on the agent`);
   }

@@ -8,6 +8,7 @@
 // watched again, one that ended while no agent was there gets its terminal update now, and every
 // update not yet acknowledged is sent again with its original uuid (the master records a uuid once).
 
+import { performance } from 'node:perf_hooks';
 import { isTerminal, LIMITS, rangesContain, type PortRange, type TaskReason, type TaskState } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import type { RunningTask, TaskInfo, TaskStatus } from '../protocol/index.js';
@@ -43,6 +44,8 @@ interface Task {
   healthy: boolean | undefined;
   health: HealthChecker | undefined;
   kill: KillRequest | undefined;
+  /** performance.now() at LAUNCH; undefined for a task recovered after a restart. */
+  launchedAt?: number;
   done: Promise<void>;
   markDone: () => void;
 }
@@ -65,6 +68,8 @@ export interface TasksOptions {
    * before a LAUNCH that asked for one of them is dropped, so the instance's next placement avoids them.
    */
   reportBusyPorts?: (busy: PortRange[]) => Promise<void>;
+  /** onStarted is told, for each task launched here, how long it took from LAUNCH to TASK_RUNNING (for /metrics). */
+  onStarted?: (seconds: number) => void;
 }
 
 /** TaskRow is one line of the agent's /state. */
@@ -83,8 +88,9 @@ export class Tasks {
   /** Clean-ups of forgotten tasks under way (their cgroups), so that a stopping agent can wait for them. */
   private readonly forgetting = new Set<Promise<void>>();
   private closing = false;
-  /** Counter for /metrics. */
+  /** Counters for /metrics: tasks launched, and health checks failed (each counted failure). */
   launches = 0;
+  healthCheckFailures = 0;
 
   constructor(private readonly options: TasksOptions) {}
 
@@ -131,6 +137,7 @@ export class Tasks {
       return;
     }
     const task = this.add(info, 'launching', 'TASK_STAGING');
+    task.launchedAt = performance.now();
     this.launches++;
     logger.info('launching a task', { task: info.taskId, job: info.job, instance: info.instance });
     this.send(task, 'TASK_STARTING');
@@ -411,6 +418,7 @@ export class Tasks {
     if (task.kill === undefined) {
       task.phase = 'running';
       this.send(task, 'TASK_RUNNING');
+      if (task.launchedAt !== undefined) this.options.onStarted?.((performance.now() - task.launchedAt) / 1000);
       this.startHealthChecks(task);
     } else {
       task.phase = 'killing';
@@ -434,6 +442,7 @@ export class Tasks {
         task.healthy = healthy;
         this.send(task, task.state, undefined, healthy ? 'Health check passed' : `Health check failed: ${detail}`);
       },
+      onFailure: () => this.healthCheckFailures++,
       onUnhealthy: (detail) => {
         // Only a service is restarted for its health: a batch task's health is information.
         if (task.info.kind !== 'service') return;

@@ -15,6 +15,7 @@
 // loses its lease (or whose fenced append is refused) cannot trust its state, which may be ahead of
 // the store, so the master exits, as a deposed Mesos master does, and comes back as a standby.
 
+import { performance } from 'node:perf_hooks';
 import { MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { apply, deserializeState, emptyState, serializeState, type CellState, type Event, type LoggedEvent } from './state/index.js';
@@ -36,6 +37,8 @@ export interface EventLogOptions {
   snapshotEvery: number;
   logger: Logger;
   now?: () => number;
+  /** onAppend is told how long each durable append of a batch took, in seconds (for /metrics). */
+  onAppend?: (seconds: number) => void;
 }
 
 export interface StandbyOptions extends EventLogOptions {
@@ -130,7 +133,7 @@ export class EventLog {
     index: number,
     snapshotIndex: number,
     private readonly store: Store,
-    private readonly options: { snapshotEvery: number; logger: Logger; now: () => number },
+    private readonly options: { snapshotEvery: number; logger: Logger; now: () => number; onAppend?: (seconds: number) => void },
   ) {
     this.index = index;
     this.durableIndex = index;
@@ -280,6 +283,7 @@ export class EventLog {
     this.batch = [];
     this.waiters = [];
     const first = (batch[0] as LoggedEvent).index;
+    const start = performance.now();
     try {
       await this.store.append(
         first,
@@ -299,6 +303,7 @@ export class EventLog {
       for (const l of this.fatalListeners) l(err);
       return;
     }
+    this.options.onAppend?.((performance.now() - start) / 1000);
     this.durableIndex = (batch[batch.length - 1] as LoggedEvent).index;
     this.stats.events += batch.length;
     this.stats.batches++;

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { MusterError, VERSION, isTerminal } from '../core/index.js';
 import { createLogger, type Logger } from '../log/index.js';
+import { METRICS_CONTENT_TYPE } from '../metrics/index.js';
 import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
 import { DEFAULT_TTL_SECS, LeaderElection } from './leader.js';
@@ -14,7 +15,7 @@ import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addJobRoutes } from './http/jobs.js';
 import { addLeaderRoutes, answerAsStandby, type Leadership } from './http/leader.js';
-import { renderMetrics } from './http/metrics.js';
+import { MasterMetrics } from './http/metrics.js';
 import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
 import { addHostRoutes } from './http/hosts.js';
 import { addQuotaRoutes } from './http/quotas.js';
@@ -48,12 +49,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   // elected. A SQLite store has one master, which leads from the start, as before.
   const ha = store instanceof EtcdStore ? store : undefined;
   let election: LeaderElection | undefined;
+  // A registry of this master's own: several masters in one process (tests) keep apart.
+  const metrics = new MasterMetrics();
+  const onAppend = (seconds: number): void => metrics.observeLogAppend(seconds);
   let log: EventLog;
   try {
     log =
       ha === undefined
-        ? await EventLog.open(store, { snapshotEvery: opts.snapshotEvery, logger })
-        : await EventLog.openStandby(ha, { snapshotEvery: opts.snapshotEvery, logger, leaderHint: () => election?.leader()?.url });
+        ? await EventLog.open(store, { snapshotEvery: opts.snapshotEvery, logger, onAppend })
+        : await EventLog.openStandby(ha, { snapshotEvery: opts.snapshotEvery, logger, onAppend, leaderHint: () => election?.leader()?.url });
   } catch (e) {
     await store.close();
     throw e;
@@ -78,7 +82,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       ...(current === undefined ? {} : { mayAct: () => current.isLeader() }),
       ...(epoch === undefined ? {} : { epoch }),
     });
-    const framework = new MusterFramework(log, links, { logger: logger.child('scheduler'), scheduling });
+    const framework = new MusterFramework(log, links, {
+      logger: logger.child('scheduler'),
+      scheduling,
+      onPass: (seconds) => metrics.observeSchedulingPass(seconds),
+    });
     const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights });
     links.onAgentChange((agentId) => {
       framework.agentChanged(agentId);
@@ -135,8 +143,17 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     };
   };
   let registry: MasterRegistry | undefined;
+  metrics.attach({
+    log,
+    startedAt,
+    leading: () => leadership.leading(),
+    epoch: () => election?.leader()?.epoch ?? 0,
+    isConnected: (id) => acting?.links.isConnected(id) ?? false,
+    offers: () => acting?.cycle.stats,
+    launched: () => acting?.framework.launched ?? 0,
+  });
 
-  const router = new Router(logger.child('http'));
+  const router = new Router(logger.child('http'), (answered) => metrics.observeRequest(answered));
   router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION, leading: leadership.leading() }));
   addLeaderRoutes(router, leadership);
   router.add('GET', '/api/v1/cell', async ({ res }) => {
@@ -163,18 +180,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html) });
     res.end(html);
   });
-  router.add('GET', '/metrics', ({ res }) => {
-    const text = renderMetrics(log.state, {
-      logIndex: log.lastIndex,
-      eventsAppended: log.stats.events,
-      batchesAppended: log.stats.batches,
-      allocationPasses: acting?.cycle.stats.passes ?? 0,
-      offersMade: acting?.cycle.stats.offers ?? 0,
-      tasksLaunched: acting?.framework.launched ?? 0,
-      connectedAgents: [...log.state.agents.keys()].filter((id) => acting?.links.isConnected(id) ?? false).length,
-      uptimeSecs: Math.round((Date.now() - startedAt) / 1000),
-    });
-    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+  router.add('GET', '/metrics', async ({ res }) => {
+    const text = await metrics.render();
+    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });
     res.end(text);
   });
 

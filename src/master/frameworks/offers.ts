@@ -46,8 +46,16 @@ export class OfferCycle {
   private dirty: Set<string> | undefined = undefined;
   /** The offers outstanding to each framework, by agent id. */
   private readonly outstanding = new Map<string, Map<string, Offer>>();
-  /** Passes run and offers made, for /metrics. */
-  readonly stats = { passes: 0, offers: 0 };
+  /**
+   * Passes run, offers made, declined (answered without a launch on them; each offer counted once,
+   * though it is handed over again at each pass it stays outstanding) and rescinded (withdrawn
+   * because their agent disconnected, became unreachable, was removed or is stopping), for /metrics.
+   */
+  readonly stats = { passes: 0, offers: 0, declined: 0, rescinded: 0 };
+  /** Offers already counted as declined. */
+  private readonly declined = new WeakSet<Offer>();
+  /** Agents launched on during the framework call under way (undefined outside one). */
+  private launchedOn: Set<string> | undefined;
 
   constructor(
     private readonly log: EventLog,
@@ -63,6 +71,9 @@ export class OfferCycle {
     }, 1000);
     this.interval.unref();
     this.offAppended = log.onAppended((batch) => {
+      if (this.launchedOn !== undefined) {
+        for (const { event } of batch) if (event.type === 'TasksLaunched') for (const t of event.tasks) this.launchedOn.add(t.agentId);
+      }
       if (this.dirty === undefined) return;
       for (const { event } of batch) {
         if (!agentsTouchedBy(log.state, event, this.dirty)) {
@@ -127,14 +138,20 @@ export class OfferCycle {
     const dirty = this.dirty;
     this.dirty = new Set();
     const agents: AllocatorAgent[] = [];
+    const offerable = (id: string): boolean => {
+      const a = state.agents.get(id);
+      return a !== undefined && a.reachable && this.links.isOfferable(id);
+    };
     if (dirty === undefined) {
+      for (const offers of this.outstanding.values()) for (const id of offers.keys()) if (!offerable(id)) this.stats.rescinded++;
       this.outstanding.clear();
       for (const a of state.agents.values()) {
         if (a.reachable && this.links.isOfferable(a.agentId)) agents.push(allocatorAgentOf(a, this.links.busyPortsOf(a.agentId)));
       }
     } else {
       for (const id of dirty) {
-        for (const offers of this.outstanding.values()) offers.delete(id);
+        const gone = !offerable(id);
+        for (const offers of this.outstanding.values()) if (offers.delete(id) && gone) this.stats.rescinded++;
         const a = state.agents.get(id);
         if (a !== undefined && a.reachable && this.links.isOfferable(id)) agents.push(allocatorAgentOf(a, this.links.busyPortsOf(id)));
       }
@@ -168,7 +185,18 @@ export class OfferCycle {
         offers = new Map();
         this.outstanding.set(f.frameworkId, offers);
       }
-      await f.resourceOffers(offers, now);
+      const launchedOn = new Set<string>();
+      this.launchedOn = launchedOn;
+      try {
+        await f.resourceOffers(offers, now);
+      } finally {
+        this.launchedOn = undefined;
+      }
+      for (const [agentId, o] of offers) {
+        if (launchedOn.has(agentId) || this.declined.has(o)) continue;
+        this.declined.add(o);
+        this.stats.declined++;
+      }
     }
   }
 

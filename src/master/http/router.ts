@@ -2,6 +2,7 @@
 // the API is a handful of resources, and a table reads better than a framework's conventions.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { MusterError, isErrorCode } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 
@@ -16,15 +17,33 @@ export type RouteHandler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  /** The path as registered ("/api/v1/jobs/:role/:env/:name"): what metrics label a request with. */
+  path: string;
   pattern: RegExp;
   names: string[];
   handler: RouteHandler;
 }
 
+/**
+ * AnsweredRequest is what a RequestObserver learns of each request once its answer is done (or cut
+ * off): the route's pattern rather than the raw path, so that ids in paths cannot make a metric's
+ * label set unbounded ("unmatched" when no route took it), and the whole time taken, which for a
+ * stream (events, the agent link, exec) is the stream's life.
+ */
+export interface AnsweredRequest {
+  method: string;
+  route: string;
+  status: number;
+  seconds: number;
+}
+
 export class Router {
   private readonly routes: Route[] = [];
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly observe?: (request: AnsweredRequest) => void,
+  ) {}
 
   /** add registers a route; path segments ":name" capture one URL segment. */
   add(method: string, path: string, handler: RouteHandler): this {
@@ -39,11 +58,17 @@ export class Router {
         return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       })
       .join('/');
-    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler });
+    this.routes.push({ method, path, pattern: new RegExp(`^${source}$`), names, handler });
     return this;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let route = 'unmatched';
+    const observe = this.observe;
+    if (observe !== undefined) {
+      const start = performance.now();
+      res.once('close', () => observe({ method: req.method ?? '', route, status: res.statusCode, seconds: (performance.now() - start) / 1000 }));
+    }
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://muster.invalid');
@@ -52,15 +77,16 @@ export class Router {
       return;
     }
     let pathMatched = false;
-    for (const route of this.routes) {
-      const m = route.pattern.exec(url.pathname);
+    for (const r of this.routes) {
+      const m = r.pattern.exec(url.pathname);
       if (m === null) continue;
       pathMatched = true;
-      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
+      if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue;
+      route = r.path;
       const params: Record<string, string> = {};
       try {
-        route.names.forEach((name, i) => (params[name] = decodeParam(name, m[i + 1] ?? '')));
-        await route.handler({ req, res, url, params });
+        r.names.forEach((name, i) => (params[name] = decodeParam(name, m[i + 1] ?? '')));
+        await r.handler({ req, res, url, params });
       } catch (e) {
         if (!(e instanceof MusterError)) {
           this.logger.error('request failed', { method: req.method, path: url.pathname, error: e instanceof Error ? e.stack : String(e) });

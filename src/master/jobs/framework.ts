@@ -6,6 +6,7 @@
 // through the master's owed-kills path. What it could not place keeps its why-pending answer.
 
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { EMPTY, add, isTerminal, makeTaskId, parseJobKey, requestOf, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import type { TaskInfo } from '../../protocol/index.js';
@@ -26,6 +27,8 @@ export type FrameworkLinks = Pick<AgentLinks, 'send' | 'isOfferable' | 'busyPort
 export interface MusterFrameworkOptions {
   readonly logger: Logger;
   readonly scheduling: SchedulingOptions;
+  /** onPass is told how long each pass that had tasks to place took to decide, before its append (for /metrics). */
+  readonly onPass?: (seconds: number) => void;
 }
 
 export class MusterFramework implements InProcessFramework {
@@ -114,6 +117,7 @@ export class MusterFramework implements InProcessFramework {
     let result: PlacementResult | undefined;
     let more = false;
     if (tasks.length > 0) {
+      const start = performance.now();
       // Fairness between roles only matters when more than one role waits: a cell where one role
       // has pending work (the usual case) skips the O(jobs + agents) shares.
       if (!oneRole(tasks)) {
@@ -144,6 +148,7 @@ export class MusterFramework implements InProcessFramework {
         options: this.placementOptions(this.budget.available(now)),
       });
       this.remember(tasks, result);
+      this.options.onPass?.((performance.now() - start) / 1000);
     }
 
     const launches = result === undefined ? [] : launchesOf(tasks, result);
