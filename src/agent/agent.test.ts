@@ -32,6 +32,10 @@ class FakeMaster {
   sendHeartbeats = true;
   heartbeatIntervalSecs = 0.2;
   agentId = 'agent-fake-1';
+  /** busyPorts of each USAGE report, in order. */
+  readonly busyPorts: string[] = [];
+  /** How many updates had come when the agent said STOPPING (undefined: it never did). */
+  stoppingAt: number | undefined;
   /** When set, answers every call itself (a standby that redirects, a master that forgot us). */
   intercept: ((call: AgentCall, res: http.ServerResponse) => boolean) | undefined;
   private stream: http.ServerResponse | undefined;
@@ -125,6 +129,14 @@ class FakeMaster {
         return;
       case 'HEARTBEAT':
         this.heartbeats++;
+        res.writeHead(202).end();
+        return;
+      case 'USAGE':
+        if (call.usage.busyPorts !== undefined) this.busyPorts.push(call.usage.busyPorts);
+        res.writeHead(202).end();
+        return;
+      case 'STOPPING':
+        this.stoppingAt = this.updates.length;
         res.writeHead(202).end();
         return;
     }
@@ -378,13 +390,15 @@ describe('agent', () => {
     }
   });
 
-  test('close({killTasks}) kills every task gracefully, waits for its update, and leaves no process', async () => {
+  test('close({killTasks}) says STOPPING first, kills every task gracefully, waits for its update, and leaves no process', async () => {
     const agent = await start();
     await master.waitFor('SUBSCRIBE', () => master.subscribes[0]);
     master.launch(taskInfo('t-close', "trap 'exit 0' TERM; sleep 30 & wait"));
     await master.waitForState('t-close', 'TASK_RUNNING');
     const pid = ((await getJson(`${agent.url}/state`)).body as { tasks: { pid: number }[] }).tasks[0]?.pid as number;
+    const before = master.updates.length;
     await agent.close({ killTasks: true });
+    assert.equal(master.stoppingAt, before, 'the master heard STOPPING before any update of the kill');
     assert.equal(master.states('t-close').at(-1), 'TASK_KILLED');
     assert.equal(isAlive(pid), false);
     await assert.rejects(fetch(`${agent.url}/health`));

@@ -33,6 +33,8 @@ const MAX_REDIRECTS = 5;
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
 /** How long one UPDATE or HEARTBEAT call may take. */
 const CALL_TIMEOUT_MS = 10_000;
+/** STOPPING is a courtesy: a master slow to take it must not hold up a person's Ctrl-C for long. */
+const STOPPING_TIMEOUT_MS = 2_000;
 /** Bound on the body of an error answer that we read. */
 const MAX_ERROR_BODY = 64 * 1024;
 /** NEXT_MASTER_DELAY_MS: the pause before trying the next master of the list after one failed. */
@@ -146,7 +148,7 @@ export class MasterLink {
   async stopping(): Promise<void> {
     const agentId = this.id;
     if (!this.subscribed || agentId === undefined) return;
-    await this.call({ type: 'STOPPING', agentId });
+    await this.call({ type: 'STOPPING', agentId }, STOPPING_TIMEOUT_MS);
   }
 
   async close(): Promise<void> {
@@ -370,10 +372,10 @@ export class MasterLink {
   }
 
   /** call posts UPDATE or HEARTBEAT to the leader; a master that forgot us makes us subscribe again. */
-  private async call(call: AgentCall): Promise<void> {
+  private async call(call: AgentCall, timeoutMs = CALL_TIMEOUT_MS): Promise<void> {
     const target = this.leader;
     if (target === undefined) throw new Error('not subscribed to a master');
-    const { status, text } = await this.post(target, call);
+    const { status, text } = await this.post(target, call, timeoutMs);
     if (status === 200 || status === 202) return;
     const code = errorCodeOf(text);
     if (status === 404 && code === 'AGENT_NOT_FOUND') this.resubscribe('the master does not know this agent');
@@ -381,10 +383,10 @@ export class MasterLink {
     throw new Error(`the master answered ${call.type} with ${describeAnswer(status, text)}`);
   }
 
-  private post(target: URL, call: AgentCall): Promise<{ status: number; text: string }> {
+  private post(target: URL, call: AgentCall, timeoutMs: number): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = this.request(target, { accept: 'application/json' });
-      req.setTimeout(CALL_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${CALL_TIMEOUT_MS / 1000}s`)));
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs / 1000}s`)));
       req.on('error', reject);
       req.on('response', (res) => {
         readBody(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
