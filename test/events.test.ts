@@ -158,7 +158,7 @@ test('a client whose stream drops mid-stream reconnects with Last-Event-ID and m
 });
 
 /** inProcessMaster runs a master in this process with the given snapshot interval, closed at the test's end. */
-async function inProcessMaster(t: TestContext, snapshotEvery: number): Promise<{ master: MasterHandle; client: MusterClient }> {
+async function inProcessMaster(t: TestContext, snapshotEvery: number, recentEvents?: number): Promise<{ master: MasterHandle; client: MusterClient }> {
   const c = cell(t);
   const master = await startMaster({
     port: 0,
@@ -167,6 +167,7 @@ async function inProcessMaster(t: TestContext, snapshotEvery: number): Promise<{
     agentTimeoutSecs: 60,
     heartbeatSecs: 1,
     snapshotEvery,
+    ...(recentEvents === undefined ? {} : { recentEvents }),
     logger: silentLogger,
   });
   t.after(() => master.close());
@@ -206,9 +207,21 @@ async function quotas(client: MusterClient, n: number, from = 1): Promise<void> 
   for (let i = 0; i < n; i++) await client.setQuota(`role${from + i}`, { cpus: 1 });
 }
 
-test('a client that resumes past a snapshot gets a reset, then the live events', async (t) => {
-  // A snapshot every 5 events: after 12 events the store holds a snapshot at 10 and events 11 and 12.
+test('a client that resumes from an index the master still holds in memory gets the events, even past a snapshot', async (t) => {
   const { master, client } = await inProcessMaster(t, 5);
+  await quotas(client, 12);
+  const resumed = await openStream(t, master.url, { lastEventId: '3' });
+  await waitFor(() => resumed.messages.length, { what: 'events 4 to 12', until: (n) => n >= 9 });
+  assert.deepEqual(resumed.messages.map((m) => m.id), ['4', '5', '6', '7', '8', '9', '10', '11', '12']);
+  await quotas(client, 1, 100);
+  await waitFor(() => resumed.messages.at(-1)?.id, { what: 'event 13, live', until: (id) => id === '13' });
+  assert.equal(resumed.messages.length, 10, 'no event twice');
+});
+
+test('a client that resumes past a snapshot, from an index no longer in memory, gets a reset, then the live events', async (t) => {
+  // A snapshot every 5 events: after 12 events the store holds a snapshot at 10 and events 11 and 12.
+  // The master keeps only the last 2 in memory, so resuming before 10 needs the store, which lacks them.
+  const { master, client } = await inProcessMaster(t, 5, 2);
   await quotas(client, 12);
 
   const truncated = await openStream(t, master.url, { lastEventId: '3' });
@@ -238,6 +251,11 @@ test('a client that resumes past a snapshot gets a reset, then the live events',
     await waitFor(() => stream.messages.at(-1)?.id, { what: `event 13 on the ${name} stream`, until: (id) => id === '13' });
     assert.equal(new Set(stream.messages.map((m) => m.id)).size, stream.messages.length, `no event twice on the ${name} stream`);
   }
+
+  // Memory now holds 12 and 13 only: resuming at 10 reads 11 from the store, then the rest.
+  const fromStore = await openStream(t, master.url, { query: '?since=10' });
+  await waitFor(() => fromStore.messages.length, { what: 'events 11 to 13', until: (n) => n >= 3 });
+  assert.deepEqual(fromStore.messages.map((m) => m.id), ['11', '12', '13']);
 
   // The typed client surfaces the reset and goes on after it.
   const resets: EventResetView[] = [];

@@ -174,7 +174,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
   addFileRoutes(router, { log, logger: logger.child('files') });
   addExecRoutes(router, { log, logger: logger.child('exec') });
-  addEventRoutes(router, log);
+  addEventRoutes(router, log, opts.recentEvents);
   router.add('GET', '/', ({ res }) => {
     const html = renderStatusPage(view(), { ...info(), store: store.description });
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html) });

@@ -20,6 +20,8 @@ export interface MasterOptions {
   heartbeatSecs: number;
   /** A snapshot is taken every this many events, and the log is truncated behind it. */
   snapshotEvery: number;
+  /** How many of the latest events are kept in memory for event streams that resume (default 4096). */
+  recentEvents?: number;
   /** How placement weighs best fit, spread and GPU packing (default fit=1,spread=2,gpu=1). */
   scoreWeights?: ScoreWeights;
   /** Relaxed randomization: stop after this many feasible agents per task class; 0 looks at all (default 64). */

@@ -6,6 +6,9 @@
 // client of another cell, or of a store restored from an older snapshot), it gets one `reset`
 // message instead: its view cannot be patched, it must read the state again.
 //
+// The latest events are kept in memory (RecentEvents), so the usual resume, a client reconnecting
+// after a blip, is served without reading the store; only an older index costs a store read.
+//
 // A client too slow to keep up is dropped rather than let the master buffer without bound; it
 // reconnects with the last id it has and reads what it missed from the store.
 
@@ -21,7 +24,46 @@ const KEEPALIVE_MS = 15_000;
 /** RETRY_MS is the reconnection delay the stream asks of its clients (the SSE `retry` field). */
 const RETRY_MS = 2000;
 
-export function addEventRoutes(router: Router, log: EventLog): void {
+/** RECENT_EVENTS is how many of the latest events each master keeps for resuming streams. */
+export const RECENT_EVENTS = 4096;
+
+/**
+ * RecentEvents holds the last events appended (or followed, on a standby), gapless, in a ring. A
+ * batch that does not follow the last one (a standby reloaded from a snapshot) starts it over.
+ */
+export class RecentEvents {
+  private readonly ring: (LoggedEvent | undefined)[];
+  /** Index of the oldest event held, and how many are held. */
+  private first = 0;
+  private count = 0;
+
+  constructor(readonly capacity = RECENT_EVENTS) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new MusterError('INVALID_ARGUMENT', 'recentEvents must be a positive whole number');
+    this.ring = new Array<LoggedEvent | undefined>(capacity);
+  }
+
+  add(batch: readonly LoggedEvent[]): void {
+    for (const e of batch) {
+      if (this.count > 0 && e.index !== this.first + this.count) this.count = 0;
+      if (this.count === 0) this.first = e.index;
+      this.ring[e.index % this.capacity] = e;
+      if (this.count === this.capacity) this.first++;
+      else this.count++;
+    }
+  }
+
+  /** after returns the events after index, or undefined when some of them are not held. */
+  after(index: number): LoggedEvent[] | undefined {
+    if (this.count === 0 || index < this.first - 1 || index >= this.first + this.count) return undefined;
+    const out: LoggedEvent[] = [];
+    for (let i = index + 1; i < this.first + this.count; i++) out.push(this.ring[i % this.capacity] as LoggedEvent);
+    return out;
+  }
+}
+
+export function addEventRoutes(router: Router, log: EventLog, recentEvents = RECENT_EVENTS): void {
+  const recent = new RecentEvents(recentEvents);
+  log.onAppended((batch) => recent.add(batch));
   router.add('GET', '/api/v1/events', async ({ req, res, url }) => {
     const since = resumeIndex(req.headers['last-event-id'], url.searchParams.getAll('since'));
     let closed = false;
@@ -64,7 +106,12 @@ export function addEventRoutes(router: Router, log: EventLog): void {
 
     let reset: EventResetView | undefined;
     let history: LoggedEvent[] = [];
-    if (since !== undefined) {
+    const kept = since === undefined || since === log.lastIndex ? undefined : recent.after(since);
+    if (since !== undefined && (since === log.lastIndex || kept !== undefined)) {
+      // Resumed from memory, in this same turn: nothing can have been appended since the subscription.
+      sent = since;
+      history = kept ?? [];
+    } else if (since !== undefined) {
       let read: Awaited<ReturnType<EventLog['readSince']>>;
       try {
         read = await log.readSince(since);
