@@ -1,6 +1,5 @@
-// packing: how much GPU a cell leaves unallocated under each node scorer, on Alibaba's openb trace,
-// the experiment of "Beware of Fragmentation" (Weng et al., USENIX ATC '23, Fig. 9a), as issue #4
-// states it:
+// packing: how much GPU a cell leaves unallocated on Alibaba's openb trace, the experiment of
+// "Beware of Fragmentation" (Weng et al., USENIX ATC '23, Fig. 9a), as issue #4 states it:
 //
 //   the 1,213 GPU nodes of openb_node_list_gpu_node.csv; for seeds 42–51, the pods of a pod list
 //   shuffled, then clones sampled with replacement until the next would exceed 1.3 × the cell's
@@ -10,37 +9,51 @@
 //   the moment the arrived GPU reaches 90%, 100% and 130% of capacity (the last: the end of the
 //   sequence, which stops just short of it), mean and median over the seeds.
 //
-// Published at 100% arrived on the default list: Random 13.70, Dot-product 9.38, Clustering 8.35,
-// Packing 8.22, Best-fit 7.14, FGD 4.77 (% of capacity).
+// Muster's row is the product: simulateMaster (src/sim/packing.ts) turns each pod into a job of
+// one instance and runs the master's own pass on it (the scheduler input built by
+// master/jobs/input.ts, place() with DEFAULT_SCHEDULING_OPTIONS: the weights and sample size
+// `muster master` runs with), folding every event with the master's apply(). Nothing in it knows
+// the pod list: the GPU mix it measures fragmentation against is what the cell runs.
 //
+// The other rows are baselines, the research scorers of src/sim/scorers.ts in the paper's harness
+// (every node scored, ties drawn at random). Published at 100% arrived on the default list: Random
+// 13.70, Dot-product 9.38, Clustering 8.35, Packing 8.22, Best-fit 7.14, FGD 4.77 (% of capacity).
 // Our FGD scores as the paper's harness does (kube-scheduler integers, ties drawn at random) and
-// lands at 4.8; scored exactly it does worse (5.4). Muster's is FGD measured against a refined
-// target workload (capacity-bounded usability, scarcity weighting: see TargetWorkload in
-// src/scheduler/gpus.ts).
+// lands at 4.8. "FGD refined" is a research variant that is told the whole pod list in advance
+// (capacity-bounded usability, scarcity weighting: TargetWorkload.refined): an upper reference,
+// not something a scheduler could know.
 //
-// The simulation is the hot loop: 1,213 nodes scanned per pod, ~10,000 pods per run, 200 runs. A
-// node's score for a task shape is cached until that node changes, and so is its fragmentation,
-// so a placement costs one node's recomputation per shape asked for.
+// MUSTER_PACKING_SEEDS=n runs the first n seeds only, for a quick look.
+//
+// The research scorers cache a node's score per task shape until the node changes (~20-60 µs a
+// pod). Muster's pass costs what the master's does: a pod no agent fits is explained (why
+// pending) over every agent, and each pass samples the running tasks of a few GPU agents.
 
-import { performance } from 'node:perf_hooks';
-import { GpuScorer, MUSTER_CAPACITY_SHARE, MUSTER_SCARCITY, PACKING_POLICIES, TargetWorkload } from '../src/scheduler/index.js';
-import type { GpuPodRequest, PackingPolicy } from '../src/scheduler/index.js';
-import { loadOpenbNodes, loadOpenbPods, mulberry32, openbArrivals, openbDir } from '../src/sim/index.js';
-import type { OpenbNode, OpenbPod } from '../src/sim/index.js';
+import { DEFAULT_SCHEDULING_OPTIONS } from '../src/master/index.js';
+import {
+  CHECKPOINTS,
+  loadOpenbNodes,
+  loadOpenbPods,
+  makePackingCell,
+  openbArrivals,
+  openbDir,
+  REFINED_CAPACITY_SHARE,
+  REFINED_SCARCITY,
+  simulateMaster,
+  simulateScorer,
+} from '../src/sim/index.js';
+import type { PackingCell, PackingPolicy, PackingRun } from '../src/sim/index.js';
 import { printTable, repoRoot } from './report.js';
 import { median, round } from './stats.js';
 
 export const PACKING_TRACES = ['default', 'cpu050', 'gpuspec33', 'multigpu50'] as const;
 export const PACKING_SEEDS: readonly number[] = [42, 43, 44, 45, 46, 47, 48, 49, 50, 51];
-/** Arrived GPU as % of capacity at which the unallocated GPU is read. */
-export const CHECKPOINTS: readonly number[] = [90, 100, 130];
 export const INFLATION = 1.3;
-/** MAX_CACHE bounds the per-node, per-shape score cache (the trace needs 1,213 × 458). */
-const MAX_CACHE = 32 * 1024 * 1024;
 
 interface PolicyRow {
   readonly label: string;
-  readonly policy: PackingPolicy;
+  /** A research scorer of src/sim/scorers.ts, or "muster": the master's own pass (simulateMaster). */
+  readonly policy: PackingPolicy | 'muster';
   /** The paper's figure at 100% arrived on the default list. */
   readonly published?: number;
 }
@@ -50,161 +63,21 @@ const POLICIES: readonly PolicyRow[] = [
   { label: 'Dot-product', policy: 'dot-product', published: 9.38 },
   { label: 'Best-fit', policy: 'best-fit', published: 7.14 },
   { label: 'FGD', policy: 'fgd', published: 4.77 },
-  { label: "Muster's", policy: 'muster' },
+  { label: 'FGD refined (research)', policy: 'fgd-refined' },
+  { label: 'Muster: place()', policy: 'muster' },
 ];
 
-/** Cell is the packing experiment's input: nodes, a pod list, its task shapes, its workloads. */
-export interface Cell {
-  readonly nodes: readonly OpenbNode[];
-  readonly pods: readonly OpenbPod[];
-  /** Distinct requests; shapeOf[i] is pod i's. */
-  readonly shapes: readonly GpuPodRequest[];
-  readonly shapeOf: Int32Array;
-  readonly capacityGpuMilli: number;
-  /** The target workloads: FGD's (popularity, as the paper) and Muster's. */
-  readonly fgdWorkload: TargetWorkload;
-  readonly musterWorkload: TargetWorkload;
+/** packingSeeds: PACKING_SEEDS, or the first $MUSTER_PACKING_SEEDS of them for a quick run. */
+function packingSeeds(): readonly number[] {
+  const text = process.env['MUSTER_PACKING_SEEDS'];
+  if (text === undefined || text === '') return PACKING_SEEDS;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > PACKING_SEEDS.length) throw new Error(`MUSTER_PACKING_SEEDS must be a whole number from 1 to ${PACKING_SEEDS.length}, not "${text}"`);
+  return PACKING_SEEDS.slice(0, n);
 }
 
-export function makeCell(nodes: readonly OpenbNode[], pods: readonly OpenbPod[]): Cell {
-  const shapes: GpuPodRequest[] = [];
-  const byKey = new Map<string, number>();
-  const shapeOf = new Int32Array(pods.length);
-  pods.forEach((p, i) => {
-    const key = `${p.cpuMilli}/${p.memMiB}/${p.numGpu}/${p.gpuMilli}/${p.gpuSpec}`;
-    let s = byKey.get(key);
-    if (s === undefined) {
-      s = shapes.length;
-      byKey.set(key, s);
-      shapes.push({ cpuMilli: p.cpuMilli, memMiB: p.memMiB, numGpu: p.numGpu, gpuMilli: p.gpuMilli, gpuSpec: p.gpuSpec });
-    }
-    shapeOf[i] = s;
-  });
-  let capacityGpuMilli = 0;
-  for (const n of nodes) capacityGpuMilli += n.gpus * 1000;
-  return {
-    nodes,
-    pods,
-    shapes,
-    shapeOf,
-    capacityGpuMilli,
-    fgdWorkload: TargetWorkload.fgd(pods),
-    musterWorkload: TargetWorkload.muster(pods, nodes.map(emptyNode)),
-  };
-}
-
-/** RunResult is one simulation: unallocated GPU % at each checkpoint, and the run's totals. */
-export interface RunResult {
-  readonly unallocatedPct: readonly number[];
-  readonly arrivedPct: number;
-  readonly allocatedPct: number;
-  readonly pods: number;
-  readonly failedPods: number;
-  readonly ms: number;
-}
-
-function emptyNode(node: OpenbNode): NodeState {
-  return { cpuMilli: node.cpuMilli, memMiB: node.memMiB, gpuFree: new Int32Array(node.gpus).fill(1000), model: node.model };
-}
-
-interface NodeState {
-  cpuMilli: number;
-  memMiB: number;
-  gpuFree: Int32Array;
-  readonly model: string;
-}
-
-/** simulate places the arrivals one by one on a fresh cell under one policy. */
-export function simulate(cell: Cell, arrivals: Int32Array, policy: PackingPolicy, seed: number): RunResult {
-  const t0 = performance.now();
-  const { nodes, shapes, shapeOf, capacityGpuMilli } = cell;
-  const n = nodes.length;
-  const s = shapes.length;
-  // One generator for the ties and the random policy's draws, seeded per run and policy: the
-  // pods of a seed are the same for every policy, the draws each policy's own.
-  const random = mulberry32(seed * 7919 + PACKING_POLICIES.indexOf(policy));
-  const workload = policy === 'fgd' ? cell.fgdWorkload : cell.musterWorkload;
-  const scorer = new GpuScorer({ policy, workload, random });
-  const usesFragmentation = policy === 'fgd' || policy === 'muster';
-
-  if (n * s > MAX_CACHE) throw new Error(`${n} nodes × ${s} task shapes is more scores than the ${MAX_CACHE} this benchmark caches`);
-  const state = nodes.map(emptyNode);
-  // A node's version counts its placements; a cached score or fragmentation holds while the
-  // version it was computed at is the node's.
-  const version = new Int32Array(n);
-  const cached = new Float64Array(n * s);
-  const cachedAt = new Int32Array(n * s).fill(-1);
-  const fragmentation = new Float64Array(n);
-  const fragmentationAt = new Int32Array(n).fill(-1);
-
-  const marks = CHECKPOINTS.map((c) => (c / 100) * capacityGpuMilli);
-  const unallocated = CHECKPOINTS.map(() => Number.NaN);
-  let next = 0;
-  let arrived = 0;
-  let allocated = 0;
-  let failed = 0;
-  for (let k = 0; k < arrivals.length; k++) {
-    const shape = shapeOf[arrivals[k] as number] as number;
-    const pod = shapes[shape] as GpuPodRequest;
-    const gpu = pod.numGpu * pod.gpuMilli;
-    let best = Infinity;
-    let chosen = -1;
-    let ties = 0;
-    for (let i = 0; i < n; i++) {
-      const slot = i * s + shape;
-      let score: number;
-      if (cachedAt[slot] === version[i]) {
-        score = cached[slot] as number;
-      } else {
-        const node = state[i] as NodeState;
-        let now: number | undefined;
-        if (usesFragmentation) {
-          if (fragmentationAt[i] !== version[i]) {
-            fragmentation[i] = workload.fragmentation(node);
-            fragmentationAt[i] = version[i] as number;
-          }
-          now = fragmentation[i];
-        }
-        score = scorer.score(node, pod, now);
-        cached[slot] = score;
-        cachedAt[slot] = version[i] as number;
-      }
-      if (score < best) {
-        best = score;
-        chosen = i;
-        ties = 1;
-      } else if (score === best && score !== Infinity && random() * ++ties < 1) {
-        chosen = i;
-      }
-    }
-    arrived += gpu;
-    if (chosen >= 0) {
-      const node = state[chosen] as NodeState;
-      const devices = scorer.devices(node, pod);
-      if (devices === undefined) throw new Error(`scorer chose node ${chosen} for a pod that does not fit there`);
-      node.cpuMilli -= pod.cpuMilli;
-      node.memMiB -= pod.memMiB;
-      for (const d of devices) node.gpuFree[d] = (node.gpuFree[d] as number) - pod.gpuMilli;
-      version[chosen] = (version[chosen] as number) + 1;
-      allocated += gpu;
-    } else {
-      failed++;
-    }
-    while (next < marks.length && arrived >= (marks[next] as number)) {
-      unallocated[next] = ((arrived - allocated) / capacityGpuMilli) * 100;
-      next++;
-    }
-  }
-  // The sequence stops just short of the last mark (the next pod would pass it): read the rest there.
-  for (; next < marks.length; next++) unallocated[next] = ((arrived - allocated) / capacityGpuMilli) * 100;
-  return {
-    unallocatedPct: unallocated,
-    arrivedPct: (arrived / capacityGpuMilli) * 100,
-    allocatedPct: (allocated / capacityGpuMilli) * 100,
-    pods: arrivals.length,
-    failedPods: failed,
-    ms: performance.now() - t0,
-  };
+function run(cell: PackingCell, arrivals: Int32Array, policy: PolicyRow['policy'], seed: number): PackingRun {
+  return policy === 'muster' ? simulateMaster(cell, arrivals) : simulateScorer(cell, arrivals, policy, seed);
 }
 
 function mean(xs: readonly number[]): number {
@@ -232,12 +105,14 @@ export function runPackingBench(): Promise<Record<string, unknown>> {
   const dir = openbDir(process.env, repoRoot());
   const nodes = loadOpenbNodes('gpu_node', dir);
   const figures: TraceFigures[] = [];
+  const seeds = packingSeeds();
+  const seedRange = seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]}-${seeds[seeds.length - 1]}`;
   for (const trace of PACKING_TRACES) {
-    const cell = makeCell(nodes, loadOpenbPods(trace, dir));
-    const arrivals = PACKING_SEEDS.map((seed) => openbArrivals(cell.pods, { seed, capacityGpuMilli: cell.capacityGpuMilli, ratio: INFLATION }));
+    const cell = makePackingCell(nodes, loadOpenbPods(trace, dir));
+    const arrivals = seeds.map((seed) => openbArrivals(cell.pods, { seed, capacityGpuMilli: cell.capacityGpuMilli, ratio: INFLATION }));
     const rows: TraceFigures['policies'] = [];
     for (const p of POLICIES) {
-      const runs = PACKING_SEEDS.map((seed, i) => simulate(cell, arrivals[i] as Int32Array, p.policy, seed));
+      const runs = seeds.map((seed, i) => run(cell, arrivals[i] as Int32Array, p.policy, seed));
       const unallocatedPct: TraceFigures['policies'][number]['unallocatedPct'] = {};
       CHECKPOINTS.forEach((c, j) => {
         const perSeed = runs.map((r) => r.unallocatedPct[j] as number);
@@ -257,7 +132,7 @@ export function runPackingBench(): Promise<Record<string, unknown>> {
     const podsPerRun = round(mean(arrivals.map((a) => a.length)), 0);
     printTable(
       `openb_pod_list_${trace}: unallocated GPU, % of capacity (${fmtGpus(cell.capacityGpuMilli)} GPUs on ${nodes.length} nodes), ` +
-        `at 90/100/130% arrived; mean and median over seeds ${PACKING_SEEDS[0]}-${PACKING_SEEDS[PACKING_SEEDS.length - 1]}; ~${podsPerRun} pods a run`,
+        `at 90/100/130% arrived; mean and median over ${seedRange}; ~${podsPerRun} pods a run`,
       ['policy', '90% mean', '90% med', '100% mean', '100% med', '130% mean', '130% med', 'paper @100%', 'failed pods/run', 'µs/pod'],
       rows.map((r) => [
         r.label,
@@ -274,13 +149,32 @@ export function runPackingBench(): Promise<Record<string, unknown>> {
     );
     figures.push({ trace, pods: cell.pods.length, shapes: cell.shapes.length, policies: rows });
   }
+  const at100 = (f: TraceFigures, policy: PolicyRow['policy']): number | undefined => f.policies.find((r) => r.policy === policy)?.unallocatedPct['100']?.mean;
+  printTable(
+    `all pod lists: unallocated GPU at 100% arrived, % of capacity, mean over ${seedRange} (lower is better); Muster is the master's own place(), the others baselines`,
+    ['pod list', 'Random', 'Best-fit', 'FGD', 'FGD refined (research)', 'Muster: place()', 'Muster − FGD'],
+    figures.map((f) => {
+      const muster = at100(f, 'muster');
+      const fgd = at100(f, 'fgd');
+      return [
+        f.trace,
+        fixed(at100(f, 'random')),
+        fixed(at100(f, 'best-fit')),
+        fixed(fgd),
+        fixed(at100(f, 'fgd-refined')),
+        fixed(muster),
+        muster === undefined || fgd === undefined ? '-' : `${muster - fgd > 0 ? '+' : ''}${(muster - fgd).toFixed(2)}`,
+      ];
+    }),
+  );
   return Promise.resolve({
     nodes: nodes.length,
     capacityGpus: nodes.reduce((a, n) => a + n.gpus, 0),
-    seeds: PACKING_SEEDS,
+    seeds,
     inflation: INFLATION,
     checkpointsPct: CHECKPOINTS,
-    muster: { capacityShare: MUSTER_CAPACITY_SHARE, scarcity: MUSTER_SCARCITY },
+    refined: { capacityShare: REFINED_CAPACITY_SHARE, scarcity: REFINED_SCARCITY },
+    muster: { scoreWeights: DEFAULT_SCHEDULING_OPTIONS.scoreWeights, sampleSize: DEFAULT_SCHEDULING_OPTIONS.sampleSize },
     traces: figures,
   });
 }

@@ -32,32 +32,5 @@ export {
   parseConstraints,
 } from './constraints.js';
 export type { AgentView, Constraint, ConstraintResult } from './constraints.js';
-export {
-  acceptsModel,
-  chooseDevices,
-  fitsGpuNode,
-  GPU_MILLI,
-  gpuFits,
-  gpuRequestOf,
-  GpuScorer,
-  MAX_CELL,
-  MAX_CLASSES,
-  MAX_DEVICES,
-  MAX_SCARCITY,
-  MUSTER_CAPACITY_SHARE,
-  MUSTER_SCARCITY,
-  PACKING_POLICIES,
-  TargetWorkload,
-} from './gpus.js';
-export type {
-  DevicePolicy,
-  GpuFitResult,
-  GpuMisfit,
-  GpuNodeView,
-  GpuPodRequest,
-  GpuRequest,
-  GpuScorerOptions,
-  PackingPolicy,
-  TargetWorkloadOptions,
-  WorkloadShape,
-} from './gpus.js';
+export { chooseDevices, GPU_MILLI, MAX_DEVICES } from './gpus.js';
+export type { DevicePolicy, GpuRequest } from './gpus.js';

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { ResourceRequest } from '../core/index.js';
 import { resources } from '../../test/fixtures.js';
 import { DEFAULT_PLACEMENT_OPTIONS, place } from './index.js';
+import { MIX_AGENTS } from './placement.js';
 import type { AgentSlot, PendingTask, PlacementInput, PlacementOptions, PlacementResult, RunningTask } from './index.js';
 
 // ---- builders: an agent slot offered whole, a pending task, an input ----------------------------
@@ -246,6 +247,84 @@ void test('place() does not put a whole-GPU task on devices that are only partly
   const r = place(input(agents, [task({ request: req(0.5, 256, { gpus: 1 }) })]));
   assert.equal(r.placements.length, 0);
   assert.match(r.unplaced[0]?.reason ?? '', /gpu/i);
+});
+
+// ---- GPU fragmentation: measured against the GPU tasks the cell runs ---------------------------
+
+/** gpuTask is a running task holding GPU shares, of cpus cores and 1 GiB. */
+function gpuTask(agentId: string, n: number, gpus: { device: number; milli: number }[], cpus = 1): RunningTask {
+  return running(agentId, { taskId: `gpu-${agentId}-${n}`, job: `ml/prod/run${n}`, resources: resources(`cpus:${cpus};mem:1GiB`), gpus });
+}
+
+void test('place() sends a cpu-hungry GPU task where the cpus left still feed the other GPUs', () => {
+  // The cell runs 1-GPU tasks of 4 cpus. On "poor" a task of 6 cpus would leave 2: its other GPU stranded.
+  const agents = [
+    slot('poor', { total: 'cpus:8;mem:32GiB;gpus:2' }),
+    slot('rich', { total: 'cpus:64;mem:256GiB;gpus:2' }),
+    // A machine of another shape runs the mix; "poor" and "rich" are pools of their own, both unused.
+    slot('busy', { total: 'cpus:32;mem:128GiB;gpus:2', free: 'cpus:24;mem:126GiB', gpuFree: [0, 0], offered: false }),
+  ];
+  const run = [gpuTask('busy', 1, [{ device: 0, milli: 1000 }], 4), gpuTask('busy', 2, [{ device: 1, milli: 1000 }], 4)];
+  const r = place(input(agents, [task({ job: 'ml/prod/train', request: req(6, 1024, { gpus: 1 }) })], { running: run }));
+  assert.equal(where(r)['ml/prod/train/0'], 'rich');
+  // Best fit alone, as before there was a mix to measure against, would take the fuller "poor".
+  const fitOnly = place(input(agents, [task({ job: 'ml/prod/train', request: req(6, 1024, { gpus: 1 }) })], { running: run, weights: { fit: 1, spread: 2, gpu: 0 } }));
+  assert.equal(where(fitOnly)['ml/prod/train/0'], 'poor');
+});
+
+void test('place() puts a GPU-less task where its cpus strand no GPU', () => {
+  const agents = [
+    slot('tight', { total: 'cpus:12;mem:64GiB;gpus:2' }),
+    slot('roomy', { total: 'cpus:64;mem:256GiB;gpus:2' }),
+    slot('busy', { total: 'cpus:32;mem:128GiB;gpus:2', free: 'cpus:24;mem:126GiB', gpuFree: [0, 0], offered: false }),
+  ];
+  const run = [gpuTask('busy', 1, [{ device: 0, milli: 1000 }], 4), gpuTask('busy', 2, [{ device: 1, milli: 1000 }], 4)];
+  const r = place(input(agents, [task({ job: 'web/prod/cpu', request: req(8, 1024) })], { running: run }));
+  assert.equal(where(r)['web/prod/cpu/0'], 'roomy');
+});
+
+void test('place() puts a share on the device that leaves room for the shares the cell runs', () => {
+  // The cell runs shares of 300 and 700. A new 300 on device 0 would leave 400, too little for a 700.
+  const agents = [
+    slot('g', { total: 'cpus:16;mem:64GiB;gpus:2', gpuFree: [700, 1000] }),
+    slot('other', { total: 'cpus:16;mem:64GiB;gpus:1', gpuFree: [300], offered: false }),
+  ];
+  const run = [gpuTask('g', 1, [{ device: 0, milli: 300 }]), gpuTask('other', 2, [{ device: 0, milli: 700 }])];
+  const r = place(input(agents, [task({ job: 'ml/prod/infer', request: req(1, 1024, { gpus: 0.3 }) })], { running: run }));
+  assert.deepEqual(r.placements[0]?.gpus, [{ device: 1, milli: 300 }]);
+});
+
+void test('place() keeps a task that can go anywhere out of a pool its GPU-constrained neighbours fill', () => {
+  // Two pools of 2-GPU machines: "t" (104 cpus) three quarters used, "g" (96 cpus) one sixth used.
+  const t = 'cpus:104;mem:512GiB;gpus:2';
+  const g = 'cpus:96;mem:384GiB;gpus:2';
+  const agents = [
+    slot('t1', { total: t, free: 'cpus:103;mem:511GiB', gpuFree: [0, 1000] }),
+    slot('t2', { total: t, free: 'cpus:102;mem:510GiB', gpuFree: [0, 0] }),
+    slot('g1', { total: g, free: 'cpus:95;mem:383GiB', gpuFree: [0, 1000] }),
+    slot('g2', { total: g }),
+    slot('g3', { total: g }),
+  ];
+  const run = [gpuTask('t1', 1, [{ device: 0, milli: 1000 }]), gpuTask('t2', 2, [{ device: 0, milli: 1000 }]), gpuTask('t2', 3, [{ device: 1, milli: 1000 }]), gpuTask('g1', 4, [{ device: 0, milli: 1000 }])];
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const r = place(input(agents, [task({ job: 'ml/prod/any', request: req(1, 1024, { gpus: 1 }) })], { running: run, seed }));
+    assert.match(where(r)['ml/prod/any/0'] ?? '', /^g/, `seed ${seed}`);
+  }
+});
+
+void test('place() asks for running tasks only where GPUs are in use, and of a bounded sample of agents', () => {
+  let asked = 0;
+  const count = (i: PlacementInput): PlacementInput => ({ ...i, runningOn: (id) => (asked++, i.runningOn(id)) });
+  // A cell with GPU agents and no GPU in use: nothing to learn the mix from, nothing asked.
+  const idle = Array.from({ length: 100 }, (_, k) => slot(`a${k}`, { total: k % 4 === 0 ? 'cpus:8;mem:16GiB;gpus:8' : 'cpus:8;mem:16GiB' }));
+  place(count(input(idle, tasks(50, { request: req(1, 1024) }))));
+  assert.equal(asked, 0);
+  // GPUs in use on every GPU agent: at most MIX_AGENTS of them are asked.
+  const busy = Array.from({ length: 400 }, (_, k) => slot(`a${k}`, { total: 'cpus:8;mem:16GiB;gpus:1', free: 'cpus:7;mem:15GiB', gpuFree: [500] }));
+  const run = busy.map((a, k) => gpuTask(a.agentId, k, [{ device: 0, milli: 500 }]));
+  const r = place(count(input(busy, tasks(20, { job: 'ml/prod/infer', request: req(1, 1024, { gpus: 0.5 }) }), { running: run })));
+  assert.equal(r.placements.length, 20);
+  assert.ok(asked > 0 && asked <= MIX_AGENTS, `asked ${asked}`);
 });
 
 // ---- randomization, classes and ablations ---------------------------------------------------

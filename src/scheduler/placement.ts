@@ -19,6 +19,14 @@
 //   which relaxed randomization tolerates. A class of 1000 tasks over 10,000 agents costs about
 //   sampleSize scores to start and O(log sampleSize) per task, not 10,000 per task.
 //
+// - GPU fragmentation. On agents with GPU devices the gpu part of the score is how little the task
+//   fragments the cell's free GPU (scoring.ts), measured against the mix of GPU tasks the cell
+//   runs and has pending. The first score on such an agent in a pass builds that context once:
+//   one walk over the agents for the pools' GPU use, and, only if some GPU is in use or asked
+//   for, the running tasks of at most MIX_AGENTS GPU agents (a seeded sample, asked through
+//   runningOn) plus the pass's pending GPU tasks. An agent's fragmentation is cached until a task
+//   lands on it. A cell without GPUs never builds it.
+//
 // Once the pass is over, each class left with unplaced tasks is explained once (explain.ts), and
 // preferred tasks that may preempt look for victims (preemption.ts).
 
@@ -32,8 +40,8 @@ import { chooseDevices, GPU_MILLI, MAX_DEVICES } from './gpus.js';
 import { preempt } from './preemption.js';
 import { mulberry32, randomBelow } from './random.js';
 import { AgentTable } from './table.js';
-import { scoreAgent } from './scoring.js';
-import type { FitView, ScoreView } from './scoring.js';
+import { fragmentationGrowth, GpuMix, POOL_PRESSURE, scoreAgent } from './scoring.js';
+import type { FitView, GrowthResult, ScoreView } from './scoring.js';
 import type {
   AgentSlot,
   GpuShare,
@@ -53,6 +61,10 @@ export const MAX_TASKS = 5_000_000;
 export const MAX_SAMPLE = 1_000_000;
 /** Static-filter caches stop growing past this many bytes; past it the filters simply run again. */
 const STATIC_CACHE_BYTES = 64 * 1024 * 1024;
+/** The GPU mix is sampled from the running tasks of at most this many GPU agents per pass… */
+export const MIX_AGENTS = 64;
+/** …and stops sampling once it has seen this many running tasks. */
+export const MIX_TASKS = 128;
 
 const STATIC_UNKNOWN = 0;
 const STATIC_OK = 1;
@@ -85,6 +97,25 @@ interface ClassState {
   done: boolean;
   /** Tasks of the class not yet placed or given up on: at 0 the pool is let go. */
   remaining: number;
+}
+
+/**
+ * GpuContext is what GPU scoring needs in one pass (see the top of this file): the mix, each
+ * agent's pool and the pools' GPU use, and each agent's fragmentation once computed.
+ */
+interface GpuContext {
+  readonly mix: GpuMix;
+  /** Pool of each agent index, -1 for an agent without GPU devices; empty when there is no mix. */
+  readonly pool: Int32Array;
+  readonly poolTotal: number[];
+  readonly poolUsed: number[];
+  cellTotal: number;
+  cellUsed: number;
+  /** Fragmentation of each agent, valid while beforeAt holds its version + 1. */
+  readonly before: Float64Array;
+  readonly beforeAt: Int32Array;
+  readonly scratch: Int32Array;
+  readonly growth: GrowthResult;
 }
 
 function invalid(message: string): MusterError {
@@ -254,6 +285,9 @@ class Pass {
   scoresComputed = 0;
   readonly fitView: FitView = { cpus: 0, mem: 0, disk: -1, gpus: -1 };
   readonly scoreView: ScoreView;
+  /** The pass's classes, for the GPU mix: set by place() once they are known. */
+  classes: readonly ClassState[] = [];
+  private gpu: GpuContext | undefined;
 
   constructor(input: PlacementInput) {
     this.input = input;
@@ -269,7 +303,135 @@ class Pass {
     this.weights = input.options.weights;
     this.sampleSize = input.options.sampleSize;
     this.cacheScores = input.options.cacheScores;
-    this.scoreView = { fit: this.fitView, spreadCount: undefined, gpuFree: [], gpu: undefined };
+    this.scoreView = { fit: this.fitView, spreadCount: undefined, gpuFree: [], gpu: undefined, gpuCost: undefined };
+  }
+
+  /** gpuContext builds the pass's GPU context on first use (see the top of this file). */
+  gpuContext(): GpuContext {
+    if (this.gpu !== undefined) return this.gpu;
+    const v = this.v;
+    const n = this.agents.length;
+    let pendingGpu = false;
+    for (const cs of this.classes) if (cs.cls.gpu !== undefined) pendingGpu = true;
+    let cellTotal = 0;
+    let cellUsed = 0;
+    let gpuAgents = 0;
+    for (let a = 0; a < n; a++) {
+      const g = v.gpuFree[a] as Int32Array;
+      if (g.length === 0) continue;
+      gpuAgents++;
+      cellTotal += g.length * GPU_MILLI;
+      for (let d = 0; d < g.length; d++) cellUsed += GPU_MILLI - (g[d] as number);
+    }
+    const mix = new GpuMix();
+    const pool = new Int32Array(cellUsed > 0 || pendingGpu ? n : 0).fill(-1);
+    const poolTotal: number[] = [];
+    const poolUsed: number[] = [];
+    // Without a GPU in use or asked for there is no mix: GPU scoring keeps its simple rule, and
+    // the pass (a cell of services and batch jobs beside idle GPU machines) pays one walk.
+    if (cellUsed > 0 || pendingGpu) {
+      // Pools keyed by cpus, then by mem and devices in one number (mem ≤ 2^46 MiB keeps it exact).
+      const poolOf = new Map<number, Map<number, number>>();
+      for (let a = 0; a < n; a++) {
+        const g = v.gpuFree[a] as Int32Array;
+        if (g.length === 0) continue;
+        const cpu = v.totalCpu[a] as number;
+        const memAndDevices = (v.totalMem[a] as number) * (MAX_DEVICES + 1) + g.length;
+        let byMem = poolOf.get(cpu);
+        if (byMem === undefined) {
+          byMem = new Map();
+          poolOf.set(cpu, byMem);
+        }
+        let p = byMem.get(memAndDevices);
+        if (p === undefined) {
+          p = poolTotal.length;
+          byMem.set(memAndDevices, p);
+          poolTotal.push(0);
+          poolUsed.push(0);
+        }
+        pool[a] = p;
+        let used = g.length * GPU_MILLI;
+        for (let d = 0; d < g.length; d++) used -= g[d] as number;
+        poolTotal[p] = (poolTotal[p] as number) + g.length * GPU_MILLI;
+        poolUsed[p] = (poolUsed[p] as number) + used;
+      }
+      // The running tasks of a seeded sample of GPU agents, consecutive in the visiting order from
+      // a seeded start, stand for the cell's; the pending ones count as the sample's share of them.
+      const random = mulberry32((this.input.options.seed ^ 0x5bd1e995) >>> 0);
+      const gpuOrder: number[] = [];
+      for (const a of this.orderAll) if ((v.gpuFree[a] as Int32Array).length > 0) gpuOrder.push(a);
+      let sampled = 0;
+      let seen = 0;
+      if (cellUsed > 0 && gpuOrder.length > 0) {
+        const start = randomBelow(gpuOrder.length, random);
+        for (let k = 0; k < gpuOrder.length && sampled < MIX_AGENTS && seen < MIX_TASKS; k++) {
+          const a = gpuOrder[(start + k) % gpuOrder.length] as number;
+          sampled++;
+          for (const r of this.input.runningOn((this.agents[a] as AgentSlot).agentId)) {
+            seen++;
+            const first = r.gpus[0];
+            if (first === undefined) continue;
+            mix.add(r.resources.cpusMilli, r.resources.memMiB, first.milli >= GPU_MILLI ? { whole: r.gpus.length } : { milli: first.milli });
+          }
+        }
+      }
+      const share = sampled === 0 ? 1 : sampled / gpuAgents;
+      for (const cs of this.classes) mix.add(cs.cls.request.cpusMilli, cs.cls.request.memMiB, cs.cls.gpu, cs.remaining * share);
+    }
+    this.gpu = {
+      mix,
+      pool,
+      poolTotal,
+      poolUsed,
+      cellTotal,
+      cellUsed,
+      // Only a pass that measures fragmentation needs a slot per agent for it.
+      before: new Float64Array(mix.empty ? 0 : n),
+      beforeAt: new Int32Array(mix.empty ? 0 : n),
+      scratch: new Int32Array(MAX_DEVICES),
+      growth: { growth: 0, device: -1 },
+    };
+    return this.gpu;
+  }
+
+  /**
+   * gpuGrowth is how much the class grows agent a's fragmentation, with the device a share would
+   * take in ctx.growth; undefined when the mix is empty.
+   */
+  gpuGrowth(cls: TaskClass, a: number): GrowthResult | undefined {
+    const ctx = this.gpuContext();
+    if (ctx.mix.empty) return undefined;
+    const v = this.v;
+    const g = v.gpuFree[a] as Int32Array;
+    const cpu = v.freeCpu[a] as number;
+    const mem = v.freeMem[a] as number;
+    const version = (v.version[a] as number) + 1;
+    if (ctx.beforeAt[a] !== version) {
+      ctx.before[a] = ctx.mix.fragmentation(cpu, mem, g);
+      ctx.beforeAt[a] = version;
+    }
+    // A revocable task takes its cpus and mem from slack: the regular free amounts stay.
+    const revocable = cls.tier === 'revocable';
+    return fragmentationGrowth(
+      ctx.mix,
+      { cpusMilli: cpu, memMiB: mem, gpuFree: g, before: ctx.before[a] as number },
+      { cpusMilli: revocable ? 0 : cls.request.cpusMilli, memMiB: revocable ? 0 : cls.request.memMiB, gpu: cls.gpu },
+      ctx.scratch,
+      ctx.growth,
+    );
+  }
+
+  /** gpuCost is the gpu part's cost of the class on agent a (scoring.ts); undefined: the simple rule. */
+  gpuCost(cls: TaskClass, a: number): number | undefined {
+    const r = this.gpuGrowth(cls, a);
+    if (r === undefined) return undefined;
+    const ctx = this.gpu as GpuContext;
+    const gpu = cls.gpu;
+    if (gpu === undefined || ctx.cellTotal === 0) return r.growth;
+    const p = ctx.pool[a] as number;
+    const asked = 'whole' in gpu ? gpu.whole * GPU_MILLI : gpu.milli;
+    const ahead = (ctx.poolUsed[p] as number) / (ctx.poolTotal[p] as number) - ctx.cellUsed / ctx.cellTotal;
+    return r.growth + POOL_PRESSURE * asked * ahead;
   }
 
   newClass(cls: TaskClass, t: PendingTask): ClassState {
@@ -334,6 +496,7 @@ class Pass {
     view.spreadCount = spread;
     view.gpuFree = v.gpuFree[a] as Int32Array;
     view.gpu = cls.gpu;
+    view.gpuCost = w.gpu > 0 && view.gpuFree.length > 0 ? this.gpuCost(cls, a) : undefined;
     e.score = scoreAgent(view, w);
     e.version = v.version[a] as number;
     e.spread = w.spread > 0 ? (spread ?? -2) : -1;
@@ -414,6 +577,11 @@ class Pass {
     const agent = this.agents[a] as AgentSlot;
     const req = cls.request;
     const revocable = cls.tier === 'revocable';
+    // A share goes to the device its score assumed, chosen on the agent as it is before the task:
+    // the one that fragments least, or, without a mix (or without GPU scoring), the fullest that
+    // fits (chooseDevices below). Whole GPUs take the lowest wholly free devices.
+    let shareDevice = -1;
+    if (cls.gpu !== undefined && 'milli' in cls.gpu && this.weights.gpu > 0) shareDevice = this.gpuGrowth(cls, a)?.device ?? -1;
     if (revocable) {
       v.revCpu[a] = (v.revCpu[a] as number) - req.cpusMilli;
       v.revMem[a] = (v.revMem[a] as number) - req.memMiB;
@@ -440,10 +608,16 @@ class Pass {
         v.gpuCopied[a] = 1;
       }
       const milli = 'whole' in cls.gpu ? GPU_MILLI : cls.gpu.milli;
-      gpus = (chooseDevices(g, cls.gpu, 'pack') ?? []).map((device) => {
+      const devices = shareDevice >= 0 ? [shareDevice] : (chooseDevices(g, cls.gpu, 'pack') ?? []);
+      gpus = devices.map((device) => {
         g[device] = (g[device] as number) - milli;
         return { device, milli };
       });
+      if (this.gpu !== undefined) {
+        const p = this.gpu.pool[a] ?? -1;
+        if (p >= 0) this.gpu.poolUsed[p] = (this.gpu.poolUsed[p] as number) + milli * gpus.length;
+        this.gpu.cellUsed += milli * gpus.length;
+      }
     }
     v.version[a] = (v.version[a] as number) + 1;
     for (const attr of this.countedAttributes.get(t.job) ?? []) {
@@ -537,6 +711,7 @@ export function place(input: PlacementInput): PlacementResult {
     cs.remaining++;
     classOfTask[ti] = cs;
   }
+  pass.classes = [...classes.values()];
   pass.countRunning();
 
   const placements: Placement[] = [];

@@ -1,6 +1,7 @@
 // sim: the simulator's parts: the loader of Alibaba's openb GPU trace and the seeded randomness
-// that shuffles and samples it, and hollow cells (agents without processes under the master's
-// real log and scheduler input) for the scheduling benchmarks.
+// that shuffles and samples it, hollow cells (agents without processes under the master's real log
+// and scheduler input) for the scheduling benchmarks, the packing experiment (the master's own
+// pass, and the research scorers and baselines it is compared with).
 export {
   loadOpenbNodes,
   loadOpenbPods,
@@ -31,3 +32,36 @@ export {
 } from './hollow.js';
 export type { HollowAgent, HollowAgentOptions, HollowCellOptions, HollowJobOptions, PassStats } from './hollow.js';
 export { attachMasterLoop, type MasterLoop } from './masterloop.js';
+export {
+  CHECKPOINTS,
+  GPU_MODEL_ATTRIBUTE,
+  makePackingCell,
+  simulateMaster,
+  simulateScorer,
+  specOf,
+} from './packing.js';
+export type { MasterRunOptions, PackingCell, PackingRun } from './packing.js';
+export {
+  acceptsModel,
+  fitsGpuNode,
+  gpuFits,
+  gpuRequestOf,
+  GpuScorer,
+  MAX_CELL,
+  MAX_CLASSES,
+  MAX_SCARCITY,
+  PACKING_POLICIES,
+  REFINED_CAPACITY_SHARE,
+  REFINED_SCARCITY,
+  TargetWorkload,
+} from './scorers.js';
+export type {
+  GpuFitResult,
+  GpuMisfit,
+  GpuNodeView,
+  GpuPodRequest,
+  GpuScorerOptions,
+  PackingPolicy,
+  TargetWorkloadOptions,
+  WorkloadShape,
+} from './scorers.js';
