@@ -41,7 +41,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'ablation', what: 'scheduler speed-ups switched off one at a time: 200 jobs × 1,000 tasks onto 10,000 agents', run: runAblationBench },
   { name: 'etcdlog', what: 'event log on etcd: Store.append in batches on 1- and 3-member etcd beside SQLite', run: runEtcdLogBench },
   { name: 'failover', what: 'HA masters: kill -9 of the leader to the first placement and to the agents re-subscribed, 10 runs', run: runFailoverBench },
-  { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU per node scorer (FGD, ATC \'23, Fig. 9a)', run: runPackingBench },
+  { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 
 async function main(): Promise<number> {
