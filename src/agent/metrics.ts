@@ -41,9 +41,9 @@ export class AgentMetrics {
     const registry = daemonRegistry('agent');
     this.registry = registry;
     const registers = [registry];
-    // `self` rather than `this` inside collect(): prom-client calls it with the metric as `this`.
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
+    // Inside collect() prom-client binds `this` to the metric: the figures are reached through
+    // arrow functions made here, which keep this object.
+    const self = { current: (): MetricsSnapshot | undefined => this.current };
     const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge, m: MetricsSnapshot) => void): void => {
       new Gauge({
         name,
@@ -51,7 +51,7 @@ export class AgentMetrics {
         labelNames,
         registers,
         collect() {
-          const m = self.current;
+          const m = self.current();
           if (m === undefined) return;
           this.reset();
           collect(this, m);
@@ -64,7 +64,7 @@ export class AgentMetrics {
         help,
         registers,
         collect() {
-          const m = self.current;
+          const m = self.current();
           if (m !== undefined) setCounter(this, read(m));
         },
       });
@@ -100,7 +100,7 @@ export class AgentMetrics {
       labelNames: ['task', 'job'],
       registers,
       collect() {
-        const m = self.current;
+        const m = self.current();
         if (m === undefined) return;
         this.reset();
         for (const u of m.usage) this.inc(labels(u, m), u.cpuSecs);

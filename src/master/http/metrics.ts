@@ -69,9 +69,9 @@ export class MasterMetrics {
     const registry = daemonRegistry('master');
     this.registry = registry;
     const registers = [registry];
-    // `self` rather than `this` inside collect(): prom-client calls it with the metric as `this`.
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
+    // Inside collect() prom-client binds `this` to the metric: the figures are reached through
+    // arrow functions made here, which keep this object.
+    const self = { source: (): MasterMetricsSource | undefined => this.source, log: () => this.log(), sourced: () => this.sourced() };
     const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []): void => {
       new Gauge({
         name,
@@ -79,7 +79,7 @@ export class MasterMetrics {
         labelNames,
         registers,
         collect() {
-          const source = self.source;
+          const source = self.source();
           if (source === undefined) return;
           this.reset();
           collect(this);
@@ -92,7 +92,7 @@ export class MasterMetrics {
         help,
         registers,
         collect() {
-          const source = self.source;
+          const source = self.source();
           if (source !== undefined) setCounter(this, read(source));
         },
       });
