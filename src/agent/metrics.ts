@@ -5,9 +5,9 @@
 // and are gone from the first scrape after it ended. Only the time from LAUNCH to TASK_RUNNING is
 // observed as it happens.
 
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { TASK_STATES, type TaskState } from '../core/index.js';
-import { daemonRegistry, renderMetrics, setCounter } from '../metrics/index.js';
+import { daemonRegistry, renderMetrics, scrapedMetrics } from '../metrics/index.js';
 import type { TaskUsage } from '../protocol/index.js';
 
 /** MetricsSnapshot is what /metrics shows, read at the time of the request. */
@@ -41,34 +41,9 @@ export class AgentMetrics {
     const registry = daemonRegistry('agent');
     this.registry = registry;
     const registers = [registry];
-    // Inside collect() prom-client binds `this` to the metric: the figures are reached through
-    // arrow functions made here, which keep this object.
-    const self = { current: (): MetricsSnapshot | undefined => this.current };
-    const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge, m: MetricsSnapshot) => void): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          const m = self.current();
-          if (m === undefined) return;
-          this.reset();
-          collect(this, m);
-        },
-      });
-    };
-    const tally = (name: string, help: string, read: (m: MetricsSnapshot) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const m = self.current();
-          if (m !== undefined) setCounter(this, read(m));
-        },
-      });
-    };
+    // prom-client calls collect() with the metric as `this`: the figures come through this arrow function.
+    const current = (): MetricsSnapshot | undefined => this.current;
+    const { gauge, tally } = scrapedMetrics(registry, current);
 
     gauge('muster_agent_tasks', 'Tasks on this agent by the state of their latest update (every state, 0 included).', ['state'], (g, m) => {
       for (const state of TASK_STATES) g.set({ state }, m.tasksByState.get(state) ?? 0);
@@ -100,7 +75,7 @@ export class AgentMetrics {
       labelNames: ['task', 'job'],
       registers,
       collect() {
-        const m = self.current();
+        const m = current();
         if (m === undefined) return;
         this.reset();
         for (const u of m.usage) this.inc(labels(u, m), u.cpuSecs);

@@ -5,7 +5,7 @@
 // registry of its own, and shown on every daemon's page: collecting it per daemon would start one
 // more event-loop monitor and GC observer for each, that nothing could stop.
 
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { VERSION } from '../core/index.js';
 
 /** METRICS_CONTENT_TYPE is the Content-Type of a /metrics answer (Prometheus text format 0.0.4). */
@@ -66,4 +66,48 @@ export function statusClass(status: number): string {
 export function setCounter(counter: { reset(): void; inc(value: number): void }, value: number): void {
   counter.reset();
   counter.inc(value);
+}
+
+/** ScrapedMetrics makes metrics whose figures are read whole from a daemon's state at each scrape. */
+export interface ScrapedMetrics<S> {
+  /** gauge is reset and filled by collect at each scrape, so a series exists exactly while collect sets it. */
+  readonly gauge: (name: string, help: string, labelNames: string[], collect: (g: Gauge, s: S) => void) => void;
+  /** tally shows a count the daemon keeps itself as a counter. */
+  readonly tally: (name: string, help: string, read: (s: S) => number) => void;
+}
+
+/**
+ * scrapedMetrics binds such metrics to a registry and to current(), what there is to read (undefined
+ * while there is nothing: the metrics then show no series). prom-client calls collect() with the
+ * metric as `this`, so the figures come through current(), an arrow function of the daemon's.
+ */
+export function scrapedMetrics<S>(registry: Registry, current: () => S | undefined): ScrapedMetrics<S> {
+  const registers = [registry];
+  return {
+    gauge: (name, help, labelNames, collect) => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          const s = current();
+          if (s === undefined) return;
+          this.reset();
+          collect(this, s);
+        },
+      });
+    },
+    tally: (name, help, read) => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = current();
+          if (s !== undefined) setCounter(this, read(s));
+        },
+      });
+    },
+  };
 }

@@ -12,9 +12,9 @@
 //   carry. Those are recorded only while this master leads, so that a standby following the same
 //   log does not count the leader's work again.
 
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Gauge, type Registry } from 'prom-client';
 import { isTerminal, TASK_STATES, type TaskState } from '../../core/index.js';
-import { daemonRegistry, renderMetrics, setCounter, statusClass } from '../../metrics/index.js';
+import { daemonRegistry, renderMetrics, scrapedMetrics, statusClass } from '../../metrics/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, Event, LoggedEvent } from '../state/index.js';
 import type { AnsweredRequest } from './router.js';
@@ -69,34 +69,12 @@ export class MasterMetrics {
     const registry = daemonRegistry('master');
     this.registry = registry;
     const registers = [registry];
-    // Inside collect() prom-client binds `this` to the metric: the figures are reached through
-    // arrow functions made here, which keep this object.
-    const self = { source: (): MasterMetricsSource | undefined => this.source, log: () => this.log(), sourced: () => this.sourced() };
+    const scraped = scrapedMetrics(registry, (): MasterMetricsSource | undefined => this.source);
+    const tally = scraped.tally;
     const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          const source = self.source();
-          if (source === undefined) return;
-          this.reset();
-          collect(this);
-        },
-      });
+      scraped.gauge(name, help, labelNames, (g) => collect(g));
     };
-    const tally = (name: string, help: string, read: (s: MasterMetricsSource) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const source = self.source();
-          if (source !== undefined) setCounter(this, read(source));
-        },
-      });
-    };
+    const self = { log: () => this.log(), sourced: () => this.sourced() };
 
     // The log.
     gauge('muster_master_log_index', 'Index of the last durable event in the log.', (g) => g.set(self.log().lastIndex));
