@@ -14,6 +14,7 @@ export {
 } from './filters.js';
 export type { AgentFree, FilterName, Rejection, TaskClass } from './filters.js';
 export { place } from './placement.js';
+export { GpuDemand } from './demand.js';
 export { AgentTable } from './table.js';
 export { mulberry32, permutation, randomBelow } from './random.js';
 export { allocate, drfOrder } from './allocator.js';

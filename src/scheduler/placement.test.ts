@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ResourceRequest } from '../core/index.js';
 import { resources } from '../../test/fixtures.js';
-import { DEFAULT_PLACEMENT_OPTIONS, place } from './index.js';
+import { DEFAULT_PLACEMENT_OPTIONS, GpuDemand, place } from './index.js';
 import { MIX_AGENTS } from './placement.js';
 import type { AgentSlot, PendingTask, PlacementInput, PlacementOptions, PlacementResult, RunningTask } from './index.js';
 
@@ -325,6 +325,28 @@ void test('place() asks for running tasks only where GPUs are in use, and of a b
   const r = place(count(input(busy, tasks(20, { job: 'ml/prod/infer', request: req(1, 1024, { gpus: 0.5 }) }), { running: run })));
   assert.equal(r.placements.length, 20);
   assert.ok(asked > 0 && asked <= MIX_AGENTS, `asked ${asked}`);
+});
+
+void test('place() keeps a whole 8-GPU machine for the 8-GPU tasks the cell has been asked for, though none runs', () => {
+  // "half" (a pool of its own) has 4 of its 8 GPUs taken by 1-GPU tasks, "whole" (another pool)
+  // all 8 free. The running tasks alone show only 1-GPU work, and pool pressure then sends a new
+  // 1-GPU task to the emptier pool: "whole". The 8-GPU tasks that arrived (failed or waiting)
+  // are the reason to keep "whole" whole and finish filling "half".
+  const agents = [
+    slot('whole', { total: 'cpus:96;mem:512GiB;gpus:8' }),
+    slot('half', { total: 'cpus:64;mem:512GiB;gpus:8', free: 'cpus:60;mem:508GiB', gpuFree: [0, 0, 0, 0, 1000, 1000, 1000, 1000] }),
+  ];
+  const run = [0, 1, 2, 3].map((d) => gpuTask('half', d, [{ device: d, milli: 1000 }]));
+  const small = [task({ job: 'ml/prod/small', request: req(1, 1024, { gpus: 1 }) })];
+  const demand = new GpuDemand();
+  for (let k = 0; k < 5; k++) {
+    demand.arrive(1000, 1024, 1);
+    demand.arrive(8000, 8192, 8);
+  }
+  for (const seed of [1, 2, 3, 4, 5]) {
+    assert.equal(where(place(input(agents, small, { running: run, seed })))['ml/prod/small/0'], 'whole', `seed ${seed}, running tasks only`);
+    assert.equal(where(place({ ...input(agents, small, { running: run, seed }), demand }))['ml/prod/small/0'], 'half', `seed ${seed}, with the demand`);
+  }
 });
 
 // ---- randomization, classes and ablations ---------------------------------------------------

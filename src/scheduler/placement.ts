@@ -21,11 +21,12 @@
 //
 // - GPU fragmentation. On agents with GPU devices the gpu part of the score is how little the task
 //   fragments the cell's free GPU (scoring.ts), measured against the mix of GPU tasks the cell
-//   runs and has pending. The first score on such an agent in a pass builds that context once:
-//   one walk over the agents for the pools' GPU use, and, only if some GPU is in use or asked
-//   for, the running tasks of at most MIX_AGENTS GPU agents (a seeded sample, asked through
-//   runningOn) plus the pass's pending GPU tasks. An agent's fragmentation is cached until a task
-//   lands on it. A cell without GPUs never builds it.
+//   is asked to run. The first score on such an agent in a pass builds that context once: one
+//   walk over the agents for the pools' GPU use, and, only if some GPU is in use or asked for, the
+//   mix: the caller's GpuDemand (the GPU tasks that arrived, decayed; demand.ts), or without one
+//   the running tasks of at most MIX_AGENTS GPU agents (a seeded sample, asked through runningOn)
+//   plus the pass's pending GPU tasks. An agent's fragmentation is cached until a task lands on
+//   it. A cell without GPUs never builds it.
 //
 // Once the pass is over, each class left with unplaced tasks is explained once (explain.ts), and
 // preferred tasks that may preempt look for victims (preemption.ts).
@@ -355,28 +356,35 @@ class Pass {
         poolTotal[p] = (poolTotal[p] as number) + g.length * GPU_MILLI;
         poolUsed[p] = (poolUsed[p] as number) + used;
       }
-      // The running tasks of a seeded sample of GPU agents, consecutive in the visiting order from
-      // a seeded start, stand for the cell's; the pending ones count as the sample's share of them.
-      const random = mulberry32((this.input.options.seed ^ 0x5bd1e995) >>> 0);
-      const gpuOrder: number[] = [];
-      for (const a of this.orderAll) if ((v.gpuFree[a] as Int32Array).length > 0) gpuOrder.push(a);
-      let sampled = 0;
-      let seen = 0;
-      if (cellUsed > 0 && gpuOrder.length > 0) {
-        const start = randomBelow(gpuOrder.length, random);
-        for (let k = 0; k < gpuOrder.length && sampled < MIX_AGENTS && seen < MIX_TASKS; k++) {
-          const a = gpuOrder[(start + k) % gpuOrder.length] as number;
-          sampled++;
-          for (const r of this.input.runningOn((this.agents[a] as AgentSlot).agentId)) {
-            seen++;
-            const first = r.gpus[0];
-            if (first === undefined) continue;
-            mix.add(r.resources.cpusMilli, r.resources.memMiB, first.milli >= GPU_MILLI ? { whole: r.gpus.length } : { milli: first.milli });
+      // What the cell has been asked to run (GpuDemand, kept across passes by the caller) is the
+      // mix. Without it (a plan, a master that has seen no GPU task arrive yet) the running tasks
+      // of a seeded sample of GPU agents, consecutive in the visiting order from a seeded start,
+      // stand for the cell's, and the pending ones count as the sample's share of them.
+      const demand = this.input.demand;
+      if (demand !== undefined && demand.size > 0) {
+        demand.addTo(mix);
+      } else {
+        const random = mulberry32((this.input.options.seed ^ 0x5bd1e995) >>> 0);
+        const gpuOrder: number[] = [];
+        for (const a of this.orderAll) if ((v.gpuFree[a] as Int32Array).length > 0) gpuOrder.push(a);
+        let sampled = 0;
+        let seen = 0;
+        if (cellUsed > 0 && gpuOrder.length > 0) {
+          const start = randomBelow(gpuOrder.length, random);
+          for (let k = 0; k < gpuOrder.length && sampled < MIX_AGENTS && seen < MIX_TASKS; k++) {
+            const a = gpuOrder[(start + k) % gpuOrder.length] as number;
+            sampled++;
+            for (const r of this.input.runningOn((this.agents[a] as AgentSlot).agentId)) {
+              seen++;
+              const first = r.gpus[0];
+              if (first === undefined) continue;
+              mix.add(r.resources.cpusMilli, r.resources.memMiB, first.milli >= GPU_MILLI ? { whole: r.gpus.length } : { milli: first.milli });
+            }
           }
         }
+        const share = sampled === 0 ? 1 : sampled / gpuAgents;
+        for (const cs of this.classes) mix.add(cs.cls.request.cpusMilli, cs.cls.request.memMiB, cs.cls.gpu, cs.remaining * share);
       }
-      const share = sampled === 0 ? 1 : sampled / gpuAgents;
-      for (const cs of this.classes) mix.add(cs.cls.request.cpusMilli, cs.cls.request.memMiB, cs.cls.gpu, cs.remaining * share);
     }
     this.gpu = {
       mix,

@@ -146,9 +146,9 @@ export function scoreAgent(view: ScoreView, weights: ScoreWeights): number {
 }
 
 /** CAPACITY_SHARE is λ above: how much a GPU that no cpu or mem is left to feed counts as a fragment. */
-export const CAPACITY_SHARE = 0.25;
+export const CAPACITY_SHARE = 0.1;
 /** POOL_PRESSURE weighs a pool's use ahead of the cell's against fragmentation, per milli asked. */
-export const POOL_PRESSURE = 4;
+export const POOL_PRESSURE = 3;
 /** COST_SCALE (milli) turns a GPU cost into the gpu part: a cost of COST_SCALE scores 0.27. */
 export const COST_SCALE = 1000;
 
@@ -274,7 +274,8 @@ export class GpuMix {
         let k = gpuSlots;
         if (cpu > 0) k = Math.min(k, Math.floor(cpusMilli / cpu));
         if (mem > 0) k = Math.min(k, Math.floor(memMiB / mem));
-        w += (t.weight[c] as number) * (1 - CAPACITY_SHARE + (CAPACITY_SHARE * k) / gpuSlots);
+        // 1 − λ + λ·k/k' written so that a machine whose cpus and mem feed every slot counts exactly 1.
+        w += k >= gpuSlots ? (t.weight[c] as number) : (t.weight[c] as number) * (1 - (CAPACITY_SHARE * (gpuSlots - k)) / gpuSlots);
       }
       usableExpected += w * usable;
     }

@@ -4,6 +4,7 @@
 
 import type { Resources, ResourceRequest } from '../core/index.js';
 import type { AgentTable } from './table.js';
+import type { GpuDemand } from './demand.js';
 
 export type Attributes = Readonly<Record<string, string>>;
 
@@ -155,6 +156,12 @@ export interface PlacementInput {
    * it each call builds its own from agents, visiting them in an order seeded by options.seed.
    */
   readonly table?: AgentTable;
+  /**
+   * The GPU tasks the cell has been asked to run, kept across passes by the caller (demand.ts):
+   * GPU scoring measures fragmentation against them. Without it, against a sample of the running
+   * tasks and the pass's pending ones.
+   */
+  readonly demand?: GpuDemand;
 }
 
 export interface Placement {

@@ -30,7 +30,7 @@ import {
   type LoggedEvent,
   type SchedulingOptions,
 } from '../master/index.js';
-import { place, type PlacementOptions } from '../scheduler/index.js';
+import { GpuDemand, place, type PlacementOptions } from '../scheduler/index.js';
 import { mulberry32, type OpenbNode, type OpenbPod } from './openb.js';
 import { GpuScorer, PACKING_POLICIES, TargetWorkload, type GpuPodRequest, type PackingPolicy } from './scorers.js';
 
@@ -286,6 +286,7 @@ export function simulateMaster(cell: PackingCell, arrivals: Int32Array, options:
   const specs = new Map<number, JobSpec>();
   const marks = new Checkpoints(cell.capacityGpuMilli);
   const state = log.state;
+  const demand = new GpuDemand();
   for (let k = 0; k < arrivals.length; k++) {
     const shape = cell.shapeOf[arrivals[k] as number] as number;
     const pod = cell.shapes[shape] as GpuPodRequest;
@@ -299,6 +300,7 @@ export function simulateMaster(cell: PackingCell, arrivals: Int32Array, options:
     log.append([{ type: 'JobCreated', at: now, spec: { ...spec, job } }]);
     const tasks = pendingTasks(state, now);
     const table = slots.refresh(state, undefined, () => NO_SLACK);
+    demand.observe(tasks);
     const placement: PlacementOptions = {
       seed: log.lastIndex >>> 0,
       weights: scheduling.scoreWeights,
@@ -311,6 +313,7 @@ export function simulateMaster(cell: PackingCell, arrivals: Int32Array, options:
       tasks,
       agents: table.agents,
       table,
+      demand,
       runningOf: (j) => runningOfJob(state, j),
       runningOn: (agentId) => runningOnAgent(state, agentId),
       options: placement,

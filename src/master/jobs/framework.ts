@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { EMPTY, add, isTerminal, makeTaskId, parseJobKey, requestOf, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import type { TaskInfo } from '../../protocol/index.js';
-import { drfOrder, place, type Offer, type PendingTask, type PlacementOptions, type PlacementResult, type WhyPending } from '../../scheduler/index.js';
+import { drfOrder, GpuDemand, place, type Offer, type PendingTask, type PlacementOptions, type PlacementResult, type WhyPending } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { InProcessFramework } from '../frameworks/offers.js';
@@ -42,6 +42,12 @@ export class MusterFramework implements InProcessFramework {
   private readonly budget: PreemptionBudget;
   /** The agents as compact vectors, kept from pass to pass and updated where they changed. */
   private readonly slots = new AgentSlotCache();
+  /**
+   * The GPU tasks asked of the cell, which GPU scoring measures fragmentation against (demand.ts).
+   * Not durable: a master that starts (or takes over) seeds it from the GPU tasks running.
+   */
+  private readonly demand = new GpuDemand();
+  private demandSeeded = false;
   /** Tasks launched and preempted since start, for /metrics. */
   launched = 0;
   preempted = 0;
@@ -113,6 +119,7 @@ export class MusterFramework implements InProcessFramework {
     let tasks = this.ready;
     this.ready = [];
     const { scheduling } = this.options;
+    if (tasks.length > 0) this.observeDemand(state, tasks);
 
     let result: PlacementResult | undefined;
     let more = false;
@@ -146,6 +153,7 @@ export class MusterFramework implements InProcessFramework {
         runningOf: (job) => runningOfJob(state, job),
         runningOn: (agentId) => runningOnAgent(state, agentId),
         options: this.placementOptions(this.budget.available(now)),
+        demand: this.demand,
       });
       this.remember(tasks, result);
       this.options.onPass?.((performance.now() - start) / 1000);
@@ -188,6 +196,20 @@ export class MusterFramework implements InProcessFramework {
         this.options.logger.warn('agent not connected for LAUNCH', { taskId: l.taskId, agentId: l.agentId });
       }
     }
+  }
+
+  /**
+   * observeDemand counts the GPU tasks newly pending; the first time, the GPU tasks running count
+   * as arrivals too, so that a master that took over measures against the cell's mix at once.
+   */
+  private observeDemand(state: CellState, pending: readonly PendingTask[]): void {
+    if (!this.demandSeeded) {
+      this.demandSeeded = true;
+      for (const t of state.tasks.values()) {
+        if (!isTerminal(t.state) && t.resources.gpus > 0) this.demand.arrive(t.resources.cpusMilli, t.resources.memMiB, t.resources.gpus);
+      }
+    }
+    this.demand.observe(pending);
   }
 
   /**
