@@ -1,19 +1,26 @@
 // The allocator hands out resource offers as Mesos's does: each agent's free resources, all of
-// them, to one framework, chosen by Dominant Resource Fairness (Ghodsi et al., NSDI 2011): the
-// framework whose largest share of any one resource of the cell, divided by its role's weight, is
-// the smallest. What is offered counts as allocated at once, so one pass over many agents spreads
-// them between frameworks instead of giving every agent to the poorest.
+// them, to one framework, chosen by hierarchical Dominant Resource Fairness (Ghodsi et al., NSDI
+// 2011), the two levels of Mesos's sorters. First the role: the one whose largest share of any one
+// resource of the cell (summed over its frameworks), divided by its weight, is the smallest, except
+// that a role still below its quota guarantee goes before every role that is not. Then, inside that
+// role, its framework of smallest dominant share. Roles first means a role does not gain by running
+// more frameworks: two frameworks of one role share what one would have had.
 //
-// This is flat DRF over frameworks; the hierarchy of DESIGN.md (roles first, quota guarantees,
-// then frameworks inside a role) is for a later issue. With one framework per role, as now, the
-// two agree.
+// What is offered counts as allocated at once, to the framework and its role, so one pass over many
+// agents spreads them between roles and frameworks instead of giving every agent to the poorest.
+// Only roles with a framework that may take the agent (not suppressed, no live decline filter for
+// it) compete for it: a role that wants nothing does not hold an agent back from the others.
 
-import type { Resources } from '../core/index.js';
+import { gpusToMilli, type Resources } from '../core/index.js';
 import type { AllocatorFramework, AllocatorInput, Offer, PendingTask } from './types.js';
 
 /** SCALARS are the resources dominant share is taken over; ports are not a share of anything. */
 const SCALARS = 4;
 
+/**
+ * scalar is one resource as an integer (gpus in milli), so that sums over frameworks are exact and
+ * do not depend on the order frameworks come in: a share tie stays a tie.
+ */
 function scalar(r: Resources, k: number): number {
   switch (k) {
     case 0:
@@ -23,7 +30,7 @@ function scalar(r: Resources, k: number): number {
     case 2:
       return r.diskMiB;
     default:
-      return r.gpus;
+      return gpusToMilli(r.gpus);
   }
 }
 
@@ -39,53 +46,110 @@ function eligible(f: AllocatorFramework, agentId: string, now: number): boolean 
   return until === undefined || until <= now;
 }
 
+/** weightOf: a role's weight; missing or not a positive number: 1. */
+function weightOf(weights: ReadonlyMap<string, number>, role: string): number {
+  const w = weights.get(role);
+  return w !== undefined && Number.isFinite(w) && w > 0 ? w : 1;
+}
+
 /**
- * allocate offers each agent's free resources to the eligible framework of lowest weighted
- * dominant share, ties going to the lower frameworkId. Agents are taken in the given order,
- * an agent no framework may have is skipped; the same input gives the same offers.
- * Role weights default to 1; one that is not a positive number counts as 1.
+ * allocate offers each agent's free resources to one framework: of the roles with a framework
+ * that may take the agent, those below their quota guarantee first, then the lowest weighted
+ * dominant share, ties to the lower role name; inside that role, the framework of lowest dominant
+ * share, ties to the lower frameworkId. Agents are taken in the given order, an agent no framework
+ * may have is skipped; the same input gives the same offers, whatever the order of frameworks.
+ * Role weights default to 1; one that is not a positive number counts as 1. It costs
+ * O(agents × frameworks).
  */
 export function allocate(input: AllocatorInput): Offer[] {
   const { agents, frameworks, now } = input;
 
   const total = new Float64Array(SCALARS);
   for (const a of agents) for (let k = 0; k < SCALARS; k++) total[k] = (total[k] as number) + scalar(a.total, k);
-
-  const allocated = new Float64Array(frameworks.length * SCALARS);
-  const weight = new Float64Array(frameworks.length);
-  const share = new Float64Array(frameworks.length);
-  const shareOf = (fi: number): number => {
+  const dominantOf = (held: Float64Array, at: number): number => {
     let dominant = 0;
     for (let k = 0; k < SCALARS; k++) {
       const t = total[k] as number;
       if (t <= 0) continue;
-      const s = (allocated[fi * SCALARS + k] as number) / t;
+      const s = (held[at + k] as number) / t;
       if (s > dominant) dominant = s;
     }
-    return dominant / (weight[fi] as number);
+    return dominant;
   };
+
+  // Roles are numbered as they first appear; each framework points at its role's number.
+  const roleNumber = new Map<string, number>();
+  const roleOf = new Int32Array(frameworks.length);
+  for (let fi = 0; fi < frameworks.length; fi++) {
+    const role = (frameworks[fi] as AllocatorFramework).role;
+    let ri = roleNumber.get(role);
+    if (ri === undefined) {
+      ri = roleNumber.size;
+      roleNumber.set(role, ri);
+    }
+    roleOf[fi] = ri;
+  }
+  const roles = [...roleNumber.keys()];
+
+  const fwHeld = new Float64Array(frameworks.length * SCALARS);
+  const fwShare = new Float64Array(frameworks.length);
+  const roleHeld = new Float64Array(roles.length * SCALARS);
   for (let fi = 0; fi < frameworks.length; fi++) {
     const f = frameworks[fi] as AllocatorFramework;
-    for (let k = 0; k < SCALARS; k++) allocated[fi * SCALARS + k] = scalar(f.allocated, k);
-    const w = input.roleWeights.get(f.role);
-    weight[fi] = w !== undefined && Number.isFinite(w) && w > 0 ? w : 1;
-    share[fi] = shareOf(fi);
+    const ri = roleOf[fi] as number;
+    for (let k = 0; k < SCALARS; k++) {
+      const v = scalar(f.allocated, k);
+      fwHeld[fi * SCALARS + k] = v;
+      roleHeld[ri * SCALARS + k] = (roleHeld[ri * SCALARS + k] as number) + v;
+    }
+    fwShare[fi] = dominantOf(fwHeld, fi * SCALARS);
   }
+
+  // A quota figure of 0 names no guarantee for that resource (a quota leaves out what it does not limit).
+  const quota = new Float64Array(roles.length * SCALARS);
+  const roleWeight = new Float64Array(roles.length);
+  const roleShare = new Float64Array(roles.length);
+  const underQuota = new Uint8Array(roles.length);
+  const rescore = (ri: number): void => {
+    roleShare[ri] = dominantOf(roleHeld, ri * SCALARS) / (roleWeight[ri] as number);
+    let under = 0;
+    for (let k = 0; k < SCALARS; k++) {
+      const q = quota[ri * SCALARS + k] as number;
+      if (q > 0 && (roleHeld[ri * SCALARS + k] as number) < q) under = 1;
+    }
+    underQuota[ri] = under;
+  };
+  for (let ri = 0; ri < roles.length; ri++) {
+    const role = roles[ri] as string;
+    roleWeight[ri] = weightOf(input.roleWeights, role);
+    const q = input.quotas?.get(role);
+    if (q !== undefined) for (let k = 0; k < SCALARS; k++) quota[ri * SCALARS + k] = scalar(q, k);
+    rescore(ri);
+  }
+
+  // before: framework fi goes before framework b, by role first and then inside the role. One scan
+  // of the frameworks per agent finds the best of both levels at once: the order is total.
+  const before = (fi: number, b: number): boolean => {
+    const ri = roleOf[fi] as number;
+    const rb = roleOf[b] as number;
+    if (ri !== rb) {
+      if (underQuota[ri] !== underQuota[rb]) return (underQuota[ri] as number) > (underQuota[rb] as number);
+      const s = roleShare[ri] as number;
+      const t = roleShare[rb] as number;
+      return s < t || (s === t && (roles[ri] as string) < (roles[rb] as string));
+    }
+    const s = fwShare[fi] as number;
+    const t = fwShare[b] as number;
+    return s < t || (s === t && (frameworks[fi] as AllocatorFramework).frameworkId < (frameworks[b] as AllocatorFramework).frameworkId);
+  };
 
   const offers: Offer[] = [];
   for (const agent of agents) {
     if (!hasFree(agent.free)) continue;
     let best = -1;
     for (let fi = 0; fi < frameworks.length; fi++) {
-      const f = frameworks[fi] as AllocatorFramework;
-      if (!eligible(f, agent.agentId, now)) continue;
-      if (best < 0) {
-        best = fi;
-        continue;
-      }
-      const s = share[fi] as number;
-      const b = share[best] as number;
-      if (s < b || (s === b && f.frameworkId < (frameworks[best] as AllocatorFramework).frameworkId)) best = fi;
+      if (!eligible(frameworks[fi] as AllocatorFramework, agent.agentId, now)) continue;
+      if (best < 0 || before(fi, best)) best = fi;
     }
     if (best < 0) continue;
     const f = frameworks[best] as AllocatorFramework;
@@ -97,10 +161,14 @@ export function allocate(input: AllocatorInput): Offer[] {
       attributes: agent.attributes,
       resources: agent.free,
     });
+    const ri = roleOf[best] as number;
     for (let k = 0; k < SCALARS; k++) {
-      allocated[best * SCALARS + k] = (allocated[best * SCALARS + k] as number) + scalar(agent.free, k);
+      const v = scalar(agent.free, k);
+      fwHeld[best * SCALARS + k] = (fwHeld[best * SCALARS + k] as number) + v;
+      roleHeld[ri * SCALARS + k] = (roleHeld[ri * SCALARS + k] as number) + v;
     }
-    share[best] = shareOf(best);
+    fwShare[best] = dominantOf(fwHeld, best * SCALARS);
+    rescore(ri);
   }
   return offers;
 }
@@ -161,8 +229,7 @@ export function drfOrder(tasks: readonly PendingTask[], input: DrfOrderInput): P
       const s = (a[k] as number) / t;
       if (s > dominant) dominant = s;
     }
-    const w = input.roleWeights.get(role);
-    return dominant / (w !== undefined && Number.isFinite(w) && w > 0 ? w : 1);
+    return dominant / weightOf(input.roleWeights, role);
   };
 
   const out: PendingTask[] = [];
@@ -201,7 +268,7 @@ export function drfOrder(tasks: readonly PendingTask[], input: DrfOrderInput): P
       a[0] = (a[0] as number) + t.request.cpusMilli;
       a[1] = (a[1] as number) + t.request.memMiB;
       a[2] = (a[2] as number) + t.request.diskMiB;
-      a[3] = (a[3] as number) + t.request.gpus;
+      a[3] = (a[3] as number) + gpusToMilli(t.request.gpus);
       q.share = shareOf(q.role);
       if (q.next >= q.tasks.length) {
         const last = heap.pop() as RoleQueue;

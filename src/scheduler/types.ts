@@ -247,6 +247,11 @@ export interface AllocatorInput {
   readonly agents: readonly AllocatorAgent[];
   readonly frameworks: readonly AllocatorFramework[];
   readonly roleWeights: ReadonlyMap<string, number>;
+  /**
+   * Quota guarantees by role: a role whose allocation is below its quota in some resource the quota
+   * names (cpus, mem, disk or gpus above 0) is offered to before any role that is not. Absent: none.
+   */
+  readonly quotas?: ReadonlyMap<string, Resources>;
   readonly now: number;
   /** Makes offer ids; the caller supplies it so ids stay unique across passes. */
   readonly nextOfferId: () => string;
