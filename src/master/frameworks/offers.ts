@@ -1,7 +1,10 @@
 // OfferCycle runs allocation passes: it works out each connected agent's free resources from the
 // state, has the allocator (pure, in scheduler/) turn them into offers, and hands each framework
 // its offers. The built-in job scheduler is an in-process framework: it gets offers as objects
-// and answers them before the pass ends. External frameworks (Mesos v1 API) come later.
+// and answers them before the pass ends, with launches that name the offers they use. The cycle,
+// not the framework, checks each launch against its offer (commands/launch.ts), appends what
+// passes, and only then sends LAUNCH: an offer is used once, and a framework cannot launch beyond
+// what it was offered. External frameworks (Mesos v1 API) come later.
 //
 // Allocation is incremental, as Mesos's is between its batch allocations: a pass re-offers only
 // the agents something happened on since the last (a task landed there or ended, read from the
@@ -14,24 +17,13 @@ import { EMPTY, subtractRanges, type PortRange, type Resources } from '../../cor
 import type { Logger } from '../../log/index.js';
 import { allocate, type AllocatorAgent, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
-import { agentsTouchedBy, freeOf } from '../jobs/index.js';
+import { checkOffers, launchEvents, type AcceptRequest } from '../commands/launch.js';
+import { agentsTouchedBy, freeOf } from '../jobs/input.js';
 import type { EventLog } from '../eventlog.js';
 import type { AgentRecord } from '../state/index.js';
+import type { AcceptOutcome, InProcessFramework } from './types.js';
 
-/** InProcessFramework is a framework living inside the master. */
-export interface InProcessFramework {
-  readonly frameworkId: string;
-  readonly role: string;
-  /** wantsOffers: it has work it could place now (else it is left out, as Mesos's SUPPRESS). */
-  wantsOffers(now: number): boolean;
-  /**
-   * resourceOffers uses what it can of the offers, at most one per agent, by agent id; whatever
-   * it does not launch is declined. The map is the cycle's own: read it during the call only.
-   */
-  resourceOffers(offers: ReadonlyMap<string, Offer>, now: number): Promise<void>;
-  /** nextWakeAt: when it will next want offers without anything else happening (backoff), if ever. */
-  nextWakeAt(): number | undefined;
-}
+export type { InProcessFramework } from './types.js';
 
 export class OfferCycle {
   private running = false;
@@ -51,7 +43,7 @@ export class OfferCycle {
    * though it is handed over again at each pass it stays outstanding) and rescinded (withdrawn
    * because their agent disconnected, became unreachable, was removed or is stopping), for /metrics.
    */
-  readonly stats = { passes: 0, offers: 0, declined: 0, rescinded: 0 };
+  readonly stats = { passes: 0, offers: 0, declined: 0, rescinded: 0, refused: 0 };
   /** Offers already counted as declined. */
   private readonly declined = new WeakSet<Offer>();
   /** Agents launched on during the framework call under way (undefined outside one). */
@@ -59,7 +51,7 @@ export class OfferCycle {
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf'>,
+    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf' | 'send'>,
     private readonly frameworks: readonly InProcessFramework[],
     private readonly options: { masterId: string; logger: Logger; roleWeights?: ReadonlyMap<string, number> },
   ) {
@@ -188,7 +180,8 @@ export class OfferCycle {
       const launchedOn = new Set<string>();
       this.launchedOn = launchedOn;
       try {
-        await f.resourceOffers(offers, now);
+        const answer = f.resourceOffers(offers, now);
+        if (answer !== undefined) await this.accept(f, offers, answer);
       } finally {
         this.launchedOn = undefined;
       }
@@ -198,6 +191,11 @@ export class OfferCycle {
         this.stats.declined++;
       }
     }
+  }
+
+  private async accept(f: InProcessFramework, offers: Map<string, Offer>, answer: AcceptRequest): Promise<void> {
+    const outcome = await commitAnswer(this.log, this.links, this.options.logger, f, offers, answer);
+    this.stats.refused += outcome.refused.length;
   }
 
   /** armWake sets a timer for the earliest backoff to expire, so a restart is not late by a tick. */
@@ -213,6 +211,42 @@ export class OfferCycle {
     this.wake = setTimeout(() => this.kick(), Math.max(0, at - this.log.now()) + 5);
     this.wake.unref();
   }
+}
+
+/**
+ * commitAnswer commits a framework's answer to its offers (by agent id): launches on offers it does
+ * not hold, or beyond them, are refused; the rest, with its preemptions, become events in one
+ * append (launchEvents decides against the state appended to); each offer launched on is used up
+ * (removed from offers); LAUNCH goes out once the append is durable. The framework hears the outcome.
+ */
+export async function commitAnswer(
+  log: EventLog,
+  links: Pick<AgentLinks, 'send'>,
+  logger: Logger,
+  f: InProcessFramework,
+  offers: Map<string, Offer>,
+  answer: AcceptRequest,
+): Promise<AcceptOutcome> {
+  const { accepted, refused } = checkOffers(f.frameworkId, answer.launches, (agentId) => offers.get(agentId));
+  const committed = await log.submit((s, at) => {
+    const d = launchEvents(s, at, { launches: accepted, preemptions: answer.preemptions, reclaimed: answer.reclaimed });
+    return { events: d.events, result: d };
+  });
+  // An offer is used once: what is left of the agent is offered again at the next pass.
+  for (const t of committed.launched) offers.delete(t.agentId);
+  const state = log.state;
+  for (const t of committed.launched) {
+    const info = f.taskInfo(state, t);
+    if (info === undefined) continue;
+    if (!links.send(t.agentId, { type: 'LAUNCH', launch: { task: info } })) {
+      // The agent's stream dropped after the offer: when it re-subscribes without this task the
+      // task is marked lost and the instance placed again.
+      logger.warn('agent not connected for LAUNCH', { taskId: t.taskId, agentId: t.agentId });
+    }
+  }
+  const outcome: AcceptOutcome = { launched: committed.launched, victims: committed.victims, refused };
+  f.accepted(outcome);
+  return outcome;
 }
 
 /**

@@ -14,6 +14,7 @@ import { EventLog } from '../eventlog.js';
 import { DEFAULT_SCHEDULING_OPTIONS, type SchedulingOptions } from '../options.js';
 import type { Event } from '../state/index.js';
 import { SqliteStore } from '../store/index.js';
+import { commitAnswer } from '../frameworks/offers.js';
 import { MusterFramework } from './framework.js';
 
 function res(text: string): Resources {
@@ -64,7 +65,8 @@ async function withCell(scheduling: Partial<SchedulingOptions>, fn: (cell: Cell)
       for (const [i, a] of [...log.state.agents.values()].entries()) {
         offers.set(a.agentId, { offerId: `O${i}`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: subtract(a.resources, a.used) });
       }
-      await framework.resourceOffers(offers, now);
+      const answer = framework.resourceOffers(offers, now);
+      if (answer !== undefined) await commitAnswer(log, links, silentLogger, framework, offers, answer);
     };
     await fn({ log, framework, sent, committed, slack, clock, pass, submit });
   } finally {

@@ -1,9 +1,11 @@
 // MusterFramework is the built-in job scheduler: the framework "muster". On each offer round it
 // collects the instances that are pending and past their backoff, orders them by tier, priority and
 // fair share (DRF among roles), asks scheduler/ to place them on the offers (preempting lower tasks
-// for preferred ones, within a rate limit), and commits the placements and preemptions as one
-// append. Only once that is durable does it send LAUNCH to the agents; the KILLs of victims go out
-// through the master's owed-kills path. What it could not place keeps its why-pending answer.
+// for preferred ones, within a rate limit), and answers the offers with those launches and
+// preemptions. The master checks the answer against the offers and the state, appends it, and only
+// once that is durable sends LAUNCH (commands/launch.ts, frameworks/offers.ts); the KILLs of
+// victims go out through the master's owed-kills path. What it could not place keeps its
+// why-pending answer.
 
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -13,9 +15,10 @@ import type { TaskInfo } from '../../protocol/index.js';
 import { drfOrder, GpuDemand, place, type Offer, type PendingTask, type PlacementOptions, type PlacementResult, type WhyPending } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
 import type { EventLog } from '../eventlog.js';
-import type { InProcessFramework } from '../frameworks/offers.js';
+import type { Launch, AcceptRequest } from '../commands/launch.js';
+import type { AcceptOutcome, InProcessFramework } from '../frameworks/types.js';
 import type { SchedulingOptions } from '../options.js';
-import { roleOf, type CellState, type Event, type LaunchedTask, type PreemptionRecord } from '../state/index.js';
+import { roleOf, type CellState, type LaunchedTask, type PreemptionRecord } from '../state/index.js';
 import { AgentSlotCache, pendingTasks, runningOfJob, runningOnAgent } from './input.js';
 import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 
@@ -112,7 +115,7 @@ export class MusterFramework implements InProcessFramework {
     return this.ready.length > 0 || this.reclaim.length > 0;
   }
 
-  async resourceOffers(offers: ReadonlyMap<string, Offer>, now: number): Promise<void> {
+  resourceOffers(offers: ReadonlyMap<string, Offer>, now: number): AcceptRequest | undefined {
     const state = this.log.state;
     const reclaimed = this.reclaim;
     this.reclaim = [];
@@ -161,41 +164,23 @@ export class MusterFramework implements InProcessFramework {
 
     const launches = result === undefined ? [] : launchesOf(tasks, result);
     const preemptions = result === undefined ? [] : preemptionsOf(tasks, result);
-    const victims = preemptions.reduce((n, p) => n + p.victims.length, 0);
-    this.budget.spend(victims);
+    this.budget.spend(preemptions.reduce((n, p) => n + p.victims.length, 0));
     if (more && (launches.length > 0 || preemptions.length > 0)) this.wakeAt = now;
-    if (launches.length === 0 && preemptions.length === 0 && reclaimed.length === 0) return;
+    if (launches.length === 0 && preemptions.length === 0 && reclaimed.length === 0) return undefined;
+    return { frameworkId: this.frameworkId, launches, preemptions, reclaimed };
+  }
 
-    const committed = await this.log.submit((s, at) => {
-      // place() ran on this same state in this same turn, so every instance is still pending and
-      // every victim alive; the checks keep that true should anything ever await in between.
-      const still = launches.filter((l) => s.jobs.get(l.job)?.instances[l.instance]?.state === 'PENDING');
-      const stillPreempting = preemptions.filter((p) => s.jobs.get(p.job)?.instances[p.instance]?.state === 'PENDING');
-      const stillReclaimed = reclaimed.filter((id) => {
-        const t = s.tasks.get(id);
-        return t !== undefined && !isTerminal(t.state) && t.kill === undefined;
-      });
-      const events: Event[] = [];
-      if (still.length > 0) events.push({ type: 'TasksLaunched', at, tasks: still });
-      if (stillPreempting.length > 0 || stillReclaimed.length > 0) {
-        events.push({ type: 'TasksPreempted', at, preemptions: stillPreempting, reclaimed: stillReclaimed });
-      }
-      return { events, result: { launched: still, victims: stillPreempting.reduce((n, p) => n + p.victims.length, 0) + stillReclaimed.length } };
-    });
-    this.launched += committed.launched.length;
-    this.preempted += committed.victims;
-    if (victims > 0 || reclaimed.length > 0) {
-      this.options.logger.info('preempting', { preemptions: preemptions.length, victims, reclaimed: reclaimed.length });
-    }
-    for (const l of committed.launched) {
-      const info = taskInfoOf(this.log.state, l);
-      if (info === undefined) continue;
-      if (!this.links.send(l.agentId, { type: 'LAUNCH', launch: { task: info } })) {
-        // The agent's stream dropped after the offer: when it re-subscribes without this task the
-        // task is marked lost and the instance placed again.
-        this.options.logger.warn('agent not connected for LAUNCH', { taskId: l.taskId, agentId: l.agentId });
-      }
-    }
+  /** accepted hears what the master committed of the last answer. */
+  accepted(outcome: AcceptOutcome): void {
+    this.launched += outcome.launched.length;
+    this.preempted += outcome.victims;
+    if (outcome.victims > 0) this.options.logger.info('preempting', { victims: outcome.victims });
+    for (const r of outcome.refused) this.options.logger.warn('launch refused by the master', { taskId: r.taskId, reason: r.reason });
+  }
+
+  /** taskInfo is what the agent is sent to run a task this framework launched. */
+  taskInfo(state: CellState, task: LaunchedTask): TaskInfo | undefined {
+    return taskInfoOf(state, task);
   }
 
   /**
@@ -231,10 +216,10 @@ export class MusterFramework implements InProcessFramework {
   }
 }
 
-/** launchesOf turns placements into the tasks to commit, each with a fresh task id. */
-function launchesOf(tasks: readonly PendingTask[], result: PlacementResult): LaunchedTask[] {
+/** launchesOf turns placements into the tasks to launch, each with a fresh task id and the offer it uses. */
+function launchesOf(tasks: readonly PendingTask[], result: PlacementResult): Launch[] {
   const byKey = new Map(tasks.map((t) => [t.key, t]));
-  const out: LaunchedTask[] = [];
+  const out: Launch[] = [];
   for (const p of result.placements) {
     const t = byKey.get(p.key);
     if (t === undefined) continue;
@@ -248,7 +233,7 @@ function launchesOf(tasks: readonly PendingTask[], result: PlacementResult): Lau
     };
     if (p.gpus.length > 0) l.gpus = p.gpus.map((g) => ({ device: g.device, milli: g.milli }));
     if (p.revocable) l.revocable = true;
-    out.push(l);
+    out.push({ offerId: p.offerId, task: l });
   }
   return out;
 }

@@ -203,6 +203,8 @@ interface SlotSource {
   readonly draining: boolean;
   readonly slack: Slack;
   readonly offer: Resources | undefined;
+  /** The id of the offer it came from; undefined outside an offer cycle (a plan) or without one. */
+  readonly offerId: string | undefined;
 }
 
 function sameResources(a: Resources | undefined, b: Resources | undefined): boolean {
@@ -361,7 +363,8 @@ export class AgentSlotCache {
       if (!a.reachable || !usable(a.agentId)) continue;
       if (this.#ids[k] !== a.agentId) return false;
       const src = this.#sources[k] as SlotSource;
-      const offer = offers === undefined ? freeOf(a) : offers.get(a.agentId)?.resources;
+      const offered = offers?.get(a.agentId);
+      const offer = offers === undefined ? freeOf(a) : offered?.resources;
       const slack = slackOf(a.agentId);
       if (
         src.used !== a.used ||
@@ -372,7 +375,8 @@ export class AgentSlotCache {
         src.draining !== (draining && state.maintenance.has(a.hostname)) ||
         src.slack.cpusMilli !== slack.cpusMilli ||
         src.slack.memMiB !== slack.memMiB ||
-        !sameResources(src.offer, offer)
+        !sameResources(src.offer, offer) ||
+        src.offerId !== offered?.offerId
       ) {
         const next = sourceOf(state, a, offers, slackOf);
         table.set(k, slotOf(state, a, next));
@@ -427,12 +431,17 @@ function sourceOf(state: CellState, a: AgentRecord, offers: ReadonlyMap<string, 
     draining: state.maintenance.has(a.hostname),
     slack: slackOf(a.agentId),
     offer: offers === undefined ? freeOf(a) : offers.get(a.agentId)?.resources,
+    offerId: offers?.get(a.agentId)?.offerId,
   };
 }
 
 function slotOf(state: CellState, a: AgentRecord, s: SlotSource): AgentSlot {
+  // Placements name the offer they use, which the master checks at accept; a pass outside the
+  // offer cycle (the simulator, a test) has the agent's free resources under a local name.
   const offer: Offer | undefined =
-    s.offer === undefined ? undefined : { offerId: `${a.agentId}-offer`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: s.offer };
+    s.offer === undefined
+      ? undefined
+      : { offerId: s.offerId ?? `${a.agentId}-free`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: s.offer };
   return agentSlot(state, a, offer, s.slack);
 }
 
