@@ -13,7 +13,8 @@
 // one instance and runs the master's own pass on it (the scheduler input built by
 // master/jobs/input.ts, place() with DEFAULT_SCHEDULING_OPTIONS: the weights and sample size
 // `muster master` runs with), folding every event with the master's apply(). Nothing in it knows
-// the pod list: the GPU mix it measures fragmentation against is what the cell runs.
+// the pod list: the GPU mix it measures fragmentation against is what the cell has been asked to
+// run so far (GpuDemand: the GPU tasks that arrived, the older weighing less), as in the master.
 //
 // The other rows are baselines, the research scorers of src/sim/scorers.ts in the paper's harness
 // (every node scored, ties drawn at random). Published at 100% arrived on the default list: Random

@@ -249,7 +249,7 @@ void test('place() does not put a whole-GPU task on devices that are only partly
   assert.match(r.unplaced[0]?.reason ?? '', /gpu/i);
 });
 
-// ---- GPU fragmentation: measured against the GPU tasks the cell runs ---------------------------
+// ---- GPU fragmentation: measured against the GPU tasks the cell runs or was asked to run --------
 
 /** gpuTask is a running task holding GPU shares, of cpus cores and 1 GiB. */
 function gpuTask(agentId: string, n: number, gpus: { device: number; milli: number }[], cpus = 1): RunningTask {

@@ -33,9 +33,9 @@
 // or on machines whose cpus or memory are gone, that no arriving task can use. Following FGD
 // (Weng et al., "Beware of Fragmentation", USENIX ATC '23), an agent's fragmentation is the free
 // GPU (milli) that the tasks expected to arrive could not use, and a task goes where it makes the
-// fragmentation grow least. What is expected to arrive is the mix of GPU tasks the cell already
-// runs and has pending (GpuMix; placement samples it each pass from the agents' running tasks),
-// not a forecast given from outside. For each task shape m of the mix (weight w_m, by count), the
+// fragmentation grow least. What is expected to arrive is the mix of GPU tasks the cell has been
+// asked to run (GpuMix, filled from the master's GpuDemand of decayed arrivals, demand.ts; without
+// one, from a sample of the running tasks and the pending ones), not a forecast given from outside. For each task shape m of the mix (weight w_m, by count), the
 // GPU of an agent m can use is the free GPU on devices with room for m (a share of m's milli, or
 // wholly free devices for whole GPUs), if the agent has the cpu and mem for one m and enough such
 // devices; and, as the agent's cpu and mem run out before its GPUs do, only the share of it they
