@@ -4,3 +4,4 @@ export type * from './agent.js';
 export { AGENT_API_PATH, AGENT_PROTOCOL_VERSION } from './agent.js';
 export type * from './api.js';
 export type * from './hosts.js';
+export * as mesos from './mesos/index.js';
