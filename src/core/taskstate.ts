@@ -61,6 +61,8 @@ export const TASK_REASONS = [
   'REASON_PREEMPTED',
   /** Killed to move off a host an operator is draining; its instance runs again elsewhere. */
   'REASON_AGENT_DRAINING',
+  /** Its framework was torn down, or stayed away past its failover timeout. */
+  'REASON_FRAMEWORK_REMOVED',
 ] as const;
 
 export type TaskReason = (typeof TASK_REASONS)[number];

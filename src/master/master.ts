@@ -9,7 +9,11 @@ import { METRICS_CONTENT_TYPE } from '../metrics/index.js';
 import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
 import { DEFAULT_TTL_SECS, LeaderElection } from './leader.js';
+import { ExternalFrameworks } from './frameworks/external.js';
 import { OfferCycle } from './frameworks/offers.js';
+import { addSchedulerRoutes } from './http/scheduler.js';
+import { addFrameworkRoutes } from './http/frameworks.js';
+import { mesos } from '../protocol/index.js';
 import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
@@ -34,6 +38,7 @@ interface Acting {
   readonly links: AgentLinks;
   readonly framework: MusterFramework;
   readonly cycle: OfferCycle;
+  readonly externals: ExternalFrameworks;
   readonly drain: DrainController;
   readonly stopKillHook: () => void;
 }
@@ -87,7 +92,17 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       scheduling,
       onPass: (seconds) => metrics.observeSchedulingPass(seconds),
     });
-    const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights });
+    // The external frameworks and the offer cycle ask each other for passes and offers.
+    const ref: { cycle?: OfferCycle } = {};
+    const externals = new ExternalFrameworks(log, links, {
+      masterId,
+      logger: logger.child('frameworks'),
+      masterInfo: () => schedulerMasterInfo(self.url, masterId),
+      kick: () => ref.cycle?.kick(),
+      release: (agentId) => ref.cycle?.release(agentId),
+    });
+    const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights, external: externals });
+    ref.cycle = cycle;
     links.onAgentChange((agentId) => {
       framework.agentChanged(agentId);
       cycle.agentChanged(agentId);
@@ -99,13 +114,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       links.sendOwedKills();
     });
     const drain = startDrainController(log, logger.child('drain'));
-    return { links, framework, cycle, drain, stopKillHook };
+    return { links, framework, cycle, externals, drain, stopKillHook };
   };
   const stopActing = (): void => {
     if (acting === undefined) return;
     acting.stopKillHook();
     acting.drain.close();
     acting.cycle.close();
+    acting.externals.close();
     acting.links.close();
   };
   const leading = (): Acting => {
@@ -175,6 +191,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   addFileRoutes(router, { log, logger: logger.child('files') });
   addExecRoutes(router, { log, logger: logger.child('exec') });
   addEventRoutes(router, log, opts.recentEvents);
+  addSchedulerRoutes(router, () => leading().externals);
+  addFrameworkRoutes(router, { log, externals: () => acting?.externals, leading: () => leading().externals });
   router.add('GET', '/', ({ res }) => {
     const html = renderStatusPage(view(), { ...info(), store: store.description });
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html) });
@@ -408,4 +426,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
     server.once('listening', onListening);
     server.listen(port, host);
   });
+}
+
+/** schedulerMasterInfo is the master_info of SUBSCRIBED: this master's id and address. */
+function schedulerMasterInfo(url: string, masterId: string): ReturnType<typeof mesos.masterInfo> | undefined {
+  if (url === '') return undefined;
+  const u = new URL(url);
+  return mesos.masterInfo({ id: masterId, hostname: u.hostname, ip: u.hostname, port: Number(u.port), version: VERSION });
 }

@@ -37,6 +37,7 @@ export function taskView(ctx: ViewContext, t: TaskRecord): TaskView {
     taskId: t.taskId,
     job: t.job,
     instance: t.instance,
+    framework: t.frameworkId ?? 'muster',
     agentId: t.agentId,
     hostname: agent?.hostname ?? '',
     address: agent?.address ?? '',
@@ -46,6 +47,10 @@ export function taskView(ctx: ViewContext, t: TaskRecord): TaskView {
     launchedAt: t.launchedAt,
     killRequested: t.kill !== undefined,
   };
+  if (t.launch !== undefined) {
+    v.name = t.launch.name;
+    v.frameworkTaskId = t.launch.externalId;
+  }
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.message !== undefined) v.message = t.message;
   if (t.healthy !== undefined) v.healthy = t.healthy;

@@ -11,6 +11,14 @@ export interface TaskView {
   taskId: string;
   job: string;
   instance: number;
+  /**
+   * The framework whose task it is: "muster" (the built-in one, whose tasks are jobs' instances) or
+   * an external framework's id. Absent from masters older than external frameworks: "muster".
+   */
+  framework?: string;
+  /** An external framework's own name and id for the task. */
+  name?: string;
+  frameworkTaskId?: string;
   agentId: string;
   hostname: string;
   address: string;
@@ -373,3 +381,28 @@ export type ExecEvent =
   | { type: 'OUTPUT'; stream: 'stdout' | 'stderr'; data: string }
   | { type: 'EXIT'; exitCode: number | null; signal: string | null }
   | { type: 'ERROR'; message: string };
+
+/** FrameworkView is one framework of the cell: the built-in "muster" or an external one. */
+export interface FrameworkView {
+  frameworkId: string;
+  name: string;
+  builtIn: boolean;
+  /** An external framework has a live subscription (always true for the built-in one). */
+  connected: boolean;
+  roles: string[];
+  user?: string;
+  principal?: string;
+  hostname?: string;
+  webuiUrl?: string;
+  failoverTimeoutSecs?: number;
+  registeredAt?: number;
+  reregisteredAt?: number;
+  /** Tasks the master keeps for it: live ones, and ended ones it has not acknowledged. */
+  tasks: number;
+  /** What its live tasks hold. */
+  used: ResourcesView;
+}
+
+export interface FrameworkList {
+  frameworks: FrameworkView[];
+}

@@ -13,14 +13,15 @@
 // disconnect, register or are lost, and once a second. A pass on a cell of 10,000 agents then costs
 // what changed, not 10,000 offers.
 
-import { EMPTY, subtractRanges, type PortRange, type Resources } from '../../core/index.js';
+import { add, EMPTY, isTerminal, subtract, subtractRanges, type PortRange, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { allocate, type AllocatorAgent, type Offer } from '../../scheduler/index.js';
+import { allocate, type AllocatorAgent, type AllocatorFramework, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
 import { checkOffers, launchEvents, type AcceptRequest } from '../commands/launch.js';
 import { agentsTouchedBy, freeOf } from '../jobs/input.js';
 import type { EventLog } from '../eventlog.js';
 import type { AgentRecord } from '../state/index.js';
+import type { ExternalOffers } from './external.js';
 import type { AcceptOutcome, InProcessFramework } from './types.js';
 
 export type { InProcessFramework } from './types.js';
@@ -53,7 +54,7 @@ export class OfferCycle {
     private readonly log: EventLog,
     private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf' | 'send'>,
     private readonly frameworks: readonly InProcessFramework[],
-    private readonly options: { masterId: string; logger: Logger; roleWeights?: ReadonlyMap<string, number> },
+    private readonly options: { masterId: string; logger: Logger; roleWeights?: ReadonlyMap<string, number>; external?: ExternalOffers },
   ) {
     // A slow heartbeat of passes covers anything a kick might miss (e.g. an agent connecting), and
     // allocates every agent again.
@@ -86,6 +87,12 @@ export class OfferCycle {
     this.dirty = undefined;
   }
 
+  /** release: an agent's resources came back from a framework (declined, timed out): offer them again. */
+  release(agentId: string): void {
+    this.dirty?.add(agentId);
+    this.kick();
+  }
+
   /** kick asks for a pass soon; many kicks in one turn make one pass. */
   kick(): void {
     if (this.closed) return;
@@ -114,7 +121,8 @@ export class OfferCycle {
     try {
       const now = this.log.now();
       const wanting = this.frameworks.filter((f) => f.wantsOffers(now));
-      if (wanting.length > 0) await this.offer(wanting, now);
+      const external = this.options.external?.candidates(now).filter((f) => !f.suppressed) ?? [];
+      if (wanting.length > 0 || external.length > 0) await this.offer(wanting, external, now);
       this.armWake();
     } finally {
       this.running = false;
@@ -125,45 +133,67 @@ export class OfferCycle {
     }
   }
 
-  private async offer(frameworks: readonly InProcessFramework[], now: number): Promise<void> {
+  private async offer(frameworks: readonly InProcessFramework[], external: readonly AllocatorFramework[], now: number): Promise<void> {
     const state = this.log.state;
     const dirty = this.dirty;
     this.dirty = new Set();
     const agents: AllocatorAgent[] = [];
+    const offers = this.options.external;
     const offerable = (id: string): boolean => {
       const a = state.agents.get(id);
       return a !== undefined && a.reachable && this.links.isOfferable(id);
     };
+    // An agent gone is rescinded from every framework; one whose resources an external framework
+    // holds an offer for stays with it (until accept, decline, rescind or timeout): never two offers.
+    const consider = (a: AgentRecord): void => {
+      if (offers?.holds(a.agentId) === true) return;
+      agents.push(allocatorAgentOf(a, this.links.busyPortsOf(a.agentId)));
+    };
     if (dirty === undefined) {
-      for (const offers of this.outstanding.values()) for (const id of offers.keys()) if (!offerable(id)) this.stats.rescinded++;
+      for (const held of this.outstanding.values()) for (const id of held.keys()) if (!offerable(id)) this.stats.rescinded++;
       this.outstanding.clear();
       for (const a of state.agents.values()) {
-        if (a.reachable && this.links.isOfferable(a.agentId)) agents.push(allocatorAgentOf(a, this.links.busyPortsOf(a.agentId)));
+        if (a.reachable && this.links.isOfferable(a.agentId)) consider(a);
+        else if (offers !== undefined) this.stats.rescinded += offers.rescindAgent(a.agentId);
       }
     } else {
       for (const id of dirty) {
         const gone = !offerable(id);
-        for (const offers of this.outstanding.values()) if (offers.delete(id) && gone) this.stats.rescinded++;
+        for (const held of this.outstanding.values()) if (held.delete(id) && gone) this.stats.rescinded++;
+        if (gone && offers !== undefined) this.stats.rescinded += offers.rescindAgent(id);
         const a = state.agents.get(id);
-        if (a !== undefined && a.reachable && this.links.isOfferable(id)) agents.push(allocatorAgentOf(a, this.links.busyPortsOf(id)));
+        if (a !== undefined && !gone) consider(a);
       }
     }
     // Frameworks not offered to in the last pass (they did not want offers) start from every agent.
     const fresh = frameworks.some((f) => !this.outstanding.has(f.frameworkId));
     if (fresh && dirty !== undefined) {
       this.dirty = undefined;
-      return this.offer(frameworks, now);
+      return this.offer(frameworks, external, now);
+    }
+    // With external frameworks in the cell, the built-in one's share is what the others do not hold.
+    let builtIn = EMPTY;
+    if (external.length > 0) {
+      for (const a of state.agents.values()) if (a.reachable) builtIn = add(builtIn, a.used);
+      for (const f of state.frameworks.values()) for (const id of f.taskIds) {
+        const t = state.tasks.get(id);
+        if (t !== undefined && !isTerminal(t.state)) builtIn = subtract(builtIn, t.resources);
+      }
     }
     const made = agents.length === 0 ? [] : allocate({
       agents,
-      frameworks: frameworks.map((f) => ({ frameworkId: f.frameworkId, role: f.role, allocated: EMPTY, suppressed: false, declined: new Map() })),
+      frameworks: [...frameworks.map((f) => ({ frameworkId: f.frameworkId, role: f.role, allocated: builtIn, suppressed: false, declined: new Map<string, number>() })), ...external],
       roleWeights: this.options.roleWeights ?? new Map(),
       now,
       nextOfferId: () => `${this.options.masterId}-O${++this.offerSeq}`,
     });
     this.stats.passes++;
     this.stats.offers += made.length;
+    const inProcess = new Set(frameworks.map((f) => f.frameworkId));
+    const toExternal = made.filter((o) => !inProcess.has(o.frameworkId));
+    if (toExternal.length > 0) offers?.offer(toExternal, now);
     for (const o of made) {
+      if (!inProcess.has(o.frameworkId)) continue;
       let offers = this.outstanding.get(o.frameworkId);
       if (offers === undefined) {
         offers = new Map();

@@ -131,6 +131,15 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
         }
       }
     }
+    // External frameworks' tasks belong to no job: listed when no job is asked for.
+    if (jobParam === null) {
+      for (const f of ctx.state.frameworks.values()) {
+        for (const id of f.taskIds) {
+          const t = ctx.state.tasks.get(id);
+          if (t !== undefined && (all || !isTerminal(t.state))) tasks.push(taskView(ctx, t));
+        }
+      }
+    }
     const answer: TaskList = { tasks, pending };
     sendJson(res, 200, answer);
   });

@@ -412,7 +412,12 @@ export function agentsTouchedBy(state: CellState, event: Event, into: Set<string
     case 'KillRequested':
     case 'QuotaSet':
     case 'TasksPreempted':
-      // Kills change nothing until the tasks end; that end is its own event.
+    case 'FrameworkRegistered':
+    case 'FrameworkRemoved':
+    case 'FrameworkTasksKilled':
+    case 'StatusAcknowledged':
+      // Kills change nothing until the tasks end; that end is its own event. An ended task a
+      // framework acknowledges (or leaves behind) had given its agent back its resources already.
       return true;
     case 'AgentRegistered':
     case 'AgentUnreachable':

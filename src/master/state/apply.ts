@@ -10,7 +10,7 @@ import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from
 import { batchTaskEnded } from '../jobs/batch.js';
 import { serviceTaskEnded } from '../jobs/service.js';
 import type { Event, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
-import { KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type JobRecord, type TaskRecord } from './state.js';
+import { KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
 
 export function apply(state: CellState, event: Event): void {
   switch (event.type) {
@@ -115,7 +115,60 @@ export function apply(state: CellState, event: Event): void {
         else if (!state.maintenance.has(hostname)) state.maintenance.set(hostname, { hostname, mode: event.mode, since: event.at });
       }
       return;
+    case 'FrameworkRegistered': {
+      const f = event.framework;
+      const known = state.frameworks.get(f.frameworkId);
+      if (known === undefined) {
+        state.frameworks.set(f.frameworkId, { ...f, registeredAt: event.at, taskIds: new Set(), byExternalId: new Map() });
+      } else {
+        Object.assign(known, f, { reregisteredAt: event.at });
+      }
+      return;
+    }
+    case 'FrameworkRemoved': {
+      const f = state.frameworks.get(event.frameworkId);
+      if (f === undefined) return;
+      // Its live tasks are killed (the master owes their KILLs); the ended ones are forgotten, as
+      // no one is left to acknowledge them. The framework goes once its last task has ended.
+      for (const id of f.taskIds) {
+        const task = state.tasks.get(id);
+        if (task === undefined) continue;
+        if (isTerminal(task.state)) {
+          forgetFrameworkTask(state, f, task);
+        } else if (task.kill === undefined) {
+          task.kill = { at: event.at, reason: 'REASON_FRAMEWORK_REMOVED', restart: false };
+          state.killing.add(id);
+        }
+        delete task.unacked;
+      }
+      state.frameworks.delete(f.frameworkId);
+      return;
+    }
+    case 'FrameworkTasksKilled':
+      for (const id of event.taskIds) {
+        const task = state.tasks.get(id);
+        if (task === undefined || task.frameworkId !== event.frameworkId || isTerminal(task.state) || task.kill !== undefined) continue;
+        task.kill = { at: event.at, reason: 'REASON_TASK_KILLED', restart: false };
+        state.killing.add(id);
+      }
+      return;
+    case 'StatusAcknowledged': {
+      const task = state.tasks.get(event.taskId);
+      if (task === undefined || task.frameworkId !== event.frameworkId || task.unacked !== event.uuid) return;
+      delete task.unacked;
+      const f = state.frameworks.get(event.frameworkId);
+      if (isTerminal(task.state) && f !== undefined) forgetFrameworkTask(state, f, task);
+      return;
+    }
   }
+}
+
+/** forgetFrameworkTask drops an ended task of an external framework once nothing is owed about it. */
+function forgetFrameworkTask(state: CellState, f: FrameworkRecord, task: TaskRecord): void {
+  state.tasks.delete(task.taskId);
+  f.taskIds.delete(task.taskId);
+  const external = task.launch?.externalId;
+  if (external !== undefined && f.byExternalId.get(external) === task.taskId) f.byExternalId.delete(external);
 }
 
 /**
@@ -190,6 +243,10 @@ function hold(state: CellState, agent: AgentRecord, t: LaunchedTask, sign: 1 | -
 }
 
 function launch(state: CellState, t: LaunchedTask, at: number): void {
+  if (t.frameworkId !== undefined) {
+    launchFrameworkTask(state, t, at);
+    return;
+  }
   const job = state.jobs.get(t.job);
   const inst = job?.instances[t.instance];
   const agent = state.agents.get(t.agentId);
@@ -213,6 +270,18 @@ function launch(state: CellState, t: LaunchedTask, at: number): void {
   agent.taskIds.add(t.taskId);
 }
 
+/** launchFrameworkTask records an external framework's task; it has no job or instance to move. */
+function launchFrameworkTask(state: CellState, t: LaunchedTask, at: number): void {
+  const f = t.frameworkId === undefined ? undefined : state.frameworks.get(t.frameworkId);
+  const agent = state.agents.get(t.agentId);
+  if (f === undefined || agent === undefined || t.launch === undefined || state.tasks.has(t.taskId)) return;
+  state.tasks.set(t.taskId, { ...t, state: 'TASK_STAGING', launchedAt: at });
+  f.taskIds.add(t.taskId);
+  f.byExternalId.set(t.launch.externalId, t.taskId);
+  hold(state, agent, t, 1);
+  agent.taskIds.add(t.taskId);
+}
+
 /** States in which a task ended through no fault of its own: its run is not counted as a failure. */
 const LOST: ReadonlySet<TaskState> = new Set<TaskState>(['TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_UNREACHABLE']);
 
@@ -228,6 +297,9 @@ function updateStatus(state: CellState, s: StatusRecord, at: number): void {
   else task.message = s.message;
   if (s.healthy !== undefined) task.healthy = s.healthy;
   if (s.state === 'TASK_RUNNING' && task.startedAt === undefined) task.startedAt = at;
+  // An external framework is told of every update and must acknowledge it (only the latest is owed).
+  const framework = task.frameworkId === undefined ? undefined : state.frameworks.get(task.frameworkId);
+  if (framework !== undefined) task.unacked = s.uuid;
 
   if (isTerminal(s.state)) {
     task.endedAt = at;
@@ -235,6 +307,11 @@ function updateStatus(state: CellState, s: StatusRecord, at: number): void {
     const agent = state.agents.get(task.agentId);
     if (agent !== undefined && agent.taskIds.delete(task.taskId)) hold(state, agent, task, -1);
     victimGone(state, task);
+    if (task.frameworkId !== undefined) {
+      // Kept until its framework acknowledges the end (or is gone).
+      if (framework === undefined) state.tasks.delete(task.taskId);
+      return;
+    }
     if (!state.jobs.has(task.job)) {
       state.tasks.delete(task.taskId);
       return;

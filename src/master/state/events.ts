@@ -20,11 +20,49 @@ export interface AgentRegistration {
   isolation?: string;
 }
 
-/** LaunchedTask is one placement the job scheduler committed. */
+/**
+ * FrameworkRegistration is what a framework subscribed with (Mesos's FrameworkInfo, the fields the
+ * master acts on). The built-in framework "muster" is not registered: it is always there.
+ */
+export interface FrameworkRegistration {
+  frameworkId: string;
+  name: string;
+  user: string;
+  /** The roles it takes offers for; its tasks run as the first. */
+  roles: string[];
+  principal?: string;
+  hostname?: string;
+  webuiUrl?: string;
+  /** How long its tasks keep running once it has disconnected, before they are killed. */
+  failoverTimeoutSecs: number;
+  checkpoint: boolean;
+  capabilities: string[];
+}
+
+/** FrameworkLaunch is what an external framework's task runs: its command, as the agent runs it. */
+export interface FrameworkLaunch {
+  /** The framework's own name for the task. */
+  name: string;
+  /** The framework's task id (unique within the framework); taskId is the master's, safe for paths. */
+  externalId: string;
+  /** A shell command line. */
+  cmd: string;
+  env: Record<string, string>;
+  killGraceSecs: number;
+}
+
+/**
+ * LaunchedTask is one placement a framework's accept committed. A task of the built-in framework
+ * belongs to a job's instance; an external framework's task has frameworkId and launch, and a job
+ * key made for it (ROLE/framework/FRAMEWORK_ID, instance 0) that names no job.
+ */
 export interface LaunchedTask {
   taskId: string;
   job: string;
   instance: number;
+  /** The framework whose task it is; absent: the built-in framework "muster". */
+  frameworkId?: string;
+  launch?: FrameworkLaunch;
   agentId: string;
   /** What the task consumes on its agent, its ports included. */
   resources: Resources;
@@ -93,7 +131,15 @@ export type Event =
   /** An operator drained or activated hosts (by hostname): a DRAINING host gets no new tasks. */
   | { type: 'HostMaintenance'; at: number; hostnames: string[]; mode: HostMode }
   /** An operator set a role's quota, replacing the old one; without quota, the role's quota is removed (unlimited). */
-  | { type: 'QuotaSet'; at: number; role: string; quota?: RoleQuota };
+  | { type: 'QuotaSet'; at: number; role: string; quota?: RoleQuota }
+  /** A framework subscribed, first or again (its info replaces the old one). */
+  | { type: 'FrameworkRegistered'; at: number; framework: FrameworkRegistration }
+  /** A framework was torn down, or stayed away past its failover timeout: its tasks are killed. */
+  | { type: 'FrameworkRemoved'; at: number; frameworkId: string; message: string }
+  /** A framework killed tasks of its own (by the master's task ids). */
+  | { type: 'FrameworkTasksKilled'; at: number; frameworkId: string; taskIds: string[] }
+  /** A framework acknowledged the status update with this uuid: it need not be sent again. */
+  | { type: 'StatusAcknowledged'; at: number; frameworkId: string; taskId: string; uuid: string };
 
 export type EventType = Event['type'];
 

@@ -3,7 +3,7 @@
 
 import { isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
-import type { AgentRegistration, HostMode, LaunchedTask, RoleQuota } from './events.js';
+import type { AgentRegistration, FrameworkRegistration, HostMode, LaunchedTask, RoleQuota } from './events.js';
 
 export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
@@ -45,6 +45,22 @@ export interface TaskRecord extends LaunchedTask {
   /** uuid of the last status recorded, so an agent's retry of it is acknowledged, not recorded twice. */
   lastUuid?: string;
   kill?: KillIntent;
+  /**
+   * An external framework's task: the uuid of its latest status update that the framework has not
+   * acknowledged yet. The master re-sends it until it does; an ended task is kept until then.
+   */
+  unacked?: string;
+}
+
+/** FrameworkRecord is an external framework the master knows, connected or not. */
+export interface FrameworkRecord extends FrameworkRegistration {
+  registeredAt: number;
+  /** When it last subscribed again. */
+  reregisteredAt?: number;
+  /** Its tasks the master keeps (running, or ended and not yet acknowledged). */
+  taskIds: Set<string>;
+  /** Its task ids (the framework's own) to the master's. */
+  byExternalId: Map<string, string>;
 }
 
 export interface InstanceRecord {
@@ -97,6 +113,8 @@ export interface CellState {
   quotas: Map<string, QuotaRecord>;
   /** Hosts in maintenance, by hostname; a host not here is ACTIVE. */
   maintenance: Map<string, MaintenanceRecord>;
+  /** External frameworks (Mesos v1 scheduler API), by id. */
+  frameworks: Map<string, FrameworkRecord>;
   /**
    * Tasks the master has asked to end that have not ended yet: the KILLs it owes agents. Derived
    * from tasks (kept by apply, rebuilt on load) so that resending them costs no scan of every task.
@@ -113,7 +131,17 @@ export interface CellState {
 }
 
 export function emptyState(): CellState {
-  return { agents: new Map(), jobs: new Map(), tasks: new Map(), quotas: new Map(), maintenance: new Map(), killing: new Set(), pendingJobs: new Set(), revocableAgents: new Set() };
+  return {
+    agents: new Map(),
+    jobs: new Map(),
+    tasks: new Map(),
+    quotas: new Map(),
+    maintenance: new Map(),
+    frameworks: new Map(),
+    killing: new Set(),
+    pendingJobs: new Set(),
+    revocableAgents: new Set(),
+  };
 }
 
 /**
@@ -140,6 +168,8 @@ interface SnapshotDoc {
   quotas?: QuotaRecord[];
   /** Absent from snapshots written before host maintenance existed. */
   maintenance?: MaintenanceRecord[];
+  /** Absent from snapshots written before external frameworks existed. */
+  frameworks?: (Omit<FrameworkRecord, 'taskIds' | 'byExternalId'> & { taskIds: string[]; byExternalId: [string, string][] })[];
 }
 
 /** serializeState writes a snapshot: JSON, Maps and Sets as arrays. */
@@ -151,6 +181,7 @@ export function serializeState(state: CellState): string {
     tasks: [...state.tasks.values()],
     quotas: [...state.quotas.values()],
     maintenance: [...state.maintenance.values()],
+    frameworks: [...state.frameworks.values()].map((f) => ({ ...f, taskIds: [...f.taskIds], byExternalId: [...f.byExternalId] })),
   };
   return JSON.stringify(doc);
 }
@@ -174,5 +205,6 @@ export function deserializeState(text: string): CellState {
   }
   for (const q of doc.quotas ?? []) state.quotas.set(q.role, q);
   for (const m of doc.maintenance ?? []) state.maintenance.set(m.hostname, m);
+  for (const f of doc.frameworks ?? []) state.frameworks.set(f.frameworkId, { ...f, taskIds: new Set(f.taskIds), byExternalId: new Map(f.byExternalId) });
   return state;
 }

@@ -1,0 +1,574 @@
+// External frameworks: schedulers outside the master that speak the Mesos v1 scheduler API
+// (POST /api/v1/scheduler, http/scheduler.ts). This module is their side of the master:
+//
+// - Registration is in the log (FrameworkRegistered / FrameworkRemoved): a master that restarts or
+//   takes over knows every framework and its tasks, and counts each one's failover timeout from
+//   when it started to lead.
+// - Offers: the offer cycle allocates among the built-in framework and the connected external ones
+//   (hierarchical DRF) and hands the latter's offers here; the OfferBook holds them (ids, holder,
+//   decline filters, suppression, timeouts) until ACCEPT, DECLINE, RESCIND or expiry.
+// - ACCEPT: the book checks the offers (outstanding, the framework's, one agent); each LAUNCH's task
+//   is checked (resources inside the offers, a task id not in use); commands/launch.ts checks them
+//   against the offer and decides the events inside the append; LAUNCH goes to the agent once the
+//   append is durable. A task refused is answered with TASK_ERROR (invalid) or TASK_DROPPED (offer
+//   gone), as Mesos does.
+// - Status updates: each one recorded for a framework task is sent with its uuid and re-sent (every
+//   RESEND_SECS, and at once on a re-subscription) until the framework acknowledges it; the ack is
+//   an event, so the obligation survives a master restart or failover.
+
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { add, EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
+import type { Logger } from '../../log/index.js';
+import { mesos, type TaskInfo } from '../../protocol/index.js';
+import type { AllocatorFramework, Offer } from '../../scheduler/index.js';
+import type { AgentLinks } from '../agents/index.js';
+import { checkOffers, type Launch } from '../commands/launch.js';
+import type { EventLog } from '../eventlog.js';
+import type { CellState, Event, FrameworkRecord, FrameworkRegistration, LaunchedTask, TaskRecord } from '../state/index.js';
+import { OfferBook } from './book.js';
+
+/** How often unacknowledged status updates are sent again. */
+export const RESEND_SECS = 10;
+/** The role a task of a framework subscribed with role "*" runs under (a task's role must be a name). */
+export const DEFAULT_TASK_ROLE = 'mesos';
+/** Bounds on what one framework may hold, so that no framework can grow the master without end. */
+export const MAX_FRAMEWORKS = 1000;
+export const MAX_TASKS_PER_FRAMEWORK = 100_000;
+
+/** ExternalOffers is what the offer cycle asks of the external frameworks. */
+export interface ExternalOffers {
+  /** The connected frameworks that may receive offers now, as the allocator sees them. */
+  candidates(now: number): AllocatorFramework[];
+  /** The agent's resources are in an offer to an external framework (not to be offered again). */
+  holds(agentId: string): boolean;
+  /** Offers the allocator made to external frameworks: booked and sent. */
+  offer(offers: readonly Offer[], now: number): void;
+  /** The agent cannot be offered any more: its offers are rescinded; how many. */
+  rescindAgent(agentId: string): number;
+}
+
+interface Session {
+  readonly frameworkId: string;
+  readonly streamId: string;
+  readonly res: ServerResponse;
+  readonly heartbeat: NodeJS.Timeout;
+}
+
+export interface ExternalFrameworksOptions {
+  readonly masterId: string;
+  readonly logger: Logger;
+  readonly heartbeatSecs?: number;
+  readonly offerTimeoutSecs?: number;
+  /** The leading master's address for SUBSCRIBED's master_info. */
+  readonly masterInfo: () => mesos.MasterInfo | undefined;
+  /** Asks the offer cycle for a pass (a framework subscribed or revived). */
+  readonly kick: () => void;
+  /** An agent's resources came back from an external framework (declined, expired): offer them again. */
+  readonly release: (agentId: string) => void;
+}
+
+export class ExternalFrameworks implements ExternalOffers {
+  readonly book: OfferBook;
+  private readonly sessions = new Map<string, Session>();
+  /** When each known framework without a session lost it (or this master began to lead). */
+  private readonly disconnectedAt = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly offAppended: () => void;
+  private lastResend = 0;
+  private closed = false;
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly links: Pick<AgentLinks, 'send'>,
+    private readonly options: ExternalFrameworksOptions,
+  ) {
+    this.book = new OfferBook(options.offerTimeoutSecs === undefined ? {} : { offerTimeoutMs: options.offerTimeoutSecs * 1000 });
+    const now = log.now();
+    for (const id of log.state.frameworks.keys()) this.disconnectedAt.set(id, now);
+    this.offAppended = log.onAppended((batch) => {
+      for (const { event } of batch) this.forward(event);
+    });
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.offAppended();
+    clearInterval(this.timer);
+    for (const s of this.sessions.values()) this.endSession(s, undefined);
+  }
+
+  isConnected(frameworkId: string): boolean {
+    return this.sessions.has(frameworkId);
+  }
+
+  // ---- the offer cycle's side ------------------------------------------------------------------
+
+  candidates(now: number): AllocatorFramework[] {
+    const out: AllocatorFramework[] = [];
+    const state = this.log.state;
+    for (const s of this.sessions.values()) {
+      const f = state.frameworks.get(s.frameworkId);
+      if (f === undefined) continue;
+      out.push({
+        frameworkId: f.frameworkId,
+        role: f.roles[0] ?? '*',
+        allocated: allocatedOf(state, f),
+        suppressed: this.book.isSuppressed(f.frameworkId),
+        declined: this.book.declinedFor(f.frameworkId, now),
+      });
+    }
+    return out;
+  }
+
+  holds(agentId: string): boolean {
+    return this.book.offeredOn(agentId) !== undefined;
+  }
+
+  offer(offers: readonly Offer[], now: number): void {
+    if (offers.length === 0) return;
+    this.book.add(offers, now);
+    const byFramework = new Map<string, Offer[]>();
+    for (const o of offers) {
+      const list = byFramework.get(o.frameworkId) ?? [];
+      list.push(o);
+      byFramework.set(o.frameworkId, list);
+    }
+    const state = this.log.state;
+    for (const [frameworkId, list] of byFramework) {
+      const role = state.frameworks.get(frameworkId)?.roles[0] ?? '*';
+      this.send(
+        frameworkId,
+        mesos.offers(list.map((o) => mesos.offer({ id: o.offerId, frameworkId, agentId: o.agentId, hostname: o.hostname, resources: o.resources, role, attributes: o.attributes }))),
+      );
+    }
+  }
+
+  rescindAgent(agentId: string): number {
+    const gone = this.book.rescindAgent(agentId);
+    for (const o of gone) this.send(o.frameworkId, mesos.rescind(o.offerId));
+    return gone.length;
+  }
+
+  // ---- calls ---------------------------------------------------------------------------------
+
+  /**
+   * subscribe registers a framework (new, or again with its id), durably, then opens its stream on
+   * res: SUBSCRIBED first, then every update it has not acknowledged. A newer subscription of the
+   * same framework ends the older stream with ERROR "Framework failed over", as Mesos does.
+   */
+  async subscribe(call: Extract<mesos.Call, { type: 'SUBSCRIBE' }>, res: ServerResponse): Promise<void> {
+    const info = call.subscribe.framework_info;
+    const given = info.id?.value ?? call.framework_id?.value;
+    if (given !== undefined && call.framework_id !== undefined && info.id !== undefined && call.framework_id.value !== info.id.value) {
+      throw new MusterError('INVALID_ARGUMENT', "'framework_id' differs from 'subscribe.framework_info.id'");
+    }
+    const roles = mesos.frameworkRoles(info);
+    for (const role of roles) {
+      if (role !== '*' && !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(role)) {
+        throw new MusterError('INVALID_ARGUMENT', `role "${role}" must be "*" or 1-63 lowercase letters, digits or '-' (subscribe.framework_info.roles)`);
+      }
+    }
+    const state = this.log.state;
+    if (given !== undefined && !state.frameworks.has(given)) {
+      // A framework the master removed (torn down, or past its failover timeout) cannot come back.
+      writeStreamHead(res, randomUUID());
+      res.end(mesos.encodeEvent(mesos.error(`Framework ${given} is not known: it has been removed, or never subscribed`)));
+      return;
+    }
+    if (given === undefined && state.frameworks.size >= MAX_FRAMEWORKS) {
+      throw new MusterError('UNAVAILABLE', `the master already has ${MAX_FRAMEWORKS} frameworks; tear some down first`);
+    }
+    const frameworkId = given ?? randomUUID();
+    const registration: FrameworkRegistration = {
+      frameworkId,
+      name: info.name,
+      user: info.user,
+      roles,
+      failoverTimeoutSecs: info.failover_timeout,
+      checkpoint: info.checkpoint,
+      capabilities: info.capabilities.map((c) => c.type),
+      ...(info.principal === undefined ? {} : { principal: info.principal }),
+      ...(info.hostname === undefined ? {} : { hostname: info.hostname }),
+      ...(info.webui_url === undefined ? {} : { webuiUrl: info.webui_url }),
+    };
+    await this.log.submit((_s, at) => ({ events: [{ type: 'FrameworkRegistered', at, framework: registration }], result: undefined }));
+    if (this.closed) throw new MusterError('NOT_LEADER', 'this master stopped leading; retry at the leader');
+
+    const old = this.sessions.get(frameworkId);
+    if (old !== undefined) this.endSession(old, 'Framework failed over');
+    const streamId = randomUUID();
+    writeStreamHead(res, streamId);
+    const heartbeatSecs = this.options.heartbeatSecs ?? mesos.DEFAULT_HEARTBEAT_SECS;
+    const heartbeat = setInterval(() => res.write(mesos.encodeEvent(mesos.heartbeat())), heartbeatSecs * 1000);
+    heartbeat.unref();
+    const session: Session = { frameworkId, streamId, res, heartbeat };
+    this.sessions.set(frameworkId, session);
+    this.disconnectedAt.delete(frameworkId);
+    if (call.subscribe.suppressed_roles.length > 0) this.book.suppress(frameworkId);
+    res.on('close', () => {
+      if (this.sessions.get(frameworkId) !== session) return;
+      this.endSession(session, undefined);
+      this.disconnectedAt.set(frameworkId, this.log.now());
+      this.options.logger.info('framework disconnected', { frameworkId });
+    });
+    res.write(mesos.encodeEvent(mesos.subscribed(frameworkId, heartbeatSecs, this.options.masterInfo())));
+    this.options.logger.info(given === undefined ? 'framework subscribed' : 'framework subscribed again', { frameworkId, name: info.name });
+    this.resendUnacked(frameworkId);
+    this.options.kick();
+  }
+
+  /**
+   * call handles every call but SUBSCRIBE, from a framework with a live stream whose id it names
+   * (400 or 403 otherwise, as Mesos answers).
+   */
+  async call(c: Exclude<mesos.Call, { type: 'SUBSCRIBE' }>, streamId: string | undefined): Promise<void> {
+    const frameworkId = c.framework_id.value;
+    if (streamId === undefined) throw new MusterError('INVALID_ARGUMENT', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+    if (!this.log.state.frameworks.has(frameworkId)) throw new MusterError('INVALID_ARGUMENT', 'Framework cannot be found');
+    const session = this.sessions.get(frameworkId);
+    if (session === undefined) throw new MusterError('FORBIDDEN', 'Framework is not subscribed');
+    if (session.streamId !== streamId) {
+      throw new MusterError('INVALID_ARGUMENT', `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${frameworkId}`);
+    }
+    const now = this.log.now();
+    switch (c.type) {
+      case 'TEARDOWN':
+        await this.remove(frameworkId, 'torn down by the framework');
+        return;
+      case 'ACCEPT':
+        await this.accept(frameworkId, c.accept, now);
+        return;
+      case 'DECLINE':
+        for (const o of this.book.decline(frameworkId, c.decline.offer_ids.map((i) => i.value), c.decline.filters.refuse_seconds, now)) this.options.release(o.agentId);
+        return;
+      case 'REVIVE':
+        this.book.revive(frameworkId);
+        this.options.kick();
+        return;
+      case 'SUPPRESS':
+        this.book.suppress(frameworkId);
+        for (const o of this.book.rescindFramework(frameworkId)) {
+          this.send(frameworkId, mesos.rescind(o.offerId));
+          this.options.release(o.agentId);
+        }
+        return;
+      case 'KILL':
+        await this.kill(frameworkId, c.kill.task_id.value);
+        return;
+      case 'ACKNOWLEDGE':
+        await this.acknowledge(frameworkId, c.acknowledge);
+        return;
+      case 'RECONCILE':
+        this.reconcile(frameworkId, c.reconcile.tasks.map((t) => t.task_id.value));
+        return;
+      case 'UPDATE_FRAMEWORK':
+      case 'SHUTDOWN':
+      case 'MESSAGE':
+      case 'REQUEST':
+      case 'ACCEPT_INVERSE_OFFERS':
+      case 'DECLINE_INVERSE_OFFERS':
+      case 'ACKNOWLEDGE_OPERATION_STATUS':
+      case 'RECONCILE_OPERATIONS':
+        // No custom executors, inverse offers or operations beyond LAUNCH here: accepted and
+        // ignored, as Mesos's allocator ignores REQUEST.
+        return;
+    }
+  }
+
+  /** remove tears a framework down: its offers rescinded, its tasks killed, its stream ended. */
+  async remove(frameworkId: string, message: string): Promise<void> {
+    await this.log.submit((s, at) => ({
+      events: s.frameworks.has(frameworkId) ? [{ type: 'FrameworkRemoved', at, frameworkId, message }] : [],
+      result: undefined,
+    }));
+    for (const o of this.book.forget(frameworkId)) this.options.release(o.agentId);
+    const session = this.sessions.get(frameworkId);
+    if (session !== undefined) this.endSession(session, `Framework removed: ${message}`);
+    this.disconnectedAt.delete(frameworkId);
+    this.options.logger.info('framework removed', { frameworkId, message });
+  }
+
+  private async accept(frameworkId: string, accept: mesos.Accept, now: number): Promise<void> {
+    const ids = accept.offer_ids.map((i) => i.value);
+    const tasks: mesos.TaskInfo[] = [];
+    for (const op of accept.operations) {
+      if (op.type === 'LAUNCH') tasks.push(...op.launch.task_infos);
+      else if (op.type === 'LAUNCH_GROUP') tasks.push(...op.launch_group.task_group.tasks);
+    }
+    const taken = this.book.accept(frameworkId, ids, now);
+    if (!taken.ok) {
+      // Mesos drops the tasks of an ACCEPT whose offers are not valid, and says so per task.
+      for (const t of tasks) this.sendStatus(frameworkId, { taskId: t.task_id.value, state: 'TASK_DROPPED', reason: 'REASON_INVALID_OFFERS', message: taken.message, source: 'SOURCE_MASTER' });
+      return;
+    }
+    const offer = taken.offers[0];
+    if (offer === undefined) return;
+    const state = this.log.state;
+    const f = state.frameworks.get(frameworkId);
+    const launches: Launch[] = [];
+    const seen = new Set<string>();
+    for (const t of tasks) {
+      const made = taskOf(state, f, offer, t, seen);
+      if (typeof made === 'string') {
+        this.sendStatus(frameworkId, { taskId: t.task_id.value, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: made, source: 'SOURCE_MASTER' });
+        continue;
+      }
+      seen.add(t.task_id.value);
+      launches.push({ offerId: offer.offerId, task: made });
+    }
+    const { accepted, refused } = checkOffers(frameworkId, launches, (agentId) => (agentId === offer.agentId ? offer : undefined));
+    for (const r of refused) {
+      const l = launches.find((x) => x.task.taskId === r.taskId);
+      this.sendStatus(frameworkId, { taskId: l?.task.launch?.externalId ?? r.taskId, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: r.reason, source: 'SOURCE_MASTER' });
+    }
+    const committed = await this.log.submit((s, at) => {
+      const ok = accepted.map((l) => l.task).filter((t) => launchable(s, t));
+      return { events: ok.length === 0 ? [] : [{ type: 'TasksLaunched', at, tasks: ok }], result: ok };
+    });
+    for (const t of committed) {
+      const info = taskInfoOf(state, t);
+      if (info !== undefined && !this.links.send(t.agentId, { type: 'LAUNCH', launch: { task: info } })) {
+        this.options.logger.warn('agent not connected for LAUNCH', { taskId: t.taskId, agentId: t.agentId });
+      }
+    }
+    // What the tasks left of the offer is declined with the ACCEPT's filters, as in Mesos.
+    this.book.filterAfterAccept(frameworkId, offer.agentId, accept.filters.refuse_seconds, now);
+    this.options.release(offer.agentId);
+  }
+
+  private async kill(frameworkId: string, externalId: string): Promise<void> {
+    const f = this.log.state.frameworks.get(frameworkId);
+    const taskId = f?.byExternalId.get(externalId);
+    const task = taskId === undefined ? undefined : this.log.state.tasks.get(taskId);
+    if (task === undefined) {
+      // Mesos answers a kill of a task it does not know with TASK_LOST from the master.
+      this.sendStatus(frameworkId, { taskId: externalId, state: 'TASK_LOST', reason: 'REASON_RECONCILIATION', message: 'Attempted to kill an unknown task', source: 'SOURCE_MASTER' });
+      return;
+    }
+    if (isTerminal(task.state)) return;
+    await this.log.submit((_s, at) => ({ events: [{ type: 'FrameworkTasksKilled', at, frameworkId, taskIds: [task.taskId] }], result: undefined }));
+  }
+
+  private async acknowledge(frameworkId: string, ack: mesos.Acknowledge): Promise<void> {
+    const taskId = this.log.state.frameworks.get(frameworkId)?.byExternalId.get(ack.task_id.value);
+    const task = taskId === undefined ? undefined : this.log.state.tasks.get(taskId);
+    if (task === undefined || task.unacked === undefined || mesos.encodeStatusUuid(task.unacked) !== ack.uuid) return;
+    const uuid = task.unacked;
+    await this.log.submit((_s, at) => ({ events: [{ type: 'StatusAcknowledged', at, frameworkId, taskId: task.taskId, uuid }], result: undefined }));
+  }
+
+  /** reconcile sends the latest state of the tasks named (all of the framework's when none), not to be acknowledged. */
+  private reconcile(frameworkId: string, externalIds: readonly string[]): void {
+    const state = this.log.state;
+    const f = state.frameworks.get(frameworkId);
+    if (f === undefined) return;
+    const ids = externalIds.length === 0 ? [...f.byExternalId.keys()] : externalIds;
+    for (const externalId of ids) {
+      const taskId = f.byExternalId.get(externalId);
+      const task = taskId === undefined ? undefined : state.tasks.get(taskId);
+      if (task === undefined) {
+        this.sendStatus(frameworkId, { taskId: externalId, state: 'TASK_LOST', reason: 'REASON_RECONCILIATION', message: 'Reconciliation: Task is unknown', source: 'SOURCE_MASTER' });
+        continue;
+      }
+      this.sendStatus(frameworkId, {
+        ...statusOf(task, undefined),
+        source: 'SOURCE_MASTER',
+        reason: 'REASON_RECONCILIATION',
+        message: 'Reconciliation: Latest task state',
+      });
+    }
+  }
+
+  // ---- what the master tells frameworks --------------------------------------------------------
+
+  /** forward sends each recorded status update of a framework task to its framework. */
+  private forward(event: Event): void {
+    if (event.type !== 'TaskStatusUpdated' && event.type !== 'AgentUnreachable') return;
+    const state = this.log.state;
+    if (event.type === 'TaskStatusUpdated') {
+      const task = state.tasks.get(event.status.taskId);
+      if (task?.frameworkId === undefined || task.unacked === undefined) return;
+      this.sendStatus(task.frameworkId, statusOf(task, task.unacked));
+      return;
+    }
+    // The master's own update: the agent's tasks are unreachable (not acknowledged; reconcile asks again).
+    for (const id of state.agents.get(event.agentId)?.taskIds ?? []) {
+      const task = state.tasks.get(id);
+      if (task?.frameworkId === undefined) continue;
+      this.sendStatus(task.frameworkId, { ...statusOf(task, undefined), source: 'SOURCE_MASTER' });
+    }
+  }
+
+  private resendUnacked(frameworkId: string): void {
+    const state = this.log.state;
+    for (const id of state.frameworks.get(frameworkId)?.taskIds ?? []) {
+      const task = state.tasks.get(id);
+      if (task?.unacked !== undefined) this.sendStatus(frameworkId, statusOf(task, task.unacked));
+    }
+  }
+
+  private tick(): void {
+    const now = this.log.now();
+    for (const o of this.book.expire(now)) {
+      this.send(o.frameworkId, mesos.rescind(o.offerId));
+      this.options.release(o.agentId);
+    }
+    if (now - this.lastResend >= RESEND_SECS * 1000) {
+      this.lastResend = now;
+      for (const id of this.sessions.keys()) this.resendUnacked(id);
+    }
+    // A framework away past its failover timeout is removed, and its tasks killed.
+    for (const [id, since] of this.disconnectedAt) {
+      const f = this.log.state.frameworks.get(id);
+      if (f === undefined) {
+        this.disconnectedAt.delete(id);
+        continue;
+      }
+      if (now - since >= f.failoverTimeoutSecs * 1000) {
+        this.disconnectedAt.delete(id);
+        this.remove(id, `did not subscribe again within its failover timeout of ${f.failoverTimeoutSecs} s`).catch((e: unknown) =>
+          this.options.logger.error('removing a framework failed', { frameworkId: id, error: String(e) }),
+        );
+      }
+    }
+  }
+
+  private sendStatus(frameworkId: string, status: mesos.TaskStatusInput): void {
+    this.send(frameworkId, mesos.update(status));
+  }
+
+  private send(frameworkId: string, event: mesos.Event): void {
+    const s = this.sessions.get(frameworkId);
+    if (s === undefined || s.res.writableEnded) return;
+    s.res.write(mesos.encodeEvent(event));
+  }
+
+  private endSession(s: Session, error: string | undefined): void {
+    clearInterval(s.heartbeat);
+    if (this.sessions.get(s.frameworkId) === s) this.sessions.delete(s.frameworkId);
+    for (const o of this.book.rescindFramework(s.frameworkId)) this.options.release(o.agentId);
+    if (!s.res.writableEnded) {
+      if (error !== undefined) s.res.write(mesos.encodeEvent(mesos.error(error)));
+      s.res.end();
+    }
+  }
+}
+
+function writeStreamHead(res: ServerResponse, streamId: string): void {
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': streamId, 'Cache-Control': 'no-cache' });
+  res.flushHeaders();
+}
+
+/** allocatedOf is what a framework's live tasks hold, for DRF. */
+function allocatedOf(state: CellState, f: FrameworkRecord): Resources {
+  let r = EMPTY;
+  for (const id of f.taskIds) {
+    const t = state.tasks.get(id);
+    if (t !== undefined && !isTerminal(t.state)) r = add(r, t.resources);
+  }
+  return r;
+}
+
+/** statusOf is a framework task's latest status as the framework sees it (its own task id). */
+function statusOf(task: TaskRecord, uuid: string | undefined): mesos.TaskStatusInput {
+  const reason = task.reason === undefined ? undefined : mesos.mesosReason(task.reason);
+  return {
+    taskId: task.launch?.externalId ?? task.taskId,
+    state: task.state,
+    agentId: task.agentId,
+    source: 'SOURCE_EXECUTOR',
+    timestampMs: task.endedAt ?? task.startedAt ?? task.launchedAt,
+    ...(uuid === undefined ? {} : { uuid }),
+    ...(reason === undefined ? {} : { reason }),
+    ...(task.message === undefined ? {} : { message: task.message }),
+    ...(task.healthy === undefined ? {} : { healthy: task.healthy }),
+  };
+}
+
+/** launchable: decided inside the append, the framework still there, the agent reachable, the ids unused. */
+function launchable(s: CellState, t: LaunchedTask): boolean {
+  const f = t.frameworkId === undefined ? undefined : s.frameworks.get(t.frameworkId);
+  if (f === undefined || t.launch === undefined) return false;
+  if (s.agents.get(t.agentId)?.reachable !== true || s.tasks.has(t.taskId)) return false;
+  const old = f.byExternalId.get(t.launch.externalId);
+  return old === undefined || !s.tasks.has(old);
+}
+
+/**
+ * taskOf turns a framework's TaskInfo on an offer into the task to launch, or says what is wrong
+ * with it. Only command tasks run here: a custom executor or a container image is refused.
+ */
+function taskOf(state: CellState, f: FrameworkRecord | undefined, offer: Offer, t: mesos.TaskInfo, seen: ReadonlySet<string>): LaunchedTask | string {
+  if (f === undefined) return 'the framework is not registered';
+  const externalId = t.task_id.value;
+  if (seen.has(externalId)) return `task id '${externalId}' appears twice in this ACCEPT`;
+  const old = f.byExternalId.get(externalId);
+  if (old !== undefined && state.tasks.has(old)) return `task id '${externalId}' is already in use`;
+  if (f.taskIds.size >= MAX_TASKS_PER_FRAMEWORK) return `the framework already has ${MAX_TASKS_PER_FRAMEWORK} tasks`;
+  if (t.agent_id.value !== offer.agentId) return `task.agent_id '${t.agent_id.value}' is not the offer's agent ${offer.agentId}`;
+  if (t.executor !== undefined) return 'custom executors are not supported: give the task a command';
+  if (t.container !== undefined) return 'containers are not supported yet: give the task a command';
+  const command = t.command;
+  if (command === undefined) return 'the task has no command';
+  const cmd = command.shell ? (command.value ?? '') : [command.value ?? '', ...command.arguments].map(shellQuote).join(' ');
+  if (cmd.trim() === '') return 'the task command is empty';
+  const parsed = mesos.fromMesosResources(t.resources, 'task.resources');
+  if (!parsed.ok) return `${parsed.field}: ${parsed.message}`;
+  const resources = parsed.resources;
+  if (resources.cpusMilli <= 0 && resources.memMiB <= 0) return 'the task asks for no cpus and no mem';
+  if (resources.gpus > 0) return 'GPUs for external frameworks are not supported yet';
+  const env: Record<string, string> = {};
+  for (const v of command.environment?.variables ?? []) env[v.name] = v.value ?? '';
+  const ports: Record<string, number> = {};
+  let n = 0;
+  for (const r of resources.ports) for (let p = r.begin; p <= r.end && n < 64; p++) ports[`port${n++}`] = p;
+  const grace = t.kill_policy?.grace_period?.nanoseconds;
+  const role = f.roles[0] === undefined || f.roles[0] === '*' ? DEFAULT_TASK_ROLE : f.roles[0];
+  const safe = externalId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
+  const taskId = `${safe.replace(/^[._-]+/, '') || 'task'}.${randomUUID().slice(0, 8)}`;
+  if (!isSafeId(taskId)) return `task id '${externalId}' cannot be used`;
+  return {
+    taskId,
+    job: `${role}/framework/${f.frameworkId}`,
+    instance: 0,
+    frameworkId: f.frameworkId,
+    agentId: offer.agentId,
+    resources,
+    ports,
+    launch: {
+      name: t.name,
+      externalId,
+      cmd,
+      env,
+      killGraceSecs: grace === undefined ? 3 : Math.min(300, Math.max(0, grace / 1e9)),
+    },
+  };
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./=:,@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
+}
+
+/** taskInfoOf is what the agent is sent to run a framework's task. */
+export function taskInfoOf(state: CellState, t: LaunchedTask): TaskInfo | undefined {
+  const l = t.launch;
+  const f = t.frameworkId === undefined ? undefined : state.frameworks.get(t.frameworkId);
+  if (l === undefined || f === undefined) return undefined;
+  const role = t.job.split('/')[0] ?? DEFAULT_TASK_ROLE;
+  return {
+    taskId: t.taskId,
+    job: t.job,
+    instance: 0,
+    kind: 'batch',
+    role,
+    resources: toView(t.resources),
+    ports: t.ports,
+    processes: [{ name: 'main', cmd: l.cmd }],
+    env: { ...l.env, MESOS_TASK_ID: l.externalId, MESOS_FRAMEWORK_ID: f.frameworkId },
+    killGraceSecs: l.killGraceSecs,
+  };
+}
+

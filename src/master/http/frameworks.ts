@@ -1,0 +1,68 @@
+// The cell's frameworks for operators: GET /api/v1/frameworks lists the built-in framework "muster"
+// and every external one (connected or within its failover timeout), with what each holds;
+// POST /api/v1/frameworks/:id/teardown removes an external framework and kills its tasks.
+
+import { add, EMPTY, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
+import type { FrameworkList, FrameworkView } from '../../protocol/index.js';
+import type { ExternalFrameworks } from '../frameworks/external.js';
+import type { EventLog } from '../eventlog.js';
+import { sendJson, type Router } from './router.js';
+
+export interface FrameworkRouteDeps {
+  readonly log: EventLog;
+  /** The leader's external frameworks; undefined on a standby (it answers from its followed state). */
+  readonly externals: () => ExternalFrameworks | undefined;
+  /** The leader's, for teardown (throws NOT_LEADER elsewhere). */
+  readonly leading: () => ExternalFrameworks;
+}
+
+export function addFrameworkRoutes(router: Router, deps: FrameworkRouteDeps): void {
+  router.add('GET', '/api/v1/frameworks', ({ res }) => {
+    const state = deps.log.state;
+    const externals = deps.externals();
+    const frameworks: FrameworkView[] = [];
+    let external = EMPTY;
+    for (const f of state.frameworks.values()) {
+      let used: Resources = EMPTY;
+      for (const id of f.taskIds) {
+        const t = state.tasks.get(id);
+        if (t !== undefined && !isTerminal(t.state)) used = add(used, t.resources);
+      }
+      external = add(external, used);
+      const v: FrameworkView = {
+        frameworkId: f.frameworkId,
+        name: f.name,
+        builtIn: false,
+        connected: externals?.isConnected(f.frameworkId) ?? false,
+        roles: [...f.roles],
+        user: f.user,
+        failoverTimeoutSecs: f.failoverTimeoutSecs,
+        registeredAt: f.registeredAt,
+        tasks: f.taskIds.size,
+        used: toView(used),
+      };
+      if (f.principal !== undefined) v.principal = f.principal;
+      if (f.hostname !== undefined) v.hostname = f.hostname;
+      if (f.webuiUrl !== undefined) v.webuiUrl = f.webuiUrl;
+      if (f.reregisteredAt !== undefined) v.reregisteredAt = f.reregisteredAt;
+      frameworks.push(v);
+    }
+    let builtInUsed: Resources = EMPTY;
+    let builtInTasks = 0;
+    for (const t of state.tasks.values()) {
+      if (t.frameworkId !== undefined || isTerminal(t.state)) continue;
+      builtInUsed = add(builtInUsed, t.resources);
+      builtInTasks++;
+    }
+    frameworks.unshift({ frameworkId: 'muster', name: 'muster', builtIn: true, connected: true, roles: ['*'], tasks: builtInTasks, used: toView(builtInUsed) });
+    const answer: FrameworkList = { frameworks };
+    sendJson(res, 200, answer);
+  });
+  router.add('POST', '/api/v1/frameworks/:id/teardown', async ({ res, params }) => {
+    const id = params['id'] ?? '';
+    if (id === 'muster') throw new MusterError('INVALID_ARGUMENT', 'the built-in framework "muster" cannot be torn down; kill its jobs instead');
+    if (!deps.log.state.frameworks.has(id)) throw new MusterError('NOT_FOUND', `no framework ${id}; \`muster framework list\` shows the frameworks`);
+    await deps.leading().remove(id, 'torn down by an operator');
+    sendJson(res, 200, { frameworkId: id, removed: true });
+  });
+}

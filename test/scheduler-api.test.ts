@@ -1,0 +1,199 @@
+// The Mesos v1 scheduler API with real processes: a master, an agent, and schedulers written in
+// the test against the raw HTTP API in JSON (test/mesosframework.ts). They subscribe, take offers,
+// launch command tasks, hear every status update (and acknowledge it), decline, suppress and
+// revive, kill and reconcile, and lose their connection: a framework's tasks outlive it until its
+// failover timeout, and one that comes back within it gets them back.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cell, settle, waitFor } from './harness.js';
+import { launch, post, RawScheduler, type Status } from './mesosframework.js';
+
+const INFO = { user: 'root', name: 'raw-json-scheduler', roles: ['test'], capabilities: [{ type: 'MULTI_ROLE' }] };
+
+test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED, acknowledging each update', async (t) => {
+  const c = cell(t);
+  const { master } = await c.startCell(1);
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  const subscribed = await s.subscribe({ ...INFO, failover_timeout: 60 });
+  assert.equal(subscribed.type, 'SUBSCRIBED');
+  assert.match(s.frameworkId, /^[0-9a-f-]{36}$/);
+  assert.match(s.streamId, /^[0-9a-f-]{36}$/);
+  const info = (subscribed['subscribed'] as { heartbeat_interval_seconds: number; master_info?: { port: number } });
+  assert.equal(info.heartbeat_interval_seconds, 15);
+  assert.equal(info.master_info?.port, master.port);
+
+  const offer = await s.nextOffer();
+  assert.equal(offer.allocation_info?.role, 'test');
+  const cpus = offer.resources.find((r) => r.name === 'cpus')?.scalar?.value ?? 0;
+  assert.ok(cpus > 0, JSON.stringify(offer.resources));
+  const accepted = await s.call('ACCEPT', launch(offer, 'hello-1', 'echo hello from a framework; sleep 0.3'));
+  assert.equal(accepted.status, 202, accepted.body);
+  const running = await s.waitStatus('hello-1', 'TASK_RUNNING');
+  assert.equal(running.agent_id?.value, offer.agent_id.value);
+  assert.ok(running.uuid !== undefined, 'an agent update carries a uuid to acknowledge');
+  const finished = await s.waitStatus('hello-1', 'TASK_FINISHED');
+  assert.equal(finished.source, 'SOURCE_EXECUTOR');
+
+  // The master shows the task as the framework's while it runs and forgets it once acknowledged:
+  // reconciling it then answers TASK_LOST, as Mesos does for a task it does not know.
+  await waitFor(async () => (await fetch(`${master.url}/api/v1/frameworks`)).json() as Promise<{ frameworks: { frameworkId: string; tasks: number }[] }>, {
+    what: 'the framework listed with no task left once the end is acknowledged',
+    until: (v) => v.frameworks.some((f) => f.frameworkId === s.frameworkId && f.tasks === 0),
+  });
+  const from = s.events.length;
+  assert.equal((await s.call('RECONCILE', { reconcile: { tasks: [{ task_id: { value: 'hello-1' } }] } })).status, 202);
+  const lost = await s.next((e) => e.type === 'UPDATE', 'the reconciliation answer', { from });
+  assert.equal((lost['update'] as { status: Status }).status.state, 'TASK_LOST');
+  assert.equal((lost['update'] as { status: Status }).status.uuid, undefined, 'a reconciliation answer is not acknowledged');
+
+  assert.equal((await s.call('TEARDOWN')).status, 202);
+  await waitFor(() => s.closed, { what: 'the stream to end at TEARDOWN' });
+});
+
+test('bad calls get the status Mesos gives and change nothing; bad offers and tasks are answered per task', async (t) => {
+  const c = cell(t);
+  const { master } = await c.startCell(1);
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  await s.subscribe({ ...INFO, failover_timeout: 60 });
+  const offer = await s.nextOffer();
+
+  const body = JSON.stringify({ type: 'REVIVE', framework_id: { value: s.frameworkId } });
+  assert.equal((await post(master.url, body, { 'Mesos-Stream-Id': s.streamId })).status, 400, 'no Content-Type');
+  assert.equal((await post(master.url, body, { 'Content-Type': 'application/x-protobuf', 'Mesos-Stream-Id': s.streamId })).status, 415);
+  assert.equal((await post(master.url, body, { 'Content-Type': 'text/plain', 'Mesos-Stream-Id': s.streamId })).status, 415);
+  assert.equal((await post(master.url, body, { 'Content-Type': 'application/json', Accept: 'text/html', 'Mesos-Stream-Id': s.streamId })).status, 406);
+  const noStream = await s.call('REVIVE', {}, { 'Mesos-Stream-Id': undefined });
+  assert.equal(noStream.status, 400);
+  assert.match(noStream.body, /Mesos-Stream-Id/);
+  assert.equal((await s.call('REVIVE', {}, { 'Mesos-Stream-Id': 'not-the-stream' })).status, 400);
+  const unknown = await post(master.url, JSON.stringify({ type: 'REVIVE', framework_id: { value: 'no-such-framework' } }), { 'Content-Type': 'application/json', 'Mesos-Stream-Id': s.streamId });
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.body, /Framework cannot be found/);
+  const badField = await s.call('ACCEPT', { accept: { offer_ids: [{ value: 7 }] } });
+  assert.equal(badField.status, 400);
+  assert.match(badField.body, /accept\.offer_ids\[0\]\.value/);
+  const withStream = await post(master.url, JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: INFO } }), { 'Content-Type': 'application/json', 'Mesos-Stream-Id': s.streamId });
+  assert.equal(withStream.status, 400);
+  assert.equal((await post(master.url, '{not json', { 'Content-Type': 'application/json', 'Mesos-Stream-Id': s.streamId })).status, 400);
+
+  // An offer that is not outstanding: its tasks are dropped, one update each.
+  const stale = await s.call('ACCEPT', launch({ ...offer, id: { value: 'no-such-offer' } }, 'stale-1', 'true'));
+  assert.equal(stale.status, 202);
+  assert.equal((await s.waitStatus('stale-1', 'TASK_DROPPED')).reason, 'REASON_INVALID_OFFERS');
+  // More cpus than offered: TASK_ERROR, and the offer is used up (its resources come back in a new one).
+  const from = s.events.length;
+  assert.equal((await s.call('ACCEPT', launch(offer, 'greedy-1', 'true', 100_000))).status, 202);
+  const greedy = await s.waitStatus('greedy-1', 'TASK_ERROR');
+  assert.equal(greedy.reason, 'REASON_TASK_INVALID');
+  assert.match(greedy.message ?? '', /cpus/);
+  // The same offer twice: the second is not outstanding any more.
+  assert.equal((await s.call('ACCEPT', launch(offer, 'again-1', 'true'))).status, 202);
+  await s.waitStatus('again-1', 'TASK_DROPPED');
+  // A task id in use is refused.
+  const next = await s.nextOffer(from);
+  assert.equal((await s.call('ACCEPT', launch(next, 'long-1', 'sleep 3600'))).status, 202);
+  await s.waitStatus('long-1', 'TASK_RUNNING');
+  const third = await s.nextOffer(s.events.length);
+  assert.equal((await s.call('ACCEPT', launch(third, 'long-1', 'sleep 3600'))).status, 202);
+  assert.match((await s.waitStatus('long-1', 'TASK_ERROR')).message ?? '', /already in use/);
+});
+
+test('decline filters hold for refuse_seconds, suppress stops offers and revive brings them back', async (t) => {
+  const c = cell(t);
+  const { master } = await c.startCell(1);
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  await s.subscribe({ ...INFO, failover_timeout: 60 });
+  const offer = await s.nextOffer();
+
+  assert.equal((await s.call('DECLINE', { decline: { offer_ids: [offer.id], filters: { refuse_seconds: 3600 } } })).status, 202);
+  let from = s.events.length;
+  await settle(3000);
+  assert.equal(s.events.slice(from).filter((e) => e.type === 'OFFERS').length, 0, 'no offer of the declined agent within its filter');
+
+  assert.equal((await s.call('REVIVE')).status, 202);
+  const revived = await s.nextOffer(from);
+  assert.equal(revived.agent_id.value, offer.agent_id.value);
+
+  // A decline with a short filter: the agent comes back once it has passed.
+  from = s.events.length;
+  assert.equal((await s.call('DECLINE', { decline: { offer_ids: [revived.id], filters: { refuse_seconds: 1 } } })).status, 202);
+  const back = await s.nextOffer(from);
+  assert.equal(back.agent_id.value, offer.agent_id.value);
+
+  // Suppress: the outstanding offer is rescinded and no other comes until REVIVE.
+  from = s.events.length;
+  assert.equal((await s.call('SUPPRESS')).status, 202);
+  const rescind = await s.next((e) => e.type === 'RESCIND', 'RESCIND of the outstanding offer at SUPPRESS', { from });
+  assert.equal((rescind['rescind'] as { offer_id: { value: string } }).offer_id.value, back.id.value);
+  const quiet = s.events.length;
+  await settle(2500);
+  assert.equal(s.events.slice(quiet).filter((e) => e.type === 'OFFERS').length, 0, 'no offers while suppressed');
+  assert.equal((await s.call('REVIVE')).status, 202);
+  await s.nextOffer(quiet);
+});
+
+test('an agent killed while its resources are offered: the offer is rescinded', async (t) => {
+  const c = cell(t);
+  const { master, agents } = await c.startCell(1, { agentTimeoutSecs: 3 });
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  await s.subscribe({ ...INFO, failover_timeout: 60 });
+  const offer = await s.nextOffer();
+  const from = s.events.length;
+  await agents[0]?.kill('SIGKILL');
+  const rescind = await s.next((e) => e.type === 'RESCIND', 'RESCIND of the dead agent\'s offer', { from });
+  assert.equal((rescind['rescind'] as { offer_id: { value: string } }).offer_id.value, offer.id.value);
+});
+
+test('framework failover: its tasks run on while it is away, it gets them back within failover_timeout, and past it they are killed', async (t) => {
+  const c = cell(t);
+  const { master } = await c.startCell(1);
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  await s.subscribe({ ...INFO, failover_timeout: 60 });
+  const offer = await s.nextOffer();
+  assert.equal((await s.call('ACCEPT', launch(offer, 'keep-1', 'sleep 3600'))).status, 202);
+  await s.waitStatus('keep-1', 'TASK_RUNNING');
+  s.disconnect();
+  await settle(1500);
+
+  // A new scheduler process subscribes with the id, and reconciles: the task is still running.
+  const again = new RawScheduler(master.url);
+  t.after(() => again.disconnect());
+  const sub = await again.subscribe({ ...INFO, failover_timeout: 60, id: { value: s.frameworkId } });
+  assert.equal(sub.type, 'SUBSCRIBED');
+  assert.equal(again.frameworkId, s.frameworkId);
+  assert.equal((await again.call('RECONCILE', { reconcile: { tasks: [] } })).status, 202);
+  const latest = await again.waitStatus('keep-1', 'TASK_RUNNING');
+  assert.equal(latest.reason, 'REASON_RECONCILIATION');
+  // Kill it from the new process: TASK_KILLED comes back, to acknowledge.
+  assert.equal((await again.call('KILL', { kill: { task_id: { value: 'keep-1' } } })).status, 202);
+  await again.waitStatus('keep-1', 'TASK_KILLED');
+  assert.equal((await again.call('TEARDOWN')).status, 202);
+
+  // A framework with a failover timeout of 1 s that goes away for good: its task is killed.
+  const brief = new RawScheduler(master.url);
+  t.after(() => brief.disconnect());
+  await brief.subscribe({ ...INFO, name: 'brief', failover_timeout: 1 });
+  const o = await brief.nextOffer();
+  assert.equal((await brief.call('ACCEPT', launch(o, 'orphan-1', 'sleep 3600'))).status, 202);
+  await brief.waitStatus('orphan-1', 'TASK_RUNNING');
+  brief.disconnect();
+  await waitFor(async () => (await fetch(`${master.url}/api/v1/frameworks`)).json() as Promise<{ frameworks: { frameworkId: string }[] }>, {
+    what: 'the framework removed past its failover timeout',
+    until: (v) => !v.frameworks.some((f) => f.frameworkId === brief.frameworkId),
+  });
+  await waitFor(async () => (await fetch(`${master.url}/api/v1/tasks`)).json() as Promise<{ tasks: { taskId: string; state: string }[] }>, {
+    what: 'its task killed',
+    until: (v) => !v.tasks.some((x) => x.taskId.startsWith('orphan-1.')),
+  });
+  // Subscribing again with its id is refused: it is gone.
+  const late = new RawScheduler(master.url);
+  t.after(() => late.disconnect());
+  const refused = await late.subscribe({ ...INFO, name: 'brief', failover_timeout: 1, id: { value: brief.frameworkId } });
+  assert.equal(refused.type, 'ERROR');
+});
