@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cell, settle, waitFor } from './harness.js';
+import { cell, cli, settle, waitFor } from './harness.js';
 import { launch, post, RawScheduler, type Status } from './mesosframework.js';
 
 const INFO = { user: 'root', name: 'raw-json-scheduler', roles: ['test'], capabilities: [{ type: 'MULTI_ROLE' }] };
@@ -23,6 +23,12 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
   const info = (subscribed['subscribed'] as { heartbeat_interval_seconds: number; master_info?: { port: number } });
   assert.equal(info.heartbeat_interval_seconds, 15);
   assert.equal(info.master_info?.port, master.port);
+
+  // Operators see it beside the built-in framework.
+  const listed = await cli(['framework', 'list'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^muster +muster +built-in/m);
+  assert.match(listed.stdout, new RegExp(`^${s.frameworkId} +raw-json-scheduler +yes +test `, 'm'));
 
   const offer = await s.nextOffer();
   assert.equal(offer.allocation_info?.role, 'test');
@@ -50,6 +56,11 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
 
   assert.equal((await s.call('TEARDOWN')).status, 202);
   await waitFor(() => s.closed, { what: 'the stream to end at TEARDOWN' });
+  const gone = await cli(['framework', 'list', '--json'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.deepEqual((JSON.parse(gone.stdout) as { frameworks: { frameworkId: string }[] }).frameworks.map((f) => f.frameworkId), ['muster']);
+  const builtIn = await cli(['framework', 'teardown', 'muster'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.notEqual(builtIn.code, 0);
+  assert.match(builtIn.stderr, /cannot be torn down/);
 });
 
 test('bad calls get the status Mesos gives and change nothing; bad offers and tasks are answered per task', async (t) => {
@@ -173,7 +184,11 @@ test('framework failover: its tasks run on while it is away, it gets them back w
   // Kill it from the new process: TASK_KILLED comes back, to acknowledge.
   assert.equal((await again.call('KILL', { kill: { task_id: { value: 'keep-1' } } })).status, 202);
   await again.waitStatus('keep-1', 'TASK_KILLED');
-  assert.equal((await again.call('TEARDOWN')).status, 202);
+  // An operator tears it down: its stream ends with an ERROR.
+  const torn = await cli(['framework', 'teardown', again.frameworkId], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.equal(torn.code, 0, torn.stderr);
+  await waitFor(() => again.closed, { what: 'the torn-down framework\'s stream to end' });
+  assert.ok(again.events.some((e) => e.type === 'ERROR'), 'an ERROR says why the stream ended');
 
   // A framework with a failover timeout of 1 s that goes away for good: its task is killed.
   const brief = new RawScheduler(master.url);
@@ -196,4 +211,51 @@ test('framework failover: its tasks run on while it is away, it gets them back w
   t.after(() => late.disconnect());
   const refused = await late.subscribe({ ...INFO, name: 'brief', failover_timeout: 1, id: { value: brief.frameworkId } });
   assert.equal(refused.type, 'ERROR');
+});
+
+test('master kill -9 with a framework connected: it subscribes again, its running task is the same one, and an update it had not acknowledged comes again', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster({ agentTimeoutSecs: 10 });
+  await c.startAgent(master);
+  await c.waitForAgents(1);
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  await s.subscribe({ ...INFO, failover_timeout: 600 });
+  const offer = await s.nextOffer();
+  const cpus = 0.1;
+  const accept = launch(offer, 'keep-1', 'sleep 3600', cpus);
+  // Two tasks on one offer: one to keep running, one that ends and whose end is not acknowledged.
+  const ops = (accept['accept'] as { operations: { launch: { task_infos: Record<string, unknown>[] } }[] }).operations;
+  const first = ops[0]?.launch.task_infos[0];
+  assert.ok(first !== undefined);
+  ops[0]?.launch.task_infos.push({ ...first, name: 'brief-1', task_id: { value: 'brief-1' }, command: { value: 'sleep 0.2' } });
+  assert.equal((await s.call('ACCEPT', accept)).status, 202);
+  await s.waitStatus('keep-1', 'TASK_RUNNING');
+  const ended = await s.waitStatus('brief-1', 'TASK_FINISHED', { ack: false });
+  const tasksBefore = ((await (await fetch(`${master.url}/api/v1/tasks`)).json()) as { tasks: { taskId: string; state: string; frameworkTaskId?: string }[] }).tasks;
+  const keepBefore = tasksBefore.find((x) => x.frameworkTaskId === 'keep-1');
+  assert.ok(keepBefore !== undefined);
+
+  await master.kill('SIGKILL');
+  s.disconnect();
+  await master.restart();
+  const again = new RawScheduler(master.url);
+  t.after(() => again.disconnect());
+  // The CLI and schedulers retry while the master starts; so does this one.
+  await waitFor(() => again.subscribe({ ...INFO, failover_timeout: 600, id: { value: s.frameworkId } }), { what: 'the scheduler to subscribe again to the restarted master' });
+  const redelivered = await again.waitStatus('brief-1', 'TASK_FINISHED');
+  assert.equal(redelivered.uuid, ended.uuid, 'the same update, with the same uuid');
+  await waitFor(async () => (await fetch(`${master.url}/api/v1/frameworks`)).json() as Promise<{ frameworks: { frameworkId: string; tasks: number }[] }>, {
+    what: 'only the running task left once the end is acknowledged',
+    until: (v) => v.frameworks.some((f) => f.frameworkId === s.frameworkId && f.tasks === 1),
+  });
+  const after = await waitFor(async () => ((await (await fetch(`${master.url}/api/v1/tasks`)).json()) as { tasks: { taskId: string; state: string; frameworkTaskId?: string }[] }).tasks, {
+    what: 'keep-1 running once the agent has re-subscribed',
+    until: (ts) => ts.some((x) => x.frameworkTaskId === 'keep-1' && x.state === 'TASK_RUNNING'),
+  });
+  assert.deepEqual(
+    after.filter((x) => x.frameworkTaskId === 'keep-1').map((x) => x.taskId),
+    [keepBefore.taskId],
+    'the same task, not launched again',
+  );
 });

@@ -10,6 +10,7 @@ import { DEFAULT_MASTER } from './context.js';
 import { addDaemonCommands } from './daemons.js';
 import { EXIT } from './exitcodes.js';
 import type { ExitCode } from './exitcodes.js';
+import { addFrameworkCommands } from './framework.js';
 import { addHostCommands } from './host.js';
 import { addJobCommands } from './job.js';
 import { addQuotaCommands } from './quota.js';
@@ -49,6 +50,7 @@ With --json, a failure prints the API's error object on stdout: {"error":{"code"
   addTaskCommands(program);
   addQuotaCommands(program);
   addHostCommands(program);
+  addFrameworkCommands(program);
   addCellCommands(program);
   finish(program, 'muster');
   return program;

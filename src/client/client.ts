@@ -5,6 +5,8 @@
 import { ERROR_STATUS, isErrorCode, MusterError } from '../core/index.js';
 import type { ErrorCode } from '../core/index.js';
 import type {
+  FrameworkList,
+  FrameworkView,
   JobInstancesAnswer,
   CellView,
   EventResetView,
@@ -203,6 +205,16 @@ export class MusterClient {
   /** clearQuota removes a role's quota, leaving it unlimited. */
   clearQuota(role: string): Promise<QuotaView> {
     return this.request<QuotaView>('DELETE', `/api/v1/quotas/${encodeURIComponent(role)}`);
+  }
+
+  /** listFrameworks lists the built-in framework and every external one the master knows. */
+  async listFrameworks(): Promise<FrameworkView[]> {
+    return (await this.request<FrameworkList>('GET', '/api/v1/frameworks')).frameworks;
+  }
+
+  /** teardownFramework removes an external framework: its offers go back and its tasks are killed. */
+  async teardownFramework(frameworkId: string): Promise<void> {
+    await this.request<unknown>('POST', `/api/v1/frameworks/${encodeURIComponent(frameworkId)}/teardown`);
   }
 
   /** listHosts lists every host with its maintenance mode and what still runs on it. */
