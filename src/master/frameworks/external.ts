@@ -141,7 +141,13 @@ export class ExternalFrameworks implements ExternalOffers {
       const role = state.frameworks.get(frameworkId)?.roles[0] ?? '*';
       this.send(
         frameworkId,
-        mesos.offers(list.map((o) => mesos.offer({ id: o.offerId, frameworkId, agentId: o.agentId, hostname: o.hostname, resources: o.resources, role, attributes: o.attributes }))),
+        mesos.offers(
+          list.map((o) => {
+            const agent = state.agents.get(o.agentId);
+            const agentAddress = agent === undefined ? undefined : { ip: agent.address, port: agent.port };
+            return mesos.offer({ id: o.offerId, frameworkId, agentId: o.agentId, hostname: o.hostname, resources: o.resources, role, attributes: o.attributes, ...(agentAddress === undefined ? {} : { agentAddress }) });
+          }),
+        ),
       );
     }
   }

@@ -196,6 +196,8 @@ export interface OfferInput {
   /** The framework's role the offer is made to; unreserved resources show role "*". */
   role: string;
   attributes?: Readonly<Record<string, string>>;
+  /** The agent's address, which Mesos gives as the offer's url (frameworks read url.address.ip). */
+  agentAddress?: { ip: string; port: number };
 }
 
 /** offer is one Offer as Mesos sends it to a MULTI_ROLE-era framework (allocation_info set). */
@@ -207,6 +209,9 @@ export function offer(input: OfferInput): Offer {
     framework_id: { value: input.frameworkId },
     agent_id: { value: input.agentId },
     hostname: input.hostname,
+    ...(input.agentAddress === undefined
+      ? {}
+      : { url: { scheme: 'http', address: { hostname: input.hostname, ip: input.agentAddress.ip, port: input.agentAddress.port }, path: '/slave(1)' } }),
     resources: toMesosResources(input.resources, '*', input.role),
     attributes,
     executor_ids: [],
