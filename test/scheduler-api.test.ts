@@ -258,4 +258,23 @@ test('master kill -9 with a framework connected: it subscribes again, its runnin
     [keepBefore.taskId],
     'the same task, not launched again',
   );
+
+  // Tools written for Mesos read the legacy state: the framework with its task, in Mesos's shape.
+  interface MesosState {
+    leader: string;
+    slaves: { id: string; hostname: string; pid: string }[];
+    frameworks: { id: string; name: string; hostname?: string; tasks: { id: string; name: string; framework_id: string; slave_id: string; state: string; statuses: { state: string; timestamp: number }[] }[] }[];
+  }
+  const state = (await (await fetch(`${master.url}/master/state`)).json()) as MesosState;
+  assert.match(state.leader, /^master@127\.0\.0\.1:\d+$/);
+  assert.equal(state.slaves.length, 1);
+  assert.match(state.slaves[0]?.pid ?? '', /^slave\(1\)@/);
+  const mine = state.frameworks.find((f) => f.id === s.frameworkId);
+  assert.equal(mine?.name, 'raw-json-scheduler');
+  const keep = mine?.tasks.find((x) => x.id === 'keep-1');
+  assert.equal(keep?.state, 'TASK_RUNNING');
+  assert.equal(keep?.framework_id, s.frameworkId);
+  assert.equal(keep?.slave_id, state.slaves[0]?.id);
+  assert.ok((keep?.statuses.length ?? 0) > 0 && keep?.statuses.every((x) => typeof x.timestamp === 'number'));
+  assert.ok(state.frameworks.some((f) => f.id === 'muster'), 'the built-in framework is listed too');
 });

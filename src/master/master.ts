@@ -13,6 +13,7 @@ import { ExternalFrameworks } from './frameworks/external.js';
 import { OfferCycle } from './frameworks/offers.js';
 import { addSchedulerRoutes } from './http/scheduler.js';
 import { addFrameworkRoutes } from './http/frameworks.js';
+import { addMesosStateRoutes } from './http/mesosstate.js';
 import { mesos } from '../protocol/index.js';
 import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
@@ -69,6 +70,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   }
   const masterId = randomUUID();
   const startedAt = Date.now();
+  /** When this master began to lead (its start, for a single master), for Mesos's elected_time. */
+  let electedAt: number | undefined = ha === undefined ? startedAt : undefined;
   const scheduling = schedulingOptionsOf(opts);
   let acting: Acting | undefined;
   let stopping = false;
@@ -193,6 +196,20 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   addEventRoutes(router, log, opts.recentEvents);
   addSchedulerRoutes(router, () => leading().externals);
   addFrameworkRoutes(router, { log, externals: () => acting?.externals, leading: () => leading().externals });
+  // The Mesos operator API and the legacy /master/state that existing tools (mesos-dns, dashboards) read.
+  addMesosStateRoutes(router, {
+    state: () => log.state,
+    masterId,
+    selfUrl: () => self.url,
+    leader: () => leadership.leader(),
+    startedAt,
+    electedAt: () => (leadership.leading() ? electedAt : undefined),
+    isConnected: (id) => acting?.links.isConnected(id) ?? false,
+    frameworkConnected: (id) => acting?.externals.isConnected(id) ?? false,
+    version: VERSION,
+    ...(opts.roleWeights === undefined ? {} : { roleWeights: opts.roleWeights }),
+    now: () => log.now(),
+  });
   router.add('GET', '/', ({ res }) => {
     const html = renderStatusPage(view(), { ...info(), store: store.description });
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html) });
@@ -257,6 +274,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     await log.promote();
     if (stopping || !e.isLeader()) return;
     acting = act(epoch);
+    electedAt = Date.now();
     logger.info(`elected leader, epoch ${epoch}`, { masterId, epoch, logIndex: log.lastIndex, agents: log.state.agents.size, jobs: log.state.jobs.size });
     acting.cycle.kick();
   }
