@@ -29,6 +29,11 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, /^muster +muster +built-in/m);
   assert.match(listed.stdout, new RegExp(`^${s.frameworkId} +raw-json-scheduler +yes +test `, 'm'));
+  const status = await cli(['cell', 'status'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.match(status.stdout, new RegExp(`frameworks +muster \\(built-in\\), raw-json-scheduler ${s.frameworkId} \\(connected, 0 tasks\\)`));
+  const metrics = await (await fetch(`${master.url}/metrics`)).text();
+  assert.match(metrics, /^muster_master_frameworks\{state="connected"\} 1$/m);
+  assert.match(await (await fetch(`${master.url}/`)).text(), /raw-json-scheduler/);
 
   const offer = await s.nextOffer();
   assert.equal(offer.allocation_info?.role, 'test');

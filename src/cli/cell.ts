@@ -61,6 +61,9 @@ export function cellLines(cell: CellView, now: number): string[] {
   ];
   if (cell.total.gpus > 0) pairs.push(['gpus', usage(cell.used, cell.total, 'gpus')]);
   pairs.push(['jobs', `${cell.jobCount} (${cell.taskCount} tasks, ${cell.pendingCount} pending)`]);
+  // The built-in framework runs the jobs; external ones (Mesos API) are listed with their tasks.
+  const frameworks = cell.frameworks ?? [];
+  pairs.push(['frameworks', ['muster (built-in)', ...frameworks.map((f) => `${f.name} ${f.frameworkId} (${f.connected ? 'connected' : 'disconnected'}, ${f.tasks} tasks)`)].join(', ')]);
   if (cell.masters !== undefined && cell.masters.length > 0) {
     pairs.push(['masters', cell.masters.map((m) => (m.leading ? `${m.url} (leader)` : m.url)).join(', ')]);
   }

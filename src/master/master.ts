@@ -142,6 +142,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     pendingReason: (job, i) => acting?.framework.pendingReason(job, i),
     pendingWhy: (job, i) => acting?.framework.pendingWhy(job, i),
     usageOf: (taskId) => acting?.links.usageOf(taskId),
+    frameworkConnected: (id) => acting?.externals.isConnected(id) ?? false,
   });
   // self.url is known once the server listens (the port may be 0).
   const self = { masterId, url: '' };
@@ -168,6 +169,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     leading: () => leadership.leading(),
     epoch: () => election?.leader()?.epoch ?? 0,
     isConnected: (id) => acting?.links.isConnected(id) ?? false,
+    frameworkConnected: (id) => acting?.externals.isConnected(id) ?? false,
     offers: () => acting?.cycle.stats,
     launched: () => acting?.framework.launched ?? 0,
   });

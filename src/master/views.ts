@@ -2,6 +2,7 @@
 
 import { EMPTY, add, formatMiB, milliToCpus, toView, type TaskState } from '../core/index.js';
 import type {
+  FrameworkSummaryView,
   AgentState,
   AgentView,
   CellView,
@@ -29,6 +30,8 @@ export interface ViewContext {
   pendingWhy?: (job: string, instance: number) => WhyPending | undefined;
   /** The latest usage its agent reported for a running task (memory only, not in the log). */
   usageOf(taskId: string): TaskUsageView | undefined;
+  /** An external framework has a live subscription (absent: none shows as connected). */
+  frameworkConnected?: (frameworkId: string) => boolean;
 }
 
 export function taskView(ctx: ViewContext, t: TaskRecord): TaskView {
@@ -174,6 +177,10 @@ export function cellView(
       else if (inst.state === 'PENDING') pendingCount++;
     }
   }
+  const frameworks: FrameworkSummaryView[] = [];
+  for (const f of ctx.state.frameworks.values()) {
+    frameworks.push({ frameworkId: f.frameworkId, name: f.name, connected: ctx.frameworkConnected?.(f.frameworkId) ?? false, tasks: f.taskIds.size });
+  }
   return {
     ...info,
     agents,
@@ -182,6 +189,7 @@ export function cellView(
     jobCount: ctx.state.jobs.size,
     taskCount,
     pendingCount,
+    frameworks,
   };
 }
 

@@ -147,6 +147,17 @@ export interface CellView {
   epoch?: number;
   /** HA masters: each etcd endpoint of the store, as the leader found it when the view was built. */
   etcd?: EtcdMemberView[];
+  /** External frameworks (the built-in "muster" is always there); absent from older masters. */
+  frameworks?: FrameworkSummaryView[];
+}
+
+/** FrameworkSummaryView is one external framework in the cell view. */
+export interface FrameworkSummaryView {
+  frameworkId: string;
+  name: string;
+  connected: boolean;
+  /** Tasks the master keeps for it: live, or ended and not yet acknowledged. */
+  tasks: number;
 }
 
 /** EtcdMemberView is one etcd endpoint of an HA cell's store and its health. */

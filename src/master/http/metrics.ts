@@ -29,6 +29,8 @@ export interface MasterMetricsSource {
   /** epoch of the leader this master knows; 0 with a SQLite store (one master, no elections). */
   epoch(): number;
   isConnected(agentId: string): boolean;
+  /** An external framework has a live subscription (absent: none is ever connected). */
+  frameworkConnected?(frameworkId: string): boolean;
   /** The offer cycle's tallies; undefined while this master does not act (a standby). */
   offers(): { passes: number; offers: number; declined: number; rescinded: number } | undefined;
   /** Tasks the job scheduler launched since this master began to act. */
@@ -159,6 +161,35 @@ export class MasterMetrics {
       for (const key of state.pendingJobs) for (const i of state.jobs.get(key)?.instances ?? []) if (i.state === 'PENDING') pending++;
       g.set(pending);
     });
+
+    // Frameworks: the built-in one and the external ones, and each one's tasks (live, or ended
+    // and not yet acknowledged). Frameworks are bounded (MAX_FRAMEWORKS), so the label set is too.
+    gauge(
+      'muster_master_frameworks',
+      'External frameworks known, by whether they are subscribed now.',
+      (g) => {
+        const s = self.sourced();
+        let connected = 0;
+        for (const id of s.log.state.frameworks.keys()) if (s.frameworkConnected?.(id) === true) connected++;
+        g.set({ state: 'connected' }, connected);
+        g.set({ state: 'disconnected' }, s.log.state.frameworks.size - connected);
+      },
+      ['state'],
+    );
+    gauge(
+      'muster_master_framework_tasks',
+      'Tasks each framework holds in the master ("muster" is the built-in one).',
+      (g) => {
+        const state = self.log().state;
+        let external = 0;
+        for (const f of state.frameworks.values()) {
+          g.set({ framework: f.frameworkId }, f.taskIds.size);
+          external += f.taskIds.size;
+        }
+        g.set({ framework: 'muster' }, state.tasks.size - external);
+      },
+      ['framework'],
+    );
 
     // Agents.
     gauge(

@@ -48,6 +48,13 @@ export function renderStatusPage(ctx: ViewContext, info: { masterId: string; ver
       );
     }
   }
+  const frameworks = [`<tr><td>muster</td><td><code>muster</code></td><td class="CONNECTED">built-in</td><td>${state.tasks.size - [...state.frameworks.values()].reduce((n, f) => n + f.taskIds.size, 0)}</td></tr>`];
+  for (const f of state.frameworks.values()) {
+    const connected = ctx.frameworkConnected?.(f.frameworkId) ?? false;
+    frameworks.push(
+      `<tr><td>${esc(f.name)}</td><td><code>${esc(f.frameworkId)}</code></td><td class="${connected ? 'CONNECTED' : 'DISCONNECTED'}">${connected ? 'connected' : 'disconnected'}</td><td>${f.taskIds.size}</td></tr>`,
+    );
+  }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>Muster cell</title>
@@ -61,6 +68,8 @@ code{font-size:12px}.CONNECTED,.TASK_RUNNING,.ACTIVE,.FINISHED,.TASK_FINISHED{co
 <p>master <code>${esc(info.masterId)}</code> · version ${esc(info.version)} · log index ${info.logIndex} · store <code>${esc(info.store)}</code></p>
 <h2>Agents (${state.agents.size})</h2>
 <table><tr><th>host</th><th>address</th><th>state</th><th>cpus, mem used</th><th>disk used</th><th>tasks</th><th>id</th></tr>${rows.join('')}</table>
+<h2>Frameworks (${state.frameworks.size + 1})</h2>
+<table><tr><th>name</th><th>id</th><th>state</th><th>tasks</th></tr>${frameworks.join('')}</table>
 <h2>Jobs (${state.jobs.size})</h2>
 <table><tr><th>job</th><th>kind</th><th>state</th><th>running</th><th>per task</th><th>created</th></tr>${jobs.join('')}</table>
 <h2>Instances</h2>
