@@ -324,3 +324,79 @@ test('a snapshot round-trips preemption marks, slack and GPU use', () => {
   prunePendingJobs(s);
   assert.deepEqual(back, s);
 });
+
+// ---- external frameworks -------------------------------------------------------------------------
+
+const registered = (frameworkId: string, at = 1): Event => ({
+  type: 'FrameworkRegistered',
+  at,
+  framework: { frameworkId, name: 'fw', user: 'root', roles: ['test'], failoverTimeoutSecs: 60, checkpoint: false, capabilities: [] },
+});
+
+const frameworkTask = (frameworkId: string, taskId: string, externalId: string, at = 2): Event => ({
+  type: 'TasksLaunched',
+  at,
+  tasks: [
+    {
+      taskId,
+      job: `test/framework/${frameworkId}`,
+      instance: 0,
+      frameworkId,
+      agentId: 'a1',
+      resources: res('cpus:1;mem:256'),
+      ports: {},
+      launch: { name: externalId, externalId, cmd: 'true', env: {}, killGraceSecs: 3 },
+    },
+  ],
+});
+
+const fwStatus = (taskId: string, state: 'TASK_RUNNING' | 'TASK_FINISHED', uuid: string, at: number): Event => ({
+  type: 'TaskStatusUpdated',
+  at,
+  status: { taskId, state, uuid, timestamp: at },
+});
+
+void test("a framework's task holds its agent's resources, and an ended one is kept until its end is acknowledged", () => {
+  const s = cell(registered('f1'), frameworkTask('f1', 't1', 'ext-1'), fwStatus('t1', 'TASK_RUNNING', 'u1', 3));
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 1000);
+  assert.equal(s.tasks.get('t1')?.unacked, 'u1');
+  assert.equal(s.frameworks.get('f1')?.byExternalId.get('ext-1'), 't1');
+  apply(s, fwStatus('t1', 'TASK_FINISHED', 'u2', 4));
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 0, 'an ended task gives its resources back at once');
+  // An ack of an older update does nothing; of the latest, forgets the ended task.
+  apply(s, { type: 'StatusAcknowledged', at: 5, frameworkId: 'f1', taskId: 't1', uuid: 'u1' });
+  assert.ok(s.tasks.has('t1'));
+  apply(s, { type: 'StatusAcknowledged', at: 6, frameworkId: 'f1', taskId: 't1', uuid: 'u2' });
+  assert.equal(s.tasks.has('t1'), false);
+  assert.equal(s.frameworks.get('f1')?.taskIds.size, 0);
+  assert.equal(s.frameworks.get('f1')?.byExternalId.size, 0);
+});
+
+void test('a framework removed has its live tasks killed and its ended ones forgotten; launches for it do nothing', () => {
+  const s = cell(registered('f1'), frameworkTask('f1', 't1', 'ext-1'), frameworkTask('f1', 't2', 'ext-2'), fwStatus('t2', 'TASK_FINISHED', 'u2', 3));
+  apply(s, { type: 'FrameworkRemoved', at: 4, frameworkId: 'f1', message: 'torn down' });
+  assert.equal(s.frameworks.has('f1'), false);
+  assert.equal(s.tasks.get('t1')?.kill?.reason, 'REASON_FRAMEWORK_REMOVED');
+  assert.ok(s.killing.has('t1'));
+  assert.equal(s.tasks.has('t2'), false);
+  // Its task ends: it is forgotten (no framework to tell) and its resources are back.
+  apply(s, fwStatus('t1', 'TASK_FINISHED', 'u3', 5));
+  assert.equal(s.tasks.has('t1'), false);
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 0);
+  apply(s, frameworkTask('f1', 't3', 'ext-3', 6));
+  assert.equal(s.tasks.has('t3'), false, 'no task for a framework that is gone');
+});
+
+void test("a framework's kill marks only its own live tasks, and frameworks survive a snapshot", () => {
+  const s = cell(registered('f1'), registered('f2'), frameworkTask('f1', 't1', 'ext-1'), frameworkTask('f2', 't2', 'ext-1'));
+  apply(s, { type: 'FrameworkTasksKilled', at: 3, frameworkId: 'f1', taskIds: ['t1', 't2'] });
+  assert.equal(s.tasks.get('t1')?.kill?.reason, 'REASON_TASK_KILLED');
+  assert.equal(s.tasks.get('t2')?.kill, undefined, "another framework's task is not touched");
+  apply(s, registered('f1', 9));
+  assert.equal(s.frameworks.get('f1')?.reregisteredAt, 9);
+  const back = deserializeState(serializeState(s));
+  assert.deepEqual([...back.frameworks.keys()], ['f1', 'f2']);
+  assert.equal(back.frameworks.get('f1')?.byExternalId.get('ext-1'), 't1');
+  assert.deepEqual([...(back.frameworks.get('f2')?.taskIds ?? [])], ['t2']);
+  assert.equal(serializeState(back), serializeState(s));
+});
