@@ -283,3 +283,58 @@ test('master kill -9 with a framework connected: it subscribes again, its runnin
   assert.ok((keep?.statuses.length ?? 0) > 0 && keep?.statuses.every((x) => typeof x.timestamp === 'number'));
   assert.ok(state.frameworks.some((f) => f.id === 'muster'), 'the built-in framework is listed too');
 });
+
+test('two frameworks of one role share an agent by DRF: each takes a task per offer and they end within one task of each other', async (t) => {
+  const c = cell(t);
+  const { master } = await c.startCell(1);
+  const a = new RawScheduler(master.url);
+  const b = new RawScheduler(master.url);
+  t.after(() => {
+    a.disconnect();
+    b.disconnect();
+  });
+  await a.subscribe({ ...INFO, name: 'drf-a', failover_timeout: 60 });
+  await b.subscribe({ ...INFO, name: 'drf-b', failover_timeout: 60 });
+  const TOTAL = 12;
+  const launched = new Map<RawScheduler, number>([
+    [a, 0],
+    [b, 0],
+  ]);
+  const seen = new Map<RawScheduler, number>([
+    [a, 0],
+    [b, 0],
+  ]);
+  /** answer launches one task on each new offer while fewer than TOTAL run in all; then declines for good. */
+  const answer = async (s: RawScheduler, name: string): Promise<void> => {
+    const from = seen.get(s) ?? 0;
+    const fresh = s.events.slice(from);
+    seen.set(s, s.events.length);
+    for (const e of fresh) {
+      if (e.type !== 'OFFERS') continue;
+      for (const offer of (e['offers'] as { offers: Parameters<typeof launch>[0][] }).offers) {
+        const total = (launched.get(a) ?? 0) + (launched.get(b) ?? 0);
+        if (total >= TOTAL) {
+          await s.call('DECLINE', { decline: { offer_ids: [offer.id], filters: { refuse_seconds: 3600 } } });
+          continue;
+        }
+        const n = (launched.get(s) ?? 0) + 1;
+        launched.set(s, n);
+        // No filter on what is left: the allocator alone decides who gets the agent next.
+        const r = await s.call('ACCEPT', launch(offer, `${name}-${n}`, 'sleep 3600', 0.05, 8, { refuse_seconds: 0 }));
+        assert.equal(r.status, 202, r.body);
+      }
+    }
+  };
+  await waitFor(
+    async () => {
+      await answer(a, 'a');
+      await answer(b, 'b');
+      return (launched.get(a) ?? 0) + (launched.get(b) ?? 0);
+    },
+    { what: `${TOTAL} tasks launched between the two frameworks`, until: (n) => n >= TOTAL, intervalMs: 50 },
+  );
+  for (let i = 1; i <= (launched.get(a) ?? 0); i++) await a.waitStatus(`a-${i}`, 'TASK_RUNNING');
+  for (let i = 1; i <= (launched.get(b) ?? 0); i++) await b.waitStatus(`b-${i}`, 'TASK_RUNNING');
+  const diff = Math.abs((launched.get(a) ?? 0) - (launched.get(b) ?? 0));
+  assert.ok(diff <= 1, `a launched ${launched.get(a)}, b ${launched.get(b)}: within one task of each other`);
+});
