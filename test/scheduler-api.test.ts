@@ -338,3 +338,22 @@ test('two frameworks of one role share an agent by DRF: each takes a task per of
   const diff = Math.abs((launched.get(a) ?? 0) - (launched.get(b) ?? 0));
   assert.ok(diff <= 1, `a launched ${launched.get(a)}, b ${launched.get(b)}: within one task of each other`);
 });
+
+test('an offer left unanswered past --offer-timeout is rescinded, and its agent offered again', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster({ args: ['--offer-timeout', '2'] });
+  await c.startAgent(master);
+  await c.waitForAgents(1);
+  const s = new RawScheduler(master.url);
+  t.after(() => s.disconnect());
+  await s.subscribe({ ...INFO, failover_timeout: 60 });
+  const first = await s.nextOffer();
+  const rescind = await s.next((e) => e.type === 'RESCIND', 'RESCIND of the unanswered offer');
+  assert.equal((rescind['rescind'] as { offer_id: { value: string } }).offer_id.value, first.id.value);
+  const again = await s.nextOffer(s.events.indexOf(rescind));
+  assert.notEqual(again.id.value, first.id.value);
+  assert.equal(again.agent_id.value, first.agent_id.value);
+  // The rescinded offer cannot be used any more.
+  assert.equal((await s.call('ACCEPT', launch(first, 'late-1', 'true'))).status, 202);
+  await s.waitStatus('late-1', 'TASK_DROPPED');
+});

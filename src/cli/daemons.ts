@@ -36,6 +36,7 @@ interface MasterFlags extends SchedulingFlags {
   heartbeat?: number;
   leaderTtl?: number;
   advertiseUrl?: string;
+  offerTimeout?: number;
 }
 
 interface AgentFlags {
@@ -152,6 +153,7 @@ export function addDaemonCommands(program: Command): void {
     .option('--host <addr>', `address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)`)
     .option('--store <url>', 'where the master keeps its log: sqlite:PATH (default sqlite:.muster/master.db) or etcd://HOST:PORT,.../PREFIX for HA masters')
     .option('--agent-timeout <secs>', 'mark an agent unreachable after this long without a word (default 10)', flags.seconds)
+      .option('--offer-timeout <secs>', "rescind an external framework's offer left unanswered this long (default: never, as Mesos)", flags.seconds)
       .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
       .option('--leader-ttl <secs>', 'HA masters: the leader lease TTL in whole seconds; a dead leader is replaced within about this long (default 2)', flags.positiveInt(600))
       .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)'),
@@ -178,6 +180,7 @@ Examples:
       if (opts.host !== undefined) options.host = opts.host;
       if (opts.store !== undefined) options.store = opts.store;
       if (opts.agentTimeout !== undefined) options.agentTimeoutSecs = opts.agentTimeout;
+      if (opts.offerTimeout !== undefined) options.offerTimeoutSecs = opts.offerTimeout;
       if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
       if (opts.leaderTtl !== undefined) options.leaderTtlSecs = opts.leaderTtl;
       if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;

@@ -101,6 +101,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       masterId,
       logger: logger.child('frameworks'),
       masterInfo: () => schedulerMasterInfo(self.url, masterId),
+      ...(opts.offerTimeoutSecs === undefined ? {} : { offerTimeoutSecs: opts.offerTimeoutSecs }),
       kick: () => ref.cycle?.kick(),
       release: (agentId) => ref.cycle?.release(agentId),
     });
@@ -365,6 +366,7 @@ function validate(opts: MasterOptions): void {
     if (!Number.isFinite(v) || v <= 0) throw new MusterError('INVALID_ARGUMENT', `${flag} must be a positive number of seconds`);
   };
   positive(opts.agentTimeoutSecs, '--agent-timeout');
+  if (opts.offerTimeoutSecs !== undefined) positive(opts.offerTimeoutSecs, '--offer-timeout');
   positive(opts.heartbeatSecs, '--heartbeat');
   if (opts.heartbeatSecs * 2 > opts.agentTimeoutSecs) {
     throw new MusterError('INVALID_ARGUMENT', `--heartbeat ${opts.heartbeatSecs} must be at most half of --agent-timeout ${opts.agentTimeoutSecs}`);

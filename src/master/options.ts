@@ -16,6 +16,8 @@ export interface MasterOptions {
   advertiseUrl?: string;
   /** An agent silent this long is marked unreachable and its tasks are placed elsewhere. */
   agentTimeoutSecs: number;
+  /** An offer to an external framework left unanswered this long is rescinded (default: never, as Mesos). */
+  offerTimeoutSecs?: number;
   /** Interval of heartbeats the master sends on each agent stream (and asks agents to send). */
   heartbeatSecs: number;
   /** A snapshot is taken every this many events, and the log is truncated behind it. */
