@@ -34,6 +34,7 @@ export interface AcceptRequest {
 /** Refused is a launch the master would not take, and why (for the log and the framework). */
 export interface Refused {
   readonly taskId: string;
+  readonly agentId: string;
   readonly reason: string;
 }
 
@@ -56,7 +57,7 @@ export function checkOffers(
     const t = l.task;
     const offer = offerOn(t.agentId);
     if (offer === undefined || offer.offerId !== l.offerId || offer.frameworkId !== frameworkId) {
-      refused.push({ taskId: t.taskId, reason: `offer ${l.offerId} on agent ${t.agentId} is not outstanding to framework ${frameworkId}` });
+      refused.push({ taskId: t.taskId, agentId: t.agentId, reason: `offer ${l.offerId} on agent ${t.agentId} is not outstanding to framework ${frameworkId}` });
       continue;
     }
     let used = taken.get(l.offerId);
@@ -66,7 +67,7 @@ export function checkOffers(
     }
     const why = exceeds(offer.resources, used, t);
     if (why !== undefined) {
-      refused.push({ taskId: t.taskId, reason: `offer ${l.offerId}: ${why}` });
+      refused.push({ taskId: t.taskId, agentId: t.agentId, reason: `offer ${l.offerId}: ${why}` });
       continue;
     }
     // A revocable task's cpus and mem come from the agent's slack, not from the offer.

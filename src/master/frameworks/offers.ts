@@ -18,7 +18,7 @@ import type { Logger } from '../../log/index.js';
 import { allocate, type AllocatorAgent, type AllocatorFramework, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
 import { checkOffers, launchEvents, type AcceptRequest } from '../commands/launch.js';
-import { agentsTouchedBy, freeOf } from '../jobs/input.js';
+import { agentsTouchedBy, freeOf, sameResources } from '../jobs/input.js';
 import type { EventLog } from '../eventlog.js';
 import type { AgentRecord } from '../state/index.js';
 import type { ExternalOffers } from './external.js';
@@ -38,7 +38,7 @@ export class OfferCycle {
   /** Agents to allocate again at the next pass; undefined: all of them. */
   private dirty: Set<string> | undefined = undefined;
   /** The offers outstanding to each framework, by agent id. */
-  private readonly outstanding = new Map<string, Map<string, Offer>>();
+  private outstanding = new Map<string, Map<string, Offer>>();
   /**
    * Passes run, offers made, declined (answered without a launch on them; each offer counted once,
    * though it is handed over again at each pass it stays outstanding) and rescinded (withdrawn
@@ -149,9 +149,14 @@ export class OfferCycle {
       if (offers?.holds(a.agentId) === true) return;
       agents.push(allocatorAgentOf(a, this.links.busyPortsOf(a.agentId)));
     };
+    // The in-process frameworks' offers withdrawn for this pass, by framework and agent: an agent
+    // offered again to the same framework with the same resources keeps its offer (and id), so
+    // that a framework's view of its offers (its slot cache) stays valid across passes.
+    let replaced = new Map<string, Map<string, Offer>>();
     if (dirty === undefined) {
       for (const held of this.outstanding.values()) for (const id of held.keys()) if (!offerable(id)) this.stats.rescinded++;
-      this.outstanding.clear();
+      replaced = this.outstanding;
+      this.outstanding = new Map();
       for (const a of state.agents.values()) {
         if (a.reachable && this.links.isOfferable(a.agentId)) consider(a);
         else if (offers !== undefined) this.stats.rescinded += offers.rescindAgent(a.agentId);
@@ -159,7 +164,15 @@ export class OfferCycle {
     } else {
       for (const id of dirty) {
         const gone = !offerable(id);
-        for (const held of this.outstanding.values()) if (held.delete(id) && gone) this.stats.rescinded++;
+        for (const [frameworkId, held] of this.outstanding) {
+          const o = held.get(id);
+          if (o === undefined) continue;
+          held.delete(id);
+          if (gone) this.stats.rescinded++;
+          let stash = replaced.get(frameworkId);
+          if (stash === undefined) replaced.set(frameworkId, (stash = new Map()));
+          stash.set(id, o);
+        }
         if (gone && offers !== undefined) this.stats.rescinded += offers.rescindAgent(id);
         const a = state.agents.get(id);
         if (a !== undefined && !gone) consider(a);
@@ -199,7 +212,8 @@ export class OfferCycle {
         offers = new Map();
         this.outstanding.set(o.frameworkId, offers);
       }
-      offers.set(o.agentId, o);
+      const before = replaced.get(o.frameworkId)?.get(o.agentId);
+      offers.set(o.agentId, before !== undefined && sameResources(before.resources, o.resources) ? before : o);
     }
     for (const f of frameworks) {
       let offers = this.outstanding.get(f.frameworkId);
@@ -226,6 +240,12 @@ export class OfferCycle {
   private async accept(f: InProcessFramework, offers: Map<string, Offer>, answer: AcceptRequest): Promise<void> {
     const outcome = await commitAnswer(this.log, this.links, this.options.logger, f, offers, answer);
     this.stats.refused += outcome.refused.length;
+    // A launch refused for an offer the framework no longer holds means its view of that agent
+    // is out of date: have it look again, and try once more at the next pass.
+    if (outcome.refused.length > 0) {
+      for (const r of outcome.refused) f.offerChanged?.(r.agentId);
+      this.again = true;
+    }
   }
 
   /** armWake sets a timer for the earliest backoff to expire, so a restart is not late by a tick. */

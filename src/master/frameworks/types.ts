@@ -34,6 +34,8 @@ export interface InProcessFramework {
   accepted(outcome: AcceptOutcome): void;
   /** taskInfo is what the agent is sent to run one of its launched tasks; undefined: nothing to send. */
   taskInfo(state: CellState, task: LaunchedTask): TaskInfo | undefined;
+  /** offerChanged: the offer on an agent is not the one it answered with; it should look at that agent again. */
+  offerChanged?(agentId: string): void;
   /** nextWakeAt: when it will next want offers without anything else happening (backoff), if ever. */
   nextWakeAt(): number | undefined;
 }

@@ -178,6 +178,11 @@ export class MusterFramework implements InProcessFramework {
     for (const r of outcome.refused) this.options.logger.warn('launch refused by the master', { taskId: r.taskId, reason: r.reason });
   }
 
+  /** offerChanged: the offer it placed on is not the one outstanding: its slot of that agent is looked at again. */
+  offerChanged(agentId: string): void {
+    this.slots.markDirty(agentId);
+  }
+
   /** taskInfo is what the agent is sent to run a task this framework launched. */
   taskInfo(state: CellState, task: LaunchedTask): TaskInfo | undefined {
     return taskInfoOf(state, task);

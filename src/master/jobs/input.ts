@@ -207,7 +207,8 @@ interface SlotSource {
   readonly offerId: string | undefined;
 }
 
-function sameResources(a: Resources | undefined, b: Resources | undefined): boolean {
+/** sameResources: equal amounts and the same port ranges (undefined equals only undefined). */
+export function sameResources(a: Resources | undefined, b: Resources | undefined): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined) return false;
   if (a.cpusMilli !== b.cpusMilli || a.memMiB !== b.memMiB || a.diskMiB !== b.diskMiB || a.gpus !== b.gpus) return false;

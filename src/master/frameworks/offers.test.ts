@@ -1,0 +1,73 @@
+// The offer cycle with the built-in framework on a real event log (SQLite in a temp dir), the agent
+// links stubbed: an agent re-offered with the same resources keeps its offer id, so the framework's
+// placements name offers the master still holds, and none is refused.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseResourceFlag, validateJobSpec, type Resources } from '../../core/index.js';
+import { silentLogger } from '../../log/index.js';
+import { EventLog } from '../eventlog.js';
+import { MusterFramework } from '../jobs/framework.js';
+import { DEFAULT_SCHEDULING_OPTIONS } from '../options.js';
+import type { Event } from '../state/index.js';
+import { SqliteStore } from '../store/index.js';
+import { OfferCycle } from './offers.js';
+
+function res(text: string): Resources {
+  return { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0, ports: [], ...parseResourceFlag(text) };
+}
+
+const job = (key: string, instances: number): Event => ({
+  type: 'JobCreated',
+  at: 1,
+  spec: validateJobSpec({ job: key, instances, resources: { cpus: 0.1, mem: 16 }, processes: [{ name: 'main', cmd: 'sleep 1000' }] }),
+});
+
+void test('offers re-made for every agent keep their ids where nothing changed, so no placement is refused', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'muster-offers-'));
+  const store = new SqliteStore(join(dir, 'db'));
+  const log = await EventLog.open(store, { snapshotEvery: 100_000, logger: silentLogger });
+  let sent = 0;
+  const links = {
+    send: () => {
+      sent++;
+      return true;
+    },
+    isOfferable: () => true,
+    busyPortsOf: () => undefined,
+    slackOf: () => ({ cpusMilli: 0, memMiB: 0 }),
+    hasUsage: () => false,
+  };
+  const framework = new MusterFramework(log, links, { logger: silentLogger, scheduling: DEFAULT_SCHEDULING_OPTIONS });
+  const cycle = new OfferCycle(log, links, [framework], { masterId: 'm', logger: silentLogger });
+  const off = log.onAppended(() => cycle.kick());
+  try {
+    const agents: Event[] = Array.from({ length: 20 }, (_, i) => ({
+      type: 'AgentRegistered',
+      at: 0,
+      agent: { agentId: `a${i}`, hostname: `h${i}`, address: '10.0.0.1', port: 5051, resources: res('cpus:4;mem:4096'), attributes: {}, version: 't' },
+    }));
+    await log.submit(() => ({ events: [...agents, job('web/prod/one', 10)], result: undefined }));
+    const placed = async (n: number): Promise<void> => {
+      for (let i = 0; i < 200 && sent < n; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(sent, n, `${n} LAUNCHes sent`);
+    };
+    await placed(10);
+    // Every agent is allocated again (as once a second, or when an agent connects), then more work comes.
+    for (let round = 0; round < 3; round++) {
+      await log.submit(() => ({ events: [job(`web/prod/more${round}`, 10)], result: undefined }));
+      // In the same turn as the append's kick: the pass that places the job re-offers every agent.
+      cycle.agentChanged();
+      await placed(20 + round * 10);
+    }
+    assert.equal(cycle.stats.refused, 0, 'no launch named an offer the master had replaced');
+  } finally {
+    off();
+    cycle.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
