@@ -170,7 +170,10 @@ export class OfferCycle {
           held.delete(id);
           if (gone) this.stats.rescinded++;
           let stash = replaced.get(frameworkId);
-          if (stash === undefined) replaced.set(frameworkId, (stash = new Map()));
+          if (stash === undefined) {
+            stash = new Map<string, Offer>();
+            replaced.set(frameworkId, stash);
+          }
           stash.set(id, o);
         }
         if (gone && offers !== undefined) this.stats.rescinded += offers.rescindAgent(id);
