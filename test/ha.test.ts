@@ -20,6 +20,7 @@ import { encodeRecord, type CellView, type JobView } from '../src/protocol/index
 import { startEtcd, type EtcdCluster, type EtcdMember } from './etcd.js';
 import { cell, cli, freePort, settle, waitFor, type AgentProcess, type Cell, type MusterProcess } from './harness.js';
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
+import { launch, RawScheduler } from './mesosframework.js';
 import { brief, taskIds, waitRunning } from './jobs.js';
 
 const SERVICE = 'web/prod/hello';
@@ -473,4 +474,55 @@ test('an agent refuses a master whose SUBSCRIBED epoch is older than one it subs
     'the stream under epoch 3 was refused',
   );
   assert.ok(subscribes >= 3);
+});
+
+test('kill -9 of the leader with an external framework connected: it follows the 307 to the new leader, its task and unacknowledged update are intact, nothing launched twice', async (t) => {
+  const ha = await startHaCell(t, 'muster-framework');
+  if (ha === undefined) return;
+  const { c, masters, urls, leader } = ha;
+  const agents = [await c.startAgent(urls.join(','))];
+  const client = new MusterClient({ masters: urls });
+  await agentsConnected(client, 1);
+  const standby = masters.find((m) => m !== leader);
+  assert.ok(standby !== undefined);
+  const info = { user: 'root', name: 'ha-framework', roles: ['test'], failover_timeout: 600 };
+
+  // Subscribing at a standby follows its 307 to the leader.
+  const s = new RawScheduler(standby.url);
+  t.after(() => s.disconnect());
+  await s.subscribe(info);
+  assert.equal(s.redirects, 1);
+  assert.equal(s.url, leader.url);
+  const offer = await s.nextOffer();
+  const accept = launch(offer, 'keep-1', 'sleep 3600');
+  const ops = (accept['accept'] as { operations: { launch: { task_infos: Record<string, unknown>[] } }[] }).operations;
+  const first = ops[0]?.launch.task_infos[0];
+  assert.ok(first !== undefined);
+  ops[0]?.launch.task_infos.push({ ...first, name: 'brief-1', task_id: { value: 'brief-1' }, command: { value: 'true' } });
+  assert.equal((await s.call('ACCEPT', accept)).status, 202);
+  await s.waitStatus('keep-1', 'TASK_RUNNING');
+  const ended = await s.waitStatus('brief-1', 'TASK_FINISHED', { ack: false });
+
+  await leader.kill('SIGKILL');
+  s.disconnect();
+  const next = await waitLeader(masters.filter((m) => m !== leader), 'a surviving master to lead');
+  // The scheduler knows only the standby it started with; it follows the 307 again.
+  const again = new RawScheduler(masters.find((m) => m !== leader && m !== next)?.url ?? next.url);
+  t.after(() => again.disconnect());
+  await waitFor(() => again.subscribe({ ...info, id: { value: s.frameworkId } }), { what: 'the scheduler to subscribe again through the new leader' });
+  assert.equal(again.url, next.url);
+  const redelivered = await again.waitStatus('brief-1', 'TASK_FINISHED');
+  assert.equal(redelivered.uuid, ended.uuid);
+  assert.equal((await again.call('RECONCILE', { reconcile: { tasks: [] } })).status, 202);
+  await again.waitStatus('keep-1', 'TASK_RUNNING');
+  // One keep-1 on the agent, the one launched before the failover.
+  const running = await waitFor(
+    async () => {
+      const res = await fetch(`${agents[0]?.url}/state`);
+      const { tasks } = (await res.json()) as { tasks: { taskId: string; state: string }[] };
+      return tasks.filter((x) => x.taskId.startsWith('keep-1.') && x.state === 'TASK_RUNNING');
+    },
+    { what: 'keep-1 running on the agent', until: (ts) => ts.length > 0 },
+  );
+  assert.equal(running.length, 1, `one keep-1 runs: ${JSON.stringify(running)}`);
 });

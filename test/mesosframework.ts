@@ -16,22 +16,40 @@ export interface Answer {
 
 export class RawScheduler {
   readonly events: MesosEvent[] = [];
+  /** 307s followed to the leader. */
+  redirects = 0;
   frameworkId = '';
   streamId = '';
   private res: IncomingMessage | undefined;
   private ended = false;
 
-  constructor(private readonly master: string) {}
+  /** The master it talks to: the one given, or the leader a standby's 307 sent it to. */
+  private master: string;
 
-  /** subscribe opens the stream with this framework_info and waits for SUBSCRIBED (or ERROR). */
+  constructor(master: string) {
+    this.master = master;
+  }
+
+  /**
+   * subscribe opens the stream with this framework_info and waits for SUBSCRIBED (or ERROR). A
+   * standby answers 307 with the leader in Location (protocol-relative, as Mesos sends it): the
+   * scheduler follows it, and sends its later calls there too.
+   */
   async subscribe(frameworkInfo: Record<string, unknown>): Promise<MesosEvent> {
     const body = JSON.stringify({ type: 'SUBSCRIBE', ...(frameworkInfo['id'] === undefined ? {} : { framework_id: frameworkInfo['id'] }), subscribe: { framework_info: frameworkInfo } });
-    const url = new URL('/api/v1/scheduler', this.master);
-    this.res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' } }, resolve);
-      req.on('error', reject);
-      req.end(body);
-    });
+    for (let hops = 0; ; hops++) {
+      const url = new URL('/api/v1/scheduler', this.master);
+      this.res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' } }, resolve);
+        req.on('error', reject);
+        req.end(body);
+      });
+      const location = this.res.headers.location;
+      if (this.res.statusCode !== 307 || location === undefined || hops >= 3) break;
+      this.res.resume();
+      this.redirects++;
+      this.master = new URL(location, url).origin;
+    }
     if (this.res.statusCode !== 200) {
       const chunks: Buffer[] = [];
       for await (const c of this.res) chunks.push(c as Buffer);
@@ -62,6 +80,11 @@ export class RawScheduler {
   async call(type: string, fields: Record<string, unknown> = {}, headers: Record<string, string | undefined> = {}): Promise<Answer> {
     const body = JSON.stringify({ type, framework_id: { value: this.frameworkId }, ...fields });
     return post(this.master, body, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': this.streamId, ...headers });
+  }
+
+  /** url is the master it talks to now. */
+  get url(): string {
+    return this.master;
   }
 
   /** next waits for the first event (from `from` on) that matches, and returns it. */
