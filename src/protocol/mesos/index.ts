@@ -1,6 +1,7 @@
 // mesos: the Mesos v1 HTTP scheduler API in JSON, as a pure codec. parseCall checks what a
 // framework POSTs to /api/v1/scheduler; the event builders and encodeEvent make its stream; the
-// resource conversions translate between Mesos's Resource lists and Muster's Resources.
+// resource conversions translate between Mesos's Resource lists and Muster's Resources. proto.ts
+// carries the same plain objects as application/x-protobuf.
 export type * from './types.js';
 export {
   CALL_TYPES,
@@ -38,3 +39,10 @@ export {
   updateOperationStatus,
 } from './events.js';
 export type { OfferInput, TaskStatusInput } from './events.js';
+export {
+  MAX_PROTOBUF_CALL_BYTES,
+  decodeCall as decodeProtobufCall,
+  decodeEvent as decodeProtobufEvent,
+  encodeEvent as encodeProtobufEvent,
+} from './proto.js';
+export type { DecodeResult as DecodeProtobufResult } from './proto.js';
