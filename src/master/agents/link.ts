@@ -10,7 +10,8 @@ import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../http/router.js';
-import { isWanted, killGraceSecs, type AgentRecord, type Event } from '../state/index.js';
+import { statusEvent, unreachableEvent } from '../commands/status.js';
+import { isWanted, killGraceSecs, type AgentRecord, type CellState, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
 const MAX_CALL_BYTES = 8 * 1024 * 1024;
@@ -325,9 +326,9 @@ export class AgentLinks {
         if (task === undefined || isTerminal(task.state)) continue;
         const there = reportedIds.get(taskId);
         if (there === undefined) {
-          events.push(this.masterStatus(now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`));
+          events.push(this.masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`));
         } else if (task.state === 'TASK_UNREACHABLE' && isWanted(state, task) && !isTerminal(there)) {
-          events.push(this.masterStatus(now, taskId, there, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
+          events.push(this.masterStatus(state, now, taskId, there, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
         }
       }
       const kills: { taskId: string; grace: number }[] = [];
@@ -380,8 +381,8 @@ export class AgentLinks {
     this.sendOwedKills(agentId);
   }
 
-  private masterStatus(now: number, taskId: string, state: TaskStatus['state'], reason: TaskReason, message: string): Event {
-    return { type: 'TaskStatusUpdated', at: now, status: { taskId, state, reason, message, uuid: randomUUID(), timestamp: now } };
+  private masterStatus(cell: CellState, now: number, taskId: string, state: TaskStatus['state'], reason: TaskReason, message: string): Event {
+    return statusEvent(cell, now, { taskId, state, reason, message, uuid: randomUUID(), timestamp: now });
   }
 
   /** update records a status update once and acknowledges it (again, for a retry) after it is durable. */
@@ -395,7 +396,7 @@ export class AgentLinks {
         return { events: [], result: !isTerminal(status.state) };
       }
       if (isTerminal(task.state) || task.lastUuid === status.uuid) return { events: [], result: false };
-      const events: Event[] = [{ type: 'TaskStatusUpdated', at: now, status }];
+      const events: Event[] = [statusEvent(state, now, status)];
       return { events, result: false };
     });
     this.send(agentId, { type: 'ACKNOWLEDGED', acknowledged: { taskId: status.taskId, uuid: status.uuid } });
@@ -445,7 +446,7 @@ export class AgentLinks {
         .submit((state, at) => {
           if (state.agents.get(agent.agentId)?.reachable !== true) return { events: [], result: undefined };
           const message = `agent ${agent.hostname} has not been heard from for ${silentSecs}s`;
-          return { events: [{ type: 'AgentUnreachable', at, agentId: agent.agentId, message }], result: undefined };
+          return { events: [unreachableEvent(state, at, agent.agentId, message)], result: undefined };
         })
         .catch((e: unknown) => this.options.logger.error('cannot mark agent unreachable', { error: String(e) }));
     }

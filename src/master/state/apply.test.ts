@@ -400,3 +400,28 @@ void test("a framework's kill marks only its own live tasks, and frameworks surv
   assert.deepEqual([...(back.frameworks.get('f2')?.taskIds ?? [])], ['t2']);
   assert.equal(serializeState(back), serializeState(s));
 });
+
+// ---- outcomes are decided by the command and folded by apply -------------------------------------
+
+void test('apply() folds the outcome an end recorded, whatever today\'s controllers would decide', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ restartBackoff: { initialSecs: 2, maxSecs: 30, stableSecs: 60 } }) }, launched('t0', 0), status('t0', 'TASK_RUNNING', 11));
+  // Today's service controller would restart after 2 s with one failure; the event says otherwise.
+  apply(s, { type: 'TaskStatusUpdated', at: 20, status: { taskId: 't0', state: 'TASK_FAILED', uuid: 'u', timestamp: 20 }, outcome: { state: 'PENDING', notBefore: 99_000, failures: 7 } });
+  const inst = s.jobs.get('web/prod/hello')?.instances[0];
+  assert.equal(inst?.state, 'PENDING');
+  assert.equal(inst?.notBefore, 99_000);
+  assert.equal(inst?.failures, 7);
+  // Without an outcome (a log written before outcomes were recorded), the controller decides as it did then.
+  const old = cell({ type: 'JobCreated', at: 1, spec: spec({ restartBackoff: { initialSecs: 2, maxSecs: 30, stableSecs: 60 } }) }, launched('t0', 0), status('t0', 'TASK_RUNNING', 11), status('t0', 'TASK_FAILED', 20));
+  assert.deepEqual([old.jobs.get('web/prod/hello')?.instances[0]?.notBefore, old.jobs.get('web/prod/hello')?.instances[0]?.failures], [2020, 1]);
+});
+
+void test('apply() folds the outcomes an unreachable agent recorded for its tasks\' instances', () => {
+  const s = cell({ type: 'JobCreated', at: 1, spec: spec({ kind: 'batch', maxTaskFailures: 3 }) }, launched('t0', 0), launched('t1', 1), status('t0', 'TASK_RUNNING', 11));
+  apply(s, { type: 'AgentUnreachable', at: 30, agentId: 'a1', message: 'silent', outcomes: { t0: { state: 'FAILED', failures: 3 } } });
+  const job = s.jobs.get('web/prod/hello');
+  assert.equal(job?.instances[0]?.state, 'FAILED');
+  assert.equal(job?.state, 'FAILED', 'a FAILED outcome fails the batch job');
+  // t1 had no outcome recorded: decided as before (lost with its agent: pending again at once, uncounted).
+  assert.equal(job?.instances[1]?.state, 'KILLED', 'the failed job kills its other instances');
+});

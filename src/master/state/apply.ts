@@ -9,7 +9,7 @@
 import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from '../../core/index.js';
 import { batchTaskEnded } from '../jobs/batch.js';
 import { serviceTaskEnded } from '../jobs/service.js';
-import type { Event, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
+import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
 import { KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
 
 export function apply(state: CellState, event: Event): void {
@@ -36,7 +36,7 @@ export function apply(state: CellState, event: Event): void {
         task.message = event.message;
         // A victim on an agent that is gone frees nothing its preemptor could use soon.
         victimGone(state, task);
-        instanceLostTask(state, task, event.at, true);
+        instanceLostTask(state, task, event.at, true, event.outcomes?.[taskId]);
       }
       return;
     }
@@ -55,7 +55,7 @@ export function apply(state: CellState, event: Event): void {
       for (const t of event.tasks) launch(state, t, event.at);
       return;
     case 'TaskStatusUpdated':
-      updateStatus(state, event.status, event.at);
+      updateStatus(state, event.status, event.at, event.outcome);
       return;
     case 'KillRequested': {
       const job = state.jobs.get(event.job);
@@ -285,7 +285,7 @@ function launchFrameworkTask(state: CellState, t: LaunchedTask, at: number): voi
 /** States in which a task ended through no fault of its own: its run is not counted as a failure. */
 const LOST: ReadonlySet<TaskState> = new Set<TaskState>(['TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_UNREACHABLE']);
 
-function updateStatus(state: CellState, s: StatusRecord, at: number): void {
+function updateStatus(state: CellState, s: StatusRecord, at: number, outcome: InstanceOutcome | undefined): void {
   const task = state.tasks.get(s.taskId);
   if (task === undefined || isTerminal(task.state)) return;
   const wasUnreachable = task.state === 'TASK_UNREACHABLE';
@@ -316,7 +316,7 @@ function updateStatus(state: CellState, s: StatusRecord, at: number): void {
       state.tasks.delete(task.taskId);
       return;
     }
-    if (!wasUnreachable) instanceLostTask(state, task, at, LOST.has(s.state));
+    if (!wasUnreachable) instanceLostTask(state, task, at, LOST.has(s.state), outcome);
     return;
   }
   if (wasUnreachable) {
@@ -332,9 +332,12 @@ function updateStatus(state: CellState, s: StatusRecord, at: number): void {
 
 /**
  * instanceLostTask: the current task of an instance stopped running (ended, or lost with its
- * agent). Decide what the instance does next, then whether the job has ended.
+ * agent). A kill asked for, or a job no longer active, says what the instance does next; otherwise
+ * the job's controller decided it when the end was recorded (outcome, from the event). Events
+ * written before outcomes were recorded carry none: for those alone the controllers are asked here,
+ * as they were then. Then whether the job has ended.
  */
-function instanceLostTask(state: CellState, task: TaskRecord, at: number, lost: boolean): void {
+function instanceLostTask(state: CellState, task: TaskRecord, at: number, lost: boolean, outcome?: InstanceOutcome): void {
   const job = state.jobs.get(task.job);
   const inst = job?.instances[task.instance];
   if (job === undefined || inst === undefined || inst.taskId !== task.taskId || inst.state !== 'ACTIVE') return;
@@ -349,13 +352,12 @@ function instanceLostTask(state: CellState, task: TaskRecord, at: number, lost: 
     }
   } else if (job.state !== 'ACTIVE') {
     inst.state = 'KILLED';
-  } else if (job.spec.kind === 'service') {
-    const next = serviceTaskEnded(job.spec, inst.failures, end);
-    inst.state = next.state;
-    inst.notBefore = next.notBefore;
-    inst.failures = next.failures;
   } else {
-    const next = batchTaskEnded(job.spec, inst.failures, { ...end, succeeded: task.state === 'TASK_FINISHED' });
+    const next =
+      outcome ??
+      (job.spec.kind === 'service'
+        ? serviceTaskEnded(job.spec, inst.failures, end)
+        : batchTaskEnded(job.spec, inst.failures, { ...end, succeeded: task.state === 'TASK_FINISHED' }));
     inst.state = next.state;
     if (next.state === 'PENDING') {
       inst.notBefore = next.notBefore;

@@ -82,6 +82,17 @@ export interface PreemptionRecord {
   victims: string[];
 }
 
+/**
+ * InstanceOutcome is what the job's controller decided for an instance whose task stopped running
+ * (service: run again, maybe after a backoff; batch: run again, finished, or failed and with it the
+ * job). The command that records the end decides it and writes it in the event, so that apply only
+ * folds it and every master, whatever its policy code, rebuilds the same state from the same log.
+ */
+export type InstanceOutcome =
+  | { state: 'PENDING'; notBefore: number; failures: number }
+  | { state: 'FINISHED' }
+  | { state: 'FAILED'; failures: number };
+
 /** HostMode is an operator's maintenance mode for a host; a host with none is ACTIVE. */
 export type HostMode = 'ACTIVE' | 'DRAINING';
 
@@ -103,11 +114,19 @@ export type Event =
   /** An agent subscribed for the first time or again: its facts replace the old ones, it is reachable. */
   | { type: 'AgentRegistered'; at: number; agent: AgentRegistration }
   /** An agent was silent past the agent timeout: its tasks are unreachable and their instances pending. */
-  | { type: 'AgentUnreachable'; at: number; agentId: string; message: string }
+  | {
+      type: 'AgentUnreachable';
+      at: number;
+      agentId: string;
+      message: string;
+      /** What became of each lost task's instance, by task id (absent from logs written before outcomes were recorded). */
+      outcomes?: Record<string, InstanceOutcome>;
+    }
   | { type: 'JobCreated'; at: number; spec: JobSpec }
   /** The job scheduler placed tasks; one event for a whole pass keeps the log compact. */
   | { type: 'TasksLaunched'; at: number; tasks: LaunchedTask[] }
-  | { type: 'TaskStatusUpdated'; at: number; status: StatusRecord }
+  /** outcome: what became of the task's instance when this status ended it (absent: it did not, or an older log). */
+  | { type: 'TaskStatusUpdated'; at: number; status: StatusRecord; outcome?: InstanceOutcome }
   /**
    * A user (or the master itself) asked to stop instances. With restart, each comes back as a new
    * task; without, the instances stay killed. wholeJob marks the job KILLING so it is removed once
