@@ -6,7 +6,11 @@
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 export function encodeRecord(value: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(value), 'utf8');
+  return frameRecord(Buffer.from(JSON.stringify(value), 'utf8'));
+}
+
+/** frameRecord frames bytes already encoded (JSON, or a protobuf message) as one record. */
+export function frameRecord(body: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`${body.length}\n`, 'ascii'), body]);
 }
 

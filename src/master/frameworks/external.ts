@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { add, EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { mesos, type TaskInfo } from '../../protocol/index.js';
+import { frameRecord, mesos, type TaskInfo } from '../../protocol/index.js';
 import type { AllocatorFramework, Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
 import { checkOffers, type Launch } from '../commands/launch.js';
@@ -53,6 +53,15 @@ interface Session {
   readonly streamId: string;
   readonly res: ServerResponse;
   readonly heartbeat: NodeJS.Timeout;
+  /** Frames one event in the media type the framework asked for. */
+  readonly encode: (event: mesos.Event) => Buffer;
+}
+
+/** EventEncoding is the media type of a framework's stream: JSON records, or protobuf messages. */
+export type EventEncoding = 'json' | 'protobuf';
+
+function encoderOf(encoding: EventEncoding): (event: mesos.Event) => Buffer {
+  return encoding === 'protobuf' ? (e) => frameRecord(mesos.encodeProtobufEvent(e)) : (e) => mesos.encodeEvent(e);
 }
 
 export interface ExternalFrameworksOptions {
@@ -165,7 +174,8 @@ export class ExternalFrameworks implements ExternalOffers {
    * res: SUBSCRIBED first, then every update it has not acknowledged. A newer subscription of the
    * same framework ends the older stream with ERROR "Framework failed over", as Mesos does.
    */
-  async subscribe(call: Extract<mesos.Call, { type: 'SUBSCRIBE' }>, res: ServerResponse): Promise<void> {
+  async subscribe(call: Extract<mesos.Call, { type: 'SUBSCRIBE' }>, res: ServerResponse, encoding: EventEncoding = 'json'): Promise<void> {
+    const encode = encoderOf(encoding);
     const info = call.subscribe.framework_info;
     const given = info.id?.value ?? call.framework_id?.value;
     if (given !== undefined && call.framework_id !== undefined && info.id !== undefined && call.framework_id.value !== info.id.value) {
@@ -180,8 +190,8 @@ export class ExternalFrameworks implements ExternalOffers {
     const state = this.log.state;
     if (given !== undefined && !state.frameworks.has(given)) {
       // A framework the master removed (torn down, or past its failover timeout) cannot come back.
-      writeStreamHead(res, randomUUID());
-      res.end(mesos.encodeEvent(mesos.error(`Framework ${given} is not known: it has been removed, or never subscribed`)));
+      writeStreamHead(res, randomUUID(), encoding);
+      res.end(encode(mesos.error(`Framework ${given} is not known: it has been removed, or never subscribed`)));
       return;
     }
     if (given === undefined && state.frameworks.size >= MAX_FRAMEWORKS) {
@@ -206,11 +216,11 @@ export class ExternalFrameworks implements ExternalOffers {
     const old = this.sessions.get(frameworkId);
     if (old !== undefined) this.endSession(old, 'Framework failed over');
     const streamId = randomUUID();
-    writeStreamHead(res, streamId);
+    writeStreamHead(res, streamId, encoding);
     const heartbeatSecs = this.options.heartbeatSecs ?? mesos.DEFAULT_HEARTBEAT_SECS;
-    const heartbeat = setInterval(() => res.write(mesos.encodeEvent(mesos.heartbeat())), heartbeatSecs * 1000);
+    const heartbeat = setInterval(() => res.write(encode(mesos.heartbeat())), heartbeatSecs * 1000);
     heartbeat.unref();
-    const session: Session = { frameworkId, streamId, res, heartbeat };
+    const session: Session = { frameworkId, streamId, res, heartbeat, encode };
     this.sessions.set(frameworkId, session);
     this.disconnectedAt.delete(frameworkId);
     if (call.subscribe.suppressed_roles.length > 0) this.book.suppress(frameworkId);
@@ -220,7 +230,7 @@ export class ExternalFrameworks implements ExternalOffers {
       this.disconnectedAt.set(frameworkId, this.log.now());
       this.options.logger.info('framework disconnected', { frameworkId });
     });
-    res.write(mesos.encodeEvent(mesos.subscribed(frameworkId, heartbeatSecs, this.options.masterInfo())));
+    res.write(encode(mesos.subscribed(frameworkId, heartbeatSecs, this.options.masterInfo())));
     this.options.logger.info(given === undefined ? 'framework subscribed' : 'framework subscribed again', { frameworkId, name: info.name });
     this.resendUnacked(frameworkId);
     this.options.kick();
@@ -449,7 +459,7 @@ export class ExternalFrameworks implements ExternalOffers {
   private send(frameworkId: string, event: mesos.Event): void {
     const s = this.sessions.get(frameworkId);
     if (s === undefined || s.res.writableEnded) return;
-    s.res.write(mesos.encodeEvent(event));
+    s.res.write(s.encode(event));
   }
 
   private endSession(s: Session, error: string | undefined): void {
@@ -457,14 +467,14 @@ export class ExternalFrameworks implements ExternalOffers {
     if (this.sessions.get(s.frameworkId) === s) this.sessions.delete(s.frameworkId);
     for (const o of this.book.rescindFramework(s.frameworkId)) this.options.release(o.agentId);
     if (!s.res.writableEnded) {
-      if (error !== undefined) s.res.write(mesos.encodeEvent(mesos.error(error)));
+      if (error !== undefined) s.res.write(s.encode(mesos.error(error)));
       s.res.end();
     }
   }
 }
 
-function writeStreamHead(res: ServerResponse, streamId: string): void {
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': streamId, 'Cache-Control': 'no-cache' });
+function writeStreamHead(res: ServerResponse, streamId: string, encoding: EventEncoding): void {
+  res.writeHead(200, { 'Content-Type': encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json', 'Mesos-Stream-Id': streamId, 'Cache-Control': 'no-cache' });
   res.flushHeaders();
 }
 

@@ -116,8 +116,10 @@ export function sendError(res: ServerResponse, e: unknown): void {
   sendJson(res, err.status, err.toBody());
 }
 
-/** readBody reads a request body up to limit bytes; larger bodies are refused with 413. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** readBody reads a request body up to limit bytes (as text, or raw bytes); larger bodies are refused with 413. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string>;
+export async function readBody(req: IncomingMessage, limit: number, as: 'buffer'): Promise<Buffer>;
+export async function readBody(req: IncomingMessage, limit: number, as: 'text' | 'buffer' = 'text'): Promise<string | Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) {
     throw new MusterError('PAYLOAD_TOO_LARGE', `the request body of ${declared} bytes is over the limit of ${limit}`);
@@ -130,7 +132,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
     if (size > limit) throw new MusterError('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${limit} bytes`);
     chunks.push(buf);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = Buffer.concat(chunks);
+  return as === 'buffer' ? body : body.toString('utf8');
 }
 
 /** readJson reads and parses a JSON body; an empty body is {}. */

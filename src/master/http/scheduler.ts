@@ -27,22 +27,44 @@ export function addSchedulerRoutes(router: Router, externals: () => ExternalFram
   });
 }
 
+const JSON_TYPE = 'application/json';
+const PROTOBUF_TYPE = 'application/x-protobuf';
+
+/**
+ * responseType is the media type the answer and the stream's events are in: the Accept header's
+ * first of JSON or protobuf that it allows (a wildcard takes the request's own type), or undefined
+ * when it allows neither (406). No Accept: the request's type.
+ */
+function responseType(accept: string | undefined, requestType: string): string | undefined {
+  if (accept === undefined || accept.trim() === '') return requestType;
+  for (const part of accept.split(',')) {
+    const media = part.split(';')[0]?.trim().toLowerCase();
+    if (media === JSON_TYPE || media === PROTOBUF_TYPE) return media;
+    if (media === '*/*' || media === 'application/*') return requestType;
+  }
+  return undefined;
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse, externals: ExternalFrameworks): Promise<void> {
   const type = req.headers['content-type'];
   if (type === undefined) return answer(res, 400, "Expecting 'Content-Type' to be present");
-  const media = type.split(';')[0]?.trim().toLowerCase();
-  if (media === 'application/x-protobuf') return answer(res, 415, 'application/x-protobuf is not supported yet; send application/json');
-  if (media !== 'application/json') return answer(res, 415, `Expecting 'Content-Type' of application/json, not '${type}'`);
+  const media = type.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (media !== JSON_TYPE && media !== PROTOBUF_TYPE) return answer(res, 415, `Expecting 'Content-Type' of ${JSON_TYPE} or ${PROTOBUF_TYPE}, not '${type}'`);
   const accept = req.headers.accept;
-  if (accept !== undefined && !/(^|,)\s*(application\/json|application\/\*|\*\/\*)\s*(;|,|$)/i.test(accept)) {
-    return answer(res, 406, `Expecting 'Accept' to allow application/json, not '${accept}'`);
-  }
+  const encoding = responseType(accept, media);
+  if (encoding === undefined) return answer(res, 406, `Expecting 'Accept' to allow ${JSON_TYPE} or ${PROTOBUF_TYPE}, not '${accept ?? ''}'`);
   let body: unknown;
-  try {
-    body = JSON.parse(await readBody(req, MAX_CALL_BYTES)) as unknown;
-  } catch (e) {
-    if (e instanceof MusterError) throw e;
-    return answer(res, 400, `Failed to parse the body as JSON: ${(e as Error).message}`);
+  const raw = await readBody(req, MAX_CALL_BYTES, 'buffer');
+  if (media === PROTOBUF_TYPE) {
+    const decoded = mesos.decodeProtobufCall(raw);
+    if (!decoded.ok) return answer(res, 400, decoded.message);
+    body = decoded.value;
+  } else {
+    try {
+      body = JSON.parse(raw.toString('utf8')) as unknown;
+    } catch (e) {
+      return answer(res, 400, `Failed to parse the body as JSON: ${(e as Error).message}`);
+    }
   }
   const parsed = mesos.parseCall(body);
   if (!parsed.ok) return answer(res, 400, `Failed to validate scheduler::Call: ${parsed.message}`);
@@ -51,7 +73,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, externals: Exte
   const call = parsed.call;
   if (call.type === 'SUBSCRIBE') {
     if (streamId !== undefined) return answer(res, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
-    await externals.subscribe(call, res);
+    await externals.subscribe(call, res, encoding === PROTOBUF_TYPE ? 'protobuf' : 'json');
     return;
   }
   await externals.call(call, streamId);
