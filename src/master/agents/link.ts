@@ -9,7 +9,7 @@ import { MusterError, formatRanges, isTerminal, parseRanges, type PortRange, typ
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
-import { readJson } from '../http/router.js';
+import { readJson } from '../body.js';
 import { statusEvent, unreachableEvent } from '../commands/status.js';
 import { isWanted, killGraceSecs, type AgentRecord, type CellState, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';

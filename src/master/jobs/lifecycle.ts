@@ -4,8 +4,7 @@
 
 import { isTerminal } from '../../core/index.js';
 import type { CellState, InstanceOutcome, StatusRecord, TaskRecord } from '../state/index.js';
-import { batchTaskEnded } from './batch.js';
-import { serviceTaskEnded } from './service.js';
+import { batchTaskEnded, serviceTaskEnded } from '../policy/index.js';
 
 /** States in which a task ended through no fault of its own: its run is not counted as a failure. */
 const LOST: ReadonlySet<string> = new Set(['TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_UNREACHABLE']);

@@ -7,8 +7,7 @@
 // instance whose notBefore has passed is one the job scheduler must place.
 
 import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from '../../core/index.js';
-import { batchTaskEnded } from '../jobs/batch.js';
-import { serviceTaskEnded } from '../jobs/service.js';
+import { batchTaskEnded, serviceTaskEnded } from '../policy/index.js';
 import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
 import { KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
 

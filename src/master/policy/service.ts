@@ -1,5 +1,6 @@
 // The service controller keeps every instance of a service running. Its decision for an instance
-// whose task ended is pure: the caller (apply) passes the facts and executes the answer.
+// whose task ended is pure: the command that records the end (jobs/lifecycle.ts) asks it and writes
+// the answer in the event; apply() folds it.
 
 import type { JobSpec } from '../../core/index.js';
 import { restartDelayMs } from './backoff.js';
