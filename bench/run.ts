@@ -15,6 +15,7 @@ import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
 import { runEtcdLogBench } from './etcdlog.js';
 import { runFailoverBench } from './failover.js';
+import { runFrameworksBench } from './frameworks.js';
 import { runLogBench } from './log.js';
 import { runMemoryBench } from './memory.js';
 import { runOnlineBench } from './online.js';
@@ -41,6 +42,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'ablation', what: 'scheduler speed-ups switched off one at a time: 200 jobs × 1,000 tasks onto 10,000 agents', run: runAblationBench },
   { name: 'etcdlog', what: 'event log on etcd: Store.append in batches on 1- and 3-member etcd beside SQLite', run: runEtcdLogBench },
   { name: 'failover', what: 'HA masters: kill -9 of the leader to the first placement and to the agents re-subscribed, 10 runs', run: runFailoverBench },
+  { name: 'frameworks', what: 'external frameworks over the Mesos API beside the built-in one on 10,000 hollow agents: allocation pass, ACCEPT throughput', run: runFrameworksBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 

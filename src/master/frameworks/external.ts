@@ -18,7 +18,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { add, EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
+import { EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { frameRecord, mesos, type TaskInfo } from '../../protocol/index.js';
 import type { AllocatorFramework, Offer } from '../../scheduler/index.js';
@@ -124,7 +124,7 @@ export class ExternalFrameworks implements ExternalOffers {
       out.push({
         frameworkId: f.frameworkId,
         role: f.roles[0] ?? '*',
-        allocated: allocatedOf(state, f),
+        allocated: allocatedOf(f),
         suppressed: this.book.isSuppressed(f.frameworkId),
         declined: this.book.declinedFor(f.frameworkId, now),
       });
@@ -478,14 +478,9 @@ function writeStreamHead(res: ServerResponse, streamId: string, encoding: EventE
   res.flushHeaders();
 }
 
-/** allocatedOf is what a framework's live tasks hold, for DRF. */
-function allocatedOf(state: CellState, f: FrameworkRecord): Resources {
-  let r = EMPTY;
-  for (const id of f.taskIds) {
-    const t = state.tasks.get(id);
-    if (t !== undefined && !isTerminal(t.state)) r = add(r, t.resources);
-  }
-  return r;
+/** allocatedOf is what a framework's live tasks hold, for DRF (kept by apply()). */
+function allocatedOf(f: FrameworkRecord): Resources {
+  return f.used ?? EMPTY;
 }
 
 /** statusOf is a framework task's latest status as the framework sees it (its own task id). */

@@ -13,7 +13,7 @@
 // disconnect, register or are lost, and once a second. A pass on a cell of 10,000 agents then costs
 // what changed, not 10,000 offers.
 
-import { add, EMPTY, isTerminal, subtract, subtractRanges, type PortRange, type Resources } from '../../core/index.js';
+import { add, EMPTY, subtract, subtractRanges, type PortRange, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { allocate, type AllocatorAgent, type AllocatorFramework, type Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
@@ -25,6 +25,9 @@ import type { ExternalOffers } from './external.js';
 import type { AcceptOutcome, InProcessFramework } from './types.js';
 
 export type { InProcessFramework } from './types.js';
+
+/** How old the built-in frameworks' share may be when external frameworks' offers are weighed against it. */
+const BUILT_IN_SHARE_MS = 250;
 
 export class OfferCycle {
   private running = false;
@@ -86,6 +89,23 @@ export class OfferCycle {
   private markAll(): void {
     this.dirty = undefined;
   }
+
+  /**
+   * builtInShare is what the in-process frameworks' tasks hold, for DRF against external ones: the
+   * agents' use less the external frameworks'. A walk over every agent, so it is taken again at most
+   * every BUILT_IN_SHARE_MS: a share a quarter of a second old weighs offers as well as an exact one.
+   */
+  private builtInShare(now: number): Resources {
+    if (this.builtIn !== undefined && now - this.builtIn.at < BUILT_IN_SHARE_MS) return this.builtIn.share;
+    const state = this.log.state;
+    let share = EMPTY;
+    for (const a of state.agents.values()) if (a.reachable) share = add(share, a.used);
+    for (const f of state.frameworks.values()) if (f.used !== undefined) share = subtract(share, f.used);
+    this.builtIn = { at: now, share };
+    return share;
+  }
+
+  private builtIn: { at: number; share: Resources } | undefined;
 
   /** release: an agent's resources came back from a framework (declined, timed out): offer them again. */
   release(agentId: string): void {
@@ -187,15 +207,7 @@ export class OfferCycle {
       this.dirty = undefined;
       return this.offer(frameworks, external, now);
     }
-    // With external frameworks in the cell, the built-in one's share is what the others do not hold.
-    let builtIn = EMPTY;
-    if (external.length > 0) {
-      for (const a of state.agents.values()) if (a.reachable) builtIn = add(builtIn, a.used);
-      for (const f of state.frameworks.values()) for (const id of f.taskIds) {
-        const t = state.tasks.get(id);
-        if (t !== undefined && !isTerminal(t.state)) builtIn = subtract(builtIn, t.resources);
-      }
-    }
+    const builtIn = external.length > 0 ? this.builtInShare(now) : EMPTY;
     const made = agents.length === 0 ? [] : allocate({
       agents,
       frameworks: [...frameworks.map((f) => ({ frameworkId: f.frameworkId, role: f.role, allocated: builtIn, suppressed: false, declined: new Map<string, number>() })), ...external],

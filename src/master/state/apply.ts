@@ -276,6 +276,7 @@ function launchFrameworkTask(state: CellState, t: LaunchedTask, at: number): voi
   if (f === undefined || agent === undefined || t.launch === undefined || state.tasks.has(t.taskId)) return;
   state.tasks.set(t.taskId, { ...t, state: 'TASK_STAGING', launchedAt: at });
   f.taskIds.add(t.taskId);
+  f.used = add(f.used ?? EMPTY, t.resources);
   f.byExternalId.set(t.launch.externalId, t.taskId);
   hold(state, agent, t, 1);
   agent.taskIds.add(t.taskId);
@@ -309,6 +310,7 @@ function updateStatus(state: CellState, s: StatusRecord, at: number, outcome: In
     if (task.frameworkId !== undefined) {
       // Kept until its framework acknowledges the end (or is gone).
       if (framework === undefined) state.tasks.delete(task.taskId);
+      else framework.used = subtract(framework.used ?? EMPTY, task.resources);
       return;
     }
     if (!state.jobs.has(task.job)) {

@@ -1,7 +1,7 @@
 // CellState is the master's whole durable state: what apply() builds from the log. It is plain
 // data in Maps, mutated only by apply(); everything else reads it.
 
-import { isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
+import { add, EMPTY, isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
 import type { AgentRegistration, FrameworkRegistration, HostMode, LaunchedTask, RoleQuota } from './events.js';
 
@@ -61,6 +61,8 @@ export interface FrameworkRecord extends FrameworkRegistration {
   taskIds: Set<string>;
   /** Its task ids (the framework's own) to the master's. */
   byExternalId: Map<string, string>;
+  /** What its live tasks hold, kept by apply() for fair sharing (absent from older snapshots: recomputed on load). */
+  used?: Resources;
 }
 
 export interface InstanceRecord {
@@ -205,6 +207,13 @@ export function deserializeState(text: string): CellState {
   }
   for (const q of doc.quotas ?? []) state.quotas.set(q.role, q);
   for (const m of doc.maintenance ?? []) state.maintenance.set(m.hostname, m);
-  for (const f of doc.frameworks ?? []) state.frameworks.set(f.frameworkId, { ...f, taskIds: new Set(f.taskIds), byExternalId: new Map(f.byExternalId) });
+  for (const f of doc.frameworks ?? []) {
+    let used = EMPTY;
+    for (const id of f.taskIds) {
+      const t = state.tasks.get(id);
+      if (t !== undefined && !isTerminal(t.state)) used = add(used, t.resources);
+    }
+    state.frameworks.set(f.frameworkId, { ...f, taskIds: new Set(f.taskIds), byExternalId: new Map(f.byExternalId), used });
+  }
   return state;
 }
