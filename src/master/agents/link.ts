@@ -11,7 +11,7 @@ import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type Ta
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../body.js';
 import { statusEvent, unreachableEvent } from '../commands/status.js';
-import { isWanted, killGraceSecs, type AgentRecord, type CellState, type Event } from '../state/index.js';
+import { isWanted, killGraceSecs, taskMayMove, type AgentRecord, type CellState, type Event } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
 const MAX_CALL_BYTES = 8 * 1024 * 1024;
@@ -396,6 +396,12 @@ export class AgentLinks {
         return { events: [], result: !isTerminal(status.state) };
       }
       if (isTerminal(task.state) || task.lastUuid === status.uuid) return { events: [], result: false };
+      // A move the task state machine does not allow (a late retry of an older state) is
+      // acknowledged and not recorded.
+      if (!taskMayMove(task.state, status.state)) {
+        this.options.logger.warn('ignoring a status update that would move a task backwards', { taskId: task.taskId, from: task.state, to: status.state });
+        return { events: [], result: false };
+      }
       const events: Event[] = [statusEvent(state, now, status)];
       return { events, result: false };
     });

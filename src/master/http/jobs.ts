@@ -8,15 +8,13 @@ import {
   isTerminal,
   parseJobKey,
   parseJobText,
-  requestOf,
   validateJobSpec,
   type JobSpec,
-  type TaskReason,
 } from '../../core/index.js';
-import type { JobCreated, JobInstancesAnswer, PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
-import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
+import type { PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
+import { createJob, findJob, killInstances } from '../commands/jobs.js';
 import type { EventLog } from '../eventlog.js';
-import { apiAmount, checkQuota, type CellState, type JobRecord, type TaskRecord } from '../state/index.js';
+import type { CellState, TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, pendingInstanceView, taskView, type ViewContext } from '../views.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
@@ -38,36 +36,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
 
   router.add('POST', '/api/v1/jobs', async ({ req, res, url }) => {
     const spec = await readJobSpec(req, url);
-    const created = await log.submit<JobCreated>((state, now) => {
-      const existing = state.jobs.get(spec.job);
-      if (existing?.state === 'ACTIVE') {
-        throw new MusterError('JOB_EXISTS', `job ${spec.job} already exists; kill it first or choose another name`);
-      }
-      if (existing?.state === 'KILLING') {
-        throw new MusterError('JOB_EXISTS', `job ${spec.job} is being killed; create it again once its tasks have ended`);
-      }
-      const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state), parseJobKey(spec.job).role, spec.tier);
-      if (why !== undefined) {
-        throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
-      }
-      // Checked here, in the same decide as the JobCreated, so that two jobs racing for the last of
-      // a quota cannot both be created.
-      const refusal = checkQuota(state, spec);
-      if (refusal !== undefined) {
-        throw new MusterError('QUOTA_EXCEEDED', `cannot create job ${spec.job}: ${refusal.message}; see muster quota get ${refusal.role}`, {
-          details: {
-            role: refusal.role,
-            shortfalls: refusal.shortfalls.map((s) => ({
-              resource: s.resource,
-              quota: apiAmount(s.resource, s.quota),
-              used: apiAmount(s.resource, s.used),
-              needs: apiAmount(s.resource, s.needs),
-            })),
-          },
-        });
-      }
-      return { events: [{ type: 'JobCreated', at: now, spec }], result: { job: spec.job, instances: spec.instances } };
-    });
+    const created = await log.submit((state, now) => createJob(state, now, spec));
     sendJson(res, 201, created);
   });
 
@@ -81,30 +50,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   const kill = async ({ req, res, params }: RouteContext, restart: boolean): Promise<void> => {
     const key = keyOf(params);
     const asked = parseInstances(await readJson(req, 1024 * 1024));
-    const result = await log.submit<JobInstancesAnswer>((state, now) => {
-      const job = findJob(state, key);
-      for (const i of asked ?? []) {
-        if (i >= job.instances.length) {
-          throw new MusterError('INSTANCE_NOT_FOUND', `job ${key} has no instance ${i}; its instances are 0-${job.instances.length - 1}`);
-        }
-      }
-      let instances = asked ?? job.instances.map((i) => i.instance);
-      if (restart) {
-        if (job.state !== 'ACTIVE') {
-          throw new MusterError('CONFLICT', `job ${key} is ${job.state}; only an active job's instances can be restarted`);
-        }
-        instances = instances.filter((i) => {
-          const s = job.instances[i]?.state;
-          return s === 'ACTIVE' || s === 'PENDING';
-        });
-      }
-      const reason: TaskReason = restart ? 'REASON_INSTANCE_RESTARTED' : 'REASON_KILLED_BY_USER';
-      const wholeJob = !restart && (asked === undefined || new Set(asked).size === job.instances.length);
-      return {
-        events: instances.length === 0 && !wholeJob ? [] : [{ type: 'KillRequested', at: now, job: key, instances, restart, wholeJob, reason }],
-        result: { job: key, instances },
-      };
-    });
+    const result = await log.submit((state, now) => killInstances(state, now, { key, asked, restart }));
     sendJson(res, 202, result);
   };
   router.add('POST', `${jobPath}/kill`, (ctx) => kill(ctx, false));
@@ -191,24 +137,11 @@ function keyOf(params: Record<string, string>): string {
   return formatJobKey(parseJobKey(`${params['role'] ?? ''}/${params['env'] ?? ''}/${params['name'] ?? ''}`));
 }
 
-function findJob(state: CellState, key: string): JobRecord {
-  const job = state.jobs.get(key);
-  if (job === undefined) throw new MusterError('JOB_NOT_FOUND', `no job ${key}; see muster job list`);
-  return job;
-}
-
 /** findTask looks a task up by id; an unknown (or malformed) id is TASK_NOT_FOUND. */
 export function findTask(state: CellState, taskId: string): TaskRecord {
   const task = isSafeId(taskId) ? state.tasks.get(taskId) : undefined;
   if (task === undefined) throw new MusterError('TASK_NOT_FOUND', `no task ${taskId}; see muster task list`);
   return task;
-}
-
-/** agentsForFit: the agents a new job is judged against: the reachable ones, or all if none is. */
-function agentsForFit(state: CellState): AgentCapacity[] {
-  const all = [...state.agents.values()];
-  const reachable = all.filter((a) => a.reachable);
-  return (reachable.length > 0 ? reachable : all).map((a) => ({ agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources }));
 }
 
 function parseInstances(body: unknown): number[] | undefined {

@@ -4,3 +4,4 @@ export * from './state.js';
 export { apply } from './apply.js';
 export { isWanted, killGraceSecs } from './queries.js';
 export * from './quota.js';
+export { INSTANCE_MOVES, instanceMayMove, JOB_MOVES, jobMayMove, TASK_MOVES, taskMayMove } from './machine.js';

@@ -1,0 +1,86 @@
+// Job commands: a request to create a job, or to kill or restart instances, checked against the
+// state it will be appended to and turned into events, in one place for every caller (the REST API
+// today; an access check goes here too). Each returns the Decision EventLog.submit takes: the
+// events to append and the answer; a refusal is a MusterError naming what to fix.
+
+import { MusterError, parseJobKey, requestOf, type JobSpec, type TaskReason } from '../../core/index.js';
+import type { JobCreated, JobInstancesAnswer } from '../../protocol/index.js';
+import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
+import type { Decision } from '../eventlog.js';
+import { apiAmount, checkQuota, type CellState, type JobRecord } from '../state/index.js';
+
+/** createJob: a new job, refused if one of that name is active or being killed, can never fit, or would exceed its role's quota. */
+export function createJob(state: CellState, now: number, spec: JobSpec): Decision<JobCreated> {
+  const existing = state.jobs.get(spec.job);
+  if (existing?.state === 'ACTIVE') {
+    throw new MusterError('JOB_EXISTS', `job ${spec.job} already exists; kill it first or choose another name`);
+  }
+  if (existing?.state === 'KILLING') {
+    throw new MusterError('JOB_EXISTS', `job ${spec.job} is being killed; create it again once its tasks have ended`);
+  }
+  const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state), parseJobKey(spec.job).role, spec.tier);
+  if (why !== undefined) {
+    throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
+  }
+  // Checked here, in the same decide as the JobCreated, so that two jobs racing for the last of
+  // a quota cannot both be created.
+  const refusal = checkQuota(state, spec);
+  if (refusal !== undefined) {
+    throw new MusterError('QUOTA_EXCEEDED', `cannot create job ${spec.job}: ${refusal.message}; see muster quota get ${refusal.role}`, {
+      details: {
+        role: refusal.role,
+        shortfalls: refusal.shortfalls.map((s) => ({
+          resource: s.resource,
+          quota: apiAmount(s.resource, s.quota),
+          used: apiAmount(s.resource, s.used),
+          needs: apiAmount(s.resource, s.needs),
+        })),
+      },
+    });
+  }
+  return { events: [{ type: 'JobCreated', at: now, spec }], result: { job: spec.job, instances: spec.instances } };
+}
+
+/** killInstances: stop instances of a job (all when none are named), to run again (restart) or not. */
+export function killInstances(
+  state: CellState,
+  now: number,
+  request: { key: string; asked: number[] | undefined; restart: boolean },
+): Decision<JobInstancesAnswer> {
+  const { key, asked, restart } = request;
+  const job = findJob(state, key);
+  for (const i of asked ?? []) {
+    if (i >= job.instances.length) {
+      throw new MusterError('INSTANCE_NOT_FOUND', `job ${key} has no instance ${i}; its instances are 0-${job.instances.length - 1}`);
+    }
+  }
+  let instances = asked ?? job.instances.map((i) => i.instance);
+  if (restart) {
+    if (job.state !== 'ACTIVE') {
+      throw new MusterError('CONFLICT', `job ${key} is ${job.state}; only an active job's instances can be restarted`);
+    }
+    instances = instances.filter((i) => {
+      const s = job.instances[i]?.state;
+      return s === 'ACTIVE' || s === 'PENDING';
+    });
+  }
+  const reason: TaskReason = restart ? 'REASON_INSTANCE_RESTARTED' : 'REASON_KILLED_BY_USER';
+  const wholeJob = !restart && (asked === undefined || new Set(asked).size === job.instances.length);
+  return {
+    events: instances.length === 0 && !wholeJob ? [] : [{ type: 'KillRequested', at: now, job: key, instances, restart, wholeJob, reason }],
+    result: { job: key, instances },
+  };
+}
+
+export function findJob(state: CellState, key: string): JobRecord {
+  const job = state.jobs.get(key);
+  if (job === undefined) throw new MusterError('JOB_NOT_FOUND', `no job ${key}; see muster job list`);
+  return job;
+}
+
+/** agentsForFit: the agents a new job is judged against: the reachable ones, or all if none is. */
+function agentsForFit(state: CellState): AgentCapacity[] {
+  const all = [...state.agents.values()];
+  const reachable = all.filter((a) => a.reachable);
+  return (reachable.length > 0 ? reachable : all).map((a) => ({ agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, total: a.resources }));
+}
