@@ -264,6 +264,15 @@ test('master kill -9 with a framework connected: it subscribes again, its runnin
     [keepBefore.taskId],
     'the same task, not launched again',
   );
+  // The agent re-subscribed and reported it: it is the framework's, so it is not killed as unwanted.
+  await waitFor(() => c.client().cell(), { what: 'the agent to re-subscribe', until: (v) => v.agents.every((a) => a.state === 'CONNECTED') });
+  await settle(2000);
+  const later = ((await (await fetch(`${master.url}/api/v1/tasks`)).json()) as { tasks: { taskId: string; state: string; frameworkTaskId?: string; killRequested: boolean }[] }).tasks;
+  assert.deepEqual(
+    later.filter((x) => x.frameworkTaskId === 'keep-1').map((x) => [x.state, x.killRequested]),
+    [['TASK_RUNNING', false]],
+  );
+  assert.equal(again.statuses().filter((x) => x.task_id.value === 'keep-1' && x.state === 'TASK_KILLED').length, 0);
 
   // Tools written for Mesos read the legacy state: the framework with its task, in Mesos's shape.
   interface MesosState {

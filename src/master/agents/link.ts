@@ -336,7 +336,7 @@ export class AgentLinks {
         const task = state.tasks.get(t.taskId);
         if (isTerminal(t.state)) continue;
         if (!isWanted(state, task) || (task !== undefined && task.agentId !== agentId)) {
-          kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job) });
+          kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job, task) });
         }
       }
       return { events, result: { agentId, kills } };
@@ -427,7 +427,7 @@ export class AgentLinks {
       if (onlyAgent === undefined && last !== undefined && now - last < 5000) continue;
       const sent = this.send(task.agentId, {
         type: 'KILL',
-        kill: { taskId, gracePeriodSecs: killGraceSecs(state, task.job), reason: task.kill.reason },
+        kill: { taskId, gracePeriodSecs: killGraceSecs(state, task.job, task), reason: task.kill.reason },
       });
       if (sent) this.lastKillSent.set(taskId, now);
     }

@@ -6,7 +6,8 @@
 // The messages are mesos.proto's (Mesos's field numbers, a subset of its fields); a field it leaves
 // out is skipped as unknown, as Mesos skips one it does not know.
 
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type * as Protobuf from 'protobufjs';
 import type { IConversionOptions, Type } from 'protobufjs';
 import { MESOS_PROTO } from './mesos-proto.js';
 import type { Event } from './types.js';
@@ -25,12 +26,23 @@ export interface MesosTypes {
 let types: MesosTypes | undefined;
 
 /**
+ * protobufjs is loaded the first time a protobuf call or event is handled, not when this module is:
+ * the CLI imports the protocol package and must start without it (test/bin.test.ts), and most
+ * masters never see a protobuf client.
+ */
+let lib: typeof Protobuf | undefined;
+function protobuf(): typeof Protobuf {
+  lib ??= createRequire(import.meta.url)('protobufjs') as typeof Protobuf;
+  return lib;
+}
+
+/**
  * mesosTypes parses mesos.proto on first use and keeps it: most masters never see a protobuf
  * client, and the parse is the one cost of this media type worth deferring.
  */
 export function mesosTypes(): MesosTypes {
   if (types === undefined) {
-    const { root } = protobuf.parse(MESOS_PROTO, { keepCase: true });
+    const { root } = protobuf().parse(MESOS_PROTO, { keepCase: true });
     root.resolveAll();
     types = { call: root.lookupType('mesos.v1.Call'), event: root.lookupType('mesos.v1.Event') };
   }
@@ -93,7 +105,7 @@ function dropUnknownEnums(type: Type, object: Record<string, unknown>): void {
     const value = object[field.name];
     if (value === undefined) continue;
     const resolved = field.resolvedType;
-    if (resolved instanceof protobuf.Enum) {
+    if (resolved instanceof protobuf().Enum) {
       if (Array.isArray(value)) {
         const known = value.filter((v) => typeof v === 'string');
         if (known.length === 0) delete object[field.name];
@@ -101,7 +113,7 @@ function dropUnknownEnums(type: Type, object: Record<string, unknown>): void {
       } else if (typeof value !== 'string') {
         delete object[field.name];
       }
-    } else if (resolved instanceof protobuf.Type) {
+    } else if (resolved instanceof protobuf().Type) {
       for (const child of Array.isArray(value) ? (value as unknown[]) : [value]) {
         dropUnknownEnums(resolved, child as Record<string, unknown>);
       }
