@@ -17,8 +17,8 @@ export function addFrameworkCommands(program: Command): void {
       'after',
       `
 "muster" is the built-in framework: it runs the cell's jobs. Other frameworks are schedulers that
-subscribed over the Mesos v1 scheduler API (POST /api/v1/scheduler on the leading master), as any
-Mesos framework does. A disconnected framework's tasks keep running until its failover timeout.
+subscribed over the Mesos v1 scheduler API (POST /api/v1/scheduler on the leading master), like
+any Mesos framework. A disconnected framework's tasks keep running until its failover timeout.
 
 Examples:
   $ muster framework list

@@ -1,6 +1,6 @@
-// MESOS_PROTO is the text of mesos.proto next to this file, which the protobuf codec (proto.ts)
-// parses: tsc does not copy .proto files into dist/, and a string cannot go missing at run time.
-// Edit mesos.proto and copy it here whole; proto.test.ts fails while the two differ.
+// MESOS_PROTO is the Mesos v1 scheduler API's protobuf definitions (the .proto text) that the
+// protobuf codec (proto.ts) parses. It lives here as a string, the one copy: tsc does not copy
+// .proto files into dist/, and a string cannot go missing at run time.
 
 export const MESOS_PROTO = `// The Mesos v1 scheduler API's protobuf messages, as far as Muster's JSON codec (types.ts) reads or
 // writes them: the wire form of the application/x-protobuf media type of /api/v1/scheduler.
@@ -11,8 +11,7 @@ export const MESOS_PROTO = `// The Mesos v1 scheduler API's protobuf messages, a
 // unknown field to the decoder, skipped, exactly as Mesos skips a field it does not know.
 //
 // One file and one package: Mesos keeps Call and Event in mesos.v1.scheduler, but package names do
-// not travel on the wire. mesos-proto.ts holds this text for the decoder (tsc does not copy .proto
-// files); proto.test.ts checks that the two agree.
+// not travel on the wire.
 
 syntax = "proto2";
 

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseCall } from './call.js';
 import { encodeStatusUuid, error, heartbeat, masterInfo, offer, offers, rescind, subscribed, update } from './events.js';
-import { MESOS_PROTO } from './mesos-proto.js';
 import { MAX_PROTOBUF_CALL_BYTES, decodeCall, decodeEvent, encodeEvent, mesosTypes } from './proto.js';
 import type { Event } from './types.js';
 
@@ -279,15 +275,4 @@ test('encodeEvent writes the field numbers and types of scheduler.proto and meso
   assert.equal(raw.update.status.state, 1);
   assert.equal(Buffer.from(raw.update.status.uuid).toString('hex'), uuid.replaceAll('-', ''));
   assert.equal(raw.update.status.timestamp, 1.5);
-});
-
-test('MESOS_PROTO is mesos.proto word for word', () => {
-  // From dist/src/protocol/mesos (compiled) or src/protocol/mesos (tsx), up to the package root.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    assert.notEqual(up, dir, 'no package.json above the test');
-    dir = up;
-  }
-  assert.equal(MESOS_PROTO, readFileSync(join(dir, 'src/protocol/mesos/mesos.proto'), 'utf8'));
 });
