@@ -4,8 +4,9 @@
 
 import { MusterError, isTerminal } from '../../core/index.js';
 import type { HostModeView, HostView, HostsAnswer } from '../../protocol/index.js';
+import { setMaintenance } from '../commands/hosts.js';
 import type { EventLog } from '../eventlog.js';
-import type { CellState, Event, HostMode } from '../state/index.js';
+import type { CellState, HostMode } from '../state/index.js';
 import { readJson, sendJson, type Router } from './router.js';
 
 /** MAX_HOSTS_PER_REQUEST bounds one drain or activate, so that one event stays small. */
@@ -47,21 +48,7 @@ export function addHostRoutes(router: Router, deps: HostRoutesDeps): void {
  * so that a host is known at the moment it is drained; one unknown name refuses the whole request.
  */
 async function setMode(log: EventLog, hostnames: string[], mode: HostMode): Promise<HostsAnswer> {
-  await log.submit<void>((state, now) => {
-    const known = new Set<string>();
-    for (const a of state.agents.values()) known.add(a.hostname);
-    const unknown = hostnames.filter((h) => !known.has(h));
-    if (unknown.length > 0) {
-      const shown = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
-      throw new MusterError('AGENT_NOT_FOUND', `no agent has the hostname ${shown}; see muster host status`, {
-        details: { hostnames: unknown.slice(0, 100) },
-      });
-    }
-    // Draining a host again keeps its first `since`: the drain has been going on since then.
-    const changed = hostnames.filter((h) => (mode === 'DRAINING') !== state.maintenance.has(h));
-    const events: Event[] = changed.length === 0 ? [] : [{ type: 'HostMaintenance', at: now, hostnames: changed, mode }];
-    return { events, result: undefined };
-  });
+  await log.submit((state, now) => setMaintenance(state, now, hostnames, mode));
   // Once durable, the state holds the new modes (applied at submit): the answer shows them.
   return { hosts: hostViews(log.state, new Set(hostnames)) };
 }

@@ -4,6 +4,7 @@
 
 import { MusterError, checkKeyPart, cpusToMilli, isMilliPrecise, parseSize } from '../../core/index.js';
 import type { QuotaAmountsView, QuotaLimitsView, QuotaView } from '../../protocol/index.js';
+import { setQuota } from '../commands/quotas.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, QuotaRecord, RoleQuota } from '../state/index.js';
 import { QUOTA_FIELDS, QUOTA_RESOURCES, apiAmount, quotaUsageByRole, roleQuotaUsage, type QuotaAmounts } from '../state/index.js';
@@ -19,8 +20,7 @@ export const QUOTA_LIMITS = {
   gpus: 1_000_000,
 } as const;
 
-/** MAX_QUOTA_ROLES bounds how many roles may have a quota, so that the state cannot grow without end. */
-export const MAX_QUOTA_ROLES = 10_000;
+export { MAX_QUOTA_ROLES } from '../commands/quotas.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -48,27 +48,15 @@ export function addQuotaRoutes(router: Router, deps: QuotaRoutesDeps): void {
   router.add('PUT', '/api/v1/quotas/:role', async ({ req, res, params }) => {
     const role = roleParam(params);
     const quota = parseQuotaRequest(await readJson(req, MAX_BODY_BYTES));
-    const view = await log.submit<QuotaView>((state, now) => {
-      const old = state.quotas.get(role);
-      if (old !== undefined && sameQuota(old.quota, quota)) return { events: [], result: viewOf(state, role) };
-      if (old === undefined && state.quotas.size >= MAX_QUOTA_ROLES) {
-        throw new MusterError('CONFLICT', `the cell keeps quotas for at most ${MAX_QUOTA_ROLES} roles; remove one first`);
-      }
-      return {
-        events: [{ type: 'QuotaSet', at: now, role, quota }],
-        result: quotaView(role, { role, quota, setAt: now }, roleQuotaUsage(state, role)),
-      };
-    });
+    await log.submit((state, now) => setQuota(state, now, role, quota));
+    const view = viewOf(log.state, role);
     sendJson(res, 200, view);
   });
 
   router.add('DELETE', '/api/v1/quotas/:role', async ({ res, params }) => {
     const role = roleParam(params);
-    const view = await log.submit<QuotaView>((state, now) => {
-      // Removing a quota that is not there changes nothing: the answer is the same either way.
-      if (!state.quotas.has(role)) return { events: [], result: viewOf(state, role) };
-      return { events: [{ type: 'QuotaSet', at: now, role }], result: quotaView(role, undefined, roleQuotaUsage(state, role)) };
-    });
+    await log.submit((state, now) => setQuota(state, now, role, undefined));
+    const view = viewOf(log.state, role);
     sendJson(res, 200, view);
   });
 }
@@ -104,10 +92,6 @@ export function quotaView(role: string, record: QuotaRecord | undefined, used: Q
   view.free = free;
   view.setAt = record.setAt;
   return view;
-}
-
-function sameQuota(a: RoleQuota, b: RoleQuota): boolean {
-  return QUOTA_RESOURCES.every((r) => a[QUOTA_FIELDS[r]] === b[QUOTA_FIELDS[r]]);
 }
 
 function invalid(field: string, message: string): MusterError {
