@@ -21,14 +21,9 @@ export function addFrameworkRoutes(router: Router, deps: FrameworkRouteDeps): vo
     const state = deps.log.state;
     const externals = deps.externals();
     const frameworks: FrameworkView[] = [];
-    let external = EMPTY;
     for (const f of state.frameworks.values()) {
-      let used: Resources = EMPTY;
-      for (const id of f.taskIds) {
-        const t = state.tasks.get(id);
-        if (t !== undefined && !isTerminal(t.state)) used = add(used, t.resources);
-      }
-      external = add(external, used);
+      // What its live tasks hold, kept by apply().
+      const used = f.used ?? EMPTY;
       const v: FrameworkView = {
         frameworkId: f.frameworkId,
         name: f.name,
