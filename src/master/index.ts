@@ -7,6 +7,7 @@ export { apply, emptyState, serializeState, deserializeState, type CellState, ty
 // The job scheduler and its input builders, for the simulator and the benchmarks (src/sim): the
 // same code the master runs, on a hollow cell's log.
 export { OfferCycle } from './frameworks/offers.js';
+export { OfferBook } from './frameworks/book.js';
 export { ExternalFrameworks } from './frameworks/external.js';
 export { Router } from './http/router.js';
 export { addSchedulerRoutes } from './http/scheduler.js';

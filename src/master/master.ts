@@ -10,6 +10,7 @@ import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
 import { DEFAULT_TTL_SECS, LeaderElection } from './leader.js';
 import { ExternalFrameworks } from './frameworks/external.js';
+import { OfferBook } from './frameworks/book.js';
 import { OfferCycle } from './frameworks/offers.js';
 import { addSchedulerRoutes } from './http/scheduler.js';
 import { addFrameworkRoutes } from './http/frameworks.js';
@@ -96,16 +97,18 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       onPass: (seconds) => metrics.observeSchedulingPass(seconds),
     });
     // The external frameworks and the offer cycle ask each other for passes and offers.
+    // Every offer, to the built-in framework or an external one, is in this one book.
+    const book = new OfferBook(opts.offerTimeoutSecs === undefined ? {} : { offerTimeoutMs: opts.offerTimeoutSecs * 1000 });
     const ref: { cycle?: OfferCycle } = {};
     const externals = new ExternalFrameworks(log, links, {
       masterId,
       logger: logger.child('frameworks'),
+      book,
       masterInfo: () => schedulerMasterInfo(self.url, masterId),
-      ...(opts.offerTimeoutSecs === undefined ? {} : { offerTimeoutSecs: opts.offerTimeoutSecs }),
       kick: () => ref.cycle?.kick(),
       release: (agentId) => ref.cycle?.release(agentId),
     });
-    const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), roleWeights: scheduling.roleWeights, external: externals });
+    const cycle = new OfferCycle(log, links, [framework], { masterId, logger: logger.child('allocator'), book, roleWeights: scheduling.roleWeights, external: externals });
     ref.cycle = cycle;
     links.onAgentChange((agentId) => {
       framework.agentChanged(agentId);

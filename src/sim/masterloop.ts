@@ -4,7 +4,7 @@
 // (pending scan, DRF order, offers, placement, one commit per pass) beside the hollow driver's.
 
 import { silentLogger } from '../log/index.js';
-import { DEFAULT_SCHEDULING_OPTIONS, MusterFramework, OfferCycle, type EventLog, type FrameworkLinks, type SchedulingOptions } from '../master/index.js';
+import { DEFAULT_SCHEDULING_OPTIONS, MusterFramework, OfferBook, OfferCycle, type EventLog, type FrameworkLinks, type SchedulingOptions } from '../master/index.js';
 
 /** MasterLoop is the master's scheduler running on a log; close stops it. */
 export interface MasterLoop {
@@ -29,7 +29,7 @@ export function attachMasterLoop(log: EventLog, scheduling: Partial<SchedulingOp
   };
   const options = { ...DEFAULT_SCHEDULING_OPTIONS, ...scheduling };
   const framework = new MusterFramework(log, links, { logger: silentLogger, scheduling: options });
-  const cycle = new OfferCycle(log, links, [framework], { masterId: 'hollow', logger: silentLogger, roleWeights: options.roleWeights });
+  const cycle = new OfferCycle(log, links, [framework], { masterId: 'hollow', logger: silentLogger, book: new OfferBook(), roleWeights: options.roleWeights });
   const off = log.onAppended(() => cycle.kick());
   return {
     framework,

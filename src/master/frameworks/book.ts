@@ -68,10 +68,14 @@ interface FrameworkState {
 }
 
 const NO_FILTERS: ReadonlyMap<string, number> = new Map();
+const NO_OFFERS: ReadonlyMap<string, BookedOffer> = new Map();
 
 export class OfferBook {
   private readonly byId = new Map<string, BookedOffer>();
-  /** frameworkId → offerId → offer; a framework with no offers has no entry. */
+  /**
+   * frameworkId → agentId → offer (an agent is in one offer at most, so this is as unique as the
+   * offer id); a framework with no offers has no entry.
+   */
   private readonly byFramework = new Map<string, Map<string, BookedOffer>>();
   /** agentId → its one outstanding offer. */
   private readonly byAgent = new Map<string, BookedOffer>();
@@ -99,9 +103,10 @@ export class OfferBook {
    * add books new offers made at `now` and returns them as booked. It throws, booking none of
    * them, if an offer id is already booked or given twice, or if an agent already has an
    * outstanding offer or is in two of them: the allocator must only offer what is not out (a bug
-   * otherwise, not a framework's mistake).
+   * otherwise, not a framework's mistake). Offers booked with `expires: false` never time out: an
+   * in-process framework answers its offers within the pass that makes them.
    */
-  add(offers: readonly Offer[], now: number): BookedOffer[] {
+  add(offers: readonly Offer[], now: number, expires = true): BookedOffer[] {
     const ids = new Set<string>();
     const agents = new Set<string>();
     for (const o of offers) {
@@ -116,7 +121,7 @@ export class OfferBook {
     }
     const booked: BookedOffer[] = [];
     for (const o of offers) {
-      const b: BookedOffer = this.offerTimeoutMs === undefined ? { ...o, offeredAt: now } : { ...o, offeredAt: now, expiresAt: now + this.offerTimeoutMs };
+      const b: BookedOffer = this.offerTimeoutMs === undefined || !expires ? { ...o, offeredAt: now } : { ...o, offeredAt: now, expiresAt: now + this.offerTimeoutMs };
       this.byId.set(b.offerId, b);
       this.byAgent.set(b.agentId, b);
       let mine = this.byFramework.get(b.frameworkId);
@@ -124,7 +129,7 @@ export class OfferBook {
         mine = new Map();
         this.byFramework.set(b.frameworkId, mine);
       }
-      mine.set(b.offerId, b);
+      mine.set(b.agentId, b);
       booked.push(b);
     }
     return booked;
@@ -259,8 +264,15 @@ export class OfferBook {
 
   /** outstanding is the framework's offers in the book (timed out but not yet expired ones included). */
   outstanding(frameworkId: string): BookedOffer[] {
-    const mine = this.byFramework.get(frameworkId);
-    return mine === undefined ? [] : [...mine.values()];
+    return [...this.heldBy(frameworkId).values()];
+  }
+
+  /**
+   * heldBy is the framework's outstanding offers by agent id: the book's own map, which changes
+   * as the book does (read it, do not keep it).
+   */
+  heldBy(frameworkId: string): ReadonlyMap<string, BookedOffer> {
+    return this.byFramework.get(frameworkId) ?? NO_OFFERS;
   }
 
   /** offeredOn is the agent's outstanding offer, if any: its resources are not free to offer again. */
@@ -288,7 +300,7 @@ export class OfferBook {
     if (this.byAgent.get(o.agentId) === o) this.byAgent.delete(o.agentId);
     const mine = this.byFramework.get(o.frameworkId);
     if (mine === undefined) return;
-    mine.delete(o.offerId);
+    if (mine.get(o.agentId) === o) mine.delete(o.agentId);
     if (mine.size === 0) this.byFramework.delete(o.frameworkId);
   }
 

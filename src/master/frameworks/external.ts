@@ -18,7 +18,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
+import { add, EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { frameRecord, mesos, type TaskInfo } from '../../protocol/index.js';
 import type { AllocatorFramework, Offer } from '../../scheduler/index.js';
@@ -26,7 +26,8 @@ import type { AgentLinks } from '../agents/index.js';
 import { checkOffers, type Launch } from '../commands/launch.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, Event, FrameworkRecord, FrameworkRegistration, LaunchedTask, TaskRecord } from '../state/index.js';
-import { OfferBook } from './book.js';
+import type { OfferBook } from './book.js';
+import type { ExternalOffers } from './types.js';
 
 /** How often unacknowledged status updates are sent again. */
 export const RESEND_SECS = 10;
@@ -35,18 +36,6 @@ export const DEFAULT_TASK_ROLE = 'mesos';
 /** Bounds on what one framework may hold, so that no framework can grow the master without end. */
 export const MAX_FRAMEWORKS = 1000;
 export const MAX_TASKS_PER_FRAMEWORK = 100_000;
-
-/** ExternalOffers is what the offer cycle asks of the external frameworks. */
-export interface ExternalOffers {
-  /** The connected frameworks that may receive offers now, as the allocator sees them. */
-  candidates(now: number): AllocatorFramework[];
-  /** The agent's resources are in an offer to an external framework (not to be offered again). */
-  holds(agentId: string): boolean;
-  /** Offers the allocator made to external frameworks: booked and sent. */
-  offer(offers: readonly Offer[], now: number): void;
-  /** The agent cannot be offered any more: its offers are rescinded; how many. */
-  rescindAgent(agentId: string): number;
-}
 
 interface Session {
   readonly frameworkId: string;
@@ -67,8 +56,9 @@ function encoderOf(encoding: EventEncoding): (event: mesos.Event) => Buffer {
 export interface ExternalFrameworksOptions {
   readonly masterId: string;
   readonly logger: Logger;
+  /** The master's one offer book, shared with the offer cycle (which books every offer in it). */
+  readonly book: OfferBook;
   readonly heartbeatSecs?: number;
-  readonly offerTimeoutSecs?: number;
   /** The leading master's address for SUBSCRIBED's master_info. */
   readonly masterInfo: () => mesos.MasterInfo | undefined;
   /** Asks the offer cycle for a pass (a framework subscribed or revived). */
@@ -92,7 +82,7 @@ export class ExternalFrameworks implements ExternalOffers {
     private readonly links: Pick<AgentLinks, 'send'>,
     private readonly options: ExternalFrameworksOptions,
   ) {
-    this.book = new OfferBook(options.offerTimeoutSecs === undefined ? {} : { offerTimeoutMs: options.offerTimeoutSecs * 1000 });
+    this.book = options.book;
     const now = log.now();
     for (const id of log.state.frameworks.keys()) this.disconnectedAt.set(id, now);
     this.offAppended = log.onAppended((batch) => {
@@ -124,7 +114,8 @@ export class ExternalFrameworks implements ExternalOffers {
       out.push({
         frameworkId: f.frameworkId,
         role: f.roles[0] ?? '*',
-        allocated: allocatedOf(f),
+        // What is offered counts as held, as in Mesos: a framework sitting on offers is not poor.
+        allocated: add(allocatedOf(f), this.book.offeredResources(f.frameworkId)),
         suppressed: this.book.isSuppressed(f.frameworkId),
         declined: this.book.declinedFor(f.frameworkId, now),
       });
@@ -132,13 +123,8 @@ export class ExternalFrameworks implements ExternalOffers {
     return out;
   }
 
-  holds(agentId: string): boolean {
-    return this.book.offeredOn(agentId) !== undefined;
-  }
-
-  offer(offers: readonly Offer[], now: number): void {
+  offer(offers: readonly Offer[]): void {
     if (offers.length === 0) return;
-    this.book.add(offers, now);
     const byFramework = new Map<string, Offer[]>();
     for (const o of offers) {
       const list = byFramework.get(o.frameworkId) ?? [];
@@ -161,10 +147,8 @@ export class ExternalFrameworks implements ExternalOffers {
     }
   }
 
-  rescindAgent(agentId: string): number {
-    const gone = this.book.rescindAgent(agentId);
-    for (const o of gone) this.send(o.frameworkId, mesos.rescind(o.offerId));
-    return gone.length;
+  rescinded(offers: readonly Offer[]): void {
+    for (const o of offers) this.send(o.frameworkId, mesos.rescind(o.offerId));
   }
 
   // ---- calls ---------------------------------------------------------------------------------

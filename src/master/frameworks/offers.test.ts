@@ -1,6 +1,8 @@
 // The offer cycle with the built-in framework on a real event log (SQLite in a temp dir), the agent
 // links stubbed: an agent re-offered with the same resources keeps its offer id, so the framework's
-// placements name offers the master still holds, and none is refused.
+// placements name offers the master still holds, and none is refused. Each agent fits one task, so
+// every round places on agents the framework's slot cache has not looked at since its first pass:
+// had their offers been made again under new ids, the cache would name the old ones.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import { MusterFramework } from '../jobs/framework.js';
 import { DEFAULT_SCHEDULING_OPTIONS } from '../options.js';
 import type { Event } from '../state/index.js';
 import { SqliteStore } from '../store/index.js';
+import { OfferBook } from './book.js';
 import { OfferCycle } from './offers.js';
 
 function res(text: string): Resources {
@@ -42,13 +45,13 @@ void test('offers re-made for every agent keep their ids where nothing changed, 
     hasUsage: () => false,
   };
   const framework = new MusterFramework(log, links, { logger: silentLogger, scheduling: DEFAULT_SCHEDULING_OPTIONS });
-  const cycle = new OfferCycle(log, links, [framework], { masterId: 'm', logger: silentLogger });
+  const cycle = new OfferCycle(log, links, [framework], { masterId: 'm', logger: silentLogger, book: new OfferBook() });
   const off = log.onAppended(() => cycle.kick());
   try {
-    const agents: Event[] = Array.from({ length: 20 }, (_, i) => ({
+    const agents: Event[] = Array.from({ length: 40 }, (_, i) => ({
       type: 'AgentRegistered',
       at: 0,
-      agent: { agentId: `a${i}`, hostname: `h${i}`, address: '10.0.0.1', port: 5051, resources: res('cpus:4;mem:4096'), attributes: {}, version: 't' },
+      agent: { agentId: `a${i}`, hostname: `h${i}`, address: '10.0.0.1', port: 5051, resources: res('cpus:0.1;mem:64'), attributes: {}, version: 't' },
     }));
     await log.submit(() => ({ events: [...agents, job('web/prod/one', 10)], result: undefined }));
     const placed = async (n: number): Promise<void> => {

@@ -3,7 +3,7 @@
 // a framework, so no module imports one that imports it.
 
 import type { TaskInfo } from '../../protocol/index.js';
-import type { Offer } from '../../scheduler/index.js';
+import type { AllocatorFramework, Offer } from '../../scheduler/index.js';
 import type { AcceptRequest, Refused } from '../commands/launch.js';
 import type { CellState, LaunchedTask } from '../state/index.js';
 
@@ -38,4 +38,17 @@ export interface InProcessFramework {
   offerChanged?(agentId: string): void;
   /** nextWakeAt: when it will next want offers without anything else happening (backoff), if ever. */
   nextWakeAt(): number | undefined;
+}
+
+/**
+ * ExternalOffers is what the offer cycle asks of the external frameworks (Mesos v1 API). The cycle
+ * books their offers in the master's one OfferBook; this side sends them, and their RESCINDs.
+ */
+export interface ExternalOffers {
+  /** The connected frameworks that may receive offers now, as the allocator sees them (outstanding offers count as held). */
+  candidates(now: number): AllocatorFramework[];
+  /** Offers the allocator made to external frameworks, booked: send them. */
+  offer(offers: readonly Offer[], now: number): void;
+  /** Offers taken back from external frameworks (agent gone, or needed for a quota): send RESCIND. */
+  rescinded(offers: readonly Offer[]): void;
 }

@@ -14,6 +14,7 @@ import { EventLog } from '../eventlog.js';
 import { DEFAULT_SCHEDULING_OPTIONS, type SchedulingOptions } from '../options.js';
 import type { Event } from '../state/index.js';
 import { SqliteStore } from '../store/index.js';
+import { OfferBook } from '../frameworks/book.js';
 import { commitAnswer } from '../frameworks/offers.js';
 import { MusterFramework } from './framework.js';
 
@@ -61,12 +62,11 @@ async function withCell(scheduling: Partial<SchedulingOptions>, fn: (cell: Cell)
     const pass = async (): Promise<void> => {
       const now = log.now();
       if (!framework.wantsOffers(now)) return;
-      const offers = new Map<string, Offer>();
-      for (const [i, a] of [...log.state.agents.values()].entries()) {
-        offers.set(a.agentId, { offerId: `O${i}`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: subtract(a.resources, a.used) });
-      }
-      const answer = framework.resourceOffers(offers, now);
-      if (answer !== undefined) await commitAnswer(log, links, silentLogger, framework, offers, answer);
+      const book = new OfferBook();
+      const made: Offer[] = [...log.state.agents.values()].map((a, i) => ({ offerId: `O${i}`, frameworkId: 'muster', agentId: a.agentId, hostname: a.hostname, attributes: a.attributes, resources: subtract(a.resources, a.used) }));
+      book.add(made, now, false);
+      const answer = framework.resourceOffers(book.heldBy('muster'), now);
+      if (answer !== undefined) await commitAnswer(log, links, silentLogger, framework, book, answer);
     };
     await fn({ log, framework, sent, committed, slack, clock, pass, submit });
   } finally {
