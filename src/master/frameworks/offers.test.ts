@@ -18,6 +18,7 @@ import type { Event } from '../state/index.js';
 import { SqliteStore } from '../store/index.js';
 import { OfferBook } from './book.js';
 import { OfferCycle } from './offers.js';
+import type { ExternalOffers } from './types.js';
 
 function res(text: string): Resources {
   return { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0, ports: [], ...parseResourceFlag(text) };
@@ -69,6 +70,60 @@ void test('offers re-made for every agent keep their ids where nothing changed, 
     assert.equal(cycle.stats.refused, 0, 'no launch named an offer the master had replaced');
   } finally {
     off();
+    cycle.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+void test('a role below its quota guarantee gets offers rescinded from a framework of a role that holds every agent', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'muster-offers-'));
+  const store = new SqliteStore(join(dir, 'db'));
+  const log = await EventLog.open(store, { snapshotEvery: 100_000, logger: silentLogger });
+  const links = { send: () => true, isOfferable: () => true, busyPortsOf: () => undefined };
+  const book = new OfferBook();
+  // Two external frameworks as the cycle sees them: "greedy" (role batch) connected first and
+  // sitting on its offers, "analytics" (role analytics, quota 6 cpus) connecting later.
+  const connected: string[] = ['greedy'];
+  const roles: Record<string, string> = { greedy: 'batch', analytics: 'analytics' };
+  const offered = new Map<string, string[]>();
+  const rescinded: string[] = [];
+  const external: ExternalOffers = {
+    candidates: () => connected.map((id) => ({ frameworkId: id, role: roles[id] as string, allocated: book.offeredResources(id), suppressed: false, declined: new Map() })),
+    offer: (offers) => {
+      for (const o of offers) offered.set(o.frameworkId, [...(offered.get(o.frameworkId) ?? []), o.agentId]);
+    },
+    rescinded: (offers) => rescinded.push(...offers.map((o) => o.offerId)),
+  };
+  const cycle = new OfferCycle(log, links, [], { masterId: 'm', logger: silentLogger, book, external });
+  try {
+    const agents: Event[] = Array.from({ length: 5 }, (_, i) => ({
+      type: 'AgentRegistered',
+      at: 0,
+      agent: { agentId: `a${i}`, hostname: `h${i}`, address: '10.0.0.1', port: 5051, resources: res('cpus:4;mem:4096'), attributes: {}, version: 't' },
+    }));
+    await log.submit(() => ({ events: [...agents, { type: 'QuotaSet', at: 0, role: 'analytics', quota: { cpusMilli: 6000 } }], result: undefined }));
+    const settle = async (ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    cycle.kick();
+    await settle(() => (offered.get('greedy') ?? []).length === 5);
+    assert.equal(book.outstanding('greedy').length, 5, 'the only framework connected is offered every agent');
+    connected.push('analytics');
+    // The next pass over every agent (as once a second) finds the guarantee unmet and nothing free.
+    cycle.agentChanged();
+    cycle.kick();
+    await settle(() => (offered.get('analytics') ?? []).length >= 2);
+    assert.equal(rescinded.length, 2, 'two 4-cpu offers cover a 6-cpu shortfall; no more are taken');
+    assert.equal(book.outstanding('greedy').length, 3);
+    assert.deepEqual(book.outstanding('analytics').length, 2, 'the rescinded agents go to the role below its guarantee');
+    assert.equal(cycle.stats.rescinded, 2);
+    // Once the guarantee is met, nothing more is rescinded.
+    cycle.agentChanged();
+    cycle.kick();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(rescinded.length, 2);
+  } finally {
     cycle.close();
     await store.close();
     await rm(dir, { recursive: true, force: true });
