@@ -18,11 +18,12 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { add, EMPTY, isSafeId, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
+import { add, EMPTY, MusterError, toView, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { frameRecord, mesos, type TaskInfo } from '../../protocol/index.js';
 import type { AllocatorFramework, Offer } from '../../scheduler/index.js';
 import type { AgentLinks } from '../agents/index.js';
+import { acknowledgeStatus, DEFAULT_TASK_ROLE, frameworkTaskOf, killFrameworkTask, launchFrameworkTasks, registerFramework, removeFramework } from '../commands/frameworks.js';
 import { checkOffers, type Launch } from '../commands/launch.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, Event, FrameworkRecord, FrameworkRegistration, LaunchedTask, TaskRecord } from '../state/index.js';
@@ -31,11 +32,6 @@ import type { ExternalOffers } from './types.js';
 
 /** How often unacknowledged status updates are sent again. */
 export const RESEND_SECS = 10;
-/** The role a task of a framework subscribed with role "*" runs under (a task's role must be a name). */
-export const DEFAULT_TASK_ROLE = 'mesos';
-/** Bounds on what one framework may hold, so that no framework can grow the master without end. */
-export const MAX_FRAMEWORKS = 1000;
-export const MAX_TASKS_PER_FRAMEWORK = 100_000;
 
 interface Session {
   readonly frameworkId: string;
@@ -166,21 +162,6 @@ export class ExternalFrameworks implements ExternalOffers {
       throw new MusterError('INVALID_ARGUMENT', "'framework_id' differs from 'subscribe.framework_info.id'");
     }
     const roles = mesos.frameworkRoles(info);
-    for (const role of roles) {
-      if (role !== '*' && !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(role)) {
-        throw new MusterError('INVALID_ARGUMENT', `role "${role}" must be "*" or 1-63 lowercase letters, digits or '-' (subscribe.framework_info.roles)`);
-      }
-    }
-    const state = this.log.state;
-    if (given !== undefined && !state.frameworks.has(given)) {
-      // A framework the master removed (torn down, or past its failover timeout) cannot come back.
-      writeStreamHead(res, randomUUID(), encoding);
-      res.end(encode(mesos.error(`Framework ${given} is not known: it has been removed, or never subscribed`)));
-      return;
-    }
-    if (given === undefined && state.frameworks.size >= MAX_FRAMEWORKS) {
-      throw new MusterError('UNAVAILABLE', `the master already has ${MAX_FRAMEWORKS} frameworks; tear some down first`);
-    }
     const frameworkId = given ?? randomUUID();
     const registration: FrameworkRegistration = {
       frameworkId,
@@ -194,7 +175,13 @@ export class ExternalFrameworks implements ExternalOffers {
       ...(info.hostname === undefined ? {} : { hostname: info.hostname }),
       ...(info.webui_url === undefined ? {} : { webuiUrl: info.webui_url }),
     };
-    await this.log.submit((_s, at) => ({ events: [{ type: 'FrameworkRegistered', at, framework: registration }], result: undefined }));
+    const registered = await this.log.submit((s, at) => registerFramework(s, at, registration, given === undefined));
+    if (registered === 'unknown') {
+      // A framework the master removed (torn down, or past its failover timeout) cannot come back.
+      writeStreamHead(res, randomUUID(), encoding);
+      res.end(encode(mesos.error(`Framework ${frameworkId} is not known: it has been removed, or never subscribed`)));
+      return;
+    }
     if (this.closed) throw new MusterError('NOT_LEADER', 'this master stopped leading; retry at the leader');
 
     const old = this.sessions.get(frameworkId);
@@ -280,10 +267,7 @@ export class ExternalFrameworks implements ExternalOffers {
 
   /** remove tears a framework down: its offers rescinded, its tasks killed, its stream ended. */
   async remove(frameworkId: string, message: string): Promise<void> {
-    await this.log.submit((s, at) => ({
-      events: s.frameworks.has(frameworkId) ? [{ type: 'FrameworkRemoved', at, frameworkId, message }] : [],
-      result: undefined,
-    }));
+    await this.log.submit((s, at) => removeFramework(s, at, frameworkId, message));
     for (const o of this.book.forget(frameworkId)) this.options.release(o.agentId);
     const session = this.sessions.get(frameworkId);
     if (session !== undefined) this.endSession(session, `Framework removed: ${message}`);
@@ -311,7 +295,7 @@ export class ExternalFrameworks implements ExternalOffers {
     const launches: Launch[] = [];
     const seen = new Set<string>();
     for (const t of tasks) {
-      const made = taskOf(state, f, offer, t, seen);
+      const made = frameworkTaskOf(state, f, offer, t, seen);
       if (typeof made === 'string') {
         this.sendStatus(frameworkId, { taskId: t.task_id.value, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: made, source: 'SOURCE_MASTER' });
         continue;
@@ -324,10 +308,7 @@ export class ExternalFrameworks implements ExternalOffers {
       const l = launches.find((x) => x.task.taskId === r.taskId);
       this.sendStatus(frameworkId, { taskId: l?.task.launch?.externalId ?? r.taskId, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: r.reason, source: 'SOURCE_MASTER' });
     }
-    const committed = await this.log.submit((s, at) => {
-      const ok = accepted.map((l) => l.task).filter((t) => launchable(s, t));
-      return { events: ok.length === 0 ? [] : [{ type: 'TasksLaunched', at, tasks: ok }], result: ok };
-    });
+    const committed = await this.log.submit((s, at) => launchFrameworkTasks(s, at, accepted.map((l) => l.task)));
     for (const t of committed) {
       const info = taskInfoOf(state, t);
       if (info !== undefined && !this.links.send(t.agentId, { type: 'LAUNCH', launch: { task: info } })) {
@@ -340,24 +321,15 @@ export class ExternalFrameworks implements ExternalOffers {
   }
 
   private async kill(frameworkId: string, externalId: string): Promise<void> {
-    const f = this.log.state.frameworks.get(frameworkId);
-    const taskId = f?.byExternalId.get(externalId);
-    const task = taskId === undefined ? undefined : this.log.state.tasks.get(taskId);
-    if (task === undefined) {
+    const found = await this.log.submit((s, at) => killFrameworkTask(s, at, frameworkId, externalId));
+    if (found === 'unknown') {
       // Mesos answers a kill of a task it does not know with TASK_LOST from the master.
       this.sendStatus(frameworkId, { taskId: externalId, state: 'TASK_LOST', reason: 'REASON_RECONCILIATION', message: 'Attempted to kill an unknown task', source: 'SOURCE_MASTER' });
-      return;
     }
-    if (isTerminal(task.state)) return;
-    await this.log.submit((_s, at) => ({ events: [{ type: 'FrameworkTasksKilled', at, frameworkId, taskIds: [task.taskId] }], result: undefined }));
   }
 
   private async acknowledge(frameworkId: string, ack: mesos.Acknowledge): Promise<void> {
-    const taskId = this.log.state.frameworks.get(frameworkId)?.byExternalId.get(ack.task_id.value);
-    const task = taskId === undefined ? undefined : this.log.state.tasks.get(taskId);
-    if (task === undefined || task.unacked === undefined || mesos.encodeStatusUuid(task.unacked) !== ack.uuid) return;
-    const uuid = task.unacked;
-    await this.log.submit((_s, at) => ({ events: [{ type: 'StatusAcknowledged', at, frameworkId, taskId: task.taskId, uuid }], result: undefined }));
+    await this.log.submit((s, at) => acknowledgeStatus(s, at, frameworkId, ack.task_id.value, ack.uuid));
   }
 
   /** reconcile sends the latest state of the tasks named (all of the framework's when none), not to be acknowledged. */
@@ -481,70 +453,6 @@ function statusOf(task: TaskRecord, uuid: string | undefined): mesos.TaskStatusI
     ...(task.message === undefined ? {} : { message: task.message }),
     ...(task.healthy === undefined ? {} : { healthy: task.healthy }),
   };
-}
-
-/** launchable: decided inside the append, the framework still there, the agent reachable, the ids unused. */
-function launchable(s: CellState, t: LaunchedTask): boolean {
-  const f = t.frameworkId === undefined ? undefined : s.frameworks.get(t.frameworkId);
-  if (f === undefined || t.launch === undefined) return false;
-  if (s.agents.get(t.agentId)?.reachable !== true || s.tasks.has(t.taskId)) return false;
-  const old = f.byExternalId.get(t.launch.externalId);
-  return old === undefined || !s.tasks.has(old);
-}
-
-/**
- * taskOf turns a framework's TaskInfo on an offer into the task to launch, or says what is wrong
- * with it. Only command tasks run here: a custom executor or a container image is refused.
- */
-function taskOf(state: CellState, f: FrameworkRecord | undefined, offer: Offer, t: mesos.TaskInfo, seen: ReadonlySet<string>): LaunchedTask | string {
-  if (f === undefined) return 'the framework is not registered';
-  const externalId = t.task_id.value;
-  if (seen.has(externalId)) return `task id '${externalId}' appears twice in this ACCEPT`;
-  const old = f.byExternalId.get(externalId);
-  if (old !== undefined && state.tasks.has(old)) return `task id '${externalId}' is already in use`;
-  if (f.taskIds.size >= MAX_TASKS_PER_FRAMEWORK) return `the framework already has ${MAX_TASKS_PER_FRAMEWORK} tasks`;
-  if (t.agent_id.value !== offer.agentId) return `task.agent_id '${t.agent_id.value}' is not the offer's agent ${offer.agentId}`;
-  if (t.executor !== undefined) return 'custom executors are not supported: give the task a command';
-  if (t.container !== undefined) return 'containers are not supported yet: give the task a command';
-  const command = t.command;
-  if (command === undefined) return 'the task has no command';
-  const cmd = command.shell ? (command.value ?? '') : [command.value ?? '', ...command.arguments].map(shellQuote).join(' ');
-  if (cmd.trim() === '') return 'the task command is empty';
-  const parsed = mesos.fromMesosResources(t.resources, 'task.resources');
-  if (!parsed.ok) return `${parsed.field}: ${parsed.message}`;
-  const resources = parsed.resources;
-  if (resources.cpusMilli <= 0 && resources.memMiB <= 0) return 'the task asks for no cpus and no mem';
-  if (resources.gpus > 0) return 'GPUs for external frameworks are not supported yet';
-  const env: Record<string, string> = {};
-  for (const v of command.environment?.variables ?? []) env[v.name] = v.value ?? '';
-  const ports: Record<string, number> = {};
-  let n = 0;
-  for (const r of resources.ports) for (let p = r.begin; p <= r.end && n < 64; p++) ports[`port${n++}`] = p;
-  const grace = t.kill_policy?.grace_period?.nanoseconds;
-  const role = f.roles[0] === undefined || f.roles[0] === '*' ? DEFAULT_TASK_ROLE : f.roles[0];
-  const safe = externalId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
-  const taskId = `${safe.replace(/^[._-]+/, '') || 'task'}.${randomUUID().slice(0, 8)}`;
-  if (!isSafeId(taskId)) return `task id '${externalId}' cannot be used`;
-  return {
-    taskId,
-    job: `${role}/framework/${f.frameworkId}`,
-    instance: 0,
-    frameworkId: f.frameworkId,
-    agentId: offer.agentId,
-    resources,
-    ports,
-    launch: {
-      name: t.name,
-      externalId,
-      cmd,
-      env,
-      killGraceSecs: grace === undefined ? 3 : Math.min(300, Math.max(0, grace / 1e9)),
-    },
-  };
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./=:,@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 /** taskInfoOf is what the agent is sent to run a framework's task. */

@@ -5,4 +5,4 @@ export { instanceOutcome, statusOutcome } from './lifecycle.js';
 export { MusterFramework, MUSTER_FRAMEWORK_ID, taskInfoOf, type FrameworkLinks } from './framework.js';
 export { AgentSlotCache, agentSlot, agentSlots, agentsTouchedBy, freeOf, gpuFreeOf, NO_SLACK, pendingTaskOf, pendingTasks, runningOfJob, runningOnAgent, runningTaskOf } from './input.js';
 export type { Slack } from './input.js';
-export { drainKills, startDrainController, type DrainController } from './drain.js';
+export { startDrainController, type DrainController } from './drain.js';
