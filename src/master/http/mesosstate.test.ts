@@ -1,16 +1,22 @@
 // The Mesos views of the cell, over a real HTTP server: a cell state built with apply() (agents, a
 // job of the built-in framework, an external framework's task) served by a Router, read with fetch
-// as mesos-dns and operator tools would.
+// as mesos-dns and operator tools would. The SUBSCRIBE tests serve the same cell from a real event
+// log (SQLite in a temp dir), append to it, and read the RecordIO stream as a Mesos client would.
 
 import assert from 'node:assert/strict';
-import { createServer, request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, request, type ClientRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { parseResourceFlag, validateJobSpec, type Resources } from '../../core/index.js';
+import { parseResourceFlag, validateJobSpec, type Resources, type TaskState } from '../../core/index.js';
 import { silentLogger } from '../../log/index.js';
+import { EventLog } from '../eventlog.js';
 import { apply, emptyState, type CellState, type Event } from '../state/index.js';
-import { addMesosStateRoutes, MAX_OPERATOR_CALL_BYTES, type MesosStateDeps } from './mesosstate.js';
+import { SqliteStore } from '../store/index.js';
+import { addMesosStateRoutes, MAX_OPERATOR_CALL_BYTES, MAX_OPERATOR_SUBSCRIBERS, type MesosStateDeps } from './mesosstate.js';
 import { Router } from './router.js';
 
 const T0 = 1_700_000_000_000;
@@ -35,18 +41,17 @@ function job(key: string, instances: number): Event {
   };
 }
 
-function status(taskId: string, state: 'TASK_RUNNING' | 'TASK_FAILED', at: number): Event {
+function status(taskId: string, state: TaskState, at: number): Event {
   return { type: 'TaskStatusUpdated', at, status: { taskId, state, uuid: `${taskId}-${state}`, timestamp: at } };
 }
 
 /**
- * cell: agent a1 (connected) runs web/prod/hello/0 (named ports), a revocable batch/dev/crunch/0 and
- * the external framework fw-1's task "nginx.42"; web/prod/hello/1 failed; a2 is unreachable; a3's
- * host is draining.
+ * cellEvents make the cell: agent a1 (connected) runs web/prod/hello/0 (named ports), a revocable
+ * batch/dev/crunch/0 and the external framework fw-1's task "nginx.42"; web/prod/hello/1 failed; a2
+ * is unreachable; a3's host is draining.
  */
-function cell(): CellState {
-  const s = emptyState();
-  const events: Event[] = [
+function cellEvents(): Event[] {
+  return [
     agent('a1', 'h1', '10.0.0.1'),
     agent('a2', 'h2', '10.0.0.2'),
     agent('a3', 'h3', '10.0.0.3'),
@@ -89,7 +94,11 @@ function cell(): CellState {
     status('crunch-0', 'TASK_RUNNING', T0 + 11_000),
     status('master-task-7', 'TASK_RUNNING', T0 + 12_000),
   ];
-  for (const e of events) apply(s, e);
+}
+
+function cell(): CellState {
+  const s = emptyState();
+  for (const e of cellEvents()) apply(s, e);
   return s;
 }
 
@@ -127,6 +136,42 @@ async function serve(t: TestContext, over: Partial<MesosStateDeps> = {}): Promis
   );
   served.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return served;
+}
+
+interface LogServed extends Served {
+  log: EventLog;
+  /** How many listeners the routes hold on the log now. */
+  listening(): number;
+  /** append writes events to the log as one batch, and resolves once they are durable (and streamed). */
+  append(...events: Event[]): Promise<void>;
+}
+
+/** serveLog serves the cell of cellEvents() from a real event log, which the test appends to. */
+async function serveLog(t: TestContext, over: Partial<MesosStateDeps> = {}): Promise<LogServed> {
+  const dir = await mkdtemp(join(tmpdir(), 'muster-mesosstate-'));
+  const store = new SqliteStore(join(dir, 'master.db'));
+  const log = await EventLog.open(store, { snapshotEvery: 100_000, logger: silentLogger });
+  t.after(async () => {
+    await log.flushed();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const append = (...events: Event[]): Promise<void> => log.submit(() => ({ events, result: undefined }));
+  await append(...cellEvents());
+  let listening = 0;
+  const served = await serve(t, {
+    state: () => log.state,
+    onAppended: (listener) => {
+      listening++;
+      const off = log.onAppended(listener);
+      return () => {
+        listening--;
+        off();
+      };
+    },
+    ...over,
+  });
+  return { ...served, log, listening: () => listening, append };
 }
 
 type Json = Record<string, unknown>;
@@ -503,9 +548,13 @@ test('POST /api/v1 refuses what it cannot answer with the status Mesos gives', a
   const unknown = await post('{"type":"GET_EVERYTHING"}', json);
   assert.equal(unknown.status, 400);
   assert.match(unknown.text, /GET_EVERYTHING/);
-  const unsupported = await post('{"type":"SUBSCRIBE"}', json);
+  const unsupported = await post('{"type":"TEARDOWN"}', json);
   assert.equal(unsupported.status, 400);
-  assert.match(unsupported.text, /SUBSCRIBE/);
+  assert.match(unsupported.text, /TEARDOWN/);
+  assert.match(unsupported.text, /SUBSCRIBE/, 'the refusal lists SUBSCRIBE among the calls answered');
+  const noStream = await post('{"type":"SUBSCRIBE"}', json);
+  assert.equal(noStream.status, 503, 'a master without an event log to follow cannot stream');
+  assert.match(noStream.text, /not available on this master/);
   const missing = await post('{}', json);
   assert.equal(missing.status, 400);
   assert.match(missing.text, /'type'/);
@@ -536,4 +585,260 @@ test('answers are gzipped for a client that accepts gzip', async (t) => {
   });
   assert.equal(headers['content-encoding'], 'gzip');
   assert.deepEqual(JSON.parse(gunzipSync(body).toString('utf8')), plain);
+});
+
+// ---- SUBSCRIBE ---------------------------------------------------------------------------------
+
+interface Stream {
+  status: number;
+  /** The body of a refusal (not a stream). */
+  text: string;
+  /** next resolves with the next record, parsed; it fails if the stream ends first. */
+  next(): Promise<Json>;
+  /** close drops the connection, as a client that goes away does. */
+  close(): void;
+}
+
+/**
+ * subscribe sends SUBSCRIBE and reads the answer as RecordIO: a line with a decimal length, then
+ * that many bytes of JSON. With read false nothing is read past the headers, as a stalled client.
+ */
+function subscribe(m: Served, options: { read?: boolean; accept?: string } = {}): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    const req: ClientRequest = request(
+      `${m.url}/api/v1`,
+      { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', Accept: options.accept ?? 'application/json' } },
+      (res) => {
+        const records: Json[] = [];
+        const waiting: { resolve: (r: Json) => void; reject: (e: Error) => void }[] = [];
+        let ended: Error | undefined;
+        let buffered = Buffer.alloc(0);
+        const close = (): void => {
+          req.destroy();
+        };
+        res.on('error', () => undefined);
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text, next: () => Promise.reject(new Error('no stream')), close }));
+          return;
+        }
+        assert.match(String(res.headers['content-type']), /^application\/json/);
+        const settle = (): void => {
+          while (records.length > 0 && waiting.length > 0) waiting.shift()?.resolve(records.shift() as Json);
+          if (ended !== undefined) for (const w of waiting.splice(0)) w.reject(ended);
+        };
+        if (options.read !== false) {
+          res.on('data', (chunk: Buffer) => {
+            buffered = Buffer.concat([buffered, chunk]);
+            for (;;) {
+              const nl = buffered.indexOf(0x0a);
+              if (nl < 0) break;
+              const header = buffered.toString('latin1', 0, nl);
+              assert.match(header, /^\d+$/, 'a record starts with its length in bytes');
+              const end = nl + 1 + Number(header);
+              if (buffered.length < end) break;
+              records.push(JSON.parse(buffered.toString('utf8', nl + 1, end)) as Json);
+              buffered = buffered.subarray(end);
+            }
+            settle();
+          });
+          res.on('close', () => {
+            ended = new Error('the stream ended');
+            settle();
+          });
+        }
+        resolve({
+          status: 200,
+          text: '',
+          next: () =>
+            new Promise<Json>((ok, fail) => {
+              waiting.push({ resolve: ok, reject: fail });
+              settle();
+            }),
+          close,
+        });
+      },
+    );
+    req.on('error', (e) => reject(e));
+    req.end(JSON.stringify({ type: 'SUBSCRIBE' }));
+  });
+}
+
+/** until polls check until it holds (or fails the test after a few seconds). */
+async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function subscribers(m: Served): Promise<unknown> {
+  return (await get(m, '/metrics/snapshot'))['master/operator_event_stream_subscribers'];
+}
+
+async function expectEvent(s: Stream, type: string): Promise<Json> {
+  const e = await s.next();
+  assert.equal(e['type'], type, `expected ${type}, got ${JSON.stringify(e).slice(0, 300)}`);
+  return e;
+}
+
+test('POST /api/v1 SUBSCRIBE streams SUBSCRIBED with the state, then the changes the log records', async (t) => {
+  const m = await serveLog(t);
+  const s = await subscribe(m);
+  assert.equal(s.status, 200);
+  const subscribed = obj((await expectEvent(s, 'SUBSCRIBED'))['subscribed']);
+  assert.equal(subscribed['heartbeat_interval_seconds'], 15);
+  assert.deepEqual(subscribed['get_state'], await call(m, 'GET_STATE'));
+  assert.equal(await subscribers(m), 1);
+
+  // A task launched: TASK_ADDED carries it as GET_TASKS lists it.
+  await m.append({
+    type: 'TasksLaunched',
+    at: T0 + 20_000,
+    tasks: [{ taskId: 'hello-1b', job: 'web/prod/hello', instance: 1, agentId: 'a1', resources: res('cpus:0.5;mem:64'), ports: {} }],
+  });
+  const added = obj(obj((await expectEvent(s, 'TASK_ADDED'))['task_added'])['task']);
+  assert.deepEqual(added['task_id'], { value: 'hello-1b' });
+  assert.deepEqual(added['framework_id'], { value: 'muster' });
+  assert.equal(added['state'], 'TASK_STAGING');
+  assert.deepEqual(
+    added,
+    arr((await call(m, 'GET_TASKS'))['tasks']).find((x) => obj(x['task_id'])['value'] === 'hello-1b'),
+  );
+
+  // Its status update: TASK_UPDATED with the status recorded.
+  await m.append(status('hello-1b', 'TASK_RUNNING', T0 + 21_000));
+  assert.deepEqual((await expectEvent(s, 'TASK_UPDATED'))['task_updated'], {
+    framework_id: { value: 'muster' },
+    status: {
+      task_id: { value: 'hello-1b' },
+      state: 'TASK_RUNNING',
+      agent_id: { value: 'a1' },
+      timestamp: (T0 + 21_000) / 1000,
+      uuid: Buffer.from('hello-1b-TASK_RUNNING').toString('base64'),
+    },
+    state: 'TASK_RUNNING',
+  });
+
+  // A framework subscribes (a name past ASCII: record lengths count bytes), and one subscribes again.
+  await m.append({
+    type: 'FrameworkRegistered',
+    at: T0 + 22_000,
+    framework: { frameworkId: 'fw-2', name: 'chronos ✓ é', user: 'ops', roles: ['batch'], failoverTimeoutSecs: 60, checkpoint: false, capabilities: [] },
+  });
+  const fw2 = obj(obj((await expectEvent(s, 'FRAMEWORK_ADDED'))['framework_added'])['framework']);
+  assert.equal(obj(fw2['framework_info'])['name'], 'chronos ✓ é');
+  assert.deepEqual(
+    fw2,
+    arr((await call(m, 'GET_FRAMEWORKS'))['frameworks']).find((f) => obj(obj(f['framework_info'])['id'])['value'] === 'fw-2'),
+  );
+  await m.append({
+    type: 'FrameworkRegistered',
+    at: T0 + 23_000,
+    framework: { frameworkId: 'fw-1', name: 'marathon', user: 'root', roles: ['web'], hostname: 'sched.example', failoverTimeoutSecs: 3600, checkpoint: true, capabilities: [] },
+  });
+  const fw1 = obj(obj((await expectEvent(s, 'FRAMEWORK_UPDATED'))['framework_updated'])['framework']);
+  assert.deepEqual(fw1['reregistered_time'], { nanoseconds: (T0 + 23_000) * 1_000_000 });
+
+  // An agent lost, and one back.
+  await m.append({ type: 'AgentUnreachable', at: T0 + 24_000, agentId: 'a3', message: 'silent' });
+  assert.deepEqual((await expectEvent(s, 'AGENT_REMOVED'))['agent_removed'], { agent_id: { value: 'a3' } });
+  await m.append({ ...agent('a2', 'h2', '10.0.0.2'), at: T0 + 25_000 });
+  const a2 = obj(obj((await expectEvent(s, 'AGENT_ADDED'))['agent_added'])['agent']);
+  assert.deepEqual(
+    a2,
+    arr((await call(m, 'GET_AGENTS'))['agents']).find((a) => obj(obj(a['agent_info'])['id'])['value'] === 'a2'),
+  );
+
+  // A framework removed: FRAMEWORK_REMOVED, and nothing of its tasks after (GET_STATE lists them under no framework).
+  await m.append({ type: 'FrameworkRemoved', at: T0 + 26_000, frameworkId: 'fw-1', message: 'torn down' });
+  const removed = obj(obj((await expectEvent(s, 'FRAMEWORK_REMOVED'))['framework_removed'])['framework_info']);
+  assert.deepEqual(removed['id'], { value: 'fw-1' });
+  assert.equal(removed['name'], 'marathon');
+  await m.append(status('master-task-7', 'TASK_KILLED', T0 + 27_000));
+
+  // A job killed: the end of its last task is sent though the state forgets the task with its job.
+  await m.append({ type: 'KillRequested', at: T0 + 28_000, job: 'web/prod/hello', instances: [0, 1], restart: false, wholeJob: true, reason: 'REASON_TASK_KILLED' });
+  await m.append(status('hello-0', 'TASK_KILLED', T0 + 29_000));
+  const first = obj((await expectEvent(s, 'TASK_UPDATED'))['task_updated']);
+  assert.deepEqual(obj(first['status'])['task_id'], { value: 'hello-0' }, "the removed framework's task was not sent");
+  assert.equal(first['state'], 'TASK_KILLED');
+  await m.append(status('hello-1b', 'TASK_KILLED', T0 + 30_000));
+  assert.equal(m.log.state.tasks.has('hello-1b'), false, 'the task is forgotten with its job');
+  const last = obj((await expectEvent(s, 'TASK_UPDATED'))['task_updated']);
+  assert.deepEqual(last['framework_id'], { value: 'muster' });
+  assert.deepEqual(obj(last['status'])['task_id'], { value: 'hello-1b' });
+  assert.equal(last['state'], 'TASK_KILLED');
+});
+
+test('SUBSCRIBE streams send HEARTBEAT at the interval SUBSCRIBED announces', async (t) => {
+  const m = await serveLog(t, { heartbeatSecs: 0.05 });
+  const s = await subscribe(m);
+  assert.equal(obj((await expectEvent(s, 'SUBSCRIBED'))['subscribed'])['heartbeat_interval_seconds'], 0.05);
+  assert.deepEqual(await s.next(), { type: 'HEARTBEAT' });
+  assert.deepEqual(await s.next(), { type: 'HEARTBEAT' });
+});
+
+test('SUBSCRIBE checks Accept as the other calls do', async (t) => {
+  const m = await serveLog(t);
+  const s = await subscribe(m, { accept: 'text/html' });
+  assert.equal(s.status, 406);
+  assert.equal(m.listening(), 0);
+});
+
+test(`a client that closes its SUBSCRIBE stream is unsubscribed; past ${MAX_OPERATOR_SUBSCRIBERS} streams, SUBSCRIBE is refused with 503`, async (t) => {
+  const m = await serveLog(t);
+  const streams: Stream[] = [];
+  for (let i = 0; i < MAX_OPERATOR_SUBSCRIBERS; i++) {
+    const s = await subscribe(m);
+    assert.equal(s.status, 200);
+    await expectEvent(s, 'SUBSCRIBED');
+    streams.push(s);
+  }
+  assert.equal(m.listening(), 1, 'one listener on the log serves every stream');
+  assert.equal(await subscribers(m), MAX_OPERATOR_SUBSCRIBERS);
+  const refused = await subscribe(m);
+  assert.equal(refused.status, 503);
+  assert.match(refused.text, new RegExp(`${MAX_OPERATOR_SUBSCRIBERS} subscribers`));
+
+  streams.pop()?.close();
+  await until('the closed stream is dropped', async () => (await subscribers(m)) === MAX_OPERATOR_SUBSCRIBERS - 1);
+  const again = await subscribe(m);
+  assert.equal(again.status, 200);
+  await expectEvent(again, 'SUBSCRIBED');
+  streams.push(again);
+
+  for (const s of streams) s.close();
+  await until('every stream is dropped', async () => (await subscribers(m)) === 0);
+  assert.equal(m.listening(), 0, 'the log is no longer listened to');
+  // A stream opened afterwards listens again and hears what is appended.
+  const later = await subscribe(m);
+  await expectEvent(later, 'SUBSCRIBED');
+  await m.append({ type: 'AgentUnreachable', at: T0 + 24_000, agentId: 'a3', message: 'silent' });
+  await expectEvent(later, 'AGENT_REMOVED');
+  later.close();
+});
+
+test('a SUBSCRIBE stream whose client stops reading is ended once it holds too much unsent', async (t) => {
+  const m = await serveLog(t, { heartbeatSecs: 0.05 });
+  const stalled = await subscribe(m, { read: false });
+  t.after(() => stalled.close());
+  assert.equal(stalled.status, 200);
+  assert.equal(await subscribers(m), 1);
+  // 32 frameworks with 1 MiB names: more than the socket buffers and the stream's 8 MiB hold.
+  const big = 'x'.repeat(1024 * 1024);
+  const events: Event[] = [];
+  for (let i = 0; i < 32; i++) {
+    events.push({
+      type: 'FrameworkRegistered',
+      at: T0 + 30_000 + i,
+      framework: { frameworkId: `big-${i}`, name: big, user: 'u', roles: ['*'], failoverTimeoutSecs: 0, checkpoint: false, capabilities: [] },
+    });
+  }
+  await m.append(...events);
+  await until('the stalled stream is dropped', async () => (await subscribers(m)) === 0);
+  assert.equal(m.listening(), 0);
 });

@@ -1,10 +1,10 @@
 // The cell as Mesos shows it, for tools written against a Mesos master (mesos-dns, dashboards, the
 // mesos CLI): the legacy read-only endpoints (GET /master/state and its aliases, /master/state-summary,
-// /master/frameworks, /master/slaves, /version, /metrics/snapshot) and the synchronous GET_* calls of
-// the v1 operator API (POST /api/v1). Every answer is computed from the cell state when asked;
-// nothing here changes it. The shapes are Mesos's: apache/mesos src/master/readonly_handler.cpp and
-// src/common/http.cpp for the legacy JSON, include/mesos/v1/master/master.proto for the operator API
-// (REFERENCE.md §4.7).
+// /master/frameworks, /master/slaves, /version, /metrics/snapshot), the synchronous GET_* calls of
+// the v1 operator API (POST /api/v1) and its SUBSCRIBE event stream. Every answer is computed from
+// the cell state when asked; nothing here changes it. The shapes are Mesos's: apache/mesos
+// src/master/readonly_handler.cpp and src/common/http.cpp for the legacy JSON,
+// include/mesos/v1/master/master.proto for the operator API (REFERENCE.md §4.7).
 //
 // How Muster maps onto Mesos's model:
 // - The built-in framework is framework "muster" (role "*"), holding every task without a
@@ -23,8 +23,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { EMPTY, add, isTerminal, milliToCpus, MusterError, type Resources, type TaskState } from '../../core/index.js';
-import { mesos } from '../../protocol/index.js';
-import type { AgentRecord, CellState, FrameworkRecord, TaskRecord } from '../state/index.js';
+import { encodeRecord, mesos } from '../../protocol/index.js';
+import type { AppendListener } from '../eventlog.js';
+import type { AgentRecord, CellState, Event, FrameworkRecord, LoggedEvent, StatusRecord, TaskRecord } from '../state/index.js';
 import { readBody, type Router } from './router.js';
 
 /** MesosStateDeps is what the Mesos views read: the state and a few facts about this master. */
@@ -47,12 +48,31 @@ export interface MesosStateDeps {
   readonly roleWeights?: Readonly<Record<string, number>>;
   /** The clock (ms since the epoch), for uptime; Date.now when absent. */
   readonly now?: () => number;
+  /**
+   * The event log's onAppended: each batch once it is durable, in log order, with the state
+   * already folded. SUBSCRIBE streams what it tells; without it, SUBSCRIBE answers 503.
+   */
+  readonly onAppended?: (listener: AppendListener) => () => void;
+  /** How often a SUBSCRIBE stream sends HEARTBEAT, in seconds; Mesos's 15 when absent. */
+  readonly heartbeatSecs?: number;
 }
 
 /** MAX_OPERATOR_CALL_BYTES bounds the body of POST /api/v1: a GET_* call is a few bytes. */
 export const MAX_OPERATOR_CALL_BYTES = 1024 * 1024;
 
-/** The operator calls answered, by type; every other call type is refused with 400 naming it. */
+/** MAX_OPERATOR_SUBSCRIBERS bounds the SUBSCRIBE streams open at once; one more is answered 503. */
+export const MAX_OPERATOR_SUBSCRIBERS = 64;
+
+/**
+ * MAX_SUBSCRIBER_BUFFER_BYTES is how much a SUBSCRIBE stream may hold unsent (beyond its SUBSCRIBED
+ * record) before it is ended: a reader that slow must not grow the master's memory.
+ */
+export const MAX_SUBSCRIBER_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** HEARTBEAT_SECS is Mesos's heartbeat interval for operator event streams (DEFAULT_HEARTBEAT_INTERVAL). */
+const HEARTBEAT_SECS = 15;
+
+/** The synchronous operator calls answered, by type; SUBSCRIBE is the one other answered (a stream). */
 const ANSWERED = [
   'GET_HEALTH',
   'GET_FLAGS',
@@ -68,6 +88,9 @@ const ANSWERED = [
 ] as const;
 type AnsweredCall = (typeof ANSWERED)[number];
 
+/** The calls answered, as a refusal lists them; every other call type is refused with 400 naming it. */
+const ANSWERED_LIST = [...ANSWERED, 'SUBSCRIBE'].join(', ');
+
 /** The other call types of master.proto: known to Mesos, not (yet) to Muster. */
 const NOT_ANSWERED = new Set([
   'GET_LOGGING_LEVEL',
@@ -77,7 +100,6 @@ const NOT_ANSWERED = new Set([
   'GET_OPERATIONS',
   'GET_WEIGHTS',
   'UPDATE_WEIGHTS',
-  'SUBSCRIBE',
   'RESERVE_RESOURCES',
   'UNRESERVE_RESOURCES',
   'CREATE_VOLUMES',
@@ -100,31 +122,33 @@ const NOT_ANSWERED = new Set([
   'MARK_AGENT_GONE',
 ]);
 
-/** addMesosStateRoutes serves the legacy Mesos state endpoints and the operator API's GET_* calls. */
+/** addMesosStateRoutes serves the legacy Mesos state endpoints and the operator API (GET_* calls and SUBSCRIBE). */
 export function addMesosStateRoutes(router: Router, deps: MesosStateDeps): void {
+  const streams = new OperatorStreams(deps);
+  const read = (): Snapshot => snapshot(deps, streams.size);
   for (const path of ['/master/state', '/master/state.json', '/state', '/state.json']) {
-    router.add('GET', path, ({ req, res }) => sendMesosJson(req, res, legacyState(snapshot(deps))));
+    router.add('GET', path, ({ req, res }) => sendMesosJson(req, res, legacyState(read())));
   }
-  router.add('GET', '/master/state-summary', ({ req, res }) => sendMesosJson(req, res, stateSummary(snapshot(deps))));
+  router.add('GET', '/master/state-summary', ({ req, res }) => sendMesosJson(req, res, stateSummary(read())));
   router.add('GET', '/master/frameworks', ({ req, res, url }) => {
-    const s = snapshot(deps);
+    const s = read();
     const only = url.searchParams.get('framework_id');
     const frameworks = s.frameworks.filter((f) => only === null || f.id === only).map((f) => legacyFramework(s, f));
     return sendMesosJson(req, res, { frameworks, completed_frameworks: [], unregistered_frameworks: [] });
   });
   router.add('GET', '/master/slaves', ({ req, res, url }) => {
-    const s = snapshot(deps);
+    const s = read();
     const only = url.searchParams.get('slave_id');
     const slaves = s.agents.filter((a) => only === null || a.agentId === only).map((a) => legacyAgent(s, a));
     return sendMesosJson(req, res, { slaves, recovered_slaves: [] });
   });
   router.add('GET', '/version', ({ req, res }) => sendMesosJson(req, res, { version: deps.version }));
-  router.add('GET', '/metrics/snapshot', ({ req, res }) => sendMesosJson(req, res, metrics(snapshot(deps))));
+  router.add('GET', '/metrics/snapshot', ({ req, res }) => sendMesosJson(req, res, metrics(read())));
   // A refused call is answered as Mesos does, in a line of text; an internal fault goes to the
   // router, which logs it.
   const operator = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      await operatorCall(req, res, deps);
+      await operatorCall(req, res, streams);
     } catch (e) {
       if (!(e instanceof MusterError) || res.headersSent) throw e;
       answerText(res, e.status, e.message);
@@ -138,7 +162,7 @@ export function addMesosStateRoutes(router: Router, deps: MesosStateDeps): void 
 // ---- the operator API ----------------------------------------------------------------------------
 
 /** operatorCall checks a call's media types and body as Mesos does, then answers it. */
-async function operatorCall(req: IncomingMessage, res: ServerResponse, deps: MesosStateDeps): Promise<void> {
+async function operatorCall(req: IncomingMessage, res: ServerResponse, streams: OperatorStreams): Promise<void> {
   const type = req.headers['content-type'];
   if (type === undefined) return answerText(res, 400, "Expecting 'Content-Type' to be present");
   const media = type.split(';')[0]?.trim().toLowerCase();
@@ -163,13 +187,14 @@ async function operatorCall(req: IncomingMessage, res: ServerResponse, deps: Mes
   if (typeof callType !== 'string') return answerText(res, 400, "Failed to validate master::Call: 'type' must be the name of a call type, e.g. \"GET_STATE\"");
   const shown = JSON.stringify(callType.slice(0, 64));
   if (NOT_ANSWERED.has(callType)) {
-    return answerText(res, 400, `Muster does not support the operator call ${shown} yet; it answers ${ANSWERED.join(', ')}`);
+    return answerText(res, 400, `Muster does not support the operator call ${shown} yet; it answers ${ANSWERED_LIST}`);
   }
+  if (callType === 'SUBSCRIBE') return streams.subscribe(req, res);
   if (!(ANSWERED as readonly string[]).includes(callType)) {
-    return answerText(res, 400, `Failed to validate master::Call: unknown call type ${shown}; the calls answered are ${ANSWERED.join(', ')}`);
+    return answerText(res, 400, `Failed to validate master::Call: unknown call type ${shown}; the calls answered are ${ANSWERED_LIST}`);
   }
   const answered = callType as AnsweredCall;
-  await sendMesosJson(req, res, { type: answered, [answered.toLowerCase()]: answer(answered, snapshot(deps)) });
+  await sendMesosJson(req, res, { type: answered, [answered.toLowerCase()]: answer(answered, snapshot(streams.deps, streams.size)) });
 }
 
 function answer(type: AnsweredCall, s: Snapshot): unknown {
@@ -203,7 +228,12 @@ function answer(type: AnsweredCall, s: Snapshot): unknown {
 }
 
 function getAgents(s: Snapshot): unknown {
-  const agents = s.agents.map((a) => ({
+  return { agents: s.agents.map((a) => v1Agent(s, a)), recovered_agents: [] };
+}
+
+/** v1Agent is one agent as GET_AGENTS lists it (and AGENT_ADDED carries it). */
+function v1Agent(v: View, a: AgentRecord): unknown {
+  return {
     agent_info: {
       id: { value: a.agentId },
       hostname: a.hostname,
@@ -211,8 +241,8 @@ function getAgents(s: Snapshot): unknown {
       resources: mesos.toMesosResources(a.resources),
       attributes: Object.entries(a.attributes).map(([name, value]) => ({ name, type: 'TEXT', text: { value } })),
     },
-    active: s.active(a),
-    deactivated: !s.active(a),
+    active: v.active(a),
+    deactivated: !v.active(a),
     version: a.version,
     pid: agentPid(a),
     registered_time: timeInfo(a.registeredAt),
@@ -221,41 +251,47 @@ function getAgents(s: Snapshot): unknown {
     offered_resources: [],
     capabilities: [],
     resource_providers: [],
-  }));
-  return { agents, recovered_agents: [] };
+  };
 }
 
 function getFrameworks(s: Snapshot): unknown {
-  const frameworks = s.frameworks.map((f) => {
-    const info: Record<string, unknown> = {
-      user: f.user,
-      name: f.name,
-      id: { value: f.id },
-      failover_timeout: f.failoverTimeoutSecs,
-      checkpoint: f.checkpoint,
-      hostname: f.hostname,
-      capabilities: f.capabilities.map((type) => ({ type })),
-    };
-    if (f.multiRole) info['roles'] = f.roles;
-    else info['role'] = f.roles[0] ?? '*';
-    if (f.principal !== undefined) info['principal'] = f.principal;
-    if (f.webuiUrl !== '') info['webui_url'] = f.webuiUrl;
-    const allocated: mesos.Resource[] = [];
-    for (const [role, held] of heldByRole(s.state, f.tasks)) allocated.push(...heldList(held, role));
-    return {
-      framework_info: info,
-      active: f.connected,
-      connected: f.connected,
-      recovered: false,
-      registered_time: timeInfo(f.registeredAt),
-      ...(f.reregisteredAt === undefined ? {} : { reregistered_time: timeInfo(f.reregisteredAt) }),
-      offers: [],
-      inverse_offers: [],
-      allocated_resources: allocated,
-      offered_resources: [],
-    };
-  });
-  return { frameworks, completed_frameworks: [], recovered_frameworks: [] };
+  return { frameworks: s.frameworks.map((f) => v1Framework(s, f)), completed_frameworks: [], recovered_frameworks: [] };
+}
+
+/** v1Framework is one framework as GET_FRAMEWORKS lists it (and FRAMEWORK_ADDED/UPDATED carry it). */
+function v1Framework(v: View, f: FrameworkEntry): unknown {
+  const allocated: mesos.Resource[] = [];
+  for (const [role, held] of heldByRole(v.state, f.tasks)) allocated.push(...heldList(held, role));
+  return {
+    framework_info: frameworkInfo(f),
+    active: f.connected,
+    connected: f.connected,
+    recovered: false,
+    registered_time: timeInfo(f.registeredAt),
+    ...(f.reregisteredAt === undefined ? {} : { reregistered_time: timeInfo(f.reregisteredAt) }),
+    offers: [],
+    inverse_offers: [],
+    allocated_resources: allocated,
+    offered_resources: [],
+  };
+}
+
+/** frameworkInfo is a framework's v1 FrameworkInfo (FRAMEWORK_REMOVED carries it alone). */
+function frameworkInfo(f: FrameworkEntry): Record<string, unknown> {
+  const info: Record<string, unknown> = {
+    user: f.user,
+    name: f.name,
+    id: { value: f.id },
+    failover_timeout: f.failoverTimeoutSecs,
+    checkpoint: f.checkpoint,
+    hostname: f.hostname,
+    capabilities: f.capabilities.map((type) => ({ type })),
+  };
+  if (f.multiRole) info['roles'] = f.roles;
+  else info['role'] = f.roles[0] ?? '*';
+  if (f.principal !== undefined) info['principal'] = f.principal;
+  if (f.webuiUrl !== '') info['webui_url'] = f.webuiUrl;
+  return info;
 }
 
 function getExecutors(): unknown {
@@ -265,13 +301,14 @@ function getExecutors(): unknown {
 function getTasks(s: Snapshot): unknown {
   const out: Record<TaskList, unknown[]> = { tasks: [], unreachable_tasks: [], completed_tasks: [] };
   for (const f of s.frameworks) {
-    for (const t of f.tasks) out[listOf(t)].push(v1Task(s, f, t));
+    for (const t of f.tasks) out[listOf(t)].push(v1Task(s, f.id, t));
   }
   return { pending_tasks: [], ...out, orphan_tasks: [] };
 }
 
-function v1Task(s: Snapshot, f: FrameworkEntry, t: TaskRecord): unknown {
-  const agent = s.state.agents.get(t.agentId);
+/** v1Task is a task of framework frameworkId in the v1 Task shape (GET_TASKS, TASK_ADDED). */
+function v1Task(v: View, frameworkId: string, t: TaskRecord): unknown {
+  const agent = v.state.agents.get(t.agentId);
   const id = taskIdOf(t);
   const history = statusHistory(t);
   const statuses = history.map((p, i) => {
@@ -291,10 +328,10 @@ function v1Task(s: Snapshot, f: FrameworkEntry, t: TaskRecord): unknown {
   const task: Record<string, unknown> = {
     name: taskNameOf(t),
     task_id: { value: id },
-    framework_id: { value: f.id },
+    framework_id: { value: frameworkId },
     agent_id: { value: t.agentId },
     state: t.state,
-    resources: heldList(taskHeld(t), taskRole(s.state, t)),
+    resources: heldList(taskHeld(t), taskRole(v.state, t)),
     statuses,
   };
   const discovery = discoveryOf(t);
@@ -328,6 +365,214 @@ function getRoles(s: Snapshot): unknown {
     resources: heldList(held.get(name) ?? NOTHING, name),
   }));
   return { roles };
+}
+
+// ---- the operator event stream (SUBSCRIBE) --------------------------------------------------------
+
+/** HEARTBEAT_RECORD is the HEARTBEAT event, framed once. */
+const HEARTBEAT_RECORD = encodeRecord({ type: 'HEARTBEAT' });
+
+/** Subscriber is one open SUBSCRIBE stream. */
+interface Subscriber {
+  readonly res: ServerResponse;
+  /** The most it may hold unsent: MAX_SUBSCRIBER_BUFFER_BYTES beyond its SUBSCRIBED record. */
+  readonly limit: number;
+  readonly heartbeat: NodeJS.Timeout;
+}
+
+/**
+ * OperatorStreams serves SUBSCRIBE as Mesos's master does (src/master/master.cpp): a stream opens
+ * with SUBSCRIBED, holding what GET_STATE answers, then carries each change the log records and a
+ * HEARTBEAT every heartbeatSecs. One listener on the log serves every stream while any is open: a
+ * batch is turned into events and framed once, and the same bytes are written to each stream.
+ *
+ * The log's events, as Mesos's:
+ * - TasksLaunched: TASK_ADDED for each task launched.
+ * - TaskStatusUpdated: TASK_UPDATED, with the status recorded.
+ * - AgentRegistered: AGENT_ADDED, first time or again (its resources may have changed).
+ * - AgentUnreachable: TASK_UPDATED (TASK_UNREACHABLE) for each of its tasks, then AGENT_REMOVED, as
+ *   GET_AGENTS no longer lists it (Mesos sends AGENT_REMOVED only for an agent it removes for good).
+ * - FrameworkRegistered: FRAMEWORK_ADDED the first time, FRAMEWORK_UPDATED after.
+ * - FrameworkRemoved: FRAMEWORK_REMOVED. Nothing more is sent of its tasks: GET_STATE lists them
+ *   under no framework once it is gone.
+ *
+ * Each batch is read from the state after it was applied, and the state may already hold the next
+ * batch, applied while this one was written. So an event applied just before a client subscribed
+ * can be both in its SUBSCRIBED snapshot and sent after it, and a TASK_ADDED can show a task
+ * already past TASK_STAGING.
+ */
+class OperatorStreams {
+  private readonly open = new Set<Subscriber>();
+  private stopListening: (() => void) | undefined;
+  /** The FrameworkInfo of each external framework, for FRAMEWORK_REMOVED: the state forgets a removed one. */
+  private readonly frameworkInfos = new Map<string, Record<string, unknown>>();
+  /**
+   * Tasks of removed frameworks, being killed. The state forgets each as it ends; then this alone
+   * tells its end from that of a Muster task forgotten as it ended (its job removed), which is sent.
+   */
+  private readonly orphans = new Set<string>();
+
+  constructor(readonly deps: MesosStateDeps) {}
+
+  /** size is how many streams are open. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  subscribe(req: IncomingMessage, res: ServerResponse): void {
+    const onAppended = this.deps.onAppended;
+    if (onAppended === undefined) return answerText(res, 503, 'The operator event stream (SUBSCRIBE) is not available on this master');
+    if (this.open.size >= MAX_OPERATOR_SUBSCRIBERS) {
+      return answerText(res, 503, `This master already streams events to ${MAX_OPERATOR_SUBSCRIBERS} subscribers, the most it serves at once; retry later`);
+    }
+    // A client gone while its call was read has had its 'close' already: it would never be dropped.
+    if (req.socket.destroyed) return;
+    if (this.stopListening === undefined) {
+      this.learn(this.deps.state());
+      this.stopListening = onAppended((batch) => this.publish(batch));
+    }
+    const heartbeatSecs = this.deps.heartbeatSecs ?? HEARTBEAT_SECS;
+    const s = snapshot(this.deps, this.open.size + 1);
+    const subscribed = encodeRecord({ type: 'SUBSCRIBED', subscribed: { get_state: answer('GET_STATE', s), heartbeat_interval_seconds: heartbeatSecs } });
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.write(subscribed);
+    const sub: Subscriber = {
+      res,
+      limit: subscribed.length + MAX_SUBSCRIBER_BUFFER_BYTES,
+      heartbeat: setInterval(() => this.send(sub, HEARTBEAT_RECORD), heartbeatSecs * 1000),
+    };
+    sub.heartbeat.unref();
+    this.open.add(sub);
+    res.on('close', () => this.close(sub));
+  }
+
+  private send(sub: Subscriber, chunk: Buffer): void {
+    if (sub.res.writableLength > sub.limit) {
+      // Destroyed, not ended: an ended stream keeps what it holds until the client reads it, if ever.
+      sub.res.destroy();
+      this.close(sub);
+      return;
+    }
+    sub.res.write(chunk);
+  }
+
+  private close(sub: Subscriber): void {
+    clearInterval(sub.heartbeat);
+    if (!this.open.delete(sub) || this.open.size > 0) return;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    this.frameworkInfos.clear();
+    this.orphans.clear();
+  }
+
+  /** learn takes from the state what the streams remember, as they start listening to the log. */
+  private learn(state: CellState): void {
+    for (const f of state.frameworks.values()) this.frameworkInfos.set(f.frameworkId, frameworkInfo(externalEntry(f, false)));
+    for (const t of state.tasks.values()) {
+      if (t.frameworkId !== undefined && !state.frameworks.has(t.frameworkId)) this.orphans.add(t.taskId);
+    }
+  }
+
+  private publish(batch: readonly LoggedEvent[]): void {
+    const v = view(this.deps);
+    const records: Buffer[] = [];
+    for (const { event } of batch) for (const e of this.eventsOf(v, event)) records.push(encodeRecord(e));
+    if (records.length === 0) return;
+    const chunk = records.length === 1 ? (records[0] as Buffer) : Buffer.concat(records);
+    for (const sub of [...this.open]) this.send(sub, chunk);
+  }
+
+  private eventsOf(v: View, event: Event): unknown[] {
+    const state = v.state;
+    switch (event.type) {
+      case 'TasksLaunched': {
+        const out: unknown[] = [];
+        for (const launched of event.tasks) {
+          const t = state.tasks.get(launched.taskId);
+          const frameworkId = t === undefined ? undefined : listedUnder(state, t);
+          if (t !== undefined && frameworkId !== undefined) out.push({ type: 'TASK_ADDED', task_added: { task: v1Task(v, frameworkId, t) } });
+        }
+        return out;
+      }
+      case 'TaskStatusUpdated': {
+        const updated = this.taskUpdated(state, event.status, event.at);
+        return updated === undefined ? [] : [updated];
+      }
+      case 'AgentRegistered': {
+        const a = state.agents.get(event.agent.agentId);
+        return a?.reachable === true ? [{ type: 'AGENT_ADDED', agent_added: { agent: v1Agent(v, a) } }] : [];
+      }
+      case 'AgentUnreachable': {
+        const out: unknown[] = [];
+        for (const id of state.agents.get(event.agentId)?.taskIds ?? []) {
+          const t = state.tasks.get(id);
+          const frameworkId = t === undefined ? undefined : listedUnder(state, t);
+          if (t?.state !== 'TASK_UNREACHABLE' || frameworkId === undefined) continue;
+          const reason = t.reason === undefined ? undefined : mesos.mesosReason(t.reason);
+          out.push(
+            taskUpdatedEvent(frameworkId, {
+              taskId: taskIdOf(t),
+              state: t.state,
+              agentId: t.agentId,
+              timestampMs: event.at,
+              source: 'SOURCE_MASTER',
+              message: event.message,
+              ...(reason === undefined ? {} : { reason }),
+            }),
+          );
+        }
+        out.push({ type: 'AGENT_REMOVED', agent_removed: { agent_id: { value: event.agentId } } });
+        return out;
+      }
+      case 'FrameworkRegistered': {
+        const f = state.frameworks.get(event.framework.frameworkId);
+        if (f === undefined) return [];
+        const entry = externalEntry(f, this.deps.frameworkConnected(f.frameworkId));
+        for (const id of f.taskIds) {
+          const t = state.tasks.get(id);
+          if (t !== undefined) entry.tasks.push(t);
+        }
+        const known = this.frameworkInfos.has(f.frameworkId);
+        this.frameworkInfos.set(f.frameworkId, frameworkInfo(entry));
+        const framework = v1Framework(v, entry);
+        return [known ? { type: 'FRAMEWORK_UPDATED', framework_updated: { framework } } : { type: 'FRAMEWORK_ADDED', framework_added: { framework } }];
+      }
+      case 'FrameworkRemoved': {
+        for (const t of state.tasks.values()) if (t.frameworkId === event.frameworkId) this.orphans.add(t.taskId);
+        const info = this.frameworkInfos.get(event.frameworkId);
+        if (info === undefined) return [];
+        this.frameworkInfos.delete(event.frameworkId);
+        return [{ type: 'FRAMEWORK_REMOVED', framework_removed: { framework_info: info } }];
+      }
+      default:
+        return [];
+    }
+  }
+
+  /** taskUpdated is TASK_UPDATED for a status recorded, or undefined for a task of a removed framework. */
+  private taskUpdated(state: CellState, status: StatusRecord, at: number): unknown {
+    const t = state.tasks.get(status.taskId);
+    if (t === undefined && this.orphans.delete(status.taskId)) return undefined;
+    // No task: a Muster task forgotten as it ended, its job removed (apply's removeJob); its id is the master's.
+    const frameworkId = t === undefined ? BUILT_IN : listedUnder(state, t);
+    if (frameworkId === undefined) return undefined;
+    const reason = status.reason === undefined ? undefined : mesos.mesosReason(status.reason);
+    return taskUpdatedEvent(frameworkId, {
+      taskId: t === undefined ? status.taskId : taskIdOf(t),
+      state: status.state,
+      uuid: status.uuid,
+      timestampMs: at,
+      ...(t === undefined ? {} : { agentId: t.agentId }),
+      ...(reason === undefined ? {} : { reason }),
+      ...(status.message === undefined ? {} : { message: status.message }),
+      ...(status.healthy === undefined ? {} : { healthy: status.healthy }),
+    });
+  }
+}
+
+/** taskUpdatedEvent is Mesos's TASK_UPDATED; its state is the one the status moved the task to. */
+function taskUpdatedEvent(frameworkId: string, status: mesos.TaskStatusInput): unknown {
+  return { type: 'TASK_UPDATED', task_updated: { framework_id: { value: frameworkId }, status: mesos.taskStatus(status), state: status.state } };
 }
 
 // ---- the legacy endpoints ------------------------------------------------------------------------
@@ -547,6 +792,7 @@ function metrics(s: Snapshot): Record<string, number> {
   gauge('gpus', total.gpus, used.regular.gpus);
   out['master/cpus_revocable_used'] = milliToCpus(used.revocableCpusMilli);
   out['master/mem_revocable_used'] = used.revocableMemMiB;
+  out['master/operator_event_stream_subscribers'] = s.subscribers;
   return out;
 }
 
@@ -577,25 +823,44 @@ interface MasterAddress {
   pid: string;
 }
 
-/** Snapshot is what one request reads, gathered once: the agents listed and the frameworks with their tasks. */
-interface Snapshot {
+/** View is what every answer reads, gathered without walking the state: cheap enough for each batch of the log. */
+interface View {
   deps: MesosStateDeps;
   state: CellState;
   self: MasterAddress;
+  active(a: AgentRecord): boolean;
+}
+
+/** Snapshot is what one request reads, gathered once: the agents listed and the frameworks with their tasks. */
+interface Snapshot extends View {
   /** Reachable agents, by id. */
   agents: AgentRecord[];
   unreachable: number;
   frameworks: FrameworkEntry[];
-  active(a: AgentRecord): boolean;
+  /** SUBSCRIBE streams open now. */
+  subscribers: number;
 }
 
-function snapshot(deps: MesosStateDeps): Snapshot {
+function view(deps: MesosStateDeps): View {
   const state = deps.state();
-  const self = masterAddress(deps.selfUrl());
+  return {
+    deps,
+    state,
+    self: masterAddress(deps.selfUrl()),
+    active: (a) => a.reachable && deps.isConnected(a.agentId) && !state.maintenance.has(a.hostname),
+  };
+}
+
+/** BUILT_IN is the id (and name) of the built-in framework, which holds every task without a frameworkId. */
+const BUILT_IN = 'muster';
+
+function snapshot(deps: MesosStateDeps, subscribers: number): Snapshot {
+  const v = view(deps);
+  const { state, self } = v;
   const agents = [...state.agents.values()].filter((a) => a.reachable).sort((a, b) => a.agentId.localeCompare(b.agentId));
   const builtIn: FrameworkEntry = {
-    id: 'muster',
-    name: 'muster',
+    id: BUILT_IN,
+    name: BUILT_IN,
     user: '',
     roles: ['*'],
     multiRole: false,
@@ -617,15 +882,7 @@ function snapshot(deps: MesosStateDeps): Snapshot {
     const f = t.frameworkId === undefined ? builtIn : external.get(t.frameworkId);
     f?.tasks.push(t);
   }
-  return {
-    deps,
-    state,
-    self,
-    agents,
-    unreachable: state.agents.size - agents.length,
-    frameworks: [builtIn, ...external.values()],
-    active: (a) => a.reachable && deps.isConnected(a.agentId) && !state.maintenance.has(a.hostname),
-  };
+  return { ...v, agents, unreachable: state.agents.size - agents.length, frameworks: [builtIn, ...external.values()], subscribers };
 }
 
 function externalEntry(f: FrameworkRecord, connected: boolean): FrameworkEntry {
@@ -682,6 +939,12 @@ function listOf(t: TaskRecord): TaskList {
 
 function isLive(t: TaskRecord): boolean {
   return !isTerminal(t.state);
+}
+
+/** listedUnder is the framework a task is listed under: none for a task of a removed framework (see snapshot). */
+function listedUnder(state: CellState, t: TaskRecord): string | undefined {
+  if (t.frameworkId === undefined) return BUILT_IN;
+  return state.frameworks.has(t.frameworkId) ? t.frameworkId : undefined;
 }
 
 /** taskIdOf: Muster's task id for its own tasks, the framework's own id for an external framework's. */
