@@ -153,7 +153,7 @@ test('decline filters hold for refuse_seconds, suppress stops offers and revive 
   await s.nextOffer(quiet);
 });
 
-test('an agent killed while its resources are offered: the offer is rescinded', async (t) => {
+test('an agent killed while its resources are offered: the offer is rescinded, and once the agent times out the framework hears FAILURE', async (t) => {
   const c = cell(t);
   const { master, agents } = await c.startCell(1, { agentTimeoutSecs: 3 });
   const s = new RawScheduler(master.url);
@@ -164,6 +164,8 @@ test('an agent killed while its resources are offered: the offer is rescinded', 
   await agents[0]?.kill('SIGKILL');
   const rescind = await s.next((e) => e.type === 'RESCIND', 'RESCIND of the dead agent\'s offer', { from });
   assert.equal((rescind['rescind'] as { offer_id: { value: string } }).offer_id.value, offer.id.value);
+  const failure = await s.next((e) => e.type === 'FAILURE', 'FAILURE naming the lost agent', { from, timeoutMs: 15_000 });
+  assert.deepEqual(failure['failure'], { agent_id: { value: offer.agent_id.value } });
 });
 
 test('framework failover: its tasks run on while it is away, it gets them back within failover_timeout, and past it they are killed', async (t) => {

@@ -215,6 +215,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     version: VERSION,
     ...(opts.roleWeights === undefined ? {} : { roleWeights: opts.roleWeights }),
     now: () => log.now(),
+    onAppended: (fn) => log.onAppended(fn),
   });
   router.add('GET', '/', ({ res }) => {
     const html = renderStatusPage(view(), { ...info(), store: store.description });

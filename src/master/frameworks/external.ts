@@ -32,6 +32,8 @@ import type { ExternalOffers } from './types.js';
 
 /** How often unacknowledged status updates are sent again. */
 export const RESEND_SECS = 10;
+/** The most a framework's event stream may hold unread before the master closes it (a slow or stuck reader). */
+export const MAX_STREAM_BUFFER_BYTES = 16 * 1024 * 1024;
 
 interface Session {
   readonly frameworkId: string;
@@ -55,6 +57,8 @@ export interface ExternalFrameworksOptions {
   /** The master's one offer book, shared with the offer cycle (which books every offer in it). */
   readonly book: OfferBook;
   readonly heartbeatSecs?: number;
+  /** The most a stream may hold unread before it is closed; MAX_STREAM_BUFFER_BYTES by default. */
+  readonly maxStreamBufferBytes?: number;
   /** The leading master's address for SUBSCRIBED's master_info. */
   readonly masterInfo: () => mesos.MasterInfo | undefined;
   /** Asks the offer cycle for a pass (a framework subscribed or revived). */
@@ -189,7 +193,7 @@ export class ExternalFrameworks implements ExternalOffers {
     const streamId = randomUUID();
     writeStreamHead(res, streamId, encoding);
     const heartbeatSecs = this.options.heartbeatSecs ?? mesos.DEFAULT_HEARTBEAT_SECS;
-    const heartbeat = setInterval(() => res.write(encode(mesos.heartbeat())), heartbeatSecs * 1000);
+    const heartbeat = setInterval(() => this.send(frameworkId, mesos.heartbeat()), heartbeatSecs * 1000);
     heartbeat.unref();
     const session: Session = { frameworkId, streamId, res, heartbeat, encode };
     this.sessions.set(frameworkId, session);
@@ -372,6 +376,9 @@ export class ExternalFrameworks implements ExternalOffers {
       if (task?.frameworkId === undefined) continue;
       this.sendStatus(task.frameworkId, { ...statusOf(task, undefined), source: 'SOURCE_MASTER' });
     }
+    // And, as Mesos's master does when it removes an agent, every framework hears that it is lost.
+    const lost = mesos.failure({ agentId: event.agentId });
+    for (const id of this.sessions.keys()) this.send(id, lost);
   }
 
   private resendUnacked(frameworkId: string): void {
@@ -412,9 +419,20 @@ export class ExternalFrameworks implements ExternalOffers {
     this.send(frameworkId, mesos.update(status));
   }
 
+  /**
+   * send writes one event to the framework's stream. A framework that does not read its stream
+   * would have the master buffer for it without end: past MAX_STREAM_BUFFER_BYTES unread, the
+   * stream is closed, as a disconnection (its offers go back, its tasks keep running for its
+   * failover timeout, its unacknowledged updates are sent again when it subscribes again).
+   */
   private send(frameworkId: string, event: mesos.Event): void {
     const s = this.sessions.get(frameworkId);
     if (s === undefined || s.res.writableEnded) return;
+    if (s.res.writableLength > (this.options.maxStreamBufferBytes ?? MAX_STREAM_BUFFER_BYTES)) {
+      this.options.logger.warn('framework is not reading its event stream; closing it', { frameworkId, buffered: s.res.writableLength });
+      s.res.destroy();
+      return;
+    }
     s.res.write(s.encode(event));
   }
 
