@@ -369,3 +369,65 @@ test('an offer left unanswered past --offer-timeout is rescinded, and its agent 
   assert.equal((await s.call('ACCEPT', launch(first, 'late-1', 'true'))).status, 202);
   await s.waitStatus('late-1', 'TASK_DROPPED');
 });
+
+test('two external frameworks and the built-in one, all of role "*", each wanting more than its share: DRF gives each one agent of three', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster();
+  const a = new RawScheduler(master.url);
+  const b = new RawScheduler(master.url);
+  t.after(() => {
+    a.disconnect();
+    b.disconnect();
+  });
+  const info = { ...INFO, roles: ['*'], failover_timeout: 60 };
+  await a.subscribe({ ...info, name: 'drf3-a' });
+  await b.subscribe({ ...info, name: 'drf3-b' });
+  // The built-in framework wants three 1-cpu tasks, and so does each external one: nine wanted, three fit.
+  const client = c.client();
+  const spec = { job: 'web/prod/drf', kind: 'service', instances: 3, resources: { cpus: 1, mem: 32 }, processes: [{ name: 'main', cmd: 'sleep 3600' }] };
+  await client.createJob(JSON.stringify(spec), { contentType: 'application/json' });
+  for (let i = 0; i < 3; i++) await c.startAgent(master, { resources: 'cpus:1;mem:512;disk:256' });
+  const launched = new Map<RawScheduler, number>([
+    [a, 0],
+    [b, 0],
+  ]);
+  const seen = new Map<RawScheduler, number>();
+  /** answer takes every offer with a whole cpu for one more task (up to three), and declines the rest for a second. */
+  const answer = async (s: RawScheduler, name: string): Promise<void> => {
+    const fresh = s.events.slice(seen.get(s) ?? 0);
+    seen.set(s, s.events.length);
+    for (const e of fresh) {
+      if (e.type !== 'OFFERS') continue;
+      for (const offer of (e['offers'] as { offers: Parameters<typeof launch>[0][] }).offers) {
+        const cpus = offer.resources.find((r) => r.name === 'cpus')?.scalar?.value ?? 0;
+        const n = (launched.get(s) ?? 0) + 1;
+        if (cpus < 1 || n > 3) {
+          await s.call('DECLINE', { decline: { offer_ids: [offer.id], filters: { refuse_seconds: 1 } } });
+          continue;
+        }
+        launched.set(s, n);
+        const r = await s.call('ACCEPT', launch(offer, `${name}-${n}`, 'sleep 3600', 1, 32, { refuse_seconds: 0 }));
+        assert.equal(r.status, 202, r.body);
+      }
+    }
+  };
+  const builtIn = async (): Promise<number> => (await client.getJob('web/prod/drf')).instances.filter((i) => i.task?.state === 'TASK_RUNNING').length;
+  await waitFor(
+    async () => {
+      await answer(a, 'a');
+      await answer(b, 'b');
+      return (launched.get(a) ?? 0) + (launched.get(b) ?? 0) + (await builtIn());
+    },
+    { what: 'the three agents full', until: (n) => n >= 3, intervalMs: 50 },
+  );
+  // A few more rounds of offers: nothing more fits, and nobody takes another's share.
+  for (let i = 0; i < 10; i++) {
+    await answer(a, 'a');
+    await answer(b, 'b');
+    await settle(100);
+  }
+  const shares = { a: launched.get(a), b: launched.get(b), muster: await builtIn() };
+  assert.deepEqual(shares, { a: 1, b: 1, muster: 1 }, `one agent each: ${JSON.stringify(shares)}`);
+  await a.waitStatus('a-1', 'TASK_RUNNING');
+  await b.waitStatus('b-1', 'TASK_RUNNING');
+});
