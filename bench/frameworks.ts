@@ -113,7 +113,6 @@ export async function runFrameworksBench(): Promise<Record<string, unknown>> {
     at: 0,
     agent: { agentId: `a${i}`, hostname: `h${i}`, address: `10.0.${i >> 8}.${i & 255}`, port: 5051, resources: resources(32_000, 131_072), attributes: {}, version: 'bench' },
   }));
-  await log.submit(() => ({ events: agents, result: undefined }));
   const framework = new MusterFramework(log, links, { logger: silentLogger, scheduling: DEFAULT_SCHEDULING_OPTIONS });
   const ref: { cycle?: OfferCycle } = {};
   const book = new OfferBook();
@@ -154,10 +153,12 @@ export async function runFrameworksBench(): Promise<Record<string, unknown>> {
       c.accepts++;
     }
   };
-  // The built-in framework has a job of its own to place meanwhile.
-  await log.submit(() => ({ events: [{ type: 'JobCreated', at: 1, spec: validateJobSpec({ job: 'web/prod/builtin', kind: 'batch', instances: 10_000, resources: { cpus: 0.01, mem: 1 }, processes: [{ name: 'main', cmd: 'true' }] }) }], result: undefined }));
-  const clients: Client[] = [];
-  for (let i = 0; i < EXTERNAL; i++) clients.push(await subscribe(port, `bench-${i}`, onOffers));
+  // The four subscribe before the agents register, so that the first is not offered the whole cell
+  // before the others arrive (a lone framework is offered everything, as in Mesos); the built-in
+  // framework has a job of its own to place meanwhile.
+  const clients = await Promise.all(Array.from({ length: EXTERNAL }, (_, i) => subscribe(port, `bench-${i}`, onOffers)));
+  const job: Event = { type: 'JobCreated', at: 1, spec: validateJobSpec({ job: 'web/prod/builtin', kind: 'batch', instances: 10_000, resources: { cpus: 0.01, mem: 1 }, processes: [{ name: 'main', cmd: 'true' }] }) };
+  await log.submit(() => ({ events: [...agents, job], result: undefined }));
   const startLaunches = launches;
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, RUN_MS));

@@ -304,7 +304,7 @@ void test('expire() takes out and returns the offers timed out at now', () => {
 
 // ---- what is out ---------------------------------------------------------------------------------
 
-void test('offeredResources() sums the framework\'s outstanding offers', () => {
+void test('offeredResources() sums the framework\'s outstanding offers, and offeredScalars() keeps the same sum without ports', () => {
   const book = new OfferBook();
   book.add(
     [
@@ -317,8 +317,13 @@ void test('offeredResources() sums the framework\'s outstanding offers', () => {
   assert.deepEqual(book.offeredResources('fw-a'), resources('cpus:3.5;mem:1GiB;gpus:1;ports:[31000-31019]'));
   assert.deepEqual(book.offeredResources('fw-b'), resources('cpus:8'));
   assert.deepEqual(book.offeredResources('fw-none'), resources());
+  assert.deepEqual(book.offeredScalars('fw-a'), resources('cpus:3.5;mem:1GiB;gpus:1'));
   book.rescindAgent('agent-1');
   assert.deepEqual(book.offeredResources('fw-a'), resources('cpus:1.5;mem:1GiB;ports:[31000-31009]'));
+  assert.deepEqual(book.offeredScalars('fw-a'), resources('cpus:1.5;mem:1GiB'));
+  assert.deepEqual(book.accept('fw-a', ['o-1'], NOW).ok, true);
+  assert.deepEqual(book.offeredScalars('fw-a'), resources(), 'nothing out, nothing held');
+  assert.deepEqual(book.offeredScalars('fw-b'), resources('cpus:8'));
 });
 
 void test('the constructor refuses an offer timeout or filter bound that is not positive', () => {

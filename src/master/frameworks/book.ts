@@ -11,7 +11,7 @@
 // Refuse filters follow Mesos's Filters.refuse_seconds: 5 s when absent or negative, at most a year,
 // none at 0. A framework's filters are per agent; REVIVE clears them all.
 
-import { add, EMPTY, type Resources } from '../../core/index.js';
+import { add, EMPTY, gpusToMilli, type Resources } from '../../core/index.js';
 import type { Offer } from '../../scheduler/index.js';
 
 /** BookedOffer is an outstanding offer as the book holds it. */
@@ -77,6 +77,8 @@ export class OfferBook {
    * offer id); a framework with no offers has no entry.
    */
   private readonly byFramework = new Map<string, Map<string, BookedOffer>>();
+  /** frameworkId → the scalars of its outstanding offers, kept as offers come and go (gpus in milli, exact). */
+  private readonly sums = new Map<string, { cpusMilli: number; memMiB: number; diskMiB: number; gpusMilli: number }>();
   /** agentId → its one outstanding offer. */
   private readonly byAgent = new Map<string, BookedOffer>();
   /** Frameworks that suppressed or hold filters; the others have no entry. */
@@ -130,6 +132,7 @@ export class OfferBook {
         this.byFramework.set(b.frameworkId, mine);
       }
       mine.set(b.agentId, b);
+      this.count(b, 1);
       booked.push(b);
     }
     return booked;
@@ -280,6 +283,15 @@ export class OfferBook {
     return this.byAgent.get(agentId);
   }
 
+  /**
+   * offeredScalars is what offeredResources is without the ports, kept as offers come and go: what
+   * the allocator weighs a framework by at every pass costs nothing however many offers it holds.
+   */
+  offeredScalars(frameworkId: string): Resources {
+    const s = this.sums.get(frameworkId);
+    return s === undefined ? EMPTY : { cpusMilli: s.cpusMilli, memMiB: s.memMiB, diskMiB: s.diskMiB, gpus: s.gpusMilli / 1000, ports: [] };
+  }
+
   /** offeredResources is the sum of the framework's outstanding offers, which count as allocated to it. */
   offeredResources(frameworkId: string): Resources {
     let sum = EMPTY;
@@ -300,8 +312,26 @@ export class OfferBook {
     if (this.byAgent.get(o.agentId) === o) this.byAgent.delete(o.agentId);
     const mine = this.byFramework.get(o.frameworkId);
     if (mine === undefined) return;
-    if (mine.get(o.agentId) === o) mine.delete(o.agentId);
-    if (mine.size === 0) this.byFramework.delete(o.frameworkId);
+    if (mine.get(o.agentId) === o) {
+      mine.delete(o.agentId);
+      this.count(o, -1);
+    }
+    if (mine.size === 0) {
+      this.byFramework.delete(o.frameworkId);
+      this.sums.delete(o.frameworkId);
+    }
+  }
+
+  private count(o: Offer, sign: 1 | -1): void {
+    let s = this.sums.get(o.frameworkId);
+    if (s === undefined) {
+      s = { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpusMilli: 0 };
+      this.sums.set(o.frameworkId, s);
+    }
+    s.cpusMilli += sign * o.resources.cpusMilli;
+    s.memMiB += sign * o.resources.memMiB;
+    s.diskMiB += sign * o.resources.diskMiB;
+    s.gpusMilli += sign * gpusToMilli(o.resources.gpus);
   }
 
   private stateOf(frameworkId: string): FrameworkState {

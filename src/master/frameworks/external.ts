@@ -115,7 +115,7 @@ export class ExternalFrameworks implements ExternalOffers {
         frameworkId: f.frameworkId,
         role: f.roles[0] ?? '*',
         // What is offered counts as held, as in Mesos: a framework sitting on offers is not poor.
-        allocated: add(allocatedOf(f), this.book.offeredResources(f.frameworkId)),
+        allocated: add(allocatedOf(f), this.book.offeredScalars(f.frameworkId)),
         suppressed: this.book.isSuppressed(f.frameworkId),
         declined: this.book.declinedFor(f.frameworkId, now),
       });
