@@ -56,6 +56,11 @@ export class OfferCycle {
    */
   private readonly parked = new Map<string, BookedOffer>();
   /**
+   * Agents the last pass that looked at them offered to no one (nobody wanted them): a framework
+   * that comes back wanting offers is offered these at once, without a pass over every agent.
+   */
+  private readonly idle = new Set<string>();
+  /**
    * Passes run, offers made, declined (answered without a launch on them; each offer counted once,
    * though it is handed over again at each pass it stays outstanding), rescinded (withdrawn because
    * their agent disconnected, became unreachable, was removed or is stopping, or for quota) and
@@ -165,12 +170,14 @@ export class OfferCycle {
     this.running = true;
     try {
       const now = this.log.now();
+      const external = this.options.external?.candidates(now).filter((f) => !f.suppressed) ?? [];
       const wanting: InProcessFramework[] = [];
       for (const f of this.frameworks) {
         if (f.wantsOffers(now)) wanting.push(f);
-        else this.withdrawAll(f.frameworkId);
+        // Its offers go back only for a framework that could use them: with none, keeping them
+        // costs nothing and spares a pass over them when it wants offers again.
+        else if (external.length > 0) this.withdrawAll(f.frameworkId);
       }
-      const external = this.options.external?.candidates(now).filter((f) => !f.suppressed) ?? [];
       if (wanting.length > 0 || external.length > 0) await this.offer(wanting, external, now);
       this.armWake();
     } finally {
@@ -184,7 +191,8 @@ export class OfferCycle {
 
   /**
    * withdrawAll takes back the offers of an in-process framework that wants none now (as a
-   * SUPPRESS would): its agents are free for the others at once, not at the next full pass.
+   * SUPPRESS would): its agents are free for the external frameworks at once, not at the next full
+   * pass.
    */
   private withdrawAll(frameworkId: string): void {
     if (!this.offeredLastPass.delete(frameworkId)) return;
@@ -195,8 +203,9 @@ export class OfferCycle {
   }
 
   private async offer(frameworks: readonly InProcessFramework[], external: readonly AllocatorFramework[], now: number): Promise<void> {
-    // Frameworks not offered to at the last pass (they did not want offers) start from every agent.
-    if (frameworks.some((f) => !this.offeredLastPass.has(f.frameworkId))) this.markAll();
+    // A framework not offered to at the last pass (it did not want offers) is offered the agents no
+    // one holds: those its withdrawn offers were on that no one took, and any others left idle.
+    if (this.dirty !== undefined && frameworks.some((f) => !this.offeredLastPass.has(f.frameworkId))) for (const id of this.idle) this.dirty.add(id);
     const state = this.log.state;
     const book = this.book;
     const dirty = this.dirty;
@@ -261,6 +270,10 @@ export class OfferCycle {
           });
     this.stats.passes++;
     this.stats.offers += made.length;
+    if (dirty === undefined) this.idle.clear();
+    else for (const id of dirty) this.idle.delete(id);
+    for (const a of agents) this.idle.add(a.agentId);
+    for (const o of made) this.idle.delete(o.agentId);
     const toExternal: Offer[] = [];
     const toInProcess: Offer[] = [];
     for (const o of made) {
