@@ -39,11 +39,21 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
   assert.equal(offer.allocation_info?.role, 'test');
   const cpus = offer.resources.find((r) => r.name === 'cpus')?.scalar?.value ?? 0;
   assert.ok(cpus > 0, JSON.stringify(offer.resources));
-  const accepted = await s.call('ACCEPT', launch(offer, 'hello-1', 'echo hello from a framework; sleep 0.3'));
+  const accepted = await s.call('ACCEPT', launch(offer, 'hello-1', 'echo hello from a framework; sleep 1'));
   assert.equal(accepted.status, 202, accepted.body);
   const running = await s.waitStatus('hello-1', 'TASK_RUNNING');
   assert.equal(running.agent_id?.value, offer.agent_id.value);
   assert.ok(running.uuid !== undefined, 'an agent update carries a uuid to acknowledge');
+  // task list shows whose task it is, under the framework's own id for it; --framework picks them.
+  const tasks = await cli(['task', 'list', '--all', '--framework', s.frameworkId], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.equal(tasks.code, 0, tasks.stderr);
+  assert.match(tasks.stdout, /^TASK +FRAMEWORK +INSTANCE +STATE/m);
+  assert.match(tasks.stdout, new RegExp(`^hello-1\\.\\S+ +${s.frameworkId} +hello-1 +TASK_`, 'm'));
+  const builtInOnly = await cli(['task', 'list', '--all', '--framework', 'muster', '--json'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.deepEqual((JSON.parse(builtInOnly.stdout) as { tasks: unknown[] }).tasks, [], 'the built-in framework has no task here');
+  const unknown = await cli(['task', 'list', '--framework', 'nope'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /no framework "nope"/);
   const finished = await s.waitStatus('hello-1', 'TASK_FINISHED');
   assert.equal(finished.source, 'SOURCE_EXECUTOR');
 

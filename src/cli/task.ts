@@ -40,6 +40,7 @@ Examples:
     .command('list')
     .description('list active tasks and the instances still pending (with --all, also ended tasks the master still keeps)')
     .option('--job <KEY>', 'only the tasks of this job, role/env/name')
+    .option('--framework <ID>', 'only the tasks of this framework ("muster" for the built-in one; see muster framework list)')
     .option('--all', 'include tasks that have ended')
     .addHelpText(
       'after',
@@ -47,15 +48,17 @@ Examples:
 Examples:
   $ muster task list
   $ muster task list --job web/prod/hello --all
+  $ muster task list --framework 5c7e1b2a-8f3d-4e6a-9b1c-2d4f6a8c0e13
   $ muster task list --json | jq -r '.tasks[].taskId'
   $ muster task list --json | jq -r '.pending[] | "\\(.job)/\\(.instance): \\(.reason)"'`,
     )
-    .action(async (opts: { job?: string; all?: boolean }, cmd: Command) => {
+    .action(async (opts: { job?: string; framework?: string; all?: boolean }, cmd: Command) => {
       const job = opts.job === undefined ? undefined : jobKeyArg(opts.job);
       const ctx = contextOf(cmd);
       // The whole answer, not listTasks(): it also holds the instances still pending.
       const params = new URLSearchParams();
       if (job !== undefined) params.set('job', job);
+      if (opts.framework !== undefined) params.set('framework', opts.framework);
       if (opts.all === true) params.set('all', 'true');
       const path = `/api/v1/tasks${params.size === 0 ? '' : `?${params.toString()}`}`;
       const answer = await ctx.client.request<TaskList>('GET', path);
@@ -64,10 +67,21 @@ Examples:
       if (ctx.json) return printJson(answer);
       if (tasks.length === 0 && pending.length === 0) return note(opts.all === true ? 'no tasks' : 'no active tasks (add --all for ended ones)');
       const now = Date.now();
-      const rows = tasks.map((t) => [t.taskId, `${t.job}/${t.instance}`, t.state, t.hostname || t.address, ports(t.ports), ago(t.launchedAt, now)]);
+      // A FRAMEWORK column once an external framework's task is listed; its task shows the
+      // framework's own task id where a job's instance would be.
+      const external = tasks.some((t) => (t.framework ?? 'muster') !== 'muster');
+      const rows = tasks.map((t) => [
+        t.taskId,
+        ...(external ? [t.framework ?? 'muster'] : []),
+        t.frameworkTaskId ?? `${t.job}/${t.instance}`,
+        t.state,
+        t.hostname || t.address,
+        ports(t.ports),
+        ago(t.launchedAt, now),
+      ]);
       // Pending instances have no task yet: a dash for its id, and why they wait in a last column.
-      const waiting = pending.map((p) => ['-', `${p.job}/${p.instance}`, 'PENDING', '-', '-', '-', p.reason]);
-      const headers = ['TASK', 'INSTANCE', 'STATE', 'AGENT', 'PORTS', 'AGE', ...(waiting.length > 0 ? ['NOTE'] : [])];
+      const waiting = pending.map((p) => ['-', ...(external ? ['muster'] : []), `${p.job}/${p.instance}`, 'PENDING', '-', '-', '-', p.reason]);
+      const headers = ['TASK', ...(external ? ['FRAMEWORK'] : []), 'INSTANCE', 'STATE', 'AGENT', 'PORTS', 'AGE', ...(waiting.length > 0 ? ['NOTE'] : [])];
       printLines(table(headers, [...rows.map((r) => (waiting.length > 0 ? [...r, ''] : r)), ...waiting]));
     });
 

@@ -14,6 +14,7 @@ import {
 import type { PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
 import { createJob, findJob, killInstances } from '../commands/jobs.js';
 import type { EventLog } from '../eventlog.js';
+import { MUSTER_FRAMEWORK_ID } from '../jobs/framework.js';
 import type { CellState, TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, pendingInstanceView, taskView, type ViewContext } from '../views.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
@@ -61,7 +62,13 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     const ctx = deps.view();
     const jobParam = url.searchParams.get('job');
     const all = url.searchParams.get('all') === 'true';
-    const jobs = jobParam === null ? [...ctx.state.jobs.values()] : [findJob(ctx.state, formatJobKey(parseJobKey(jobParam)))];
+    // framework=muster: the built-in framework's tasks (jobs' instances); another id: that framework's.
+    const frameworkParam = url.searchParams.get('framework');
+    if (frameworkParam !== null && frameworkParam !== MUSTER_FRAMEWORK_ID && !ctx.state.frameworks.has(frameworkParam)) {
+      throw new MusterError('NOT_FOUND', `no framework ${JSON.stringify(frameworkParam.slice(0, 80))}; see muster framework list`, { details: { field: 'framework' } });
+    }
+    const builtIn = frameworkParam === null || frameworkParam === MUSTER_FRAMEWORK_ID;
+    const jobs = !builtIn ? [] : jobParam === null ? [...ctx.state.jobs.values()] : [findJob(ctx.state, formatJobKey(parseJobKey(jobParam)))];
     const tasks: TaskView[] = [];
     // Pending instances come beside the tasks, so that a list of "what runs" also shows what waits.
     const pending: PendingInstanceView[] = [];
@@ -80,6 +87,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     // External frameworks' tasks belong to no job: listed when no job is asked for.
     if (jobParam === null) {
       for (const f of ctx.state.frameworks.values()) {
+        if (frameworkParam !== null && f.frameworkId !== frameworkParam) continue;
         for (const id of f.taskIds) {
           const t = ctx.state.tasks.get(id);
           if (t !== undefined && (all || !isTerminal(t.state))) tasks.push(taskView(ctx, t));
