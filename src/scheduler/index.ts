@@ -13,7 +13,7 @@ export {
   staticReject,
 } from './filters.js';
 export type { AgentFree, FilterName, Rejection, TaskClass } from './filters.js';
-export { place } from './placement.js';
+export { place, type PlacementInput } from './placement.js';
 export { GpuDemand } from './demand.js';
 export { AgentTable } from './table.js';
 export { mulberry32, permutation, randomBelow } from './random.js';

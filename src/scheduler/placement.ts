@@ -40,6 +40,7 @@ import type { AgentFree, TaskClass } from './filters.js';
 import { chooseDevices, GPU_MILLI, MAX_DEVICES } from './gpus.js';
 import { preempt } from './preemption.js';
 import { mulberry32, randomBelow } from './random.js';
+import type { GpuDemand } from './demand.js';
 import { AgentTable } from './table.js';
 import { fragmentationGrowth, GpuMix, POOL_PRESSURE, scoreAgent } from './scoring.js';
 import type { FitView, GrowthResult, ScoreView } from './scoring.js';
@@ -48,12 +49,39 @@ import type {
   GpuShare,
   PendingTask,
   Placement,
-  PlacementInput,
+  PlacementOptions,
   PlacementResult,
+  RunningTask,
   ScoreWeights,
   Unplaced,
   WhyPending,
 } from './types.js';
+
+export interface PlacementInput {
+  /** In the order to place them: the caller orders by tier, priority and fairness (drfOrder). */
+  readonly tasks: readonly PendingTask[];
+  readonly agents: readonly AgentSlot[];
+  /**
+   * The running tasks of a job: limits and spread count them. Asked once per job with pending
+   * tasks, so a cell of 200,000 running tasks is not copied into every pass.
+   */
+  readonly runningOf: (job: string) => readonly RunningTask[];
+  /** The running tasks on an agent: preemption looks for victims there. */
+  readonly runningOn: (agentId: string) => readonly RunningTask[];
+  readonly options: PlacementOptions;
+  /**
+   * The agents as compact vectors kept across passes (agents must then be table.agents). Without
+   * it each call builds its own from agents, visiting them in an order seeded by options.seed.
+   */
+  readonly table?: AgentTable;
+  /**
+   * The GPU tasks the cell has been asked to run, kept across passes by the caller (demand.ts):
+   * GPU scoring measures fragmentation against them. Without it, against a sample of the running
+   * tasks and the pass's pending ones.
+   */
+  readonly demand?: GpuDemand;
+}
+
 
 export { MAX_AGENTS } from './table.js';
 /** MAX_TASKS bounds the pending tasks of one call. */

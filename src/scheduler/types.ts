@@ -3,8 +3,6 @@
 // hollow agents. The same input and seed always give the same output.
 
 import type { Resources, ResourceRequest } from '../core/index.js';
-import type { AgentTable } from './table.js';
-import type { GpuDemand } from './demand.js';
 
 export type Attributes = Readonly<Record<string, string>>;
 
@@ -138,31 +136,6 @@ export const DEFAULT_PLACEMENT_OPTIONS: PlacementOptions = Object.freeze({
   cacheScores: true,
   preemptionBudget: 0,
 });
-
-export interface PlacementInput {
-  /** In the order to place them: the caller orders by tier, priority and fairness (drfOrder). */
-  readonly tasks: readonly PendingTask[];
-  readonly agents: readonly AgentSlot[];
-  /**
-   * The running tasks of a job: limits and spread count them. Asked once per job with pending
-   * tasks, so a cell of 200,000 running tasks is not copied into every pass.
-   */
-  readonly runningOf: (job: string) => readonly RunningTask[];
-  /** The running tasks on an agent: preemption looks for victims there. */
-  readonly runningOn: (agentId: string) => readonly RunningTask[];
-  readonly options: PlacementOptions;
-  /**
-   * The agents as compact vectors kept across passes (agents must then be table.agents). Without
-   * it each call builds its own from agents, visiting them in an order seeded by options.seed.
-   */
-  readonly table?: AgentTable;
-  /**
-   * The GPU tasks the cell has been asked to run, kept across passes by the caller (demand.ts):
-   * GPU scoring measures fragmentation against them. Without it, against a sample of the running
-   * tasks and the pass's pending ones.
-   */
-  readonly demand?: GpuDemand;
-}
 
 export interface Placement {
   readonly key: string;
