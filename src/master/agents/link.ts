@@ -3,15 +3,14 @@
 // HEARTBEAT). It records what agents report as events and acknowledges a status update only after
 // it is durable, so an agent retries until the master cannot forget it.
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MusterError, formatRanges, isTerminal, parseRanges, type PortRange, type Resources, type TaskReason } from '../../core/index.js';
+import { MusterError, formatRanges, isTerminal, parseRanges, type PortRange, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../body.js';
-import { statusEvent, unreachableEvent } from '../commands/status.js';
-import { isWanted, killGraceSecs, taskMayMove, type AgentRecord, type CellState, type Event } from '../state/index.js';
+import { markUnreachable, recordStatus, registerAgent } from '../commands/agents.js';
+import { killGraceSecs, type AgentRecord } from '../state/index.js';
 import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
 const MAX_CALL_BYTES = 8 * 1024 * 1024;
@@ -302,45 +301,7 @@ export class AgentLinks {
    */
   private async subscribe(info: AgentInfo, reported: RunningTask[], busyPorts: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const resources = resourcesOf(info);
-    const { agentId, kills } = await this.log.submit((state, now) => {
-      const agentId = info.agentId ?? randomUUID();
-      const events: Event[] = [
-        {
-          type: 'AgentRegistered',
-          at: now,
-          agent: {
-            agentId,
-            hostname: info.hostname,
-            address: info.address,
-            port: info.port,
-            resources,
-            attributes: info.attributes,
-            version: info.version,
-            ...(info.isolation === undefined ? {} : { isolation: info.isolation }),
-          },
-        },
-      ];
-      const reportedIds = new Map(reported.map((t) => [t.taskId, t.state]));
-      for (const taskId of state.agents.get(agentId)?.taskIds ?? []) {
-        const task = state.tasks.get(taskId);
-        if (task === undefined || isTerminal(task.state)) continue;
-        const there = reportedIds.get(taskId);
-        if (there === undefined) {
-          events.push(this.masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`));
-        } else if (task.state === 'TASK_UNREACHABLE' && isWanted(state, task) && !isTerminal(there)) {
-          events.push(this.masterStatus(state, now, taskId, there, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
-        }
-      }
-      const kills: { taskId: string; grace: number }[] = [];
-      for (const t of reported) {
-        const task = state.tasks.get(t.taskId);
-        if (isTerminal(t.state)) continue;
-        if (!isWanted(state, task) || (task !== undefined && task.agentId !== agentId)) {
-          kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job, task) });
-        }
-      }
-      return { events, result: { agentId, kills } };
-    });
+    const { agentId, kills } = await this.log.submit((state, now) => registerAgent(state, now, info, resources, reported));
 
     this.connections.get(agentId)?.close();
     // A new session: whatever the agent said before (stopping, busy ports) is replaced by this one.
@@ -381,30 +342,11 @@ export class AgentLinks {
     this.sendOwedKills(agentId);
   }
 
-  private masterStatus(cell: CellState, now: number, taskId: string, state: TaskStatus['state'], reason: TaskReason, message: string): Event {
-    return statusEvent(cell, now, { taskId, state, reason, message, uuid: randomUUID(), timestamp: now });
-  }
-
   /** update records a status update once and acknowledges it (again, for a retry) after it is durable. */
   private async update(agentId: string, status: TaskStatus): Promise<void> {
     this.seen(agentId);
-    const kill = await this.log.submit((state, now) => {
-      const task = state.tasks.get(status.taskId);
-      if (task === undefined || task.agentId !== agentId) {
-        // Not a task of ours on this agent: acknowledge so the agent stops retrying, and have it
-        // killed if it still runs.
-        return { events: [], result: !isTerminal(status.state) };
-      }
-      if (isTerminal(task.state) || task.lastUuid === status.uuid) return { events: [], result: false };
-      // A move the task state machine does not allow (a late retry of an older state) is
-      // acknowledged and not recorded.
-      if (!taskMayMove(task.state, status.state)) {
-        this.options.logger.warn('ignoring a status update that would move a task backwards', { taskId: task.taskId, from: task.state, to: status.state });
-        return { events: [], result: false };
-      }
-      const events: Event[] = [statusEvent(state, now, status)];
-      return { events, result: false };
-    });
+    const { outcome, kill } = await this.log.submit((state, now) => recordStatus(state, now, agentId, status));
+    if (outcome === 'backwards') this.options.logger.warn('ignoring a status update that would move a task backwards', { taskId: status.taskId, to: status.state });
     this.send(agentId, { type: 'ACKNOWLEDGED', acknowledged: { taskId: status.taskId, uuid: status.uuid } });
     if (kill) {
       this.send(agentId, { type: 'KILL', kill: { taskId: status.taskId, gracePeriodSecs: 5, reason: 'REASON_TASK_UNKNOWN' } });
@@ -449,11 +391,7 @@ export class AgentLinks {
       this.stopping.delete(agent.agentId);
       this.changed(undefined);
       this.log
-        .submit((state, at) => {
-          if (state.agents.get(agent.agentId)?.reachable !== true) return { events: [], result: undefined };
-          const message = `agent ${agent.hostname} has not been heard from for ${silentSecs}s`;
-          return { events: [unreachableEvent(state, at, agent.agentId, message)], result: undefined };
-        })
+        .submit((state, at) => markUnreachable(state, at, agent.agentId, `agent ${agent.hostname} has not been heard from for ${silentSecs}s`))
         .catch((e: unknown) => this.options.logger.error('cannot mark agent unreachable', { error: String(e) }));
     }
     this.sendOwedKills();
