@@ -171,3 +171,35 @@ export function launch(offer: Offer, taskId: string, cmd: string, cpus = 0.1, me
     },
   };
 }
+
+/**
+ * OperatorStream is an operator API SUBSCRIBE (POST /api/v1), as a dashboard would hold one: the
+ * events as they come, SUBSCRIBED first.
+ */
+export class OperatorStream {
+  readonly events: MesosEvent[] = [];
+  private res: IncomingMessage | undefined;
+
+  static async open(master: string): Promise<OperatorStream> {
+    const s = new OperatorStream();
+    s.res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(new URL('/api/v1', master), { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' } }, resolve);
+      req.on('error', reject);
+      req.end(JSON.stringify({ type: 'SUBSCRIBE' }));
+    });
+    if (s.res.statusCode !== 200) throw new Error(`operator SUBSCRIBE answered ${s.res.statusCode}`);
+    const decoder = new RecordIODecoder();
+    s.res.on('data', (chunk: Buffer) => {
+      for (const e of decoder.push(chunk)) s.events.push(e as MesosEvent);
+    });
+    return s;
+  }
+
+  async next(match: (e: MesosEvent) => boolean, what: string): Promise<MesosEvent> {
+    return waitFor(() => this.events.find(match), { what: `${what} on the operator stream`, timeoutMs: 30_000, intervalMs: 50 });
+  }
+
+  close(): void {
+    this.res?.destroy();
+  }
+}

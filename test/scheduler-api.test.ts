@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cell, cli, settle, waitFor } from './harness.js';
-import { launch, post, RawScheduler, type Status } from './mesosframework.js';
+import { launch, OperatorStream, post, RawScheduler, type Status } from './mesosframework.js';
 
 const INFO = { user: 'root', name: 'raw-json-scheduler', roles: ['test'], capabilities: [{ type: 'MULTI_ROLE' }] };
 
@@ -35,6 +35,13 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
   assert.match(metrics, /^muster_master_frameworks\{state="connected"\} 1$/m);
   assert.match(await (await fetch(`${master.url}/`)).text(), /raw-json-scheduler/);
 
+  // A dashboard following the operator API's event stream sees the framework and, below, its task.
+  const operator = await OperatorStream.open(master.url);
+  t.after(() => operator.close());
+  const subscribedOp = await operator.next((e) => e.type === 'SUBSCRIBED', 'SUBSCRIBED');
+  const known = ((subscribedOp['subscribed'] as { get_state: { get_frameworks: { frameworks: { framework_info: { id: { value: string } } }[] } } }).get_state.get_frameworks.frameworks).map((f) => f.framework_info.id.value);
+  assert.ok(known.includes(s.frameworkId), `the framework is in the stream's first state: ${known.join(', ')}`);
+
   const offer = await s.nextOffer();
   assert.equal(offer.allocation_info?.role, 'test');
   const cpus = offer.resources.find((r) => r.name === 'cpus')?.scalar?.value ?? 0;
@@ -56,6 +63,10 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
   assert.match(unknown.stderr, /no framework "nope"/);
   const finished = await s.waitStatus('hello-1', 'TASK_FINISHED');
   assert.equal(finished.source, 'SOURCE_EXECUTOR');
+  const added = await operator.next((e) => e.type === 'TASK_ADDED', 'TASK_ADDED');
+  const task = (added['task_added'] as { task: { task_id: { value: string }; framework_id: { value: string } } }).task;
+  assert.deepEqual([task.task_id.value, task.framework_id.value], ['hello-1', s.frameworkId]);
+  await operator.next((e) => e.type === 'TASK_UPDATED' && (e['task_updated'] as { state: string }).state === 'TASK_FINISHED', 'TASK_UPDATED to TASK_FINISHED');
 
   // The master shows the task as the framework's while it runs and forgets it once acknowledged:
   // reconciling it then answers TASK_LOST, as Mesos does for a task it does not know.
