@@ -27,6 +27,11 @@ export interface AgentInfo {
    * namespaces, role users", or "none: the agent is not root, tasks run as plain processes".
    */
   isolation?: string;
+  /**
+   * The agent's API token: the master sends it as `Authorization: Bearer <token>` on its calls to
+   * the agent's /exec and /files/*. The master keeps it in memory only, never in its log or answers.
+   */
+  apiToken?: string;
 }
 
 /** TaskGpu is what a task holds of one GPU device: its index on the agent, and milli (1000 = whole). */
