@@ -103,6 +103,11 @@ export class AgentLinks {
   private readonly usage = new Map<string, TaskUsage>();
   /** CPU use of each task between its last two samples, in cores: Δ cpuSecs / Δ seconds. */
   private readonly cpuRate = new Map<string, number>();
+  /**
+   * Each agent's API token, from its latest SUBSCRIBE: the credential of the master's calls to the
+   * agent's /exec and /files/*. In memory only: never in the log, an answer or a log line.
+   */
+  private readonly apiTokens = new Map<string, string>();
 
   constructor(
     private readonly log: EventLog,
@@ -123,6 +128,11 @@ export class AgentLinks {
 
   private changed(agentId: string | undefined): void {
     for (const l of this.changeListeners) l(agentId);
+  }
+
+  /** apiTokenOf: the agent's API token, for `Authorization: Bearer`; undefined for an agent that sent none. */
+  apiTokenOf(agentId: string): string | undefined {
+    return this.apiTokens.get(agentId);
   }
 
   isConnected(agentId: string): boolean {
@@ -301,7 +311,11 @@ export class AgentLinks {
    */
   private async subscribe(info: AgentInfo, reported: RunningTask[], busyPorts: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const resources = resourcesOf(info);
-    const { agentId, kills } = await this.log.submit((state, now) => registerAgent(state, now, info, resources, reported));
+    // The token stays here: what registerAgent sees may reach the log.
+    const { apiToken, ...described } = info;
+    const { agentId, kills } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported));
+    if (apiToken === undefined) this.apiTokens.delete(agentId);
+    else this.apiTokens.set(agentId, apiToken);
 
     this.connections.get(agentId)?.close();
     // A new session: whatever the agent said before (stopping, busy ports) is replaced by this one.
