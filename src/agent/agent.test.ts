@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -147,8 +147,9 @@ function taskInfo(taskId: string, cmd: string, overrides: Partial<TaskInfo> = {}
   return fixtureTaskInfo({ taskId, processes: [{ name: 'main', cmd }], ...overrides });
 }
 
-async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url);
+/** getJson GETs a URL of the agent, with its API token when given one (as the master does). */
+async function getJson(url: string, apiToken?: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { headers: apiToken === undefined ? {} : { authorization: `Bearer ${apiToken}` } });
   return { status: res.status, body: (await res.json()) };
 }
 
@@ -199,6 +200,10 @@ describe('agent', () => {
     assert.deepEqual(sub.agent.resources, { cpus: 3, mem: 2048, disk: 4096, gpus: 0, ports: '[31000-32000]' });
     assert.deepEqual(sub.agent.attributes, { host: 'm1', os: 'linux', arch: process.arch, rack: 'r1' });
     assert.deepEqual(sub.tasks, []);
+    // Its API token, which the master needs for /exec and /files/*, kept in its work dir for it alone.
+    assert.match(sub.agent.apiToken ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(readFileSync(path.join(workDir, 'api-token'), 'utf8').trim(), sub.agent.apiToken);
+    assert.equal(statSync(path.join(workDir, 'api-token')).mode & 0o777, 0o600);
     await master.waitFor('the agent id', () => agent.agentId() === 'agent-fake-1');
     assert.deepEqual(JSON.parse(readFileSync(path.join(workDir, 'agent.json'), 'utf8')), { agentId: 'agent-fake-1' });
 
@@ -206,6 +211,7 @@ describe('agent', () => {
     await start();
     const again = await master.waitFor('a second SUBSCRIBE', () => master.subscribes[1]);
     assert.equal(again.agent.agentId, 'agent-fake-1');
+    assert.equal(again.agent.apiToken, sub.agent.apiToken, 'a restarted agent keeps its token');
   });
 
   test('it sends heartbeat calls at the interval the master asked for', async () => {
@@ -221,7 +227,9 @@ describe('agent', () => {
     assert.deepEqual(master.states('t-finish'), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
     await master.waitFor('the checkpoint to go', () => !existsSync(path.join(workDir, 'tasks', 't-finish.json')));
 
-    const { status, body } = await getJson(`${agent.url}/files/read?task=t-finish&path=stdout`);
+    const token = master.subscribes[0]?.agent.apiToken;
+    assert.equal((await getJson(`${agent.url}/files/read?task=t-finish&path=stdout`)).status, 401, 'not without the token');
+    const { status, body } = await getJson(`${agent.url}/files/read?task=t-finish&path=stdout`, token);
     assert.equal(status, 200);
     assert.deepEqual(body, { path: 'stdout', offset: 0, size: 24, data: 'hello t-finish on 31000\n', eof: true });
   });
@@ -436,10 +444,11 @@ describe('agent', () => {
     assert.match(metrics, /^muster_agent_subscribed 1$/m);
     assert.match(metrics, /^muster_agent_uptime_seconds \d+$/m);
     assert.match(metrics, /^muster_agent_isolation\{mode="(cgroups-v1|cgroups-v2|none)"\} 1$/m);
-    const missing = await getJson(`${agent.url}/files/read?task=nope&path=stdout`);
+    const token = master.subscribes[0]?.agent.apiToken;
+    const missing = await getJson(`${agent.url}/files/read?task=nope&path=stdout`, token);
     assert.equal(missing.status, 404);
     assert.equal((missing.body as { error: { code: string } }).error.code, 'TASK_NOT_FOUND');
-    const escape = await getJson(`${agent.url}/files/read?task=nope/../..&path=stdout`);
+    const escape = await getJson(`${agent.url}/files/read?task=nope/../..&path=stdout`, token);
     assert.equal(escape.status, 400);
   });
 

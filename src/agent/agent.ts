@@ -6,6 +6,7 @@ import os from 'node:os';
 import { formatRanges, formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
+import { loadApiToken } from './apitoken.js';
 import { taskDir } from './checkpoint.js';
 import { ProcessContainerizer } from './containerizer.js';
 import { advertiseAddress, detectAttributes, detectResources } from './detect.js';
@@ -34,6 +35,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const startedAt = Date.now();
 
   const workDir = prepareWorkDir(opts.workDir);
+  const apiToken = loadApiToken(workDir);
   const hostname = opts.hostname ?? os.hostname();
   const attributes = detectAttributes(opts.attributes === undefined ? { hostname } : { hostname, flag: opts.attributes });
   const resources = await detectResources(
@@ -45,6 +47,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     ...(opts.cgroupRoot === undefined ? {} : { cgroupRoot: opts.cgroupRoot }),
     ...(opts.roleUsers === undefined ? {} : { roleUsers: opts.roleUsers }),
     ...(opts.taskUser === undefined ? {} : { taskUser: opts.taskUser }),
+    ...(opts.roleUidRange === undefined ? {} : { uidRange: opts.roleUidRange }),
+    ...(opts.uidClaimsDir === undefined ? {} : { uidClaimsDir: opts.uidClaimsDir }),
+    workDir,
     allowRootTasks: opts.allowRootTasks === true,
     disabled: opts.isolation === 'none',
     logger: logger.child('isolation'),
@@ -127,6 +132,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
         attributes,
         version: VERSION,
         isolation: isolator.description,
+        apiToken,
       },
       tasks: table.running(),
       busyPorts: formatRanges(table.busyPorts()),
@@ -157,6 +163,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       logger: logger.child('http'),
       routes: {
         workDir,
+        apiToken,
         agentId: () => masterLink.agentId,
         tasks: () => table.rows(),
         isActive: (taskId) => table.isActive(taskId),

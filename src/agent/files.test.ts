@@ -254,7 +254,10 @@ describe('file helpers', () => {
 describe('the agent server', () => {
   let workDir: string;
   let server: AgentServer;
-  const get = (pathAndQuery: string, method = 'GET') => fetch(`http://127.0.0.1:${server.port}${pathAndQuery}`, { method });
+  const token = 'T'.repeat(43);
+  const withToken = { authorization: `Bearer ${token}` };
+  const get = (pathAndQuery: string, method = 'GET', headers: Record<string, string> = withToken) =>
+    fetch(`http://127.0.0.1:${server.port}${pathAndQuery}`, { method, headers });
 
   before(async () => {
     workDir = prepareWorkDir(mkdtempSync(path.join(os.tmpdir(), 'muster-files-server-')));
@@ -268,7 +271,7 @@ describe('the agent server', () => {
       host: '127.0.0.1',
       port: 0,
       logger: silentLogger,
-      routes: { workDir, agentId: () => 'agent-1', tasks: () => [], isActive: () => false, metrics: () => '', exec: () => Promise.resolve() },
+      routes: { workDir, apiToken: token, agentId: () => 'agent-1', tasks: () => [], isActive: () => false, metrics: () => '', exec: () => Promise.resolve() },
     });
   });
 
@@ -314,5 +317,36 @@ describe('the agent server', () => {
     const res = await get('/files/browse?task=task-2');
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'TASK_NOT_FOUND');
+  });
+
+  test('/files/* and /exec answer 401 without the API token or with a wrong one; /health, /state and /metrics are open', async () => {
+    const wrong = [undefined, '', 'Bearer', `Bearer ${'U'.repeat(43)}`, `Basic ${token}`, `Bearer ${token}x`, token];
+    const guarded = ['/files/read?task=task-1&path=stdout', '/files/download?task=task-1&path=stdout', '/files/browse?task=task-1', '/health/../files/read?task=task-1&path=stdout', '/nowhere'];
+    for (const authorization of wrong) {
+      const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+      for (const route of guarded) {
+        const res = await get(route, 'GET', headers);
+        const body = await res.text();
+        assert.equal(res.status, 401, `${route} with ${String(authorization)}`);
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="muster-agent"');
+        assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'UNAUTHENTICATED');
+        assert.ok(!body.includes('hello'), 'no file content without the token');
+      }
+      const exec = await fetch(`http://127.0.0.1:${server.port}/exec`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ taskId: 'task-1', argv: ['true'] }),
+      });
+      assert.equal(exec.status, 401);
+      await exec.body?.cancel();
+      for (const open of ['/health', '/state', '/metrics']) {
+        const res = await get(open, 'GET', headers);
+        assert.equal(res.status, 200, open);
+        await res.body?.cancel();
+      }
+    }
+    const right = await get('/files/read?task=task-1&path=stdout', 'GET', { authorization: `bearer  ${token}` });
+    assert.equal(right.status, 200, 'the scheme is case-insensitive, as RFC 7235 says');
+    await right.body?.cancel();
   });
 });

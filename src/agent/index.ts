@@ -2,4 +2,4 @@
 export { startAgent } from './agent.js';
 export type { AgentHandle, AgentOptions } from './options.js';
 export { parseAttributes } from './detect.js';
-export { parseRoleUsers } from './isolation/index.js';
+export { parseRoleUsers, parseUidRange } from './isolation/index.js';

@@ -1,6 +1,7 @@
 // AgentOptions are the flags of `muster agent` (and the agent half of `muster dev`).
 
 import type { Logger } from '../log/index.js';
+import type { UidRange } from './isolation/index.js';
 
 export interface AgentOptions {
   /** Master URLs; the agent tries them in turn and follows redirects to the leader. */
@@ -23,8 +24,12 @@ export interface AgentOptions {
   cgroupRoot?: string;
   /** Which unix user each role's tasks run as, e.g. { web: 'www-data' }. */
   roleUsers?: Record<string, string>;
-  /** The user of roles not in roleUsers (default "nobody"). */
+  /** The user of every role not in roleUsers; by default each such role gets a uid of its own. */
   taskUser?: string;
+  /** The uids the agent allocates to roles not in roleUsers (default 60000-60999). */
+  roleUidRange?: UidRange;
+  /** Where every agent of the machine claims the uids it allocated (default /var/lib/muster/uids). */
+  uidClaimsDir?: string;
   /** "none" turns isolation off; "auto" (the default) uses what the machine and the agent's user allow. */
   isolation?: 'auto' | 'none';
   /** Lets a role map to root. Off by default: a task escaping as root owns the machine. */

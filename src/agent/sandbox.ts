@@ -1,7 +1,8 @@
-// A sandbox is a task's working directory on the agent: workDir/sandboxes/<taskId>/, holding the
-// task's stdout and stderr files (and their rotations stdout.1, stdout.2 …), its tmp/ and the
-// agent's own .muster/ (exit status, supervisor log). It outlives the task so that its logs can be
-// read after it ended; SandboxGc (gc.ts) removes old ones.
+// A sandbox is a task's working directory on the agent: workDir/sandboxes/<taskId>/ (0700, owned by
+// the task's user when the agent is root), holding the task's stdout and stderr files (and their
+// rotations stdout.1, stdout.2 …), its tmp/ and the agent's own .muster/ (exit status, supervisor
+// log). It outlives the task so that its logs can be read after it ended; SandboxGc (gc.ts)
+// removes old ones.
 
 import type { Stats } from 'node:fs';
 import { mkdirSync } from 'node:fs';
@@ -29,12 +30,19 @@ export function sandboxPath(workDir: string, taskId: string): string {
   return path.join(sandboxesDir(workDir), taskId);
 }
 
-/** createSandbox makes the sandbox and its tmp/; an existing one (a relaunch) is reused. */
+/**
+ * createSandbox makes the sandbox and its tmp/, 0700 from the start (the isolator then gives both
+ * to the task's user); an existing one (a relaunch) is reused.
+ */
 export function createSandbox(workDir: string, taskId: string): string {
   const dir = sandboxPath(workDir, taskId);
-  mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: SANDBOX_MODE });
+  mkdirSync(path.join(dir, 'tmp'), { recursive: true, mode: SANDBOX_MODE });
   return dir;
 }
+
+/** SANDBOX_MODE: a sandbox is its task's user's alone; the agent, root, reads it all the same. */
+const SANDBOX_MODE = 0o700;
 
 /** InSandbox is a path a client asked for, resolved to the real file it names. */
 export interface InSandbox {

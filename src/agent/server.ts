@@ -1,6 +1,8 @@
 // The agent's own HTTP server (port 5051): health, state, sandbox files (browse, read, download),
 // metrics, and POST /exec (a command inside a running task, streamed back). Apart from exec it is
 // read-only: everything that changes the agent's tasks comes from the master over the link.
+// /exec and /files/* need the agent's API token (apitoken.ts) as a bearer credential, else 401:
+// tasks on this machine reach the port too. /health, /state and /metrics are open.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,12 +11,15 @@ import { pipeline } from 'node:stream';
 import { MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { METRICS_CONTENT_TYPE } from '../metrics/index.js';
+import { bearerMatches } from './apitoken.js';
 import { browseSandbox, contentDisposition, openDownload, readFileChunk } from './files.js';
 import type { TaskRow } from './tasks.js';
 
 /** AgentRoutes is what the server needs to know about the agent. */
 export interface AgentRoutes {
   workDir: string;
+  /** The token /exec and /files/* require as `Authorization: Bearer <token>`. */
+  apiToken: string;
   agentId(): string | undefined;
   tasks(): TaskRow[];
   isActive(taskId: string): boolean;
@@ -33,7 +38,16 @@ export interface AgentServer {
 export async function startServer(options: { host: string; port: number; routes: AgentRoutes; logger: Logger }): Promise<AgentServer> {
   const { routes, logger } = options;
   const server = http.createServer((req, res) => {
-    if (req.method === 'POST' && req.url?.split('?')[0] === '/exec') {
+    // Judged on the path as the routes see it (URL resolves "/health/../files/read" to /files/read).
+    const pathname = pathOf(req);
+    if (!OPEN_PATHS.has(pathname) && !bearerMatches(req.headers.authorization, routes.apiToken)) {
+      const e = new MusterError('UNAUTHENTICATED', `${pathname.slice(0, 100)} needs the agent's API token as "Authorization: Bearer <token>"; the master sends it`);
+      res.setHeader('www-authenticate', 'Bearer realm="muster-agent"');
+      req.resume();
+      send(res, { status: e.status, json: e.toBody() }, logger);
+      return;
+    }
+    if (req.method === 'POST' && pathname === '/exec') {
       routes.exec(req, res).catch((err: unknown) => {
         if (!(err instanceof MusterError)) logger.error('exec failed', { error: err });
         const e = err instanceof MusterError ? err : new MusterError('INTERNAL', 'the agent failed to run the command');
@@ -67,6 +81,20 @@ export async function startServer(options: { host: string; port: number; routes:
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * OPEN_PATHS need no token: what they show (ids, states, figures) is no way into a task. Every other
+ * path does, /exec and /files/* first; an unknown one answers 401 rather than 404 without it.
+ */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/health', '/state', '/metrics']);
+
+function pathOf(req: http.IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://agent').pathname;
+  } catch {
+    return '/';
+  }
 }
 
 /** Answer is what a route returns: JSON, text, or a file to stream (a download). */

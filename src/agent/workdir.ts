@@ -1,7 +1,9 @@
 // The work dir holds everything an agent keeps across restarts: agent.json (the id the master gave
-// it), tasks/ (one checkpoint per task it runs) and sandboxes/ (one directory per task).
+// it), api-token (its HTTP API's credential, see apitoken.ts), role-uids.json (the uids it allocated
+// to roles), tasks/ (one checkpoint per task it runs, 0700) and sandboxes/ (one directory per task,
+// 0711: a task reaches its own but cannot list the others).
 
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
@@ -15,8 +17,10 @@ export function prepareWorkDir(workDir: string): string {
   const probe = path.join(dir, `.write-probe-${process.pid}`);
   try {
     mkdirSync(dir, { recursive: true });
-    mkdirSync(path.join(dir, 'tasks'), { recursive: true });
-    mkdirSync(path.join(dir, 'sandboxes'), { recursive: true });
+    // Checkpoints hold the tasks' environments (their secrets): the agent's alone. Tasks pass
+    // through sandboxes/ to their own sandbox but may not list the others.
+    closeTo(path.join(dir, 'tasks'), TASKS_DIR_MODE);
+    closeTo(path.join(dir, 'sandboxes'), SANDBOXES_DIR_MODE);
     writeFileSync(probe, 'ok');
     rmSync(probe, { force: true });
   } catch (err) {
@@ -25,6 +29,25 @@ export function prepareWorkDir(workDir: string): string {
     });
   }
   return dir;
+}
+
+/** TASKS_DIR_MODE: task checkpoints are the agent's alone. */
+const TASKS_DIR_MODE = 0o700;
+/** SANDBOXES_DIR_MODE: searchable, so a task reaches its sandbox by path, but not listable. */
+const SANDBOXES_DIR_MODE = 0o711;
+
+/**
+ * closeTo makes the directory if needed and sets its mode, also on a work dir made by an older
+ * agent. A directory the agent does not own (an agent that is not root, in a shared work dir) is
+ * left as it is: such an agent isolates nothing anyway.
+ */
+function closeTo(dir: string, mode: number): void {
+  mkdirSync(dir, { recursive: true, mode });
+  try {
+    chmodSync(dir, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+  }
 }
 
 /** writeJsonAtomic writes through a temporary file and a rename, so a crash never leaves half a file. */

@@ -50,6 +50,7 @@ interface AgentFlags {
   cgroupRoot?: string;
   roleUsers?: string;
   taskUser?: string;
+  roleUidRange?: string;
   allowRootTasks?: boolean;
   isolation?: 'auto' | 'none';
   logMaxSize?: number;
@@ -202,7 +203,8 @@ Examples:
     .option('--resources <spec>', 'override detected resources, e.g. "cpus:2;mem:1024;ports:[31000-31999]"', flags.resources)
     .option('--attributes <spec>', 'attributes for constraints, e.g. "rack:r1;zone:a"', flags.attributes)
     .option('--role-users <map>', 'the unix user of each role\'s tasks, e.g. "web=www-data,batch=nobody"')
-    .option('--task-user <user>', 'the user of roles not in --role-users (default nobody)')
+    .option('--task-user <user>', 'one user for every role not in --role-users, e.g. nobody (default: each such role gets a uid of its own)')
+    .option('--role-uid-range <first-last>', 'the uids the agent allocates, one per role not in --role-users (default 60000-60999)')
     .option('--allow-root-tasks', 'let a role map to root (refused by default)')
     .option('--isolation <mode>', 'auto (cgroups, namespaces and role users where the agent may) or none (plain processes)', flags.isolation)
     .option('--cgroup-root <path>', 'the agent\'s cgroup, under each hierarchy\'s root (default muster)', flags.cgroupRoot)
@@ -218,8 +220,10 @@ Examples:
 follows redirects to the leader.
 
 As root the agent isolates each task: cgroups (v2, or v1) limit its cpus, memory and pids, it gets
-its own pid and mount namespaces (and /tmp), and it runs as its role's user, never as root unless
---allow-root-tasks. Without root tasks run as plain processes of the agent's user.
+its own pid and mount namespaces (and private /tmp, /var/tmp and /dev/shm), and it runs as its
+role's user: the one --role-users names, else a uid of --role-uid-range that the agent allocates
+to that role alone and keeps in its work dir; never as root unless --allow-root-tasks. Without root
+tasks run as plain processes of the agent's user.
 
 Tasks run under a supervisor that outlives the agent: SIGTERM or Ctrl-C stops the agent and leaves
 its tasks running, and the next agent on the same --work-dir reattaches to them. SIGUSR1 kills
@@ -236,7 +240,7 @@ Examples:
       if (masters === undefined) {
         throw new UsageError('the agent needs a master to register with', 'give --master URL[,URL...] or set MUSTER_MASTER');
       }
-      const { startAgent, parseRoleUsers } = await import('../agent/index.js');
+      const { startAgent, parseRoleUsers, parseUidRange } = await import('../agent/index.js');
       const options: AgentOptions = {
         masters,
         workDir: opts.workDir ?? DEFAULT_AGENT_WORK_DIR,
@@ -256,6 +260,13 @@ Examples:
         }
       }
       if (opts.taskUser !== undefined) options.taskUser = opts.taskUser;
+      if (opts.roleUidRange !== undefined) {
+        try {
+          options.roleUidRange = parseUidRange(opts.roleUidRange);
+        } catch (err) {
+          throw new UsageError(`--role-uid-range: ${err instanceof Error ? err.message : String(err)}`, 'give the first and last uid, e.g. 60000-60999');
+        }
+      }
       if (opts.allowRootTasks === true) options.allowRootTasks = true;
       if (opts.isolation !== undefined) options.isolation = opts.isolation;
       if (opts.cgroupRoot !== undefined) options.cgroupRoot = opts.cgroupRoot;

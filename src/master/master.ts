@@ -197,8 +197,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     slackOf: (id) => leading().links.slackOf(id),
     isConnected: (id) => acting?.links.isConnected(id) ?? false,
   });
-  addFileRoutes(router, { log, logger: logger.child('files') });
-  addExecRoutes(router, { log, logger: logger.child('exec') });
+  // Agents' API tokens live in the acting leader's links, in memory only.
+  const apiTokenOf = (agentId: string): string | undefined => acting?.links.apiTokenOf(agentId);
+  addFileRoutes(router, { log, logger: logger.child('files'), apiTokenOf });
+  addExecRoutes(router, { log, logger: logger.child('exec'), apiTokenOf });
   addEventRoutes(router, log, opts.recentEvents);
   addSchedulerRoutes(router, () => leading().externals);
   addFrameworkRoutes(router, { log, externals: () => acting?.externals, leading: () => leading().externals });

@@ -56,7 +56,10 @@ test('an agent that is not root isolates nothing, says so in one warning, and ru
   const isolator = await Isolator.create({ logger, isRoot: false, roleUsers: { web: 'www-data' } });
   assert.equal(isolator.mode, 'none');
   assert.equal(isolator.namespaces, false);
-  assert.equal(isolator.description, 'none: the agent is not root, so tasks run as plain processes of its user');
+  assert.equal(
+    isolator.description,
+    "none: the agent is not root, so tasks run as plain processes of its user; they share the agent's files (its API token too) and the host's /tmp, /var/tmp and /dev/shm",
+  );
   assert.equal(logger.warnings.length, 1);
   assert.match(logger.warnings[0] ?? '', /not root/);
 
@@ -91,8 +94,15 @@ test('prepare() refuses task ids that are not safe and resources it cannot turn 
   assert.throws(() => isolator.prepare({ taskId: 't', role: 'web', resources: { cpus: 1, mem: Number.NaN } }), /cpus and mem above 0/);
 });
 
+/** scratchDir: a temp dir removed after the test. */
+function scratchDir(t: TestContext, prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** rootIsolator: a root agent's Isolator on this machine's cgroups, under a test root removed afterwards. */
-async function rootIsolator(t: TestContext, extra: { allowRootTasks?: boolean } = {}): Promise<Isolator | undefined> {
+async function rootIsolator(t: TestContext, extra: { allowRootTasks?: boolean; taskUser?: string } = {}): Promise<Isolator | undefined> {
   if (!requireOrSkip(t, isRoot(), 'needs root')) return undefined;
   const layout = detectCgroupLayout();
   if (!requireOrSkip(t, layout !== undefined, 'needs cgroups v2 with cpu, memory and pids, or the v1 hierarchies')) return undefined;
@@ -102,6 +112,9 @@ async function rootIsolator(t: TestContext, extra: { allowRootTasks?: boolean } 
     roleUsers: { web: 'www-data', admin: 'root', ops: 'toor' },
     userFiles: userFiles(t),
     pidsMax: 100,
+    workDir: scratchDir(t, 'muster-isolator-work-'),
+    uidRange: { first: 61_000, last: 61_009 },
+    uidClaimsDir: scratchDir(t, 'muster-isolator-claims-'),
     ...extra,
   });
   t.after(async () => {
@@ -117,7 +130,10 @@ test('as root, the agent isolates with the cgroups it finds, namespaces and role
   const version = detectCgroupLayout()?.version;
   assert.equal(isolator.mode, `cgroups-${version}`);
   assert.equal(isolator.namespaces, true);
-  assert.equal(isolator.description, `cgroups ${version} (cpu, memory, pids), pid and mount namespaces, tasks run as their role's user`);
+  assert.equal(
+    isolator.description,
+    `cgroups ${version} (cpu, memory, pids), pid and mount namespaces, private /tmp, /var/tmp and /dev/shm, tasks run as their role's user (--role-users, else a uid of 61000-61009 of the role's own), sandboxes 0700`,
+  );
 
   const web = isolator.prepare(task('web-prod-a-0-x', 'web'));
   assert.deepEqual(web.user, { name: 'www-data', uid: 33, gid: 33, groups: [33, 2000] });
@@ -130,9 +146,15 @@ test('as root, the agent isolates with the cgroups it finds, namespaces and role
   const limitFile = version === 'v1' ? 'memory.limit_in_bytes' : 'memory.max';
   assert.equal(readFileSync(path.join(memoryDir, limitFile), 'utf8').trim(), String(64 * 1024 * 1024));
 
-  // Roles without a mapping run as the task user, nobody by default.
+  // A role without a mapping gets a uid of its own from the range, the same for each of its tasks,
+  // with a group of the same number and no supplementary groups.
   const batch = isolator.prepare(task('batch-prod-b-0-y', 'batch'));
-  assert.equal(batch.user?.name, 'nobody');
+  assert.deepEqual(batch.user, { name: 'uid 61000', uid: 61_000, gid: 61_000, groups: [] });
+  const other = isolator.prepare(task('etl-prod-c-0-z', 'etl'));
+  assert.equal(other.user?.uid, 61_001, 'another role, another uid');
+  assert.equal(isolator.prepare(task('batch-prod-b-1-y', 'batch')).user?.uid, 61_000);
+  await isolator.destroy('etl-prod-c-0-z');
+  await isolator.destroy('batch-prod-b-1-y');
 
   assert.deepEqual(isolator.orphans(new Set(['web-prod-a-0-x'])), ['batch-prod-b-0-y']);
   // A cgroup with processes in it is never an orphan: it may be another agent's live task.
@@ -169,6 +191,28 @@ test('as root, a role that maps to uid 0 is refused unless root tasks are allowe
   await allowing.destroy('admin-prod-a-0-x');
 });
 
+test('as root with --task-user, every role not mapped runs as that one user, and the agent warns that they share it', async (t) => {
+  if (!requireOrSkip(t, isRoot(), 'needs root')) return;
+  const logger = recordingLogger();
+  const isolator = await Isolator.create({
+    logger,
+    cgroupRoot: `muster-test-${process.pid}-${randomBytes(4).toString('hex')}`,
+    roleUsers: { web: 'www-data', api: 'www-data' },
+    taskUser: 'nobody',
+    userFiles: userFiles(t),
+    workDir: scratchDir(t, 'muster-isolator-work-'),
+    uidClaimsDir: scratchDir(t, 'muster-isolator-claims-'),
+  });
+  t.after(async () => {
+    for (const id of isolator.orphans(new Set())) await isolator.destroy(id).catch(() => undefined);
+    isolator.removeRootIfEmpty();
+  });
+  assert.match(isolator.description, /tasks run as their role's user \(--role-users, else nobody\)/);
+  assert.ok(logger.warnings.some((w) => /roles web, api all run as www-data/.test(w)), logger.warnings.join('\n'));
+  assert.ok(logger.warnings.some((w) => /every role not in --role-users runs as nobody/.test(w)), logger.warnings.join('\n'));
+  assert.equal(isolator.prepare(task('batch-prod-b-0-y', 'batch')).user?.uid, 65_534);
+});
+
 test('chownSandbox gives the sandbox and its tmp/ to the task user, leaves .muster/ to root, and refuses links', async (t) => {
   if (!requireOrSkip(t, isRoot(), 'needs root to change owners')) return;
   const isolator = await Isolator.create({ logger: recordingLogger(), isRoot: true, userFiles: userFiles(t), cgroupRoot: `muster-test-${process.pid}-${randomBytes(4).toString('hex')}` });
@@ -179,13 +223,14 @@ test('chownSandbox gives the sandbox and its tmp/ to the task user, leaves .must
   mkdirSync(path.join(sandbox, 'tmp'), { recursive: true });
   mkdirSync(path.join(sandbox, '.muster'));
   const nobody = { name: 'nobody', uid: 65534, gid: 65534, groups: [65534] };
+  // Made 0700 as the agent makes it; the owner changes, the mode stays closed to group and others.
 
   isolator.chownSandbox(sandbox, nobody);
   for (const dir of [sandbox, path.join(sandbox, 'tmp')]) {
     const st = statSync(dir);
     assert.equal(st.uid, 65534, dir);
     assert.equal(st.gid, 65534, dir);
-    assert.equal(st.mode & 0o777, 0o750, dir);
+    assert.equal(st.mode & 0o777, 0o700, dir);
   }
   assert.equal(statSync(path.join(sandbox, '.muster')).uid, 0);
 

@@ -1,10 +1,15 @@
 // The Isolator decides how each task is isolated and prepares what the task's supervisor applies:
 // the cgroups it joins (cpu, memory and pids limits), the unix user it runs as (its role's), and
-// whether it gets pid and mount namespaces. It adapts to the machine once, at the agent's start:
+// whether it gets pid and mount namespaces (the supervisor gives a mount namespace private /tmp,
+// /var/tmp and /dev/shm). It adapts to the machine once, at the agent's start:
 //
 //   root with cgroups:     cgroups v2 or v1, namespaces, role users (Mesos's linux launcher);
 //   root without cgroups:  namespaces and role users; no resource limits (and it says so);
 //   not root:              nothing: tasks are plain processes of the agent's user (and it says so).
+//
+// A role's user is the one --role-users maps it to, else --task-user when the operator gave one,
+// else a uid of the role's own that the agent allocates (uids.ts): two roles share a user only
+// when the operator said so.
 //
 // Degrading is deliberate: `muster dev` on a laptop must run tasks without root, and an operator
 // reads the agent's isolation in its start-up log and in the master's view of the agent.
@@ -15,6 +20,7 @@ import path from 'node:path';
 import { checkKeyPart, isSafeId, MusterError } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { Cgroups, checkCgroupRoot, DEFAULT_CGROUP_ROOT, type CgroupUsage, type MemoryLimitation } from './cgroups.js';
+import { formatUidRange, RoleUids, type UidRange } from './uids.js';
 import { isValidUserName, resolveUser, type UnixUser, type UserFiles } from './users.js';
 
 /** IsolationMode names the resource isolation in use. */
@@ -30,8 +36,14 @@ export interface IsolatorOptions {
   cgroupRoot?: string;
   /** Role → unix user (--role-users). */
   roleUsers?: Record<string, string>;
-  /** The user of roles not in roleUsers (default "nobody"). */
+  /** The user of every role not in roleUsers; by default each such role gets a uid of its own. */
   taskUser?: string;
+  /** The agent's work dir, where the uids allocated to roles are recorded; without it none are allocated. */
+  workDir?: string;
+  /** The uids the agent allocates to roles (--role-uid-range; default 60000-60999). */
+  uidRange?: UidRange;
+  /** Where the uids allocated by every agent of this machine are claimed (default /var/lib/muster/uids). */
+  uidClaimsDir?: string;
   /** Let a role map to root (uid 0); off by default, as a task as root owns the machine. */
   allowRootTasks?: boolean;
   /** pids.max of each task (default 4096): a fork bomb stays inside its task. */
@@ -63,13 +75,17 @@ export interface PreparedIsolation {
   mountNamespace: boolean;
 }
 
-const DEFAULT_TASK_USER = 'nobody';
 const DEFAULT_PIDS_MAX = 4096;
 const PID_MAX_LIMIT = 4_194_304;
 /** How long the namespace probe may take: a wedged unshare must not stall the agent's start. */
 const PROBE_TIMEOUT_MS = 2000;
-/** The sandbox is the task user's, readable by its group only: other roles' tasks cannot read it. */
-const SANDBOX_MODE = 0o750;
+/**
+ * The sandbox is the task user's alone: not its group's either, as a mapped user's primary group may
+ * hold other users (nogroup, users).
+ */
+const SANDBOX_MODE = 0o700;
+/** MAX_DESCRIPTION keeps the description within what the master accepts in AgentInfo (512). */
+const MAX_DESCRIPTION = 500;
 
 /** Isolator prepares, measures, kills and cleans up each task's isolation. */
 export class Isolator {
@@ -85,7 +101,8 @@ export class Isolator {
       isRoot: boolean;
       cgroups: Cgroups | undefined;
       roleUsers: Map<string, string>;
-      taskUser: string;
+      taskUser: string | undefined;
+      roleUids: RoleUids | undefined;
       allowRootTasks: boolean;
       pidsMax: number;
       userFiles: UserFiles;
@@ -96,7 +113,7 @@ export class Isolator {
   ) {
     this.mode = mode;
     this.namespaces = namespaces;
-    this.description = description;
+    this.description = description.length > MAX_DESCRIPTION ? `${description.slice(0, MAX_DESCRIPTION - 1)}…` : description;
   }
 
   /**
@@ -114,28 +131,40 @@ export class Isolator {
     if (!Number.isInteger(pidsMax) || pidsMax < 1 || pidsMax > PID_MAX_LIMIT) {
       throw new MusterError('INVALID_ARGUMENT', `pidsMax must be an integer from 1 to ${PID_MAX_LIMIT}, not ${pidsMax}`);
     }
-    const taskUser = options.taskUser ?? DEFAULT_TASK_USER;
+    const taskUser = options.taskUser;
     const roleUsers = new Map(Object.entries(options.roleUsers ?? {}));
-    for (const [role, user] of [['(default)', taskUser], ...roleUsers] as const) {
+    for (const [role, user] of [...(taskUser === undefined ? [] : [['(default)', taskUser] as const]), ...roleUsers]) {
       if (role !== '(default)' && checkKeyPart(role) !== undefined) throw new MusterError('INVALID_ARGUMENT', `role "${role.slice(0, 64)}" is not a valid role`);
       if (!isValidUserName(user)) throw new MusterError('INVALID_ARGUMENT', `"${user.slice(0, 64)}" is not a valid user name`);
     }
     const userFiles = options.userFiles ?? {};
-    const settings = { isRoot, roleUsers, taskUser, allowRootTasks: options.allowRootTasks ?? false, pidsMax, userFiles };
+    const settings = { isRoot, roleUsers, taskUser, roleUids: undefined, allowRootTasks: options.allowRootTasks ?? false, pidsMax, userFiles };
 
     if (options.disabled === true) {
       if (isRoot && options.allowRootTasks !== true) {
         throw new MusterError('INVALID_ARGUMENT', 'with --isolation none an agent running as root runs every task as root; add --allow-root-tasks to accept that');
       }
       logger.warn('isolation is off (--isolation none): tasks run as plain processes of the agent\'s user');
-      return new Isolator({ ...settings, isRoot: false, cgroups: undefined }, 'none', false, "none: turned off with --isolation none, so tasks run as plain processes of the agent's user");
+      return new Isolator({ ...settings, isRoot: false, cgroups: undefined }, 'none', false, `none: turned off with --isolation none, so tasks run as plain processes of the agent's user; ${SHARED}`);
     }
     if (!isRoot) {
       logger.warn('the agent is not root: tasks run as plain processes of its user, without cgroups, namespaces or role users');
-      return new Isolator({ ...settings, cgroups: undefined }, 'none', false, 'none: the agent is not root, so tasks run as plain processes of its user');
+      return new Isolator({ ...settings, cgroups: undefined }, 'none', false, `none: the agent is not root, so tasks run as plain processes of its user; ${SHARED}`);
     }
 
-    for (const user of new Set([taskUser, ...roleUsers.values()])) resolveUser(user, userFiles);
+    const named = taskUser === undefined ? [...roleUsers.values()] : [taskUser, ...roleUsers.values()];
+    for (const user of new Set(named)) resolveUser(user, userFiles);
+    warnSharedUsers(roleUsers, taskUser, logger);
+    const roleUids =
+      options.workDir === undefined
+        ? undefined
+        : RoleUids.open({
+            workDir: options.workDir,
+            ...(options.uidRange === undefined ? {} : { range: options.uidRange }),
+            ...(options.uidClaimsDir === undefined ? {} : { claimsDir: options.uidClaimsDir }),
+            userFiles,
+            logger,
+          });
 
     let cgroups: Cgroups | undefined;
     let cgroupProblem: string | undefined;
@@ -151,8 +180,9 @@ export class Isolator {
 
     const parts: string[] = [];
     parts.push(cgroups === undefined ? `no cgroups (${cgroupProblem ?? 'unknown'})` : `cgroups ${cgroups.version} (cpu, memory, pids)`);
-    parts.push(nsProblem === undefined ? 'pid and mount namespaces' : `no namespaces (${nsProblem})`);
-    parts.push("tasks run as their role's user");
+    parts.push(nsProblem === undefined ? 'pid and mount namespaces, private /tmp, /var/tmp and /dev/shm' : `no namespaces (${nsProblem}), so tasks share the host's /tmp, /var/tmp and /dev/shm`);
+    const others = taskUser !== undefined ? taskUser : roleUids !== undefined ? `a uid of ${formatUidRange(roleUids.range)} of the role's own` : 'none: such roles cannot run';
+    parts.push(`tasks run as their role's user (--role-users, else ${others}), sandboxes 0700`);
     const description = parts.join(', ');
     if (cgroups === undefined || nsProblem !== undefined) {
       logger.warn(`tasks run with partial isolation: ${description}`);
@@ -160,7 +190,7 @@ export class Isolator {
       logger.info(`isolation: ${description}`);
     }
     const mode: IsolationMode = cgroups === undefined ? 'none' : cgroups.version === 'v2' ? 'cgroups-v2' : 'cgroups-v1';
-    return new Isolator({ ...settings, cgroups }, mode, nsProblem === undefined, description);
+    return new Isolator({ ...settings, cgroups, roleUids }, mode, nsProblem === undefined, description);
   }
 
   /**
@@ -174,16 +204,10 @@ export class Isolator {
     if (!(Number.isFinite(resources.cpus) && resources.cpus > 0 && Number.isFinite(resources.mem) && resources.mem > 0)) {
       throw new IsolationError(`task ${taskId} needs cpus and mem above 0 to be isolated, not cpus ${resources.cpus} and mem ${resources.mem}`);
     }
-    const { isRoot, cgroups, roleUsers, taskUser, allowRootTasks, pidsMax, userFiles } = this.options;
+    const { isRoot, cgroups, allowRootTasks, pidsMax } = this.options;
     if (!isRoot) return { cgroups: [], pidNamespace: false, mountNamespace: false };
 
-    const userName = roleUsers.get(role) ?? taskUser;
-    let user: UnixUser;
-    try {
-      user = resolveUser(userName, userFiles);
-    } catch (err) {
-      throw new IsolationError(`role "${role}" maps to user "${userName}": ${errorText(err)}`);
-    }
+    const user = this.userOf(role);
     if (user.uid === 0 && !allowRootTasks) {
       const who = user.name === 'root' ? 'root' : `${user.name} (uid 0)`;
       throw new IsolationError(`role "${role}" maps to user ${who}; the agent runs tasks as root only with --allow-root-tasks`);
@@ -203,6 +227,25 @@ export class Isolator {
       }
     }
     return { cgroups: dirs, user, pidNamespace: this.namespaces, mountNamespace: this.namespaces };
+  }
+
+  /** userOf: the role's mapped user, else the task user, else the uid allocated to the role. Throws IsolationError. */
+  private userOf(role: string): UnixUser {
+    const { roleUsers, taskUser, roleUids, userFiles } = this.options;
+    const userName = roleUsers.get(role) ?? taskUser;
+    if (userName !== undefined) {
+      try {
+        return resolveUser(userName, userFiles);
+      } catch (err) {
+        throw new IsolationError(`role "${role}" maps to user "${userName}": ${errorText(err)}`);
+      }
+    }
+    if (roleUids === undefined) throw new IsolationError(`role "${role}" has no user: it is not in --role-users, and the agent allocates no uids without a work dir`);
+    try {
+      return roleUids.userOf(role);
+    } catch (err) {
+      throw new IsolationError(`cannot give role "${role}" a uid of its own: ${errorText(err)}`);
+    }
   }
 
   /** usage: what the task's cgroups measured; undefined without cgroups (the caller falls back to /proc). */
@@ -266,6 +309,24 @@ export class Isolator {
       if (err instanceof IsolationError) throw err;
       throw new IsolationError(`cannot give the sandbox ${dir} to user ${user.name}: ${errorText(err)}`);
     }
+  }
+}
+
+/** SHARED: what tasks share when the agent cannot keep them apart. */
+const SHARED = "they share the agent's files (its API token too) and the host's /tmp, /var/tmp and /dev/shm";
+
+/**
+ * warnSharedUsers says, once at start, which roles the operator made share a user: their tasks can
+ * read each other's sandboxes and signal each other's processes.
+ */
+function warnSharedUsers(roleUsers: ReadonlyMap<string, string>, taskUser: string | undefined, logger: Logger): void {
+  const byUser = new Map<string, string[]>();
+  for (const [role, user] of roleUsers) byUser.set(user, [...(byUser.get(user) ?? []), role]);
+  for (const [user, roles] of byUser) {
+    if (roles.length > 1) logger.warn(`roles ${roles.join(', ')} all run as ${user} (--role-users): their tasks can reach each other's files and processes`);
+  }
+  if (taskUser !== undefined) {
+    logger.warn(`every role not in --role-users runs as ${taskUser} (--task-user): their tasks can reach each other's files and processes`);
   }
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MusterError } from '../../core/index.js';
-import { parseRoleUsers, resolveUser } from './users.js';
+import { idsInUse, parseRoleUsers, resolveUser } from './users.js';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
 # a comment line
@@ -68,4 +68,10 @@ test('parseRoleUsers names the bad entry in its error', () => {
   assert.throws(() => parseRoleUsers('Web=www-data'), /role in "Web=www-data"/);
   assert.throws(() => parseRoleUsers('web=bad user'), /user in "web=bad user" must be a unix user name/);
   assert.throws(() => parseRoleUsers('web=a,web=b'), /role "web" is given twice/);
+});
+
+test('idsInUse lists every uid of passwd and every gid of passwd and group, skipping what it cannot read as an id', (t) => {
+  const { uids, gids } = idsInUse(sampleFiles(t));
+  assert.deepEqual([...uids].sort((a, b) => a - b), [0, 33, 1001, 65534]);
+  assert.deepEqual([...gids].sort((a, b) => a - b), [0, 1, 29, 33, 50, 998, 1001, 65534]);
 });

@@ -75,6 +75,27 @@ export function resolveUser(name: string, files: UserFiles = {}): UnixUser {
 }
 
 /**
+ * idsInUse lists every uid of the passwd file and every gid of the group file: the ids an agent
+ * must not hand out to a role of its own (a role's user gets the same number as uid and gid).
+ */
+export function idsInUse(files: UserFiles = {}): { uids: Set<number>; gids: Set<number> } {
+  const uids = new Set<number>();
+  const gids = new Set<number>();
+  for (const line of readDb(files.passwd ?? '/etc/passwd').split('\n')) {
+    const fields = line.split(':');
+    const uid = parseId(fields[2]);
+    const gid = parseId(fields[3]);
+    if (uid !== undefined) uids.add(uid);
+    if (gid !== undefined) gids.add(gid);
+  }
+  for (const line of readDb(files.group ?? '/etc/group').split('\n')) {
+    const gid = parseId(line.split(':')[2]);
+    if (gid !== undefined) gids.add(gid);
+  }
+  return { uids, gids };
+}
+
+/**
  * parseRoleUsers reads the agent's --role-users flag, "web=www-data,batch=nobody", into a map from
  * role to user name. It checks the names' form only: the agent resolves the users when it starts.
  */

@@ -1,7 +1,8 @@
 // POST /api/v1/tasks/:taskId/exec runs a command inside a running task: the master checks the
 // request and the task, then hands it to the task's agent (POST /exec) and streams the agent's
-// RecordIO answer (output, then the exit status) back as it comes. The master keeps nothing: an
-// exec is a debugging session, not part of the cell's state.
+// RecordIO answer (output, then the exit status) back as it comes, with the agent's API token as
+// its credential (see files.ts). The master keeps nothing: an exec is a debugging session, not part
+// of the cell's state.
 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +10,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { MusterError, parseExecRequest } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import type { EventLog } from '../eventlog.js';
-import { agentBase, unreachable } from './files.js';
+import { agentBase, agentHeaders, refusedCredential, unreachable } from './files.js';
 import { findTask } from './jobs.js';
 import { errorFromBody, readJson, type Router } from './router.js';
 
@@ -19,6 +20,8 @@ const AGENT_TIMEOUT_MS = 10_000;
 export interface ExecRoutesDeps {
   log: EventLog;
   logger: Logger;
+  /** The API token an agent sent at SUBSCRIBE (AgentLinks.apiTokenOf), sent as its bearer credential. */
+  apiTokenOf?: (agentId: string) => string | undefined;
 }
 
 export function addExecRoutes(router: Router, deps: ExecRoutesDeps): void {
@@ -40,7 +43,7 @@ export function addExecRoutes(router: Router, deps: ExecRoutesDeps): void {
     try {
       answer = await fetch(`${base}/exec`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...agentHeaders(deps, task) },
         body: JSON.stringify({ taskId: task.taskId, argv: spec.argv, timeoutSecs: spec.timeoutSecs }),
         signal: controller.signal,
       });
@@ -48,6 +51,10 @@ export function addExecRoutes(router: Router, deps: ExecRoutesDeps): void {
       throw unreachable(task, 'run a command in the task', name, controller.signal.aborted ? controller.signal.reason : err);
     } finally {
       clearTimeout(headersTimer);
+    }
+    if (answer.status === 401) {
+      await answer.body?.cancel();
+      throw refusedCredential(task, name);
     }
     if (!answer.ok || answer.body === null) {
       const body: unknown = await answer.json().catch(() => undefined);

@@ -3,6 +3,8 @@
 // (GET /files/browse, /files/read, /files/download on port 5051), so that the CLI and the UI need
 // to reach only the master. The agent confines every path; its 403 and 404 answers pass through
 // with their codes. Downloads are streamed through, never held whole in the master's memory.
+// Each call carries the agent's API token (from its SUBSCRIBE, kept by AgentLinks) as a bearer
+// credential: the agent answers 401 to anyone without it, its own tasks included.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform } from 'node:stream';
@@ -30,17 +32,20 @@ const MAX_AGENT_JSON = 16 * 1024 * 1024;
 export interface FileRoutesDeps {
   log: EventLog;
   logger: Logger;
+  /** The API token an agent sent at SUBSCRIBE (AgentLinks.apiTokenOf); undefined on a standby or for an agent without one. */
+  apiTokenOf?: (agentId: string) => string | undefined;
 }
 
 export function addFileRoutes(router: Router, deps: FileRoutesDeps): void {
   const { log, logger } = deps;
+  const agentJson = <T>(task: TaskRecord, pathAndQuery: string, what: string): Promise<T> => askAgent<T>(deps, task, pathAndQuery, what);
 
   router.add('GET', '/api/v1/tasks/:taskId/logs', async ({ res, params, url }) => {
     const task = findTask(log.state, params['taskId'] ?? '');
     const file = url.searchParams.get('file') ?? 'stdout';
     if (file !== 'stdout' && file !== 'stderr') throw new MusterError('INVALID_ARGUMENT', `file must be stdout or stderr, not "${file.slice(0, 32)}"`);
     const q = readQuery(task, file, url.searchParams);
-    const body = await agentJson<{ offset: number; size: number; data: string; eof?: boolean }>(log, task, `/files/read?${q.toString()}`, 'read the logs');
+    const body = await agentJson<{ offset: number; size: number; data: string; eof?: boolean }>(task, `/files/read?${q.toString()}`, 'read the logs');
     const chunk: LogChunk = { taskId: task.taskId, file, offset: body.offset, size: body.size, data: body.data, eof: ended(log, task, body.eof) };
     sendJson(res, 200, chunk);
   });
@@ -48,7 +53,7 @@ export function addFileRoutes(router: Router, deps: FileRoutesDeps): void {
   router.add('GET', '/api/v1/tasks/:taskId/files', async ({ res, params, url }) => {
     const task = findTask(log.state, params['taskId'] ?? '');
     const q = new URLSearchParams({ task: task.taskId, path: pathParam(url.searchParams, '') });
-    const body = await agentJson<FileListing>(log, task, `/files/browse?${q.toString()}`, 'list the files');
+    const body = await agentJson<FileListing>(task, `/files/browse?${q.toString()}`, 'list the files');
     if (!Array.isArray(body.entries) || typeof body.path !== 'string') {
       throw new MusterError('INTERNAL', `the agent of task ${task.taskId} answered a listing without entries`);
     }
@@ -60,7 +65,7 @@ export function addFileRoutes(router: Router, deps: FileRoutesDeps): void {
   router.add('GET', '/api/v1/tasks/:taskId/files/read', async ({ res, params, url }) => {
     const task = findTask(log.state, params['taskId'] ?? '');
     const q = readQuery(task, pathParam(url.searchParams, undefined), url.searchParams);
-    const body = await agentJson<{ path: string; offset: number; size: number; data: string; eof?: boolean }>(log, task, `/files/read?${q.toString()}`, 'read the file');
+    const body = await agentJson<{ path: string; offset: number; size: number; data: string; eof?: boolean }>(task, `/files/read?${q.toString()}`, 'read the file');
     const chunk: TaskFileChunk = { taskId: task.taskId, path: body.path, offset: body.offset, size: body.size, data: body.data, eof: ended(log, task, body.eof) };
     sendJson(res, 200, chunk);
   });
@@ -68,7 +73,7 @@ export function addFileRoutes(router: Router, deps: FileRoutesDeps): void {
   router.add('GET', '/api/v1/tasks/:taskId/files/download', async ({ req, res, params, url }) => {
     const task = findTask(log.state, params['taskId'] ?? '');
     const q = new URLSearchParams({ task: task.taskId, path: pathParam(url.searchParams, undefined) });
-    await download({ log, logger, task, req, res, pathAndQuery: `/files/download?${q.toString()}` });
+    await download({ log, logger, headers: agentHeaders(deps, task), task, req, res, pathAndQuery: `/files/download?${q.toString()}` });
   });
 }
 
@@ -103,18 +108,40 @@ export function agentBase(log: EventLog, task: TaskRecord): { base: string; name
   return { base: `http://${host}:${agent.port}`, name: `agent ${agent.hostname} (${agent.address}:${agent.port})` };
 }
 
+/**
+ * agentHeaders: the Authorization header of a call to the task's agent, when the master holds its
+ * token. Without one (an agent that has not subscribed to this master yet) the call goes without,
+ * and the agent's 401 becomes refusedCredential's answer.
+ */
+export function agentHeaders(deps: { apiTokenOf?: (agentId: string) => string | undefined }, task: TaskRecord): Record<string, string> {
+  const token = deps.apiTokenOf?.(task.agentId);
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+/**
+ * refusedCredential is the answer to an agent's 401: the master's fault or a passing state (the
+ * agent restarted with a new token and has not subscribed again), never the client's, so not a 401.
+ */
+export function refusedCredential(task: TaskRecord, agent: string): MusterError {
+  return new MusterError('AGENT_UNREACHABLE', `${agent} refused the master's credential for task ${task.taskId}; it gets the agent's new one when the agent subscribes again`, { retryable: true });
+}
+
 export function unreachable(task: TaskRecord, what: string, agent: string, err: unknown): MusterError {
   const why = err instanceof Error ? err.message : String(err);
   return new MusterError('AGENT_UNREACHABLE', `cannot ${what} of ${task.taskId} from ${agent}: ${why}`, { retryable: true, cause: err });
 }
 
-/** agentJson asks the task's agent and returns its JSON answer; an error answer becomes its MusterError. */
-async function agentJson<T>(log: EventLog, task: TaskRecord, pathAndQuery: string, what: string): Promise<T> {
-  const { base, name } = agentBase(log, task);
+/** askAgent asks the task's agent and returns its JSON answer; an error answer becomes its MusterError. */
+async function askAgent<T>(deps: FileRoutesDeps, task: TaskRecord, pathAndQuery: string, what: string): Promise<T> {
+  const { base, name } = agentBase(deps.log, task);
   let answer: Response;
   let text: string;
   try {
-    answer = await fetch(base + pathAndQuery, { signal: AbortSignal.timeout(AGENT_TIMEOUT_MS) });
+    answer = await fetch(base + pathAndQuery, { headers: agentHeaders(deps, task), signal: AbortSignal.timeout(AGENT_TIMEOUT_MS) });
+    if (answer.status === 401) {
+      await answer.body?.cancel();
+      throw refusedCredential(task, name);
+    }
     const declared = Number(answer.headers.get('content-length') ?? '0');
     if (declared > MAX_AGENT_JSON) {
       await answer.body?.cancel();
@@ -142,6 +169,7 @@ async function agentJson<T>(log: EventLog, task: TaskRecord, pathAndQuery: strin
 async function download(options: {
   log: EventLog;
   logger: Logger;
+  headers: Record<string, string>;
   task: TaskRecord;
   req: IncomingMessage;
   res: ServerResponse;
@@ -153,11 +181,15 @@ async function download(options: {
   const headersTimer = setTimeout(() => controller.abort(new Error(`no answer within ${AGENT_TIMEOUT_MS / 1000}s`)), AGENT_TIMEOUT_MS);
   let answer: Response;
   try {
-    answer = await fetch(base + options.pathAndQuery, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', signal: controller.signal });
+    answer = await fetch(base + options.pathAndQuery, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', headers: options.headers, signal: controller.signal });
   } catch (err) {
     throw unreachable(task, 'download a file', name, controller.signal.aborted ? controller.signal.reason : err);
   } finally {
     clearTimeout(headersTimer);
+  }
+  if (answer.status === 401) {
+    await answer.body?.cancel();
+    throw refusedCredential(task, name);
   }
   if (!answer.ok) {
     const body: unknown = await answer.json().catch(() => undefined);
