@@ -2,6 +2,7 @@
 // by the master, which receives it from a person, and by the agent, which trusts nothing on the wire.
 
 import { MusterError } from './errors.js';
+import { controlCharacterProblem } from './text.js';
 
 /** EXEC_LIMITS bound what one exec may ask for. */
 export const EXEC_LIMITS = { args: 256, argLength: 16 * 1024, timeoutSecs: 3600, defaultTimeoutSecs: 600 } as const;
@@ -26,6 +27,9 @@ export function parseExecRequest(body: unknown): ExecCommandSpec {
     if (typeof arg !== 'string' || arg.length > EXEC_LIMITS.argLength || arg.includes('\0') || (i === 0 && arg === '')) {
       throw new MusterError('INVALID_ARGUMENT', `field "argv[${i}]": must be a string of at most ${EXEC_LIMITS.argLength} characters without NUL`);
     }
+    // As in a job's cmd: an argument may hold a script (tabs, lines), never another control character.
+    const control = controlCharacterProblem(arg, { allowTabNewline: true });
+    if (control !== undefined) throw new MusterError('INVALID_ARGUMENT', `field "argv[${i}]": ${control}`);
   }
   const timeout = b['timeoutSecs'] ?? EXEC_LIMITS.defaultTimeoutSecs;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > EXEC_LIMITS.timeoutSecs) {

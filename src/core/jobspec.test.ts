@@ -243,3 +243,49 @@ test('validateJobSpec lists unknown fields in the order they are written, before
     ],
   );
 });
+
+test('validateJobSpec refuses control characters in commands and variables, except tab and newline', () => {
+  const script = { ...base, processes: [{ name: 'server', cmd: 'while true; do\n\techo hi\ndone' }], env: { PEM: '-----BEGIN-----\nabc\n-----END-----' } };
+  assert.doesNotThrow(() => validateJobSpec(script));
+  for (const c of ['\0', '\x01', '\x1b', '\r', '\x7f', '\u0085']) {
+    const where = JSON.stringify(c);
+    const cmd = problem({ ...base, processes: [{ name: 'server', cmd: `sleep 1${c}` }] });
+    assert.equal(cmd.field, 'processes[0].cmd', where);
+    assert.match(cmd.message, /contains .* at character 7; tab and newline are the only control characters allowed/, where);
+    assert.equal(problem({ ...base, env: { A: `x${c}` } }).field, 'env.A', where);
+    assert.equal(problem({ ...base, health: { command: { cmd: `true${c}` } } }).field, 'health.command.cmd', where);
+    assert.equal(problem({ ...base, constraints: { rack: `r1${c}` } }).field, 'constraints.rack', where);
+    assert.equal(problem({ ...base, resources: { cpus: 1, mem: `64MiB${c}` } }).field, 'resources.mem', where);
+    assert.equal(problem({ ...base, job: `web/prod/x${c}` }).field, 'job', where);
+  }
+  // Nothing but a command or a value may hold even a tab.
+  assert.equal(problem({ ...base, constraints: { rack: 'r1\tr2' } }).field, 'constraints.rack');
+});
+
+test('validateJobSpec shows an unknown key that is long or holds control characters escaped and cut, without a guess', () => {
+  const long = 'k'.repeat(100_000);
+  const start = performance.now();
+  const p = problem({ ...base, [long]: 1 });
+  assert.ok(performance.now() - start < 200, 'no edit distance over a 100,000-character key');
+  assert.ok(p.message.length < 400, p.message.slice(0, 400));
+  assert.doesNotMatch(p.message, /did you mean/);
+  const escaped = problem({ ...base, env: { ['A\x1b']: 'x' } });
+  assert.equal(escaped.field, 'env["A\\u001b"]');
+  assert.doesNotMatch(escaped.message, /\x1b/);
+});
+
+test('parseJobText refuses a text over JOB_CONFIG_LIMITS before the parser builds anything', () => {
+  const refusedAs = (text: string, code: string, message: RegExp): void => {
+    const start = performance.now();
+    assert.throws(() => parseJobText(text), (e: unknown) => e instanceof MusterError && e.code === code && message.test(e.message), message.source);
+    assert.ok(performance.now() - start < 100, `${message.source} took ${performance.now() - start} ms`);
+  };
+  refusedAs(`job: a/b/c\nx: ${'['.repeat(30_000)}${']'.repeat(30_000)}\n`, 'INVALID_JOB', /nested deeper than 32 levels \(at line 2\)/);
+  refusedAs(`job: a/b/c\nx: [${Array.from({ length: 5000 }, (_, i) => i).join(', ')}]\n`, 'INVALID_JOB', /more than 4096 YAML tokens/);
+  const laughs = ['a: &a ["lol", "lol"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(', ')}]`)].join('\n');
+  refusedAs(laughs, 'INVALID_JOB', /more than 32 aliases/);
+  // Few aliases, each expanding the last: yaml's own expansion bound answers, as INVALID_JOB.
+  const doubling = ['a: &a [x, x, x, x, x, x, x, x]', ...Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
+  refusedAs(doubling, 'INVALID_JOB', /cannot be read/);
+  refusedAs(`job: a/b/c\n# ${'x'.repeat(300 * 1024)}\n`, 'PAYLOAD_TOO_LARGE', /over the limit of 262144 bytes/);
+});

@@ -6,9 +6,14 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { MusterError } from './errors.js';
-import { parseJobKey } from './jobkey.js';
+import { MAX_INSTANCES, parseJobKey } from './jobkey.js';
 import { nearestWord } from './nearest.js';
 import { cpusToMilli, isMilliPrecise, parseSize, type ResourceRequest } from './resources.js';
+import { controlCharacterProblem, quoted } from './text.js';
+import { checkYamlShape } from './yamlshape.js';
+
+// The text checks are the core's vocabulary too (the master checks agents' hostnames with them).
+export { controlCharacterProblem, findControlCharacter, quoted, type ControlCharacter } from './text.js';
 
 export const JOB_KINDS = ['service', 'batch'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -17,7 +22,7 @@ export type Tier = (typeof TIERS)[number];
 
 /** Limits that keep one job from being absurd; each is far beyond any real task. */
 export const LIMITS = {
-  instances: 10_000,
+  instances: MAX_INSTANCES,
   cpus: 1024,
   memMiB: 64 * 1024 * 1024, // 64 TiB
   diskMiB: 1024 * 1024 * 1024, // 1 PiB
@@ -36,8 +41,42 @@ export const LIMITS = {
   healthFailures: 1000,
 } as const;
 
+/**
+ * JOB_CONFIG_LIMITS bound a job config's text before it is parsed (see parseJobText): far beyond
+ * any real config (the largest, with 256 variables and 32 processes, is under 3,000 tokens and a
+ * few levels deep), and small enough that no config takes the master more than a few
+ * milliseconds to read.
+ */
+export const JOB_CONFIG_LIMITS = {
+  /** The text, in bytes: a larger request body is refused with 413. */
+  bytes: 256 * 1024,
+  /** Nesting of mappings and sequences (a job config needs 4). */
+  depth: 32,
+  /** YAML lexer tokens (each key, value, indicator, comment and line break counts one). */
+  yamlTokens: 4096,
+  /** JSON values (each key's value, array item, object and array counts one). */
+  jsonValues: 4096,
+  /** YAML aliases (*name); each is also expanded at most maxAliasCount times. */
+  aliases: 32,
+} as const;
+
+/** withoutControls refuses a control character; tabAndNewline allows those two (commands, variables). */
+const withoutControls = (schema: z.ZodString, tabAndNewline: boolean) =>
+  schema.superRefine((text, ctx) => {
+    const why = controlCharacterProblem(text, { allowTabNewline: tabAndNewline });
+    if (why !== undefined) ctx.addIssue({ code: 'custom', message: why });
+  });
+
+/** A command run by a shell: a script may have tabs and several lines, nothing else out of the ordinary. */
+const cmdSchema = withoutControls(z.string().min(1, 'cmd is empty').max(LIMITS.cmdLength, `cmd is longer than ${LIMITS.cmdLength} characters`), true);
+
 const size = (field: string, max: number) =>
   z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const control = typeof v === 'string' ? controlCharacterProblem(v) : undefined;
+    if (control !== undefined) {
+      ctx.addIssue({ code: 'custom', message: control });
+      return z.NEVER;
+    }
     const parsed = parseSize(v);
     if ('error' in parsed) {
       ctx.addIssue({ code: 'custom', message: parsed.error });
@@ -56,7 +95,7 @@ const portName = z
 
 const processSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a process name is 1-63 lowercase letters, digits, _ or -'),
-  cmd: z.string().min(1, 'cmd is empty').max(LIMITS.cmdLength, `cmd is longer than ${LIMITS.cmdLength} characters`),
+  cmd: cmdSchema,
 });
 
 const resourcesSchema = z.strictObject({
@@ -97,7 +136,7 @@ const healthSchema = z
       })
       .optional(),
     tcp: z.strictObject({ port: portName }).optional(),
-    command: z.strictObject({ cmd: z.string().min(1, 'cmd is empty').max(LIMITS.cmdLength) }).optional(),
+    command: z.strictObject({ cmd: cmdSchema }).optional(),
     gracePeriodSecs: z.number().min(0).max(LIMITS.healthSecs).default(10),
     intervalSecs: z.number().min(0.1).max(LIMITS.healthSecs).default(10),
     timeoutSecs: z.number().min(0.1).max(LIMITS.healthSecs).default(20),
@@ -118,10 +157,7 @@ const backoffSchema = z.strictObject({
 });
 
 /** A constraint value: "r1", "a|b", "!windows", "limit:1". */
-const constraintValue = z
-  .string()
-  .min(1)
-  .max(256)
+const constraintValue = withoutControls(z.string().min(1).max(256), false)
   .superRefine((v, ctx) => {
     if (v.startsWith('limit:')) {
       const n = Number(v.slice('limit:'.length));
@@ -147,14 +183,14 @@ export const jobSpecSchema = z
       .max(LIMITS.processes)
       .refine((a) => new Set(a.map((p) => p.name)).size === a.length, 'process names must be unique'),
     env: z
-      .record(z.string(), z.string().max(LIMITS.envValueLength))
+      .record(z.string(), withoutControls(z.string().max(LIMITS.envValueLength), true))
       .default({})
       .superRefine((env, ctx) => {
         const names = Object.keys(env);
         if (names.length > LIMITS.envVars) ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.envVars} variables` });
         for (const name of names) {
           if (!ENV_NAME.test(name)) {
-            ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a variable name` });
+            ctx.addIssue({ code: 'custom', path: [name], message: `${quoted(name)} is not a variable name` });
           } else if (name.startsWith('MUSTER_') || /^PORT(_|\d)/.test(name) || name === 'HOST' || name === 'CUDA_VISIBLE_DEVICES' || name === 'NVIDIA_VISIBLE_DEVICES') {
             ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by Muster and cannot be overridden` });
           }
@@ -211,11 +247,14 @@ export interface FieldProblem {
 /** MAX_PROBLEMS bounds the problems an error lists; details.more counts the rest. */
 export const MAX_PROBLEMS = 20;
 
+/** fieldName writes a path as a person does: processes[0].cmd; a key that is long or holds control characters is quoted, env["A\u001b"]. */
 function fieldName(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) {
+    const key = String(p);
     if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
+    else if (key.length > MAX_SUGGESTED_KEY || controlCharacterProblem(key) !== undefined) out += `[${quoted(key)}]`;
+    else out += out === '' ? key : `.${key}`;
   }
   return out === '' ? '(top level)' : out;
 }
@@ -255,6 +294,9 @@ function objectSchemaAt(path: readonly PropertyKey[]): z.ZodObject | undefined {
   return s instanceof z.ZodObject ? s : undefined;
 }
 
+/** MAX_SUGGESTED_KEY: an unknown key longer than this gets no "did you mean" and is shown cut. */
+const MAX_SUGGESTED_KEY = 64;
+
 /**
  * unknownFieldProblems turns one object's unknown keys into problems that lead to the fix: the
  * known field each key most likely stands for (unless the object has it already), or else the
@@ -267,16 +309,18 @@ function unknownFieldProblems(doc: unknown, path: readonly PropertyKey[], keys: 
   const has = (k: string): boolean => given !== null && typeof given === 'object' && Object.hasOwn(given, k);
   const where = path.length === 0 ? '' : ` in ${fieldName(path)}`;
   return keys.map((key) => {
-    const nearest = nearestWord(key, known);
+    // No field name is long: a long key is nothing misspelt, and comparing it would cost its length squared.
+    const nearest = key.length > MAX_SUGGESTED_KEY ? undefined : nearestWord(key, known);
+    const shown = key.length > MAX_SUGGESTED_KEY || controlCharacterProblem(key) !== undefined ? quoted(key) : key;
     const problem: FieldProblem = { field: fieldName([...path, key]), path: plainPath([...path, key]), message: '' };
     if (nearest !== undefined && has(nearest)) {
       // The field it looks like is there too: `command` beside `cmd` is just extra.
-      problem.message = `unknown field \`${key}\`${where} (the config has \`${nearest}\` already)`;
+      problem.message = `unknown field \`${shown}\`${where} (the config has \`${nearest}\` already)`;
     } else if (nearest !== undefined) {
-      problem.message = `unknown field \`${key}\`${where}; did you mean \`${nearest}\`?`;
+      problem.message = `unknown field \`${shown}\`${where}; did you mean \`${nearest}\`?`;
       problem.suggestion = nearest;
     } else {
-      problem.message = `unknown field \`${key}\`${where}${known.length === 0 ? '' : ` (known fields: ${known.join(', ')})`}`;
+      problem.message = `unknown field \`${shown}\`${where}${known.length === 0 ? '' : ` (known fields: ${known.join(', ')})`}`;
     }
     return problem;
   });
@@ -357,20 +401,48 @@ export function validateJobSpec(doc: unknown): JobSpec {
 
 /**
  * parseJobText reads YAML (JSON is YAML too) into a plain document. Syntax errors name the line.
+ * The text's size and shape are checked first, against JOB_CONFIG_LIMITS, so that no text can make
+ * the parser run away: a larger one is PAYLOAD_TOO_LARGE, a deeper or wider one, or one with too
+ * many aliases, INVALID_JOB naming the limit. Aliases are also expanded at most MAX_ALIAS_EXPANSION
+ * times each (yaml's own guard against a billion laughs).
  */
 export function parseJobText(text: string): unknown {
+  if (text.length > JOB_CONFIG_LIMITS.bytes) {
+    throw new MusterError('PAYLOAD_TOO_LARGE', `the job config is over the limit of ${JOB_CONFIG_LIMITS.bytes} bytes`, {
+      details: { limit: JOB_CONFIG_LIMITS.bytes },
+    });
+  }
+  const shape = checkYamlShape(text, { depth: JOB_CONFIG_LIMITS.depth, tokens: JOB_CONFIG_LIMITS.yamlTokens, aliases: JOB_CONFIG_LIMITS.aliases });
+  if (shape !== undefined) {
+    throw new MusterError('INVALID_JOB', `the job config cannot be read: ${shape.message}`, {
+      details: { limit: shape.limit, max: limitOf(shape.limit), line: shape.line },
+    });
+  }
   const doc = parseDocument(text, { uniqueKeys: true });
   const err = doc.errors[0];
   if (err !== undefined) {
     const pos = err.linePos?.[0];
     const where = pos === undefined ? '' : ` at line ${pos.line}, column ${pos.col}`;
     // yaml's pretty message is "<what> at line L, column C:" followed by a code excerpt; keep <what>.
-    const what = (err.message.split('\n')[0] ?? err.message).replace(/ at line \d+, column \d+:?$/, '');
+    const what = (err.message.split('\n')[0] ?? err.message).replace(/ at line \d+, column \d+:?$/, '').slice(0, 200);
     throw new MusterError('INVALID_JOB', `the job config is not valid YAML${where}: ${what}`, {
       details: pos === undefined ? {} : { line: pos.line, column: pos.col },
     });
   }
-  return doc.toJS({ maxAliasCount: 50 }) as unknown;
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) as unknown;
+  } catch (e) {
+    // yaml throws a ReferenceError for an alias expanded too often, or one to an unknown anchor.
+    throw new MusterError('INVALID_JOB', `the job config cannot be read: ${e instanceof Error ? e.message.slice(0, 200) : String(e)}`);
+  }
+}
+
+/** MAX_ALIAS_EXPANSION is yaml's maxAliasCount: how many times one alias's node may be repeated, weighed by its size. */
+const MAX_ALIAS_EXPANSION = 50;
+
+function limitOf(limit: 'depth' | 'tokens' | 'aliases'): number {
+  if (limit === 'depth') return JOB_CONFIG_LIMITS.depth;
+  return limit === 'tokens' ? JOB_CONFIG_LIMITS.yamlTokens : JOB_CONFIG_LIMITS.aliases;
 }
 
 /** requestOf is the resource request of one task of the job. */
