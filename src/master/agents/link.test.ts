@@ -189,8 +189,11 @@ test('calls from an agent that is not subscribed get 404, and malformed calls 40
   const bad = await call({ type: 'UPDATE', agentId: 'x', update: { status: { taskId: 't', state: 'TASK_BOGUS', uuid: 'u', timestamp: 1 } } });
   assert.equal(bad.status, 400);
   assert.match((bad.body as { error: { message: string } }).error.message, /update\.status\.state/);
-  const notJson = await fetch(`${master.url}/api/v1/agent`, { method: 'POST', body: '{nope' });
+  const notJson = await fetch(`${master.url}/api/v1/agent`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{nope' });
   assert.equal(notJson.status, 400);
+  // fetch sends a string body as text/plain: not a call, whatever it holds.
+  const plainText = await fetch(`${master.url}/api/v1/agent`, { method: 'POST', body: '{"type":"HEARTBEAT","agentId":"x"}' });
+  assert.equal(plainText.status, 415);
 });
 
 test('usage reports give an agent slack that revocable tasks run on, with a safety margin', async () => {

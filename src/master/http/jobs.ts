@@ -2,6 +2,8 @@
 
 import type { IncomingMessage } from 'node:http';
 import {
+  JOB_CONFIG_LIMITS,
+  MAX_INSTANCES,
   MusterError,
   formatJobKey,
   isSafeId,
@@ -17,10 +19,13 @@ import type { EventLog } from '../eventlog.js';
 import { MUSTER_FRAMEWORK_ID } from '../jobs/framework.js';
 import type { CellState, TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, pendingInstanceView, taskView, type ViewContext } from '../views.js';
+import { JSON_TYPE, mediaTypeOf, parseJson } from '../body.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
 
-const MAX_CONFIG_BYTES = 1024 * 1024;
-const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain', '']);
+/** The media types a job config is taken in: JSON, and YAML under each name it goes by. */
+const JOB_CONFIG_TYPES = [JSON_TYPE, 'application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] as const;
+/** A kill or restart names at most every instance a job can have. */
+const MAX_KILL_BODY_BYTES = 256 * 1024;
 
 export interface JobRoutesDeps {
   log: EventLog;
@@ -50,7 +55,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
 
   const kill = async ({ req, res, params }: RouteContext, restart: boolean): Promise<void> => {
     const key = keyOf(params);
-    const asked = parseInstances(await readJson(req, 1024 * 1024));
+    const asked = parseInstances(await readJson(req, MAX_KILL_BODY_BYTES));
     const result = await log.submit((state, now) => killInstances(state, now, { key, asked, restart }));
     sendJson(res, 202, result);
   };
@@ -107,30 +112,25 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
 
 /**
  * readJobSpec reads and validates the job config of a create or plan request: YAML or JSON as its
- * content type says, with the job key of ?job= filled in (or checked against the config's job:).
+ * content type says (415 for any other, or none), within JOB_CONFIG_LIMITS (413 over its size),
+ * with the job key of ?job= filled in (or checked against the config's job:).
  */
 export async function readJobSpec(req: IncomingMessage, url: URL): Promise<JobSpec> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (type !== 'application/json' && !YAML_TYPES.has(type)) {
-    throw new MusterError('UNSUPPORTED_MEDIA_TYPE', `a job config is sent as application/yaml or application/json, not ${type}`);
+  const type = mediaTypeOf(req, JOB_CONFIG_TYPES);
+  if (type === undefined) {
+    throw new MusterError('UNSUPPORTED_MEDIA_TYPE', `send the job config as the body, as ${JOB_CONFIG_TYPES.join(', ')}`, { details: { accepted: JOB_CONFIG_TYPES } });
   }
-  const text = await readBody(req, MAX_CONFIG_BYTES);
-  let doc: unknown;
-  if (type === 'application/json') {
-    try {
-      doc = JSON.parse(text) as unknown;
-    } catch (e) {
-      throw new MusterError('INVALID_JOB', `the job config is not valid JSON: ${(e as Error).message}`);
-    }
-  } else {
-    doc = parseJobText(text);
-  }
+  const text = await readBody(req, JOB_CONFIG_LIMITS.bytes);
+  const doc =
+    type === JSON_TYPE
+      ? parseJson(text, { depth: JOB_CONFIG_LIMITS.depth, values: JOB_CONFIG_LIMITS.jsonValues, what: 'the job config', code: 'INVALID_JOB' })
+      : parseJobText(text);
   const keyParam = url.searchParams.get('job');
   if (keyParam !== null) {
     const key = formatJobKey(parseJobKey(keyParam));
     if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
       const given = (doc as Record<string, unknown>)['job'];
-      if (given === undefined) doc = { ...doc, job: key };
+      if (given === undefined) return validateJobSpec({ ...doc, job: key });
       else if (given !== key) {
         throw new MusterError('INVALID_ARGUMENT', `the job key ${key} does not match the config's job ${JSON.stringify(given)}`, {
           details: { field: 'job' },
@@ -160,8 +160,13 @@ function parseInstances(body: unknown): number[] | undefined {
   if (extra.length > 0) throw new MusterError('INVALID_ARGUMENT', `field "${extra[0] ?? ''}": unknown field`);
   const v = (body as { instances?: unknown }).instances;
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.length === 0 || v.length > 100_000 || !v.every((i) => Number.isInteger(i) && (i as number) >= 0)) {
-    throw new MusterError('INVALID_ARGUMENT', 'field "instances": must be a non-empty list of instance numbers like [0,2]');
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_INSTANCES || !v.every((i) => Number.isInteger(i) && (i as number) >= 0)) {
+    throw new MusterError('INVALID_ARGUMENT', `field "instances": must be a list of 1 to ${MAX_INSTANCES} instance numbers like [0,2]`);
+  }
+  // Bounded before anything iterates up to one: killInstances compares each with the job's count.
+  const beyond = (v as number[]).find((i) => i >= MAX_INSTANCES);
+  if (beyond !== undefined) {
+    throw new MusterError('INVALID_ARGUMENT', `field "instances": instance ${beyond} is beyond the last instance a job can have (${MAX_INSTANCES - 1})`);
   }
   return [...new Set(v as number[])].sort((a, b) => a - b);
 }
