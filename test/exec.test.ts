@@ -2,6 +2,8 @@
 // user; `muster task status` shows what it uses. A master and an agent run as real processes.
 
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { cell, waitFor } from './harness.js';
 import { batchConfig, serviceConfig, YAML, yamlOf } from './jobconfig.js';
@@ -26,9 +28,12 @@ test('task exec runs a command inside the running task and passes its exit statu
   assert.equal(inside.stderr, 'err\n');
   const pid = Number(/pid=(\d+)/.exec(inside.stdout)?.[1]);
   if (isRoot()) {
-    // In the task's pid namespace, with the task's user (nobody, the default for unmapped roles).
+    // In the task's pid namespace, with the task's user: for a role not in --role-users, the uid
+    // the agent gave that role, which owns the task's sandbox.
     assert.ok(pid > 0 && pid < 100, `exec runs in the task's pid namespace (pid ${pid})`);
-    assert.match(inside.stdout, /uid=65534 /);
+    const owner = statSync(join(c.agents[0]?.workDir ?? '', 'sandboxes', task.taskId)).uid;
+    assert.ok(owner >= 60_000 && owner <= 60_999, `the sandbox's owner ${owner} is of the default --role-uid-range`);
+    assert.match(inside.stdout, new RegExp(`uid=${owner} `));
   }
 
   // The processes of the task, seen from inside: the task's own and the exec's, nothing else.

@@ -5,10 +5,10 @@
 // kernel's own. Without root these tests are skipped (and fail under MUSTER_REQUIRE_ALL=1).
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import type { MusterClient } from '../src/client/index.js';
 import type { TaskView } from '../src/protocol/index.js';
 import { cell, waitFor, type AgentProcess, type Cell } from './harness.js';
@@ -154,4 +154,141 @@ test('a task that writes more than its disk into its sandbox is failed with REAS
   assert.equal(task.state, 'TASK_FAILED');
   assert.equal(task.reason, 'REASON_CONTAINER_LIMITATION_DISK', task.message);
   assert.match(task.message ?? '', /Disk limit exceeded: the sandbox holds 1\d\.\d MiB and the task may use 4 MiB/);
+});
+
+/**
+ * cellOutsideTmp is a cell whose dir lies outside /tmp, /var/tmp and /dev/shm: there a task sees
+ * the other tasks' sandboxes at their real paths (under /tmp its private /tmp would hide them), so
+ * what keeps it out is their owner and mode.
+ */
+function cellOutsideTmp(t: TestContext): Cell {
+  const parent = mkdtempSync('/var/lib/muster-test-');
+  chmodSync(parent, 0o755);
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const saved = process.env['MUSTER_TEST_TMPDIR'];
+  process.env['MUSTER_TEST_TMPDIR'] = parent;
+  try {
+    return cell(t);
+  } finally {
+    if (saved === undefined) delete process.env['MUSTER_TEST_TMPDIR'];
+    else process.env['MUSTER_TEST_TMPDIR'] = saved;
+  }
+}
+
+/** attempt is a line of shell that runs cmd and prints "NAME=<its exit status> <its first line of output>". */
+function attempt(name: string, cmd: string): string {
+  return `out=$( { ${cmd}; } 2>&1 ); status=$?; echo "${name}=$status $(printf '%s\\n' "$out" | head -n 1)"`;
+}
+
+// The agent's HTTP API as a task can call it: python3's urllib, without the agent's token (it has
+// none: not in its environment, and the token file is root's 0600).
+const CALL_AGENT = `python3 - <<'PY'
+import json, os, urllib.error, urllib.request
+base = "http://127.0.0.1:" + os.environ["AGENT_PORT"]
+other = os.environ["OTHER_TASK"]
+def call(path, body=None, headers=None):
+    req = urllib.request.Request(base + path, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as res:
+            return res.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except Exception as e:
+        return "error " + str(e)
+print("api-exec=%s" % call("/exec", json.dumps({"taskId": other, "argv": ["cat", "secret"]}).encode(), {"content-type": "application/json"}))
+print("api-read=%s" % call("/files/read?task=" + other + "&path=secret"))
+print("api-browse=%s" % call("/files/browse?task=" + other))
+print("api-forged=%s" % call("/files/read?task=" + other + "&path=secret", headers={"authorization": "Bearer " + "A" * 43}))
+print("api-health=%s" % call("/health"))
+PY`;
+
+test("Two roles' tasks on one agent cannot read each other's sandbox nor call the agent's exec", async (t) => {
+  if (!requireOrSkip(t, isRoot(), NEEDS_ROOT)) return;
+  if (!requireOrSkip(t, hasBinary('python3'), 'needs python3 on PATH')) return;
+  const c = cellOutsideTmp(t);
+  // No --role-users: each role gets a uid of its own from the agent's default range.
+  const { client, agent } = await startCell(c);
+  const resources = { cpus: 0.1, mem: '64MiB', disk: '16MiB', ports: [] };
+
+  // B keeps a secret in its sandbox and marks its private temp dirs.
+  const keyB = 'beta/prod/keeper';
+  const scriptB = [
+    'echo "uid=$(id -u)"',
+    'echo s3cret > secret',
+    'for d in /tmp /var/tmp /dev/shm; do echo b > "$d/mark-$MUSTER_TASK_ID"; done',
+    'echo ready',
+    'exec sleep 3600',
+  ].join('; ');
+  await client.createJob(yamlOf(serviceConfig(keyB, { resources, processes: [{ name: 'main', cmd: scriptB }] })), YAML);
+  const taskB = taskOf(await waitRunning(client, keyB), 0);
+  const outB = await waitFor(() => client.taskLogs(taskB.taskId, { file: 'stdout' }), { what: 'task B to be ready', until: (ch) => ch.data.includes('ready') });
+  const sandboxB = realpathSync(join(agent.workDir, 'sandboxes', taskB.taskId));
+  const workDir = realpathSync(agent.workDir);
+
+  // A, of another role, goes after B by path and through the agent's port.
+  const keyA = 'alpha/prod/prowler';
+  const scriptA = [
+    'echo "uid=$(id -u)"',
+    attempt('read', 'cat "$OTHER_SANDBOX/secret"'),
+    attempt('list', 'ls "$OTHER_SANDBOX"'),
+    attempt('write', 'echo evil > "$OTHER_SANDBOX/evil"'),
+    attempt('delete', 'rm -rf "$OTHER_SANDBOX"'),
+    attempt('list-sandboxes', 'ls "$WORK_DIR/sandboxes"'),
+    attempt('checkpoint', 'cat "$WORK_DIR/tasks/$OTHER_TASK/task.json"'),
+    attempt('token', 'cat "$WORK_DIR/api-token"'),
+    attempt('other-tmp', 'cat "/tmp/mark-$OTHER_TASK"'),
+    attempt('other-var-tmp', 'cat "/var/tmp/mark-$OTHER_TASK"'),
+    attempt('other-shm', 'cat "/dev/shm/mark-$OTHER_TASK"'),
+    'for d in /tmp /var/tmp /dev/shm; do echo a > "$d/mark-$MUSTER_TASK_ID"; done',
+    'echo "env-token=$(env | grep -ci token)"',
+    CALL_AGENT,
+    'echo done',
+    'exec sleep 3600',
+  ].join('\n');
+  const env = { OTHER_SANDBOX: sandboxB, OTHER_TASK: taskB.taskId, WORK_DIR: workDir, AGENT_PORT: String(agent.port) };
+  await client.createJob(yamlOf(serviceConfig(keyA, { resources, env, processes: [{ name: 'main', cmd: scriptA }] })), YAML);
+  const taskA = taskOf(await waitRunning(client, keyA), 0);
+  const outA = (await waitFor(() => client.taskLogs(taskA.taskId, { file: 'stdout' }), { what: 'task A to finish its attempts', until: (ch) => ch.data.includes('done'), timeoutMs: 30_000 })).data;
+
+  // Each role runs as a uid of its own, from the agent's range: neither nobody nor the other's.
+  const uidA = Number(/uid=(\d+)/.exec(outA)?.[1]);
+  const uidB = Number(/uid=(\d+)/.exec(outB.data)?.[1]);
+  for (const uid of [uidA, uidB]) assert.ok(uid >= 60_000 && uid <= 60_999, `uid ${uid} is of the default --role-uid-range: ${outA}`);
+  assert.notEqual(uidA, uidB, 'two roles, two uids');
+  const st = statSync(sandboxB);
+  assert.equal(st.uid, uidB, "B's sandbox is B's user's");
+  assert.equal(st.mode & 0o777, 0o700);
+
+  // By path: every attempt on B's sandbox and on the agent's own files is refused.
+  for (const name of ['read', 'list', 'write', 'delete', 'list-sandboxes', 'checkpoint', 'token']) {
+    assert.match(outA, new RegExp(`^${name}=[1-9]\\d* .*Permission denied`, 'm'), `${name} is refused:\n${outA}`);
+  }
+  assert.equal(readFileSync(join(sandboxB, 'secret'), 'utf8'), 's3cret\n', "B's secret is still there");
+  assert.equal(existsSync(join(sandboxB, 'evil')), false);
+  assert.doesNotMatch(outA, /s3cret/);
+
+  // Private temp dirs: A does not see B's marks, and neither task's reached the host.
+  for (const name of ['other-tmp', 'other-var-tmp', 'other-shm']) {
+    assert.match(outA, new RegExp(`^${name}=[1-9]\\d* .*No such file`, 'm'), `${name}:\n${outA}`);
+  }
+  for (const task of [taskA, taskB]) {
+    for (const dir of ['/tmp', '/var/tmp', '/dev/shm']) {
+      assert.equal(existsSync(join(dir, `mark-${task.taskId}`)), false, `${dir}/mark-${task.taskId} is not on the host`);
+    }
+  }
+
+  // The agent's port: exec and files need the agent's token, which the task does not have.
+  assert.match(outA, /^api-exec=401$/m, outA);
+  assert.match(outA, /^api-read=401$/m, outA);
+  assert.match(outA, /^api-browse=401$/m, outA);
+  assert.match(outA, /^api-forged=401$/m, outA);
+  assert.match(outA, /^api-health=200$/m, 'health stays open');
+  assert.match(outA, /^env-token=0$/m, "no token in the task's environment");
+
+  // Through the master, which holds the token, exec and files still work, each as its task's user.
+  const inB = await c.cli(['task', 'exec', taskB.taskId, '--', 'sh', '-c', 'id -u; cat secret']);
+  assert.equal(inB.code, 0, inB.stderr);
+  assert.equal(inB.stdout, `${uidB}\ns3cret\n`);
+  const read = await client.readTaskFile(taskB.taskId, { path: 'secret' });
+  assert.equal(read.data, 's3cret\n');
 });

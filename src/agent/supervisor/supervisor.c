@@ -1342,8 +1342,8 @@ static int cmd_enter(int argc, char **argv) {
   int err = join_cgroups(&cgroup);
   if (err != 0) enter_fail(125, "cannot join cgroup %s: %s", cgroup, strerror(err));
   // The working directory is opened here, in the agent's mount namespace, and entered with fchdir
-  // once inside: in the task's namespace its path may be hidden (a sandbox under /tmp lies below
-  // the task's private /tmp), and the task's user may not be able to walk the path from /.
+  // once inside: the task's user may not be able to walk the path from /. Once in the task's mount
+  // namespace it is opened again there (see below).
   int cwd_dir = -1;
   if (cwd != NULL && (cwd_dir = open(cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     enter_fail(125, "cannot open %s: %s", cwd, strerror(errno));
@@ -1362,6 +1362,21 @@ static int cmd_enter(int argc, char **argv) {
   }
   if (mnt >= 0 && setns(mnt, CLONE_NEWNS) != 0) {
     enter_fail(125, "cannot enter the mount namespace of pid %d: %s", (int)target, strerror(errno));
+  }
+  // A directory opened in the agent's namespace lies on a mount the task's namespace does not
+  // have: getcwd() there finds no path ("(unreachable)"), and the C library's fallback walks up
+  // through directories the task's user may not list (sandboxes/ is 0711), so a shell complains.
+  // The supervisor binds the sandbox at its own path in the task's namespace: open it there, and
+  // use it when it is the same directory (a task may have moved what leads to it).
+  if (mnt >= 0 && cwd_dir >= 0) {
+    int inside = open(cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat a, b;
+    if (inside >= 0 && fstat(inside, &a) == 0 && fstat(cwd_dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+      close(cwd_dir);
+      cwd_dir = inside;
+    } else if (inside >= 0) {
+      close(inside);
+    }
   }
   if (pidns >= 0 && setns(pidns, CLONE_NEWPID) != 0) {
     enter_fail(125, "cannot enter the pid namespace of pid %d: %s", (int)target, strerror(errno));
