@@ -1,10 +1,16 @@
 // parseAgentCall validates what an agent sends before the master believes any of it: a bad or
-// hostile agent gets a 400 naming the field, never a corrupt log.
+// hostile agent gets a 400 naming the field, never a corrupt log. Every part of a call is bounded
+// (AGENT_CALL_LIMITS, and each string), and the long lists of SUBSCRIBE and USAGE are checked a
+// slice at a time, yielding to the event loop between slices, so that no call holds the master up
+// for more than a few milliseconds: a 1.7 MB USAGE once froze a master for seconds, long enough
+// for every agent to time out and subscribe again.
 
 import { z } from 'zod';
 import {
   MusterError,
   TASK_REASONS,
+  controlCharacterProblem,
+  quoted,
   TASK_STATES,
   cpusToMilli,
   isMilliPrecise,
@@ -14,8 +20,32 @@ import {
 } from '../../core/index.js';
 import type { AgentCall, AgentInfo, RunningTask, TaskStatus } from '../../protocol/index.js';
 
+/**
+ * AGENT_CALL_LIMITS bound one agent call. An agent reports every task it runs in SUBSCRIBE and in
+ * each USAGE; each task is a process tree with its own supervisor, and no machine runs thousands.
+ */
+export const AGENT_CALL_LIMITS = {
+  /** The request body, in bytes (4096 tasks with long ids fit). */
+  bytes: 1024 * 1024,
+  /** JSON values in the body: the tasks' fields, and room for the rest. */
+  jsonValues: 32 * 1024,
+  /** Tasks in one SUBSCRIBE or one USAGE. */
+  tasks: 4096,
+  /** Attributes of an agent. */
+  attributes: 64,
+  /** List entries checked between two turns of the event loop. */
+  slice: 256,
+} as const;
+
 const safeId = z.string().refine(isSafeId, 'not a valid id (letters, digits, . _ -; at most 200)');
-const label = z.string().min(1).max(255);
+
+/** plain refuses control characters: what an agent says of itself is shown in listings and terminals. */
+const plain = (schema: z.ZodString) =>
+  schema.superRefine((text, ctx) => {
+    const why = controlCharacterProblem(text);
+    if (why !== undefined) ctx.addIssue({ code: 'custom', message: why });
+  });
+const label = plain(z.string().min(1).max(255));
 
 const resourcesView = z.strictObject({
   cpus: z.number().min(0).max(100_000).refine(isMilliPrecise, 'cpus must have at most 3 decimals'),
@@ -31,11 +61,14 @@ const agentInfo = z.strictObject({
   address: label,
   port: z.number().int().min(1).max(65535),
   resources: resourcesView,
+  // Counted before each attribute is checked: a hostile agent's 100,000 attributes cost one count.
   attributes: z
-    .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.string().max(256))
-    .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes'),
-  version: z.string().max(64),
-  isolation: z.string().max(512).optional(),
+    .custom<Record<string, unknown>>((a) => a !== null && typeof a === 'object' && !Array.isArray(a) && Object.keys(a).length <= AGENT_CALL_LIMITS.attributes, {
+      message: `an object of at most ${AGENT_CALL_LIMITS.attributes} attributes`,
+    })
+    .pipe(z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), plain(z.string().max(256)))),
+  version: plain(z.string().max(64)),
+  isolation: plain(z.string().max(512)).optional(),
   // The agent's API token (src/agent/apitoken.ts). Its value never appears in an error message.
   apiToken: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, 'not an API token (16 to 256 letters, digits, - and _)').optional(),
 });
@@ -52,6 +85,17 @@ const portRanges = z.string().max(10_000).refine((text) => {
 
 const runningTask = z.strictObject({ taskId: safeId, state: z.enum(TASK_STATES) });
 
+const taskUsage = z.strictObject({
+  taskId: safeId,
+  cpuSecs: z.number().finite().min(0),
+  memBytes: z.number().int().min(0),
+  diskBytes: z.number().int().min(0),
+  timestamp: z.number().finite(),
+});
+
+/** A list whose entries parseAgentCall checks a slice at a time, once the rest of the call is known to be sound. */
+const taskList = z.array(z.unknown()).max(AGENT_CALL_LIMITS.tasks, `at most ${AGENT_CALL_LIMITS.tasks} tasks in one call`);
+
 const taskStatus = z.strictObject({
   taskId: safeId,
   state: z.enum(TASK_STATES),
@@ -65,39 +109,59 @@ const taskStatus = z.strictObject({
 const call = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('SUBSCRIBE'),
-    subscribe: z.strictObject({ agent: agentInfo, tasks: z.array(runningTask).max(100_000), busyPorts: portRanges.optional() }),
+    subscribe: z.strictObject({ agent: agentInfo, tasks: taskList, busyPorts: portRanges.optional() }),
   }),
   z.strictObject({ type: z.literal('UPDATE'), agentId: safeId, update: z.strictObject({ status: taskStatus }) }),
   z.strictObject({ type: z.literal('HEARTBEAT'), agentId: safeId }),
   z.strictObject({
     type: z.literal('USAGE'),
     agentId: safeId,
-    usage: z.strictObject({
-      tasks: z
-        .array(
-          z.strictObject({
-            taskId: safeId,
-            cpuSecs: z.number().finite().min(0),
-            memBytes: z.number().int().min(0),
-            diskBytes: z.number().int().min(0),
-            timestamp: z.number().finite(),
-          }),
-        )
-        .max(100_000),
-      busyPorts: portRanges.optional(),
-    }),
+    usage: z.strictObject({ tasks: taskList, busyPorts: portRanges.optional() }),
   }),
   z.strictObject({ type: z.literal('STOPPING'), agentId: safeId }),
 ]);
 
-export function parseAgentCall(body: unknown): AgentCall {
+/**
+ * parseAgentCall checks a call: first its envelope (everything but the entries of its task list),
+ * then those entries, AGENT_CALL_LIMITS.slice at a time with a turn of the event loop between.
+ */
+export async function parseAgentCall(body: unknown): Promise<AgentCall> {
   const r = call.safeParse(body);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue === undefined ? '' : issue.path.join('.');
-    throw new MusterError('INVALID_ARGUMENT', `agent call: field "${field}": ${issue?.message ?? 'invalid'}`);
+  if (!r.success) throw refusal(r.error.issues[0], []);
+  const envelope = r.data;
+  switch (envelope.type) {
+    case 'SUBSCRIBE': {
+      const tasks = await checkEach(envelope.subscribe.tasks, runningTask, ['subscribe', 'tasks']);
+      const checked = stripUndefined({ ...envelope, subscribe: { ...envelope.subscribe, tasks: [] } }) as Extract<AgentCall, { type: 'SUBSCRIBE' }>;
+      checked.subscribe.tasks = tasks;
+      return checked;
+    }
+    case 'USAGE': {
+      const tasks = await checkEach(envelope.usage.tasks, taskUsage, ['usage', 'tasks']);
+      const checked = stripUndefined({ ...envelope, usage: { ...envelope.usage, tasks: [] } }) as Extract<AgentCall, { type: 'USAGE' }>;
+      checked.usage.tasks = tasks;
+      return checked;
+    }
+    default:
+      return stripUndefined(envelope) as AgentCall;
   }
-  return stripUndefined(r.data) as AgentCall;
+}
+
+/** checkEach checks a list's entries against schema, a slice at a time; the first bad one is refused naming its field. */
+async function checkEach<T>(items: readonly unknown[], schema: z.ZodType<T>, at: (string | number)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % AGENT_CALL_LIMITS.slice === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const r = schema.safeParse(items[i]);
+    if (!r.success) throw refusal(r.error.issues[0], [...at, i]);
+    out.push(r.data);
+  }
+  return out;
+}
+
+function refusal(issue: z.core.$ZodIssue | undefined, at: (string | number)[]): MusterError {
+  const path = [...at, ...(issue?.path ?? [])].map((p) => (typeof p === 'string' && !/^[A-Za-z0-9_.-]{1,64}$/.test(p) ? quoted(p) : String(p)));
+  return new MusterError('INVALID_ARGUMENT', `agent call: field "${path.join('.')}": ${issue?.message ?? 'invalid'}`);
 }
 
 /** zod leaves optional fields as explicit undefined; exactOptionalPropertyTypes wants them absent. */

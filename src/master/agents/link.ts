@@ -11,9 +11,8 @@ import type { EventLog } from '../eventlog.js';
 import { readJson } from '../body.js';
 import { markUnreachable, recordStatus, registerAgent } from '../commands/agents.js';
 import { killGraceSecs, type AgentRecord } from '../state/index.js';
-import { parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
+import { AGENT_CALL_LIMITS, parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
-const MAX_CALL_BYTES = 8 * 1024 * 1024;
 const MIB = 1024 * 1024;
 
 /**
@@ -149,7 +148,7 @@ export class AgentLinks {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const call = parseAgentCall(await readJson(req, MAX_CALL_BYTES));
+    const call = await parseAgentCall(await readJson(req, AGENT_CALL_LIMITS.bytes, { values: AGENT_CALL_LIMITS.jsonValues }));
     switch (call.type) {
       case 'SUBSCRIBE':
         await this.subscribe(call.subscribe.agent, call.subscribe.tasks, call.subscribe.busyPorts, req, res);
