@@ -279,6 +279,8 @@ export interface MasterOptions {
   store?: string;
   /** More flags for `muster master`, after the harness's own. */
   args?: readonly string[];
+  /** Authentication on (without --insecure-no-auth): the master prints its bootstrap token at first start. */
+  auth?: boolean;
 }
 
 export interface AgentOptions {
@@ -421,6 +423,8 @@ export class Cell {
       '--store', options.store ?? `sqlite:${join(this.dir, `${name}.db`)}`,
       '--agent-timeout', String(options.agentTimeoutSecs ?? 4),
       '--heartbeat', String(options.heartbeatSecs ?? 1),
+      // Open unless a test is about access control: those start it with auth and read its bootstrap token.
+      ...(options.auth === true ? [] : ['--insecure-no-auth']),
       ...(options.args ?? []),
     ];
     const master = new MusterProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir });

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { CellView, EtcdMemberView } from '../protocol/index.js';
 import { contextOf } from './context.js';
+import { addAuditCommand } from './acl.js';
 import { addSnapshotCommands } from './snapshot.js';
 import { duration, keyValues, printJson, printLines, table, usage } from './output.js';
 
@@ -38,6 +39,7 @@ Examples:
     });
 
   addSnapshotCommands(cell);
+  addAuditCommand(cell);
 }
 
 /** etcdLine is "http://10.0.0.1:2379  healthy, raft leader" or "… unhealthy: connect ECONNREFUSED …". */
@@ -50,6 +52,7 @@ function etcdLine(e: EtcdMemberView): string {
 export function cellLines(cell: CellView, now: number): string[] {
   const pairs: [string, string][] = [
     ['master', `${cell.masterId} (version ${cell.version}, up ${duration(now - cell.startedAt)})`],
+    ...(cell.authentication === 'open' ? [['access', 'OPEN: no authentication, every call may do everything (--insecure-no-auth or muster dev)'] as [string, string]] : []),
     // HA masters: where the leader is and its term, beside the log index it has reached.
     cell.leader === undefined
       ? ['log index', String(cell.logIndex)]

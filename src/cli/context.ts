@@ -4,12 +4,14 @@
 import type { Command } from 'commander';
 import { MusterClient, nodeFetch } from '../client/index.js';
 import { MusterError } from '../core/index.js';
+import { cellConfig } from './config.js';
 import { UsageError } from './exitcodes.js';
 
 export const DEFAULT_MASTER = 'http://127.0.0.1:5050';
 
 export interface GlobalOptions {
   master?: string;
+  cell?: string;
   json?: boolean;
 }
 
@@ -33,9 +35,13 @@ export function mastersOf(flag: string | undefined, fallback: string | undefined
 /** contextOf builds the context of the command being run from its own and its parents' options. */
 export function contextOf(cmd: Command): Context {
   const opts = cmd.optsWithGlobals<GlobalOptions>();
+  const cell = cellConfig(opts.cell);
+  const envToken = process.env['MUSTER_TOKEN'];
+  const token = envToken !== undefined && envToken !== '' ? envToken : cell.token;
   try {
     // nodeFetch: a command is one short process, and fetch would cost it more to load than the command takes.
-    const client = new MusterClient({ masters: mastersOf(opts.master, DEFAULT_MASTER) ?? [DEFAULT_MASTER], fetch: nodeFetch });
+    const masters = mastersOf(opts.master ?? process.env['MUSTER_MASTER'] ?? cell.master, DEFAULT_MASTER) ?? [DEFAULT_MASTER];
+    const client = new MusterClient({ masters, fetch: nodeFetch, ...(token === undefined ? {} : { token: token.trim() }) });
     return { client, json: opts.json === true };
   } catch (err) {
     if (err instanceof MusterError) throw new UsageError(err.message);

@@ -37,6 +37,8 @@ interface MasterFlags extends SchedulingFlags {
   leaderTtl?: number;
   advertiseUrl?: string;
   offerTimeout?: number;
+  insecureNoAuth?: boolean;
+  allowedHost?: string[];
 }
 
 interface AgentFlags {
@@ -122,6 +124,11 @@ function wholeNumber(max: number): (value: string) => number {
   };
 }
 
+/** isLoopback: an address only this machine reaches. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 /** addSchedulingOptions adds the scheduler's flags to `muster master` and `muster dev`. */
 function addSchedulingOptions(cmd: Command): Command {
   return cmd
@@ -157,13 +164,19 @@ export function addDaemonCommands(program: Command): void {
       .option('--offer-timeout <secs>', "rescind an external framework's offer left unanswered this long (default: never, as Mesos)", flags.seconds)
       .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
       .option('--leader-ttl <secs>', 'HA masters: the leader lease TTL in whole seconds; a dead leader is replaced within about this long (default 2)', flags.positiveInt(600))
-      .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)'),
+      .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)')
+      .option('--insecure-no-auth', 'run open: no tokens, every call may do everything (the log, cell status and the status page say so)')
+      .option('--allowed-host <name>', 'run open: a host name (besides loopback names and IP addresses) the master answers to; repeat for more', (v: string, all: string[] = []) => [...all, v]),
   )
     .addHelpText(
       'after',
       `
 The master keeps the cell's state as a log of events in its store; restarting it with the same
 --store resumes every job. Stop it with Ctrl-C or SIGTERM: tasks on the agents keep running.
+
+Every call needs a token (Authorization: Bearer; the CLI reads MUSTER_TOKEN or
+~/.config/muster/config.yaml). A cell that starts with none prints a bootstrap token once: keep it,
+and make others with muster acl token create. --insecure-no-auth runs open instead.
 ${SCHEDULING_HELP}
 
 Examples:
@@ -185,6 +198,16 @@ Examples:
       if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
       if (opts.leaderTtl !== undefined) options.leaderTtlSecs = opts.leaderTtl;
       if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;
+      options.auth = opts.insecureNoAuth !== true;
+      if (opts.allowedHost !== undefined) options.allowedHosts = opts.allowedHost;
+      options.onBootstrapToken = (secret) => note(`muster master: this cell had no token; its bootstrap token (a management token, shown this once: keep it):\n  ${secret}\n  export MUSTER_TOKEN=${secret}`);
+      if (!options.auth) {
+        note(
+          isLoopback(options.host)
+            ? 'muster master: running open (--insecure-no-auth): any program that reaches this machine may do anything with the cell'
+            : `muster master: running open (--insecure-no-auth) on ${options.host}: anyone on the network may do anything with the cell`,
+        );
+      }
       applySchedulingFlags(options, opts, DEFAULT_MASTER_OPTIONS);
       await makeStoreDir(options.store);
       const master = await starting(() => startMaster(options), { what: 'master', host: options.host, port: options.port });
@@ -351,6 +374,7 @@ Examples:
         [
           '',
           `muster dev: a master and one agent are running (state in ${dir}/)`,
+          `  open        no authentication, on ${DEFAULT_HOST} only: any program on this machine may drive the cell`,
           `  web UI      ${master.url}/`,
           `  try         npx muster job create examples/hello-service.yaml --wait`,
           `              npx muster job status web/prod/hello`,

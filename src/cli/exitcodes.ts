@@ -19,6 +19,8 @@ export const EXIT = {
   UNAVAILABLE: 6,
   /** Waiting (--wait) ran out of time, or the master gave up waiting (504). */
   TIMEOUT: 7,
+  /** No valid token (401), or the token lacks the permission (403). */
+  DENIED: 8,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -71,8 +73,6 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
     case 'UNSATISFIABLE':
     case 'PAYLOAD_TOO_LARGE':
     case 'UNSUPPORTED_MEDIA_TYPE':
-    case 'UNAUTHENTICATED':
-    case 'FORBIDDEN':
       return EXIT.INVALID;
     case 'NOT_FOUND':
     case 'JOB_NOT_FOUND':
@@ -91,6 +91,9 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
       return EXIT.UNAVAILABLE;
     case 'TIMEOUT':
       return EXIT.TIMEOUT;
+    case 'UNAUTHENTICATED':
+    case 'FORBIDDEN':
+      return EXIT.DENIED;
     case 'METHOD_NOT_ALLOWED':
     case 'INTERNAL':
       return EXIT.INTERNAL;

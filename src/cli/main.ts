@@ -10,6 +10,7 @@ import { DEFAULT_MASTER } from './context.js';
 import { addDaemonCommands } from './daemons.js';
 import { EXIT } from './exitcodes.js';
 import type { ExitCode } from './exitcodes.js';
+import { addAclCommands } from './acl.js';
 import { addFrameworkCommands } from './framework.js';
 import { addHostCommands } from './host.js';
 import { addJobCommands } from './job.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .usage('<command> [options]')
     .version(VERSION, '-V, --version', 'print the version of muster')
     .option('--master <url[,url...]>', `master(s) to talk to; default: $MUSTER_MASTER, else ${DEFAULT_MASTER}`)
+    .option('--cell <name>', 'the cell of ~/.config/muster/config.yaml to talk to (default: $MUSTER_CELL, else its current)')
     .option('--json', 'print the API\'s JSON instead of tables')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'muster: ')) })
@@ -42,7 +44,8 @@ Examples:
 
 Exit codes:
   0 ok, 1 internal error or the job --wait watched failed, 2 usage error, 3 input refused,
-  4 not found, 5 conflict, 6 master unreachable or unavailable, 7 timed out waiting.
+  4 not found, 5 conflict, 6 master unreachable or unavailable, 7 timed out waiting,
+  8 no valid token (401) or not permitted (403).
 With --json, a failure prints the API's error object on stdout: {"error":{"code","message","details"}}.`,
     );
   addDaemonCommands(program);
@@ -51,6 +54,7 @@ With --json, a failure prints the API's error object on stdout: {"error":{"code"
   addQuotaCommands(program);
   addHostCommands(program);
   addFrameworkCommands(program);
+  addAclCommands(program);
   addCellCommands(program);
   finish(program, 'muster');
   return program;

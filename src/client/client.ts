@@ -5,6 +5,12 @@
 import { ERROR_STATUS, isErrorCode, MusterError } from '../core/index.js';
 import type { ErrorCode } from '../core/index.js';
 import type {
+  AuditEntryView,
+  PolicyGrantView,
+  PolicyView,
+  TokenCreatedView,
+  TokenView,
+  WhoAmIView,
   FrameworkList,
   FrameworkView,
   JobInstancesAnswer,
@@ -44,6 +50,8 @@ export interface MusterClientOptions {
    * spares a short-lived process the cost of loading fetch's implementation.
    */
   fetch?: (url: URL, init: RequestInit) => Promise<Response>;
+  /** The token sent with every request (Authorization: Bearer), for a master with authentication. */
+  token?: string;
 }
 
 
@@ -139,6 +147,7 @@ export class MusterClient {
   readonly masters: readonly string[];
   private readonly timeoutMs: number;
   private readonly fetchWhole: (url: URL, init: RequestInit) => Promise<Response>;
+  private readonly token: string | undefined;
   /** The leader found by the last redirect; asked first next time, saving a hop. */
   private leader: string | undefined;
 
@@ -147,6 +156,7 @@ export class MusterClient {
     this.masters = options.masters.map(normalizeMaster);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.fetchWhole = options.fetch ?? fetch;
+    this.token = options.token;
   }
 
   cell(): Promise<CellView> {
@@ -205,6 +215,47 @@ export class MusterClient {
   /** clearQuota removes a role's quota, leaving it unlimited. */
   clearQuota(role: string): Promise<QuotaView> {
     return this.request<QuotaView>('DELETE', `/api/v1/quotas/${encodeURIComponent(role)}`);
+  }
+
+  // ---- access control ----------------------------------------------------------------------------
+
+  /** whoAmI is who the master takes this client's token for. */
+  whoAmI(): Promise<WhoAmIView> {
+    return this.request<WhoAmIView>('GET', '/api/v1/acl/whoami');
+  }
+
+  async listTokens(all = false): Promise<TokenView[]> {
+    return (await this.request<{ tokens: TokenView[] }>('GET', `/api/v1/acl/tokens${all ? '?all=true' : ''}`)).tokens;
+  }
+
+  /** createToken makes a token; the answer holds its secret, which the master never shows again. */
+  createToken(request: { name: string; policies?: string[]; management?: boolean; ttlSecs?: number }): Promise<TokenCreatedView> {
+    return this.request<TokenCreatedView>('POST', '/api/v1/acl/tokens', request);
+  }
+
+  /** revokeToken revokes a token by accessor id or name. */
+  async revokeToken(idOrName: string): Promise<TokenView> {
+    return (await this.request<{ token: TokenView }>('DELETE', `/api/v1/acl/tokens/${encodeURIComponent(idOrName)}`)).token;
+  }
+
+  async listPolicies(): Promise<PolicyView[]> {
+    return (await this.request<{ policies: PolicyView[] }>('GET', '/api/v1/acl/policies')).policies;
+  }
+
+  async setPolicy(name: string, policy: { grants: PolicyGrantView[]; description?: string }): Promise<PolicyView> {
+    return (await this.request<{ policy: PolicyView }>('PUT', `/api/v1/acl/policies/${encodeURIComponent(name)}`, policy)).policy;
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    await this.request('DELETE', `/api/v1/acl/policies/${encodeURIComponent(name)}`);
+  }
+
+  /** audit lists the latest recorded changes and who made them, oldest first. */
+  async audit(options: { limit?: number; principal?: string } = {}): Promise<AuditEntryView[]> {
+    const q = new URLSearchParams();
+    if (options.limit !== undefined) q.set('limit', String(options.limit));
+    if (options.principal !== undefined) q.set('principal', options.principal);
+    return (await this.request<{ entries: AuditEntryView[] }>('GET', `/api/v1/audit${q.size === 0 ? '' : `?${q.toString()}`}`)).entries;
   }
 
   /** listFrameworks lists the built-in framework and every external one the master knows. */
@@ -499,6 +550,7 @@ export class MusterClient {
     const timeout = options.headersOnlyTimeout === true ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(this.timeoutMs)]);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     const headers: Record<string, string> = { ...options.headers, accept: options.accept ?? 'application/json' };
+    if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
     let url = new URL(master + path);
     try {

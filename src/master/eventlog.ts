@@ -207,9 +207,10 @@ export class EventLog {
   /**
    * submit runs decide() against the current state; its events are applied and appended, and the
    * promise resolves with decide's result once they are durable. A MusterError thrown by decide
-   * rejects the command and changes nothing.
+   * rejects the command and changes nothing. `by` is the principal of the call the command came
+   * from: each of its events records it (the audit); the master's own commands pass none.
    */
-  submit<T>(decide: (state: CellState, now: number) => Decision<T>): Promise<T> {
+  submit<T>(decide: (state: CellState, now: number) => Decision<T>, by?: string): Promise<T> {
     if (this.fatal !== undefined) return Promise.reject(this.refusal());
     if (this.standby !== undefined) {
       const leader = this.standby.leaderHint?.();
@@ -224,6 +225,7 @@ export class EventLog {
     }
     if (decision.events.length === 0) return Promise.resolve(decision.result);
     for (const event of decision.events) {
+      if (by !== undefined && event.by === undefined) event.by = by;
       apply(this.state, event);
       this.batch.push({ index: ++this.index, event });
     }

@@ -10,7 +10,10 @@ import { AgentLinks } from './agents/index.js';
 import { EventLog } from './eventlog.js';
 import { DEFAULT_TTL_SECS, LeaderElection } from './leader.js';
 import { ExternalFrameworks } from './frameworks/external.js';
+import { hashSecret, masterAuth, newSecret } from './auth/index.js';
+import { bootstrapToken } from './commands/acl.js';
 import { OfferBook } from './frameworks/book.js';
+import { addAclRoutes } from './http/acl.js';
 import { OfferCycle } from './frameworks/offers.js';
 import { addSchedulerRoutes } from './http/scheduler.js';
 import { addFrameworkRoutes } from './http/frameworks.js';
@@ -19,7 +22,7 @@ import { mesos } from '../protocol/index.js';
 import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
-import { addJobRoutes } from './http/jobs.js';
+import { addJobRoutes, taskRoleOf } from './http/jobs.js';
 import { addLeaderRoutes, answerAsStandby, type Leadership } from './http/leader.js';
 import { MasterMetrics } from './http/metrics.js';
 import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
@@ -34,6 +37,29 @@ import type { LoggedEvent } from './state/index.js';
 import { MasterRegistry } from './registry.js';
 import { EtcdStore, openStore, parseEtcdUrl } from './store/index.js';
 import { cellView, type ViewContext } from './views.js';
+
+/**
+ * permitReads is the table of what the reads ask of their caller, beyond a valid token (writes are
+ * checked where they become events, in master/commands/). Lists (jobs, tasks) leave out what the
+ * caller may not read instead; the cell, hosts, quotas, frameworks and /metrics need a token only.
+ */
+function permitReads(router: Router, log: EventLog): void {
+  const taskRole = ({ params }: { params: Record<string, string> }): string => taskRoleOf(log.state, params['taskId'] ?? '');
+  const everyRole = (): string => '*';
+  for (const path of ['/api/v1/tasks/:taskId/logs', '/api/v1/tasks/:taskId/files', '/api/v1/tasks/:taskId/files/read', '/api/v1/tasks/:taskId/files/download']) {
+    router.permit('GET', path, { permission: { action: 'task:logs', role: taskRole } });
+  }
+  router.permit('POST', '/api/v1/tasks/:taskId/exec', { permission: { action: 'task:exec', role: taskRole } });
+  // The event stream and the Mesos views carry every role's jobs and tasks.
+  router.permit('GET', '/api/v1/events', { permission: { action: 'job:read', role: everyRole } });
+  for (const path of ['/master/state', '/master/state.json', '/state', '/state.json', '/master/state-summary', '/master/frameworks', '/master/slaves', '/metrics/snapshot']) {
+    router.permit('GET', path, { permission: { action: 'job:read', role: everyRole } });
+  }
+  router.permit('POST', '/api/v1', { permission: { action: 'job:read', role: everyRole } });
+  router.permit('POST', '/api/v1/', { permission: { action: 'job:read', role: everyRole } });
+  router.permit('GET', '/api/v1/snapshot', { permission: { action: 'cell:admin', role: everyRole } });
+  router.permit('GET', '/version', { public: true });
+}
 
 /** The parts of a master that act on the cell; a standby has none until it is elected and promoted. */
 interface Acting {
@@ -76,6 +102,25 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const scheduling = schedulingOptionsOf(opts);
   let acting: Acting | undefined;
   let stopping = false;
+  const authOn = opts.auth === true;
+
+  /**
+   * bootstrap makes the first management token when a cell with authentication has none, once: the
+   * leader that finds the log without tokens does, and its secret is shown this once (only its hash
+   * is in the log). A cell whose tokens were all revoked gets none: revoking the last is a choice.
+   */
+  const bootstrap = (): void => {
+    if (!authOn || log.state.tokens.size > 0) return;
+    const secret = newSecret();
+    log
+      .submit((s, now) => bootstrapToken(s, now, { accessorId: randomUUID(), secretHash: hashSecret(secret) }), 'master')
+      .then((token) => {
+        if (token === undefined) return;
+        if (opts.onBootstrapToken !== undefined) opts.onBootstrapToken(secret);
+        else logger.warn('bootstrap token made; it is shown this once, keep it (muster acl token create makes others)', { token: secret });
+      })
+      .catch((e: unknown) => logger.error('could not make the bootstrap token', { error: e instanceof Error ? e.message : String(e) }));
+  };
 
   /**
    * act starts the parts that talk to agents and place tasks. Built at promotion, not at start, so
@@ -121,6 +166,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       links.sendOwedKills();
     });
     const drain = startDrainController(log, logger.child('drain'));
+    bootstrap();
     return { links, framework, cycle, externals, drain, stopKillHook };
   };
   const stopActing = (): void => {
@@ -162,6 +208,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       version: VERSION,
       startedAt,
       logIndex: log.lastIndex,
+      authentication: authOn ? ('tokens' as const) : ('open' as const),
       ...(leader === undefined ? {} : { leader: leader.url, epoch: leader.epoch }),
       ...(election === undefined ? {} : { masters: registry?.masters() ?? [] }),
     };
@@ -179,14 +226,16 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
 
   const router = new Router(logger.child('http'), (answered) => metrics.observeRequest(answered));
-  router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION, leading: leadership.leading() }));
+  router.useAuth(masterAuth({ state: () => log.state, now: () => log.now(), enabled: authOn, allowedHosts: opts.allowedHosts ?? [] }));
+  router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION, leading: leadership.leading() }), { public: true });
   addLeaderRoutes(router, leadership);
+  addAclRoutes(router, { log, open: () => !authOn });
   router.add('GET', '/api/v1/cell', async ({ res }) => {
     // etcd's health is asked for when the view is built (shared for a second), not polled forever.
     const etcd = await registry?.etcdHealth();
     sendJson(res, 200, cellView(view(), { ...info(), ...(etcd === undefined ? {} : { etcd }) }));
   });
-  router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res));
+  router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
   addJobRoutes(router, { log, view });
   addQuotaRoutes(router, { log });
   addSnapshotRoutes(router, { log });
@@ -229,6 +278,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });
     res.end(text);
   });
+  permitReads(router, log);
 
   const server = createServer((req, res) => {
     // A standby serves only where-is-the-leader, health and metrics; the rest goes to the leader.

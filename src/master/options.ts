@@ -34,6 +34,15 @@ export interface MasterOptions {
   roleWeights?: Readonly<Record<string, number>>;
   /** At most this many pending tasks are placed per pass, the most important first (default 10,000). */
   maxTasksPerPass?: number;
+  /**
+   * Authenticate and authorize every call (tokens and policies; `muster master` turns it on unless
+   * --insecure-no-auth). Off: the master runs open, every call may do everything, and it says so.
+   */
+  auth?: boolean;
+  /** Host names (besides loopback names and IP literals) a master running open answers to: the rest is a rebound name. */
+  allowedHosts?: readonly string[];
+  /** Called once with the bootstrap token's secret when a cell with authentication starts with no token. */
+  onBootstrapToken?: (secret: string) => void;
   logger?: Logger;
 }
 

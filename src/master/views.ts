@@ -158,7 +158,7 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
 
 export function cellView(
   ctx: ViewContext,
-  info: { masterId: string; version: string; startedAt: number; logIndex: number } & Pick<CellView, 'masters' | 'leader' | 'epoch' | 'etcd'>,
+  info: { masterId: string; version: string; startedAt: number; logIndex: number } & Pick<CellView, 'masters' | 'leader' | 'epoch' | 'etcd' | 'authentication'>,
 ): CellView {
   let total = EMPTY;
   let used = EMPTY;

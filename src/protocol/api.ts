@@ -131,6 +131,8 @@ export interface AgentView {
 export interface CellView {
   masterId: string;
   version: string;
+  /** "tokens": every call needs a token; "open": the master runs without authentication. Absent from older masters. */
+  authentication?: 'tokens' | 'open';
   startedAt: number;
   logIndex: number;
   agents: AgentView[];
@@ -416,4 +418,54 @@ export interface FrameworkView {
 
 export interface FrameworkList {
   frameworks: FrameworkView[];
+}
+
+// ---- access control ------------------------------------------------------------------------------
+
+/** TokenView is an access token as the API shows it: never its secret, nor the secret's hash. */
+export interface TokenView {
+  accessorId: string;
+  name: string;
+  policies: string[];
+  management: boolean;
+  createdAt: number;
+  expiresAt?: number;
+  revokedAt?: number;
+  createdBy?: string;
+}
+
+/** TokenCreated is the answer to making a token: the secret, shown this once. */
+export interface TokenCreatedView {
+  token: TokenView;
+  secret: string;
+}
+
+export interface PolicyGrantView {
+  actions: string[];
+  roles: string[];
+}
+
+export interface PolicyView {
+  name: string;
+  description?: string;
+  grants: PolicyGrantView[];
+  setAt: number;
+}
+
+/** AuditEntryView is one recorded change: when, who, what, to what. */
+export interface AuditEntryView {
+  at: number;
+  by: string;
+  action: string;
+  subject?: string;
+}
+
+/** WhoAmIView is who the master takes the caller for. */
+export interface WhoAmIView {
+  principal: string;
+  /** The master runs without authentication: every call may do everything. */
+  open: boolean;
+  management: boolean;
+  policies: string[];
+  expiresAt?: number;
 }

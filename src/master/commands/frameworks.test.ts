@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { MusterError, parseResourceFlag, type Resources } from '../../core/index.js';
 import { mesos } from '../../protocol/index.js';
 import { apply, emptyState, type CellState, type Event, type FrameworkRegistration, type LaunchedTask } from '../state/index.js';
+import { MASTER } from '../auth/index.js';
 import { acknowledgeStatus, killFrameworkTask, launchFrameworkTasks, MAX_FRAMEWORKS, registerFramework, removeFramework } from './frameworks.js';
 
 function res(text: string): Resources {
@@ -31,14 +32,14 @@ function cell(...events: Event[]): CellState {
 
 void test('registerFramework records a new framework or one the master knows, and refuses a removed one, a bad role and one too many', () => {
   const s = cell();
-  assert.deepEqual(registerFramework(s, 1, reg('f1'), true), { events: [{ type: 'FrameworkRegistered', at: 1, framework: reg('f1') }], result: 'registered' });
-  assert.deepEqual(registerFramework(s, 1, reg('gone'), false), { events: [], result: 'unknown' }, 'an id the master does not know cannot come back');
+  assert.deepEqual(registerFramework(s, 1, MASTER, reg('f1'), true), { events: [{ type: 'FrameworkRegistered', at: 1, framework: reg('f1') }], result: 'registered' });
+  assert.deepEqual(registerFramework(s, 1, MASTER, reg('gone'), false), { events: [], result: 'unknown' }, 'an id the master does not know cannot come back');
   apply(s, { type: 'FrameworkRegistered', at: 1, framework: reg('f1') });
-  assert.equal(registerFramework(s, 2, reg('f1'), false).result, 'registered');
-  assert.throws(() => registerFramework(s, 2, reg('f2', ['Bad_Role']), true), (e: unknown) => e instanceof MusterError && /Bad_Role.*roles/.test(e.message));
+  assert.equal(registerFramework(s, 2, MASTER, reg('f1'), false).result, 'registered');
+  assert.throws(() => registerFramework(s, 2, MASTER, reg('f2', ['Bad_Role']), true), (e: unknown) => e instanceof MusterError && /Bad_Role.*roles/.test(e.message));
   for (let i = 0; s.frameworks.size < MAX_FRAMEWORKS; i++) apply(s, { type: 'FrameworkRegistered', at: 1, framework: reg(`x${i}`) });
-  assert.throws(() => registerFramework(s, 3, reg('one-more'), true), (e: unknown) => e instanceof MusterError && e.code === 'UNAVAILABLE');
-  assert.equal(registerFramework(s, 3, reg('f1'), false).result, 'registered', 'a known one still subscribes again');
+  assert.throws(() => registerFramework(s, 3, MASTER, reg('one-more'), true), (e: unknown) => e instanceof MusterError && e.code === 'UNAVAILABLE');
+  assert.equal(registerFramework(s, 3, MASTER, reg('f1'), false).result, 'registered', 'a known one still subscribes again');
 });
 
 void test('removeFramework removes a framework once; launchFrameworkTasks keeps only launchable tasks', () => {
@@ -48,9 +49,9 @@ void test('removeFramework removes a framework once; launchFrameworkTasks keeps 
   for (const e of launched.events) apply(s, e);
   assert.deepEqual(launchFrameworkTasks(s, 3, [task('t3', 'e1')]).result, [], "the framework's task id e1 is in use");
   assert.deepEqual(launchFrameworkTasks(s, 3, [task('t1', 'e9')]).result, [], "the master's task id t1 is in use");
-  assert.equal(removeFramework(s, 4, 'f1', 'bye').result, true);
-  apply(s, removeFramework(s, 4, 'f1', 'bye').events[0] as Event);
-  assert.deepEqual(removeFramework(s, 5, 'f1', 'bye'), { events: [], result: false });
+  assert.equal(removeFramework(s, 4, MASTER, 'f1', 'bye').result, true);
+  apply(s, removeFramework(s, 4, MASTER, 'f1', 'bye').events[0] as Event);
+  assert.deepEqual(removeFramework(s, 5, MASTER, 'f1', 'bye'), { events: [], result: false });
   assert.deepEqual(launchFrameworkTasks(s, 5, [task('t4', 'e4')]).result, [], 'a removed framework launches nothing');
 });
 

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { isSafeId, isTerminal, MusterError } from '../../core/index.js';
 import { mesos } from '../../protocol/index.js';
 import type { Offer } from '../../scheduler/index.js';
+import { authorize, can, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
 import type { CellState, Event, FrameworkRecord, FrameworkRegistration, LaunchedTask } from '../state/index.js';
 
@@ -22,11 +23,17 @@ export const MAX_TASKS_PER_FRAMEWORK = 100_000;
  * know (removed: torn down, or past its failover timeout) cannot come back: 'unknown', nothing
  * appended. A new one beyond MAX_FRAMEWORKS is refused.
  */
-export function registerFramework(state: CellState, now: number, registration: FrameworkRegistration, isNew: boolean): Decision<'registered' | 'unknown'> {
+export function registerFramework(state: CellState, now: number, caller: Caller, registration: FrameworkRegistration, isNew: boolean): Decision<'registered' | 'unknown'> {
   for (const role of registration.roles) {
     if (role !== '*' && !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(role)) {
       throw new MusterError('INVALID_ARGUMENT', `role "${role}" must be "*" or 1-63 lowercase letters, digits or '-' (subscribe.framework_info.roles)`);
     }
+    authorize(state, caller, 'framework:register', role);
+  }
+  // As Mesos: a framework that names a principal must be the one that authenticated.
+  const principal = registration.principal;
+  if (principal !== undefined && !caller.all && principal !== caller.principal) {
+    throw new MusterError('FORBIDDEN', `framework_info.principal "${principal.slice(0, 80)}" is not the caller's (${caller.principal})`, { details: { field: 'framework_info.principal' } });
   }
   if (!isNew && !state.frameworks.has(registration.frameworkId)) return { events: [], result: 'unknown' };
   if (isNew && state.frameworks.size >= MAX_FRAMEWORKS) {
@@ -35,9 +42,14 @@ export function registerFramework(state: CellState, now: number, registration: F
   return { events: [{ type: 'FrameworkRegistered', at: now, framework: registration }], result: 'registered' };
 }
 
-/** removeFramework tears a framework down: its tasks are killed (apply() folds that in). False: it was not there. */
-export function removeFramework(state: CellState, now: number, frameworkId: string, message: string): Decision<boolean> {
-  if (!state.frameworks.has(frameworkId)) return { events: [], result: false };
+/**
+ * removeFramework tears a framework down: its tasks are killed (apply() folds that in). False: it
+ * was not there. Its own scheduler, or whoever may register frameworks as its role, may; cell:admin too.
+ */
+export function removeFramework(state: CellState, now: number, caller: Caller, frameworkId: string, message: string): Decision<boolean> {
+  const f = state.frameworks.get(frameworkId);
+  if (f === undefined) return { events: [], result: false };
+  if (!can(state, caller, 'cell:admin', '*')) authorize(state, caller, 'framework:register', f.roles[0] ?? '*');
   return { events: [{ type: 'FrameworkRemoved', at: now, frameworkId, message }], result: true };
 }
 

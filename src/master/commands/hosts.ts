@@ -2,11 +2,13 @@
 // event is appended beside; one unknown name refuses the whole request.
 
 import { MusterError } from '../../core/index.js';
+import { authorize, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
 import type { CellState, Event, HostMode } from '../state/index.js';
 
 /** setMaintenance puts the hosts not in the mode already into it (a host drained again keeps its first `since`). */
-export function setMaintenance(state: CellState, now: number, hostnames: readonly string[], mode: HostMode): Decision<void> {
+export function setMaintenance(state: CellState, now: number, caller: Caller, hostnames: readonly string[], mode: HostMode): Decision<void> {
+  authorize(state, caller, 'host:drain', '*');
   const known = new Set<string>();
   for (const a of state.agents.values()) known.add(a.hostname);
   const unknown = hostnames.filter((h) => !known.has(h));

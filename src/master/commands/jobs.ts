@@ -6,11 +6,13 @@
 import { MusterError, parseJobKey, requestOf, type JobSpec, type TaskReason } from '../../core/index.js';
 import type { JobCreated, JobInstancesAnswer } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
+import { authorize, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
 import { apiAmount, checkQuota, type CellState, type JobRecord } from '../state/index.js';
 
 /** createJob: a new job, refused if one of that name is active or being killed, can never fit, or would exceed its role's quota. */
-export function createJob(state: CellState, now: number, spec: JobSpec): Decision<JobCreated> {
+export function createJob(state: CellState, now: number, caller: Caller, spec: JobSpec): Decision<JobCreated> {
+  authorize(state, caller, 'job:write', parseJobKey(spec.job).role);
   const existing = state.jobs.get(spec.job);
   if (existing?.state === 'ACTIVE') {
     throw new MusterError('JOB_EXISTS', `job ${spec.job} already exists; kill it first or choose another name`);
@@ -45,9 +47,11 @@ export function createJob(state: CellState, now: number, spec: JobSpec): Decisio
 export function killInstances(
   state: CellState,
   now: number,
+  caller: Caller,
   request: { key: string; asked: number[] | undefined; restart: boolean },
 ): Decision<JobInstancesAnswer> {
   const { key, asked, restart } = request;
+  authorize(state, caller, 'job:write', parseJobKey(key).role);
   const job = findJob(state, key);
   for (const i of asked ?? []) {
     if (i >= job.instances.length) {

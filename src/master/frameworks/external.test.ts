@@ -13,6 +13,7 @@ import { silentLogger } from '../../log/index.js';
 import { mesos } from '../../protocol/index.js';
 import { EventLog } from '../eventlog.js';
 import { SqliteStore } from '../store/index.js';
+import { OPEN } from '../auth/index.js';
 import { OfferBook } from './book.js';
 import { ExternalFrameworks } from './external.js';
 
@@ -58,7 +59,7 @@ void test('a framework that does not read its stream has it closed once the unre
     const parsed = mesos.parseCall({ type: 'SUBSCRIBE', subscribe: { framework_info: { name: 'slow', user: 'root', failover_timeout: 60 } } });
     assert.ok(parsed.ok && parsed.call.type === 'SUBSCRIBE');
     const res = new UnreadResponse();
-    await externals.subscribe(parsed.call, res as unknown as ServerResponse);
+    await externals.subscribe(parsed.call, res as unknown as ServerResponse, 'json', OPEN);
     const [frameworkId] = [...log.state.frameworks.keys()];
     assert.ok(frameworkId !== undefined && externals.isConnected(frameworkId));
     for (let i = 0; i < 200 && !res.destroyed; i++) await new Promise((r) => setTimeout(r, 10));

@@ -27,6 +27,7 @@ import { acknowledgeStatus, DEFAULT_TASK_ROLE, frameworkTaskOf, killFrameworkTas
 import { checkOffers, type Launch } from '../commands/launch.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, Event, FrameworkRecord, FrameworkRegistration, LaunchedTask, TaskRecord } from '../state/index.js';
+import { authorize, MASTER, type Caller } from '../auth/index.js';
 import type { OfferBook } from './book.js';
 import type { ExternalOffers } from './types.js';
 
@@ -158,7 +159,7 @@ export class ExternalFrameworks implements ExternalOffers {
    * res: SUBSCRIBED first, then every update it has not acknowledged. A newer subscription of the
    * same framework ends the older stream with ERROR "Framework failed over", as Mesos does.
    */
-  async subscribe(call: Extract<mesos.Call, { type: 'SUBSCRIBE' }>, res: ServerResponse, encoding: EventEncoding = 'json'): Promise<void> {
+  async subscribe(call: Extract<mesos.Call, { type: 'SUBSCRIBE' }>, res: ServerResponse, encoding: EventEncoding, caller: Caller): Promise<void> {
     const encode = encoderOf(encoding);
     const info = call.subscribe.framework_info;
     const given = info.id?.value ?? call.framework_id?.value;
@@ -179,7 +180,7 @@ export class ExternalFrameworks implements ExternalOffers {
       ...(info.hostname === undefined ? {} : { hostname: info.hostname }),
       ...(info.webui_url === undefined ? {} : { webuiUrl: info.webui_url }),
     };
-    const registered = await this.log.submit((s, at) => registerFramework(s, at, registration, given === undefined));
+    const registered = await this.log.submit((s, at) => registerFramework(s, at, caller, registration, given === undefined), caller.principal);
     if (registered === 'unknown') {
       // A framework the master removed (torn down, or past its failover timeout) cannot come back.
       writeStreamHead(res, randomUUID(), encoding);
@@ -215,10 +216,13 @@ export class ExternalFrameworks implements ExternalOffers {
    * call handles every call but SUBSCRIBE, from a framework with a live stream whose id it names
    * (400 or 403 otherwise, as Mesos answers).
    */
-  async call(c: Exclude<mesos.Call, { type: 'SUBSCRIBE' }>, streamId: string | undefined): Promise<void> {
+  async call(c: Exclude<mesos.Call, { type: 'SUBSCRIBE' }>, streamId: string | undefined, caller: Caller): Promise<void> {
     const frameworkId = c.framework_id.value;
     if (streamId === undefined) throw new MusterError('INVALID_ARGUMENT', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
-    if (!this.log.state.frameworks.has(frameworkId)) throw new MusterError('INVALID_ARGUMENT', 'Framework cannot be found');
+    const f = this.log.state.frameworks.get(frameworkId);
+    if (f === undefined) throw new MusterError('INVALID_ARGUMENT', 'Framework cannot be found');
+    // Only a caller that may register frameworks as its role may speak for it (its stream id is not a credential).
+    authorize(this.log.state, caller, 'framework:register', f.roles[0] ?? '*');
     const session = this.sessions.get(frameworkId);
     if (session === undefined) throw new MusterError('FORBIDDEN', 'Framework is not subscribed');
     if (session.streamId !== streamId) {
@@ -227,7 +231,7 @@ export class ExternalFrameworks implements ExternalOffers {
     const now = this.log.now();
     switch (c.type) {
       case 'TEARDOWN':
-        await this.remove(frameworkId, 'torn down by the framework');
+        await this.remove(frameworkId, 'torn down by the framework', caller);
         return;
       case 'ACCEPT':
         await this.accept(frameworkId, c.accept, now);
@@ -270,8 +274,8 @@ export class ExternalFrameworks implements ExternalOffers {
   }
 
   /** remove tears a framework down: its offers rescinded, its tasks killed, its stream ended. */
-  async remove(frameworkId: string, message: string): Promise<void> {
-    await this.log.submit((s, at) => removeFramework(s, at, frameworkId, message));
+  async remove(frameworkId: string, message: string, caller: Caller = MASTER): Promise<void> {
+    await this.log.submit((s, at) => removeFramework(s, at, caller, frameworkId, message), caller === MASTER ? undefined : caller.principal);
     for (const o of this.book.forget(frameworkId)) this.options.release(o.agentId);
     const session = this.sessions.get(frameworkId);
     if (session !== undefined) this.endSession(session, `Framework removed: ${message}`);

@@ -53,11 +53,11 @@ export function addFrameworkRoutes(router: Router, deps: FrameworkRouteDeps): vo
     const answer: FrameworkList = { frameworks };
     sendJson(res, 200, answer);
   });
-  router.add('POST', '/api/v1/frameworks/:id/teardown', async ({ res, params }) => {
+  router.add('POST', '/api/v1/frameworks/:id/teardown', async ({ res, params, caller }) => {
     const id = params['id'] ?? '';
     if (id === 'muster') throw new MusterError('INVALID_ARGUMENT', 'the built-in framework "muster" cannot be torn down; kill its jobs instead');
     if (!deps.log.state.frameworks.has(id)) throw new MusterError('NOT_FOUND', `no framework ${id}; \`muster framework list\` shows the frameworks`);
-    await deps.leading().remove(id, 'torn down by an operator');
+    await deps.leading().remove(id, 'torn down by an operator', caller);
     sendJson(res, 200, { frameworkId: id, removed: true });
   });
 }

@@ -5,6 +5,7 @@
 import { MusterError, isTerminal } from '../../core/index.js';
 import type { HostModeView, HostView, HostsAnswer } from '../../protocol/index.js';
 import { setMaintenance } from '../commands/hosts.js';
+import type { Caller } from '../auth/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, HostMode } from '../state/index.js';
 import { readJson, sendJson, type Router } from './router.js';
@@ -33,12 +34,12 @@ export function addHostRoutes(router: Router, deps: HostRoutesDeps): void {
     sendJson(res, 200, answer);
   });
 
-  router.add('POST', '/api/v1/hosts/drain', async ({ req, res }) => {
-    sendJson(res, 200, await setMode(log, parseHostsRequest(await readJson(req, MAX_BODY_BYTES)), 'DRAINING'));
+  router.add('POST', '/api/v1/hosts/drain', async ({ req, res, caller }) => {
+    sendJson(res, 200, await setMode(log, caller, parseHostsRequest(await readJson(req, MAX_BODY_BYTES)), 'DRAINING'));
   });
 
-  router.add('POST', '/api/v1/hosts/activate', async ({ req, res }) => {
-    sendJson(res, 200, await setMode(log, parseHostsRequest(await readJson(req, MAX_BODY_BYTES)), 'ACTIVE'));
+  router.add('POST', '/api/v1/hosts/activate', async ({ req, res, caller }) => {
+    sendJson(res, 200, await setMode(log, caller, parseHostsRequest(await readJson(req, MAX_BODY_BYTES)), 'ACTIVE'));
   });
 }
 
@@ -47,8 +48,8 @@ export function addHostRoutes(router: Router, deps: HostRoutesDeps): void {
  * with every host named as it is then. The names are checked against the agents inside submit,
  * so that a host is known at the moment it is drained; one unknown name refuses the whole request.
  */
-async function setMode(log: EventLog, hostnames: string[], mode: HostMode): Promise<HostsAnswer> {
-  await log.submit((state, now) => setMaintenance(state, now, hostnames, mode));
+async function setMode(log: EventLog, caller: Caller, hostnames: string[], mode: HostMode): Promise<HostsAnswer> {
+  await log.submit((state, now) => setMaintenance(state, now, caller, hostnames, mode), caller.principal);
   // Once durable, the state holds the new modes (applied at submit): the answer shows them.
   return { hosts: hostViews(log.state, new Set(hostnames)) };
 }

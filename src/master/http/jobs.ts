@@ -15,6 +15,7 @@ import {
 } from '../../core/index.js';
 import type { PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
 import { createJob, findJob, killInstances } from '../commands/jobs.js';
+import { can, type Caller } from '../auth/index.js';
 import type { EventLog } from '../eventlog.js';
 import { MUSTER_FRAMEWORK_ID } from '../jobs/framework.js';
 import type { CellState, TaskRecord } from '../state/index.js';
@@ -35,36 +36,44 @@ export interface JobRoutesDeps {
 export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   const { log } = deps;
 
-  router.add('GET', '/api/v1/jobs', ({ res }) => {
+  // Lists show what the caller may read (job:read on the role), and leave the rest out.
+  router.add('GET', '/api/v1/jobs', ({ res, caller }) => {
     const ctx = deps.view();
-    sendJson(res, 200, { jobs: [...ctx.state.jobs.values()].map((j) => jobSummary(ctx, j)) });
+    const readable = readableRoles(ctx.state, caller);
+    sendJson(res, 200, { jobs: [...ctx.state.jobs.values()].filter((j) => readable(roleOfKey(j.key))).map((j) => jobSummary(ctx, j)) });
   });
 
-  router.add('POST', '/api/v1/jobs', async ({ req, res, url }) => {
+  router.add('POST', '/api/v1/jobs', async ({ req, res, url, caller }) => {
     const spec = await readJobSpec(req, url);
-    const created = await log.submit((state, now) => createJob(state, now, spec));
+    const created = await log.submit((state, now) => createJob(state, now, caller, spec), caller.principal);
     sendJson(res, 201, created);
   });
 
   const jobPath = '/api/v1/jobs/:role/:env/:name';
 
-  router.add('GET', jobPath, ({ res, params }) => {
-    const ctx = deps.view();
-    sendJson(res, 200, jobView(ctx, findJob(ctx.state, keyOf(params))));
-  });
+  router.add(
+    'GET',
+    jobPath,
+    ({ res, params }) => {
+      const ctx = deps.view();
+      sendJson(res, 200, jobView(ctx, findJob(ctx.state, keyOf(params))));
+    },
+    { permission: { action: 'job:read', role: ({ params }) => params['role'] ?? '' } },
+  );
 
-  const kill = async ({ req, res, params }: RouteContext, restart: boolean): Promise<void> => {
+  const kill = async ({ req, res, params, caller }: RouteContext, restart: boolean): Promise<void> => {
     const key = keyOf(params);
     const asked = parseInstances(await readJson(req, MAX_KILL_BODY_BYTES));
-    const result = await log.submit((state, now) => killInstances(state, now, { key, asked, restart }));
+    const result = await log.submit((state, now) => killInstances(state, now, caller, { key, asked, restart }), caller.principal);
     sendJson(res, 202, result);
   };
   router.add('POST', `${jobPath}/kill`, (ctx) => kill(ctx, false));
   router.add('DELETE', jobPath, (ctx) => kill(ctx, false));
   router.add('POST', `${jobPath}/restart`, (ctx) => kill(ctx, true));
 
-  router.add('GET', '/api/v1/tasks', ({ res, url }) => {
+  router.add('GET', '/api/v1/tasks', ({ res, url, caller }) => {
     const ctx = deps.view();
+    const readable = readableRoles(ctx.state, caller);
     const jobParam = url.searchParams.get('job');
     const all = url.searchParams.get('all') === 'true';
     // framework=muster: the built-in framework's tasks (jobs' instances); another id: that framework's.
@@ -78,6 +87,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     // Pending instances come beside the tasks, so that a list of "what runs" also shows what waits.
     const pending: PendingInstanceView[] = [];
     for (const job of jobs) {
+      if (!readable(roleOfKey(job.key))) continue;
       for (const inst of job.instances) {
         if (inst.state === 'PENDING' && job.state === 'ACTIVE') pending.push(pendingInstanceView(ctx, job, inst));
         const ids = all ? [...inst.previousTaskIds, ...(inst.taskId === undefined ? [] : [inst.taskId])] : inst.taskId === undefined ? [] : [inst.taskId];
@@ -95,7 +105,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
         if (frameworkParam !== null && f.frameworkId !== frameworkParam) continue;
         for (const id of f.taskIds) {
           const t = ctx.state.tasks.get(id);
-          if (t !== undefined && (all || !isTerminal(t.state))) tasks.push(taskView(ctx, t));
+          if (t !== undefined && (all || !isTerminal(t.state)) && readable(roleOfKey(t.job))) tasks.push(taskView(ctx, t));
         }
       }
     }
@@ -103,11 +113,46 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     sendJson(res, 200, answer);
   });
 
-  router.add('GET', '/api/v1/tasks/:taskId', ({ res, params }) => {
-    const ctx = deps.view();
-    sendJson(res, 200, taskView(ctx, findTask(ctx.state, params['taskId'] ?? '')));
-  });
+  router.add(
+    'GET',
+    '/api/v1/tasks/:taskId',
+    ({ res, params }) => {
+      const ctx = deps.view();
+      sendJson(res, 200, taskView(ctx, findTask(ctx.state, params['taskId'] ?? '')));
+    },
+    { permission: { action: 'job:read', role: ({ params }) => taskRoleOf(log.state, params['taskId'] ?? '') } },
+  );
   // A task's files and logs: files.ts.
+}
+
+/** roleOfKey is the role of a job key (its first part). */
+function roleOfKey(key: string): string {
+  const slash = key.indexOf('/');
+  return slash < 0 ? key : key.slice(0, slash);
+}
+
+/**
+ * taskRoleOf is the role a task runs as (an external framework's task's job key is
+ * ROLE/framework/ID), for permission checks; a task the master does not know is checked against
+ * every role ("*"), so that a caller that may not read everything learns nothing of which ids exist.
+ */
+export function taskRoleOf(state: CellState, taskId: string): string {
+  const task = state.tasks.get(taskId);
+  return task === undefined ? '*' : roleOfKey(task.job);
+}
+
+/** readableRoles: whether the caller may read each role's jobs (job:read), asked once per role. */
+function readableRoles(state: CellState, caller: Caller): (role: string) => boolean {
+  if (caller.all) return () => true;
+  const known = new Map<string, boolean>();
+  return (role) => {
+    let ok = known.get(role);
+    if (ok === undefined) {
+      ok = can(state, caller, 'job:read', role);
+      known.set(role, ok);
+    }
+    return ok;
+  };
 }
 
 /**

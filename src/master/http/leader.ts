@@ -25,7 +25,7 @@ export interface LeaderView {
 }
 
 /** STANDBY_ROUTES are served by every master, leading or not ("METHOD path"; HEAD counts as GET). */
-const STANDBY_ROUTES = new Set(['GET /health', 'GET /metrics', 'GET /api/v1/leader', 'GET /master/redirect']);
+const STANDBY_ROUTES = new Set(['GET /health', 'GET /metrics', 'GET /api/v1/leader', 'GET /master/redirect', 'GET /api/v1/acl/whoami']);
 
 /**
  * answerAsStandby answers a request that a master which does not lead must not serve: 307 to the
@@ -54,12 +54,12 @@ export function addLeaderRoutes(router: Router, l: Leadership): void {
     const leader = l.leader();
     const body: LeaderView = { leader: leader ?? null, self: { ...l.self, leading: l.leading() } };
     sendJson(res, 200, body);
-  });
+  }, { public: true });
   router.add('GET', '/master/redirect', ({ res }) => {
     const leader = l.leader();
     if (leader === undefined) throw new MusterError('NOT_LEADER', 'no leader is known yet; retry');
     redirect(res, `//${hostOf(leader.url)}/`);
-  });
+  }, { public: true });
 }
 
 function redirect(res: ServerResponse, location: string): void {

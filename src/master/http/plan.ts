@@ -3,6 +3,7 @@
 // would stay pending. It runs the master's own scheduler on a copy of the question the master asks
 // each pass, with the planned job added, and writes nothing: the log is untouched.
 
+import { authorize } from '../auth/index.js';
 import { add, requestOf, type JobSpec, type Resources } from '../../core/index.js';
 import type {
   JobPlanView,
@@ -36,10 +37,12 @@ export interface PlanRoutesDeps {
 }
 
 export function addPlanRoutes(router: Router, deps: PlanRoutesDeps): void {
-  router.add('POST', '/api/v1/jobs/plan', async ({ req, res, url }) => {
+  router.add('POST', '/api/v1/jobs/plan', async ({ req, res, url, caller }) => {
     // Parsed and validated exactly as a create is, so a plan refuses what a create would refuse.
     const spec = await readJobSpec(req, url);
     const log = deps.log;
+    // A plan changes nothing, but shows the cell's agents and the role's neighbours: a read.
+    authorize(log.state, caller, 'job:read', spec.job.split('/')[0] ?? '*');
     const view = planJob(log.state, spec, {
       now: log.now(),
       options: deps.placementOptions(),

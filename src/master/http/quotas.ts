@@ -45,17 +45,17 @@ export function addQuotaRoutes(router: Router, deps: QuotaRoutesDeps): void {
     sendJson(res, 200, viewOf(log.state, role));
   });
 
-  router.add('PUT', '/api/v1/quotas/:role', async ({ req, res, params }) => {
+  router.add('PUT', '/api/v1/quotas/:role', async ({ req, res, params, caller }) => {
     const role = roleParam(params);
     const quota = parseQuotaRequest(await readJson(req, MAX_BODY_BYTES));
-    await log.submit((state, now) => setQuota(state, now, role, quota));
+    await log.submit((state, now) => setQuota(state, now, caller, role, quota), caller.principal);
     const view = viewOf(log.state, role);
     sendJson(res, 200, view);
   });
 
-  router.add('DELETE', '/api/v1/quotas/:role', async ({ res, params }) => {
+  router.add('DELETE', '/api/v1/quotas/:role', async ({ res, params, caller }) => {
     const role = roleParam(params);
-    await log.submit((state, now) => setQuota(state, now, role, undefined));
+    await log.submit((state, now) => setQuota(state, now, caller, role, undefined), caller.principal);
     const view = viewOf(log.state, role);
     sendJson(res, 200, view);
   });

@@ -5,15 +5,32 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { MusterError, isErrorCode } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
+import { ANONYMOUS, OPEN, type Action, type Caller, type RouterAuth } from '../auth/index.js';
+
+export type { RouterAuth } from '../auth/index.js';
 
 export interface RouteContext {
   req: IncomingMessage;
   res: ServerResponse;
   url: URL;
   params: Record<string, string>;
+  /** Who makes the call (OPEN on a master without authentication). */
+  caller: Caller;
 }
 
 export type RouteHandler = (ctx: RouteContext) => Promise<void> | void;
+
+/**
+ * RouteOptions say what a route asks of its caller. `public`: nothing (health, where the leader
+ * is); `selfAuthenticated`: the handler checks its own credential (the agent link); `permission`: a
+ * read the route table checks (writes are checked where they become events, master/commands/).
+ * Without any, any authenticated caller may call it.
+ */
+export interface RouteOptions {
+  readonly public?: boolean;
+  readonly selfAuthenticated?: boolean;
+  readonly permission?: { readonly action: Action; readonly role: (ctx: Omit<RouteContext, 'caller'>) => string };
+}
 
 interface Route {
   method: string;
@@ -22,6 +39,7 @@ interface Route {
   pattern: RegExp;
   names: string[];
   handler: RouteHandler;
+  options: RouteOptions;
 }
 
 /**
@@ -39,14 +57,33 @@ export interface AnsweredRequest {
 
 export class Router {
   private readonly routes: Route[] = [];
+  private auth: RouterAuth | undefined;
 
   constructor(
     private readonly logger: Logger,
     private readonly observe?: (request: AnsweredRequest) => void,
   ) {}
 
+  /** useAuth makes every route not public check its caller. */
+  useAuth(auth: RouterAuth): this {
+    this.auth = auth;
+    return this;
+  }
+
+  /**
+   * permit sets what a route registered earlier asks of its caller (its RouteOptions, merged): the
+   * master's table of read permissions lives in one place (master.ts), beside the routes' own
+   * modules. A route not registered is a mistake in that table: it throws.
+   */
+  permit(method: string, path: string, options: RouteOptions): this {
+    const route = this.routes.find((r) => r.method === method && r.path === path);
+    if (route === undefined) throw new Error(`Router.permit: no route ${method} ${path}`);
+    route.options = { ...route.options, ...options };
+    return this;
+  }
+
   /** add registers a route; path segments ":name" capture one URL segment. */
-  add(method: string, path: string, handler: RouteHandler): this {
+  add(method: string, path: string, handler: RouteHandler, options: RouteOptions = {}): this {
     const names: string[] = [];
     const source = path
       .split('/')
@@ -58,7 +95,7 @@ export class Router {
         return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       })
       .join('/');
-    this.routes.push({ method, path, pattern: new RegExp(`^${source}$`), names, handler });
+    this.routes.push({ method, path, pattern: new RegExp(`^${source}$`), names, handler, options });
     return this;
   }
 
@@ -86,19 +123,44 @@ export class Router {
       const params: Record<string, string> = {};
       try {
         r.names.forEach((name, i) => (params[name] = decodeParam(name, m[i + 1] ?? '')));
-        await r.handler({ req, res, url, params });
+        const caller = this.callerOf(r, { req, res, url, params });
+        await r.handler({ req, res, url, params, caller });
       } catch (e) {
         if (!(e instanceof MusterError)) {
           this.logger.error('request failed', { method: req.method, path: url.pathname, error: e instanceof Error ? e.stack : String(e) });
         }
-        if (!res.headersSent) sendError(res, e);
-        else res.end();
+        if (!res.headersSent) {
+          if (e instanceof MusterError && e.code === 'UNAUTHENTICATED') res.setHeader('WWW-Authenticate', challengeFor(url.pathname));
+          sendError(res, e);
+        } else res.end();
       }
       return;
     }
     if (pathMatched) sendError(res, new MusterError('METHOD_NOT_ALLOWED', `${req.method ?? '?'} is not allowed on ${url.pathname}`));
     else sendError(res, new MusterError('NOT_FOUND', `no such resource: ${url.pathname}`));
   }
+
+  /** callerOf checks the request against the route's options: origin, credential, read permission. */
+  private callerOf(r: Route, ctx: Omit<RouteContext, 'caller'>): Caller {
+    const auth = this.auth;
+    if (auth === undefined) return OPEN;
+    auth.checkOrigin(ctx.req);
+    if (r.options.public === true || r.options.selfAuthenticated === true) return ANONYMOUS;
+    const caller = auth.authenticate(ctx.req);
+    const p = r.options.permission;
+    if (p !== undefined) auth.authorize(caller, p.action, p.role(ctx));
+    return caller;
+  }
+}
+
+/**
+ * challengeFor is the WWW-Authenticate of a 401: Basic on the Mesos APIs, whose clients send Basic
+ * credentials (the token as the password), Bearer elsewhere.
+ */
+function challengeFor(path: string): string {
+  return path.startsWith('/api/v1/scheduler') || path === '/api/v1' || path === '/api/v1/' || path.startsWith('/master/')
+    ? 'Basic realm="mesos-master-scheduler"'
+    : 'Bearer realm="muster"';
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MusterError } from '../../core/index.js';
 import { mesos } from '../../protocol/index.js';
+import type { Caller } from '../auth/index.js';
 import type { ExternalFrameworks } from '../frameworks/external.js';
 import { readBody, type Router } from './router.js';
 
@@ -13,9 +14,9 @@ import { readBody, type Router } from './router.js';
 export const MAX_CALL_BYTES = 16 * 1024 * 1024;
 
 export function addSchedulerRoutes(router: Router, externals: () => ExternalFrameworks): void {
-  router.add('POST', '/api/v1/scheduler', async ({ req, res }) => {
+  router.add('POST', '/api/v1/scheduler', async ({ req, res, caller }) => {
     try {
-      await handle(req, res, externals());
+      await handle(req, res, caller, externals());
     } catch (e) {
       if (res.headersSent) {
         res.end();
@@ -45,7 +46,7 @@ function responseType(accept: string | undefined, requestType: string): string |
   return undefined;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, externals: ExternalFrameworks): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, caller: Caller, externals: ExternalFrameworks): Promise<void> {
   const type = req.headers['content-type'];
   if (type === undefined) return answer(res, 400, "Expecting 'Content-Type' to be present");
   const media = type.split(';')[0]?.trim().toLowerCase() ?? '';
@@ -73,10 +74,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, externals: Exte
   const call = parsed.call;
   if (call.type === 'SUBSCRIBE') {
     if (streamId !== undefined) return answer(res, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
-    await externals.subscribe(call, res, encoding === PROTOBUF_TYPE ? 'protobuf' : 'json');
+    await externals.subscribe(call, res, encoding === PROTOBUF_TYPE ? 'protobuf' : 'json', caller);
     return;
   }
-  await externals.call(call, streamId);
+  await externals.call(call, streamId, caller);
   res.writeHead(202, { 'Content-Length': 0 });
   res.end();
 }

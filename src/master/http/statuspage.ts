@@ -17,7 +17,7 @@ function ago(now: number, t: number | undefined): string {
   return `${Math.round(s / 3600)}h ago`;
 }
 
-export function renderStatusPage(ctx: ViewContext, info: { masterId: string; version: string; logIndex: number; store: string }): string {
+export function renderStatusPage(ctx: ViewContext, info: { masterId: string; version: string; logIndex: number; store: string; authentication?: 'tokens' | 'open' }): string {
   const { state, now } = ctx;
   const rows: string[] = [];
   for (const a of state.agents.values()) {
@@ -65,7 +65,7 @@ code{font-size:12px}.CONNECTED,.TASK_RUNNING,.ACTIVE,.FINISHED,.TASK_FINISHED{co
 .UNREACHABLE,.TASK_FAILED,.FAILED,.TASK_LOST,.TASK_UNREACHABLE{color:#b3261e}.PENDING,.DISCONNECTED,.KILLING{color:#9a6700}
 </style></head><body>
 <h1>Muster cell</h1>
-<p>master <code>${esc(info.masterId)}</code> · version ${esc(info.version)} · log index ${info.logIndex} · store <code>${esc(info.store)}</code></p>
+${info.authentication === 'open' ? '<p class="open"><strong>open:</strong> this master runs without authentication; anyone who reaches it may do anything with the cell</p>\n' : ''}<p>master <code>${esc(info.masterId)}</code> · version ${esc(info.version)} · log index ${info.logIndex} · store <code>${esc(info.store)}</code></p>
 <h2>Agents (${state.agents.size})</h2>
 <table><tr><th>host</th><th>address</th><th>state</th><th>cpus, mem used</th><th>disk used</th><th>tasks</th><th>id</th></tr>${rows.join('')}</table>
 <h2>Frameworks (${state.frameworks.size + 1})</h2>

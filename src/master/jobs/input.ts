@@ -417,8 +417,13 @@ export function agentsTouchedBy(state: CellState, event: Event, into: Set<string
     case 'FrameworkRemoved':
     case 'FrameworkTasksKilled':
     case 'StatusAcknowledged':
+    case 'TokenCreated':
+    case 'TokenRevoked':
+    case 'PolicySet':
+    case 'PolicyDeleted':
       // Kills change nothing until the tasks end; that end is its own event. An ended task a
       // framework acknowledges (or leaves behind) had given its agent back its resources already.
+      // Access control touches no agent.
       return true;
     case 'AgentRegistered':
     case 'AgentUnreachable':

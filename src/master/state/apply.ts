@@ -9,9 +9,10 @@
 import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from '../../core/index.js';
 import { batchTaskEnded, serviceTaskEnded } from '../policy/index.js';
 import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
-import { KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
+import { AUDIT_KEPT, KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
 
 export function apply(state: CellState, event: Event): void {
+  if (event.by !== undefined) audit(state, event, event.by);
   switch (event.type) {
     case 'AgentRegistered': {
       const a = event.agent;
@@ -159,6 +160,62 @@ export function apply(state: CellState, event: Event): void {
       if (isTerminal(task.state) && f !== undefined) forgetFrameworkTask(state, f, task);
       return;
     }
+    case 'TokenCreated':
+      state.tokens.set(event.token.accessorId, event.token);
+      if (event.token.revokedAt === undefined) state.tokenByHash.set(event.token.secretHash, event.token.accessorId);
+      return;
+    case 'TokenRevoked': {
+      const token = state.tokens.get(event.accessorId);
+      if (token === undefined || token.revokedAt !== undefined) return;
+      token.revokedAt = event.at;
+      state.tokenByHash.delete(token.secretHash);
+      return;
+    }
+    case 'PolicySet':
+      state.policies.set(event.policy.name, event.policy);
+      return;
+    case 'PolicyDeleted':
+      state.policies.delete(event.name);
+      return;
+  }
+}
+
+/** audit records who caused an event; the oldest entries go once there are more than AUDIT_KEPT. */
+function audit(state: CellState, event: Event, by: string): void {
+  const subject = subjectOf(event);
+  state.audit.push(subject === undefined ? { at: event.at, by, action: event.type } : { at: event.at, by, action: event.type, subject });
+  // Dropped in chunks, so that keeping the bound costs no copy per event.
+  if (state.audit.length > AUDIT_KEPT + AUDIT_KEPT / 10) state.audit.splice(0, state.audit.length - AUDIT_KEPT);
+}
+
+/** subjectOf is what an event was done to, for the audit. */
+function subjectOf(event: Event): string | undefined {
+  switch (event.type) {
+    case 'JobCreated':
+      return event.spec.job;
+    case 'KillRequested':
+      return event.job;
+    case 'QuotaSet':
+      return event.role;
+    case 'HostMaintenance':
+      return event.hostnames.join(',');
+    case 'FrameworkRegistered':
+      return event.framework.frameworkId;
+    case 'FrameworkRemoved':
+    case 'FrameworkTasksKilled':
+      return event.frameworkId;
+    case 'TokenCreated':
+      return event.token.name;
+    case 'TokenRevoked':
+      return event.accessorId;
+    case 'PolicySet':
+      return event.policy.name;
+    case 'PolicyDeleted':
+      return event.name;
+    case 'AgentRegistered':
+      return event.agent.agentId;
+    default:
+      return undefined;
   }
 }
 

@@ -110,7 +110,50 @@ export interface RoleQuota {
   gpus?: number;
 }
 
-export type Event =
+/**
+ * TokenRecord is an access token as the log holds it: the sha-256 of its secret, never the secret,
+ * so that the log (and every standby following it) can check a token without being able to use one.
+ */
+export interface TokenRecord {
+  /** Public id (uuid): what list, revoke and the audit name it by. */
+  accessorId: string;
+  /** A person's name for it, unique among tokens; the principal its calls are recorded under. */
+  name: string;
+  /** Hex sha-256 of the secret. */
+  secretHash: string;
+  /** The policies whose grants it has; a management token has every permission. */
+  policies: string[];
+  management: boolean;
+  createdAt: number;
+  /** It stops working then (ms); absent: never. */
+  expiresAt?: number;
+  /** Revoked then (ms): kept, so that the audit still names it. */
+  revokedAt?: number;
+  createdBy?: string;
+}
+
+/** PolicyGrant gives actions (or "*") on roles (or "*"). */
+export interface PolicyGrant {
+  actions: string[];
+  roles: string[];
+}
+
+/** PolicyRecord is a named set of grants that tokens are given by name. */
+export interface PolicyRecord {
+  name: string;
+  description?: string;
+  grants: PolicyGrant[];
+  setAt: number;
+}
+
+/** Attribution is who caused an event: the principal of the call (a token's name), absent for the master's own. */
+export interface Attribution {
+  by?: string;
+}
+
+export type Event = EventBody & Attribution;
+
+export type EventBody =
   /** An agent subscribed for the first time or again: its facts replace the old ones, it is reachable. */
   | { type: 'AgentRegistered'; at: number; agent: AgentRegistration }
   /** An agent was silent past the agent timeout: its tasks are unreachable and their instances pending. */
@@ -158,7 +201,15 @@ export type Event =
   /** A framework killed tasks of its own (by the master's task ids). */
   | { type: 'FrameworkTasksKilled'; at: number; frameworkId: string; taskIds: string[] }
   /** A framework acknowledged the status update with this uuid: it need not be sent again. */
-  | { type: 'StatusAcknowledged'; at: number; frameworkId: string; taskId: string; uuid: string };
+  | { type: 'StatusAcknowledged'; at: number; frameworkId: string; taskId: string; uuid: string }
+  /** An access token was made (its secret's hash only). */
+  | { type: 'TokenCreated'; at: number; token: TokenRecord }
+  /** An access token was revoked: from this event on, no master accepts it. */
+  | { type: 'TokenRevoked'; at: number; accessorId: string }
+  /** A policy was set, replacing one of that name. */
+  | { type: 'PolicySet'; at: number; policy: PolicyRecord }
+  /** A policy was deleted; tokens naming it lose its grants. */
+  | { type: 'PolicyDeleted'; at: number; name: string };
 
 export type EventType = Event['type'];
 

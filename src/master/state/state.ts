@@ -3,7 +3,7 @@
 
 import { add, EMPTY, isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
-import type { AgentRegistration, FrameworkRegistration, HostMode, LaunchedTask, RoleQuota } from './events.js';
+import type { AgentRegistration, FrameworkRegistration, HostMode, LaunchedTask, PolicyRecord, RoleQuota, TokenRecord } from './events.js';
 
 export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
@@ -130,7 +130,28 @@ export interface CellState {
   pendingJobs: Set<string>;
   /** Agents whose revocable tasks hold any cpus or mem (derived): the ones reclaim looks at. */
   revocableAgents: Set<string>;
+  /** Access tokens by accessor id, revoked ones included (for the audit). */
+  tokens: Map<string, TokenRecord>;
+  /** The live (not revoked) tokens' accessor ids by secret hash (derived): a call's token is one lookup. */
+  tokenByHash: Map<string, string>;
+  /** Policies by name. */
+  policies: Map<string, PolicyRecord>;
+  /** The latest calls that changed the cell, oldest first, at most AUDIT_KEPT: who did what. */
+  audit: AuditEntry[];
 }
+
+/** AuditEntry is one recorded change and who caused it. */
+export interface AuditEntry {
+  at: number;
+  by: string;
+  /** The event's type: what was done. */
+  action: string;
+  /** What it was done to: a job, role, host, framework, token or policy, where the event names one. */
+  subject?: string;
+}
+
+/** How many audit entries the state keeps (the oldest go first). */
+export const AUDIT_KEPT = 10_000;
 
 export function emptyState(): CellState {
   return {
@@ -143,6 +164,10 @@ export function emptyState(): CellState {
     killing: new Set(),
     pendingJobs: new Set(),
     revocableAgents: new Set(),
+    tokens: new Map(),
+    tokenByHash: new Map(),
+    policies: new Map(),
+    audit: [],
   };
 }
 
@@ -172,6 +197,10 @@ interface SnapshotDoc {
   maintenance?: MaintenanceRecord[];
   /** Absent from snapshots written before external frameworks existed. */
   frameworks?: (Omit<FrameworkRecord, 'taskIds' | 'byExternalId'> & { taskIds: string[]; byExternalId: [string, string][] })[];
+  /** Absent from snapshots written before access control existed. */
+  tokens?: TokenRecord[];
+  policies?: PolicyRecord[];
+  audit?: AuditEntry[];
 }
 
 /** serializeState writes a snapshot: JSON, Maps and Sets as arrays. */
@@ -184,6 +213,9 @@ export function serializeState(state: CellState): string {
     quotas: [...state.quotas.values()],
     maintenance: [...state.maintenance.values()],
     frameworks: [...state.frameworks.values()].map((f) => ({ ...f, taskIds: [...f.taskIds], byExternalId: [...f.byExternalId] })),
+    tokens: [...state.tokens.values()],
+    policies: [...state.policies.values()],
+    audit: state.audit,
   };
   return JSON.stringify(doc);
 }
@@ -207,6 +239,12 @@ export function deserializeState(text: string): CellState {
   }
   for (const q of doc.quotas ?? []) state.quotas.set(q.role, q);
   for (const m of doc.maintenance ?? []) state.maintenance.set(m.hostname, m);
+  for (const t of doc.tokens ?? []) {
+    state.tokens.set(t.accessorId, t);
+    if (t.revokedAt === undefined) state.tokenByHash.set(t.secretHash, t.accessorId);
+  }
+  for (const p of doc.policies ?? []) state.policies.set(p.name, p);
+  state.audit = doc.audit ?? [];
   for (const f of doc.frameworks ?? []) {
     let used = EMPTY;
     for (const id of f.taskIds) {

@@ -1,0 +1,191 @@
+// Access control with real processes: a master with authentication prints a bootstrap token once;
+// every route refuses a call without a token (401), a token of another role is refused what its
+// policies do not grant (403, naming the permission), and the right token works; a revoked token
+// fails at once; a browser page of another origin cannot write; a master running open says so and
+// answers only to loopback names and addresses.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { test } from 'node:test';
+import { MusterClient } from '../src/client/index.js';
+import { MusterError } from '../src/core/index.js';
+import { cell, cli, waitFor, type MusterProcess } from './harness.js';
+import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
+
+/** bootstrapTokenOf reads the bootstrap token the master printed at its first start. */
+async function bootstrapTokenOf(master: MusterProcess): Promise<string> {
+  return waitFor(() => /MUSTER_TOKEN=(mst_[A-Za-z0-9_-]+)/.exec(readFileSync(master.logFile, 'utf8'))?.[1], { what: 'the bootstrap token in the master log' });
+}
+
+async function call(master: MusterProcess, method: string, path: string, options: { token?: string; body?: string; type?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; text: string; headers: Headers }> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = options.type ?? 'application/json';
+  const res = await fetch(`${master.url}${path}`, { method, headers, ...(options.body === undefined ? {} : { body: options.body }), redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+/** withHost GETs the job list with the Host header given (fetch would put the URL's own). */
+function withHost(master: MusterProcess, host: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: master.port, path: '/api/v1/jobs', headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Every route but the public ones, with a body where it takes one: each must answer 401 without a token. */
+const ROUTES: readonly [string, string, string?][] = [
+  ['GET', '/'],
+  ['GET', '/metrics'],
+  ['GET', '/api/v1/cell'],
+  ['GET', '/api/v1/jobs'],
+  ['POST', '/api/v1/jobs', JSON.stringify(serviceConfig('web/prod/x'))],
+  ['POST', '/api/v1/jobs/plan', JSON.stringify(serviceConfig('web/prod/x'))],
+  ['GET', '/api/v1/jobs/web/prod/x'],
+  ['POST', '/api/v1/jobs/web/prod/x/kill', '{}'],
+  ['POST', '/api/v1/jobs/web/prod/x/restart', '{}'],
+  ['DELETE', '/api/v1/jobs/web/prod/x'],
+  ['GET', '/api/v1/tasks'],
+  ['GET', '/api/v1/tasks/t1'],
+  ['GET', '/api/v1/tasks/t1/logs'],
+  ['GET', '/api/v1/tasks/t1/files'],
+  ['GET', '/api/v1/tasks/t1/files/read?path=stdout'],
+  ['GET', '/api/v1/tasks/t1/files/download?path=stdout'],
+  ['POST', '/api/v1/tasks/t1/exec', '{"cmd":["true"]}'],
+  ['GET', '/api/v1/events'],
+  ['GET', '/api/v1/quotas'],
+  ['GET', '/api/v1/quotas/web'],
+  ['PUT', '/api/v1/quotas/web', '{"cpus":1}'],
+  ['DELETE', '/api/v1/quotas/web'],
+  ['GET', '/api/v1/hosts'],
+  ['POST', '/api/v1/hosts/drain', '{"hostnames":["h"]}'],
+  ['POST', '/api/v1/hosts/activate', '{"hostnames":["h"]}'],
+  ['GET', '/api/v1/snapshot'],
+  ['GET', '/api/v1/frameworks'],
+  ['POST', '/api/v1/frameworks/f1/teardown', '{}'],
+  ['POST', '/api/v1/scheduler', '{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}'],
+  ['POST', '/api/v1', '{"type":"GET_STATE"}'],
+  ['GET', '/master/state'],
+  ['GET', '/master/state-summary'],
+  ['GET', '/master/frameworks'],
+  ['GET', '/master/slaves'],
+  ['GET', '/metrics/snapshot'],
+  ['GET', '/api/v1/acl/whoami'],
+  ['GET', '/api/v1/acl/tokens'],
+  ['POST', '/api/v1/acl/tokens', '{"name":"x","management":true}'],
+  ['DELETE', '/api/v1/acl/tokens/x'],
+  ['GET', '/api/v1/acl/policies'],
+  ['PUT', '/api/v1/acl/policies/x', '{"grants":[{"actions":["*"],"roles":["*"]}]}'],
+  ['DELETE', '/api/v1/acl/policies/x'],
+  ['GET', '/api/v1/audit'],
+];
+
+test('a master with authentication: 401 without a token on every route, 403 naming what a token lacks, the right token works, a revoked one fails at once', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster({ auth: true });
+  await c.startAgent(master);
+  const root = await bootstrapTokenOf(master);
+  const admin = new MusterClient({ masters: [master.url], token: root });
+  assert.equal((await admin.whoAmI()).principal, 'bootstrap');
+
+  // Without a token, or with one the master never made: 401, with a challenge; nothing changes.
+  for (const [method, path, body] of ROUTES) {
+    for (const token of [undefined, 'mst_not-a-token']) {
+      const r = await call(master, method, path, { ...(token === undefined ? {} : { token }), ...(body === undefined ? {} : { body }) });
+      assert.equal(r.status, 401, `${method} ${path} ${token === undefined ? 'without a token' : 'with a made-up token'}: ${r.status} ${r.text.slice(0, 200)}`);
+      assert.match(r.headers.get('www-authenticate') ?? '', /^(Bearer|Basic) realm=/);
+    }
+  }
+  for (const [method, path] of [['GET', '/health'], ['GET', '/api/v1/leader'], ['GET', '/version']] as const) {
+    assert.equal((await call(master, method, path)).status, 200, `${path} is public`);
+  }
+  // The Mesos APIs ask for Basic, which Mesos's clients send: the token is the password.
+  assert.equal((await call(master, 'POST', '/api/v1', { body: '{"type":"GET_HEALTH"}' })).headers.get('www-authenticate'), 'Basic realm="mesos-master-scheduler"');
+  const basic = `Basic ${Buffer.from(`bootstrap:${root}`).toString('base64')}`;
+  assert.equal((await call(master, 'POST', '/api/v1', { body: '{"type":"GET_HEALTH"}', headers: { authorization: basic } })).status, 200);
+
+  // Policies: web's deployer may read and write web's jobs and read their logs; batch's reader only reads batch.
+  await admin.setPolicy('web-deployer', { grants: [{ actions: ['job:read', 'job:write', 'task:logs'], roles: ['web'] }] });
+  await admin.setPolicy('batch-reader', { grants: [{ actions: ['job:read'], roles: ['batch'] }] });
+  const web = (await admin.createToken({ name: 'web-ci', policies: ['web-deployer'] })).secret;
+  const batch = (await admin.createToken({ name: 'batch-viewer', policies: ['batch-reader'] })).secret;
+  const asWeb = new MusterClient({ masters: [master.url], token: web });
+  const asBatch = new MusterClient({ masters: [master.url], token: batch });
+  await asWeb.createJob(yamlOf(serviceConfig('web/prod/hello', { instances: 1 })), YAML);
+  const denied = async (what: string, fn: () => Promise<unknown>, permission: RegExp): Promise<void> => {
+    await assert.rejects(fn, (e: unknown) => e instanceof MusterError && e.code === 'FORBIDDEN' && permission.test(e.message), what);
+  };
+  await denied('batch may not create a web job', () => asBatch.createJob(yamlOf(serviceConfig('web/prod/other')), YAML), /batch-viewer may not do this: it needs job:write on role web/);
+  await denied('batch may not read a web job', () => asBatch.getJob('web/prod/hello'), /job:read on role web/);
+  await denied('batch may not kill a web job', () => asBatch.request('POST', '/api/v1/jobs/web/prod/hello/kill', {}), /job:write on role web/);
+  await denied('web may not set a quota', () => asWeb.setQuota('web', { cpus: 1 }), /quota:write on role web/);
+  await denied('web may not drain hosts', () => asWeb.request('POST', '/api/v1/hosts/drain', { hostnames: ['agent-1'] }), /host:drain/);
+  await denied('web may not read the event stream (every role)', () => asWeb.request('GET', '/api/v1/events?since=0'), /job:read on every role/);
+  await denied('web may not make tokens', () => asWeb.createToken({ name: 'sneaky', management: true }), /cell:admin/);
+  await denied('web may not take a snapshot', () => asWeb.request('GET', '/api/v1/snapshot'), /cell:admin/);
+  const scheduler = await call(master, 'POST', '/api/v1/scheduler', { token: web, body: JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'u', name: 'n', role: 'web' } } }) });
+  assert.equal(scheduler.status, 403, scheduler.text);
+  assert.match(scheduler.text, /framework:register on role web/);
+  // Lists leave out what the caller may not read.
+  assert.deepEqual((await asWeb.listJobs()).map((j) => j.job), ['web/prod/hello']);
+  assert.deepEqual(await asBatch.listJobs(), []);
+  const job = await waitFor(() => asWeb.getJob('web/prod/hello'), { what: 'the web job running', until: (j) => j.instances[0]?.task?.state === 'TASK_RUNNING' });
+  const taskId = job.instances[0]?.task?.taskId ?? '';
+  assert.equal((await call(master, 'GET', `/api/v1/tasks/${taskId}/logs`, { token: web })).status, 200, "web reads its task's logs");
+  assert.equal((await call(master, 'GET', `/api/v1/tasks/${taskId}/logs`, { token: batch })).status, 403);
+  assert.equal((await call(master, 'POST', `/api/v1/tasks/${taskId}/exec`, { token: web, body: '{"cmd":["true"]}' })).status, 403, 'exec is task:exec, not granted');
+
+  // The CLI: exit 8 and the master's one line, for no token and for a missing permission.
+  const env = { MUSTER_MASTER: master.url };
+  const anonymous = await cli(['job', 'list'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: '' } });
+  assert.equal(anonymous.code, 8, anonymous.stderr);
+  assert.match(anonymous.stderr, /needs a token/);
+  const quota = await cli(['quota', 'set', 'web', 'cpus=1'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: web } });
+  assert.equal(quota.code, 8);
+  assert.match(quota.stderr, /web-ci may not do this: it needs quota:write on role web/);
+  const listed = await cli(['acl', 'token', 'list'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: root } });
+  assert.match(listed.stdout, /^web-ci +\S+ +web-deployer /m);
+  assert.doesNotMatch(listed.stdout + readFileSync(master.logFile, 'utf8').split('MUSTER_TOKEN=')[1]?.slice(60), new RegExp(web), 'a secret is shown once, never listed or logged');
+
+  // A page of another origin cannot write, whatever it holds.
+  const crossSite = await call(master, 'POST', '/api/v1/jobs', { token: web, body: JSON.stringify(serviceConfig('web/prod/csrf')), headers: { origin: 'http://evil.example' } });
+  assert.equal(crossSite.status, 403, crossSite.text);
+
+  // The audit names who did what.
+  const audit = await admin.audit({ limit: 1000 });
+  assert.ok(audit.some((e) => e.by === 'web-ci' && e.action === 'JobCreated' && e.subject === 'web/prod/hello'), JSON.stringify(audit));
+  assert.ok(audit.some((e) => e.by === 'bootstrap' && e.action === 'TokenCreated' && e.subject === 'web-ci'));
+  const auditCli = await cli(['cell', 'audit', '--principal', 'web-ci'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: root } });
+  assert.match(auditCli.stdout, /web-ci +JobCreated +web\/prod\/hello/);
+
+  // Revoked: refused at the very next call.
+  await admin.revokeToken('web-ci');
+  await assert.rejects(() => asWeb.listJobs(), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
+  assert.equal((await call(master, 'GET', '/api/v1/jobs', { token: web })).status, 401);
+});
+
+test('a master running open says so, refuses writes from another origin and a Host it does not answer to', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster();
+  const status = await cli(['cell', 'status'], { cwd: c.dir, env: { MUSTER_MASTER: master.url } });
+  assert.match(status.stdout, /^access +OPEN: no authentication/m);
+  assert.match(await (await fetch(`${master.url}/`)).text(), /runs without authentication/);
+  // A form post from a page elsewhere (text/plain needs no preflight): refused, nothing created.
+  const form = await call(master, 'POST', '/api/v1/jobs', { body: yamlOf(serviceConfig('web/prod/csrf')), type: 'text/plain', headers: { origin: 'http://evil.example' } });
+  assert.equal(form.status, 403, form.text);
+  const fetchSite = await call(master, 'POST', '/api/v1/jobs', { body: JSON.stringify(serviceConfig('web/prod/csrf')), headers: { 'sec-fetch-site': 'cross-site' } });
+  assert.equal(fetchSite.status, 403);
+  // DNS rebinding: a name of the attacker's resolving to this machine.
+  const rebound = await withHost(master, 'evil.example:5050');
+  assert.equal(rebound.status, 403, rebound.text);
+  assert.match(rebound.text, /answers only to loopback names and IP addresses/);
+  assert.equal((await withHost(master, `localhost:${master.port}`)).status, 200);
+  assert.deepEqual(await new MusterClient({ masters: [master.url] }).listJobs(), [], 'nothing was created');
+});
