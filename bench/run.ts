@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { runAblationBench } from './ablation.js';
 import { runAgentBench } from './agent.js';
+import { runAuthBench } from './auth.js';
 import { runC1mBench } from './c1m.js';
 import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
@@ -42,6 +43,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'ablation', what: 'scheduler speed-ups switched off one at a time: 200 jobs × 1,000 tasks onto 10,000 agents', run: runAblationBench },
   { name: 'etcdlog', what: 'event log on etcd: Store.append in batches on 1- and 3-member etcd beside SQLite', run: runEtcdLogBench },
   { name: 'failover', what: 'HA masters: kill -9 of the leader to the first placement and to the agents re-subscribed, 10 runs', run: runFailoverBench },
+  { name: 'auth', what: 'access control: what checking a token and a permission costs a call, and an HTTP request', run: runAuthBench },
   { name: 'frameworks', what: 'external frameworks over the Mesos API beside the built-in one on 10,000 hollow agents: allocation pass, ACCEPT throughput', run: runFrameworksBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
