@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { test } from 'node:test';
 import { MusterClient } from '../src/client/index.js';
 import { MusterError } from '../src/core/index.js';
+import { startEtcd } from './etcd.js';
 import { cell, cli, waitFor, type MusterProcess } from './harness.js';
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
 
@@ -188,4 +189,31 @@ test('a master running open says so, refuses writes from another origin and a Ho
   assert.match(rebound.text, /answers only to loopback names and IP addresses/);
   assert.equal((await withHost(master, `localhost:${master.port}`)).status, 200);
   assert.deepEqual(await new MusterClient({ masters: [master.url] }).listJobs(), [], 'nothing was created');
+});
+
+test('HA masters with authentication: a standby checks tokens against the log it follows, and a revoked token fails there within a second', async (t) => {
+  const etcd = await startEtcd(t, 1);
+  if (etcd === undefined) return;
+  const c = cell(t);
+  const store = etcd.storeUrl('muster-acl');
+  const first = await c.startMaster({ auth: true, store, args: ['--leader-ttl', '2'] });
+  const root = await bootstrapTokenOf(first);
+  const second = await c.startMaster({ auth: true, store, args: ['--leader-ttl', '2'] });
+  const admin = new MusterClient({ masters: [first.url, second.url], token: root });
+  await admin.setPolicy('readers', { grants: [{ actions: ['job:read'], roles: ['*'] }] });
+  const secret = (await admin.createToken({ name: 'reader', policies: ['readers'] })).secret;
+  // Which one leads is the election's; ask the other (a standby serves whoami and /metrics from its own state).
+  const leaderUrl = (await waitFor(() => admin.cell(), { what: 'a leader', until: (v) => v.leader !== undefined })).leader ?? '';
+  const standby = [first, second].find((m) => m.url !== leaderUrl);
+  assert.ok(standby !== undefined);
+  const whoAmI = (m: MusterProcess): Promise<number> => call(m, 'GET', '/api/v1/acl/whoami', { token: secret }).then((r) => r.status);
+  await waitFor(() => whoAmI(standby), { what: 'the standby to know the new token', until: (s) => s === 200 });
+  assert.equal((await call(standby, 'GET', '/api/v1/acl/whoami')).status, 401, 'a standby refuses a call without a token');
+  assert.notEqual(readFileSync(standby.logFile, 'utf8').includes('bootstrap token'), true, 'only the first leader of an empty cell makes a bootstrap token');
+  const revokedAt = Date.now();
+  await admin.revokeToken('reader');
+  await waitFor(() => whoAmI(standby), { what: 'the standby to refuse the revoked token', until: (s) => s === 401, timeoutMs: 1000, intervalMs: 20 });
+  const took = Date.now() - revokedAt;
+  assert.ok(took < 1000, `refused on the standby ${took} ms after the revocation`);
+  assert.equal(await whoAmI((leaderUrl === first.url ? first : second)), 401);
 });
