@@ -179,8 +179,9 @@ export class Isolator {
     const nsProblem = await probeNamespaces();
 
     const parts: string[] = [];
-    parts.push(cgroups === undefined ? `no cgroups (${cgroupProblem ?? 'unknown'})` : `cgroups ${cgroups.version} (cpu, memory, pids)`);
-    parts.push(nsProblem === undefined ? 'pid and mount namespaces, private /tmp, /var/tmp and /dev/shm' : `no namespaces (${nsProblem}), so tasks share the host's /tmp, /var/tmp and /dev/shm`);
+    // Each problem is clipped so that what the tasks run as always fits in the description.
+    parts.push(cgroups === undefined ? `no cgroups (${clip(cgroupProblem ?? 'unknown')})` : `cgroups ${cgroups.version} (cpu, memory, pids)`);
+    parts.push(nsProblem === undefined ? 'pid and mount namespaces, private /tmp, /var/tmp and /dev/shm' : `no namespaces (${clip(nsProblem)}), so tasks share the host's /tmp, /var/tmp and /dev/shm`);
     const others = taskUser !== undefined ? taskUser : roleUids !== undefined ? `a uid of ${formatUidRange(roleUids.range)} of the role's own` : 'none: such roles cannot run';
     parts.push(`tasks run as their role's user (--role-users, else ${others}), sandboxes 0700`);
     const description = parts.join(', ');
@@ -361,6 +362,10 @@ function probeNamespaces(): Promise<string | undefined> {
       else resolve(`unshare failed: ${stderr.trim().slice(0, 200) || err.message}`);
     });
   });
+}
+
+function clip(text: string): string {
+  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
 }
 
 function errorText(err: unknown): string {
