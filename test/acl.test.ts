@@ -5,7 +5,7 @@
 // answers only to loopback names and addresses.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { MusterClient } from '../src/client/index.js';
@@ -39,6 +39,15 @@ function withHost(master: MusterProcess, host: string): Promise<{ status: number
     req.on('error', reject);
     req.end();
   });
+}
+
+/** joinTokenFile makes a join token (a policy granting agent:join, a token with it) and writes it to a file for --join-token-file. */
+async function joinTokenFile(dir: string, admin: MusterClient): Promise<string> {
+  await admin.setPolicy('agents', { grants: [{ actions: ['agent:join'], roles: ['*'] }] });
+  const join = (await admin.createToken({ name: 'agents', policies: ['agents'] })).secret;
+  const file = `${dir}/join-token`;
+  writeFileSync(file, `${join}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** Every route but the public ones, with a body where it takes one: each must answer 401 without a token. */
@@ -86,15 +95,17 @@ const ROUTES: readonly [string, string, string?][] = [
   ['PUT', '/api/v1/acl/policies/x', '{"grants":[{"actions":["*"],"roles":["*"]}]}'],
   ['DELETE', '/api/v1/acl/policies/x'],
   ['GET', '/api/v1/audit'],
+  ['POST', '/api/v1/agent', '{"type":"HEARTBEAT","agentId":"a1"}'],
+  ['POST', '/api/v1/agent', '{"type":"SUBSCRIBE","subscribe":{"agent":{"hostname":"h","address":"127.0.0.1","port":1,"resources":{"cpus":1,"mem":1,"disk":0,"gpus":0,"ports":""},"attributes":{},"version":"x"},"tasks":[]}}'],
 ];
 
 test('a master with authentication: 401 without a token on every route, 403 naming what a token lacks, the right token works, a revoked one fails at once', async (t) => {
   const c = cell(t);
   const master = await c.startMaster({ auth: true });
-  await c.startAgent(master);
   const root = await bootstrapTokenOf(master);
   const admin = new MusterClient({ masters: [master.url], token: root });
   assert.equal((await admin.whoAmI()).principal, 'bootstrap');
+  await c.startAgent(master, { args: ['--join-token-file', await joinTokenFile(c.dir, admin)] });
 
   // Without a token, or with one the master never made: 401, with a challenge; nothing changes.
   for (const [method, path, body] of ROUTES) {
@@ -216,4 +227,59 @@ test('HA masters with authentication: a standby checks tokens against the log it
   const took = Date.now() - revokedAt;
   assert.ok(took < 1000, `refused on the standby ${took} ms after the revocation`);
   assert.equal(await whoAmI((leaderUrl === first.url ? first : second)), 401);
+});
+
+test('agents are trusted, not believed: one joins with a join token and then holds a credential of its own; a made-up agent, a taken id and an UPDATE without the credential are refused', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster({ auth: true });
+  const root = await bootstrapTokenOf(master);
+  const admin = new MusterClient({ masters: [master.url], token: root });
+  await admin.setPolicy('web', { grants: [{ actions: ['job:read', 'job:write'], roles: ['web'] }] });
+  const notJoin = (await admin.createToken({ name: 'web-ci', policies: ['web'] })).secret;
+  const joinFile = await joinTokenFile(c.dir, admin);
+  const join = readFileSync(joinFile, 'utf8').trim();
+
+  // Without a join token the agent is refused; with one it joins and runs a job.
+  const agent = await c.startAgent(master, { args: ['--join-token-file', joinFile] });
+  await admin.createJob(yamlOf(serviceConfig('web/prod/hello', { instances: 1 })), YAML);
+  const job = await waitFor(() => admin.getJob('web/prod/hello'), { what: 'the job running on the joined agent', until: (j) => j.instances[0]?.task?.state === 'TASK_RUNNING' });
+  const task = job.instances[0]?.task;
+  assert.ok(task !== undefined);
+  const agentId = task.agentId;
+  assert.equal(readFileSync(`${agent.workDir}/credential`, 'utf8').trim().startsWith('mac_'), true, 'the agent keeps the credential it was issued');
+
+  const agentCall = (body: unknown, token?: string): Promise<{ status: number; text: string; headers: Headers }> =>
+    call(master, 'POST', '/api/v1/agent', { body: JSON.stringify(body), ...(token === undefined ? {} : { token }) });
+  const info = (id?: string): Record<string, unknown> => ({
+    ...(id === undefined ? {} : { agentId: id }),
+    hostname: 'fake',
+    address: '127.0.0.1',
+    port: 1,
+    resources: { cpus: 64, mem: 65536, disk: 0, gpus: 0, ports: '[1-2]' },
+    attributes: {},
+    version: 'x',
+  });
+  const subscribe = (id?: string): unknown => ({ type: 'SUBSCRIBE', subscribe: { agent: info(id), tasks: [] } });
+  assert.equal((await agentCall(subscribe())).status, 401, 'a made-up agent without a credential');
+  assert.equal((await agentCall(subscribe(), 'mst_made-up')).status, 401, 'a made-up token');
+  assert.equal((await agentCall(subscribe(), notJoin)).status, 403, 'a token without agent:join');
+  const taken = await agentCall(subscribe(agentId), join);
+  assert.equal(taken.status, 403, `the real agent's id with a join token: ${taken.text}`);
+  assert.match(taken.text, /belongs to another agent/);
+  // An UPDATE for the real agent's task, sent without any stream: refused without its credential.
+  const update = { type: 'UPDATE', agentId, update: { status: { taskId: task.taskId, state: 'TASK_FAILED', uuid: '5f0a8e39-2f6b-4b43-9d1e-8c3b0c7f1a22', timestamp: Date.now(), message: 'forged' } } };
+  assert.equal((await agentCall(update)).status, 401);
+  assert.equal((await agentCall(update, join)).status, 403);
+  assert.equal((await agentCall(update, root)).status, 403, 'not even a management token speaks for an agent');
+  const after = await admin.getJob('web/prod/hello');
+  assert.equal(after.instances[0]?.task?.taskId, task.taskId, 'the task was not replaced');
+  assert.equal(after.instances[0]?.task?.state, 'TASK_RUNNING', 'nor marked failed');
+  assert.equal((await admin.cell()).agents.length, 1, 'no fake agent registered');
+
+  // Restarted on its work dir (kill -9), the agent comes back with its credential: the join token,
+  // revoked meanwhile, is not needed again.
+  await admin.revokeToken('agents');
+  await agent.restart();
+  await waitFor(() => admin.cell(), { what: 'the agent back', until: (v) => v.agents.length === 1 && v.agents.every((a) => a.state === 'CONNECTED') });
+  assert.equal((await admin.getJob('web/prod/hello')).instances[0]?.task?.taskId, task.taskId, 'its task is the same one');
 });

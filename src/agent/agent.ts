@@ -7,6 +7,7 @@ import { formatRanges, formatResources, isTaskReason, MusterError, toView, VERSI
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
 import { loadApiToken } from './apitoken.js';
+import { readCredential, saveCredential } from './credential.js';
 import { taskDir } from './checkpoint.js';
 import { ProcessContainerizer } from './containerizer.js';
 import { advertiseAddress, detectAttributes, detectResources } from './detect.js';
@@ -36,6 +37,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
 
   const workDir = prepareWorkDir(opts.workDir);
   const apiToken = loadApiToken(workDir);
+  let credential = readCredential(workDir);
   const hostname = opts.hostname ?? os.hostname();
   const attributes = detectAttributes(opts.attributes === undefined ? { hostname } : { hostname, flag: opts.attributes });
   const resources = await detectResources(
@@ -137,7 +139,18 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       tasks: table.running(),
       busyPorts: formatRanges(table.busyPorts()),
     }),
+    // The credential once the agent has an id it was issued for; the join token to get them.
+    bearer: () => (persistedId !== undefined && credential !== undefined ? credential : opts.joinToken),
     onSubscribed: (sub) => {
+      if (sub.credential !== undefined) {
+        // Saved before the id: an id on disk always comes with the credential the master holds for it.
+        try {
+          saveCredential(workDir, sub.credential);
+          credential = sub.credential;
+        } catch (err) {
+          logger.error('cannot keep the credential the master issued; the agent will have to join again', { error: err });
+        }
+      }
       if (sub.agentId !== persistedId) {
         try {
           writeAgentId(workDir, sub.agentId);

@@ -24,26 +24,34 @@ const API_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
  */
 export function loadApiToken(workDir: string): string {
   const file = path.join(workDir, API_TOKEN_FILE);
-  const kept = readPrivate(file);
+  const kept = readPrivateFile(file, API_TOKEN_PATTERN);
   if (kept !== undefined) return kept;
   const token = randomBytes(API_TOKEN_BYTES).toString('base64url');
+  writePrivateFile(file, token);
+  return token;
+}
+
+/** writePrivateFile writes a secret to a file only the agent's user can read, whole or not at all (a rename). */
+export function writePrivateFile(file: string, secret: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   rmSync(tmp, { force: true });
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     // The mode passed to open is masked by the umask; a umask cannot widen it, but be exact.
     fchmodSync(fd, 0o600);
-    writeSync(fd, `${token}\n`);
+    writeSync(fd, `${secret}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, file);
-  return token;
 }
 
-/** readPrivate reads a token file that only the agent's user could read; undefined otherwise. */
-function readPrivate(file: string): string | undefined {
+/**
+ * readPrivateFile reads a secret from a file that only the agent's user could read, and that has
+ * the secret's shape; undefined otherwise (missing, another owner, open to others, a link).
+ */
+export function readPrivateFile(file: string, pattern: RegExp): string | undefined {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -53,8 +61,8 @@ function readPrivate(file: string): string | undefined {
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o077) !== 0 || st.size > 1024) return undefined;
-    const token = readFileSync(fd, 'utf8').trim();
-    return API_TOKEN_PATTERN.test(token) ? token : undefined;
+    const secret = readFileSync(fd, 'utf8').trim();
+    return pattern.test(secret) ? secret : undefined;
   } finally {
     closeSync(fd);
   }

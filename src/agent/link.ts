@@ -21,6 +21,8 @@ export interface LinkOptions {
   /** subscription is asked for the agent's info and tasks at every (re)subscribe. */
   subscription(): { agent: AgentInfo; tasks: RunningTask[]; busyPorts?: string };
   onSubscribed(subscribed: Subscribed): void;
+  /** The bearer secret of every call (the agent's credential, or a join token before it has one); undefined: none. */
+  bearer?: () => string | undefined;
   /** onEvent gets LAUNCH, KILL, ACKNOWLEDGED and SHUTDOWN events, in stream order. */
   onEvent(event: AgentEvent): void;
   logger: Logger;
@@ -243,11 +245,16 @@ export class MasterLink {
       };
       this.drop = drop;
       this.armWatchdog(SUBSCRIBE_TIMEOUT_MS, 'the master did not answer the SUBSCRIBE');
+      // An error answer is being read: its message, not the close that follows it, is the reason.
+      let refusal = false;
       req.on('error', finish);
-      req.on('close', () => finish(new Error('the connection closed')));
+      req.on('close', () => {
+        if (!refusal) finish(new Error('the connection closed'));
+      });
       req.on('response', (res) => {
         res.on('error', finish);
         const status = res.statusCode ?? 0;
+        refusal = status !== 200 && (status < 300 || status >= 400);
         if (status >= 300 && status < 400) {
           res.resume();
           const location = res.headers.location;
@@ -379,6 +386,7 @@ export class MasterLink {
     if (status === 200 || status === 202) return;
     const code = errorCodeOf(text);
     if (status === 404 && code === 'AGENT_NOT_FOUND') this.resubscribe('the master does not know this agent');
+    else if (status === 401 || status === 403) this.resubscribe(`the master refused this agent's credential: ${describeAnswer(status, text)}`);
     else if (status >= 300 && status < 400) this.resubscribe('the master is no longer the leader');
     throw new Error(`the master answered ${call.type} with ${describeAnswer(status, text)}`);
   }
@@ -397,10 +405,11 @@ export class MasterLink {
 
   private request(target: URL, headers: Record<string, string>): http.ClientRequest {
     const secure = target.protocol === 'https:';
+    const bearer = this.options.bearer?.();
     const options: http.RequestOptions = {
       method: 'POST',
       agent: secure ? this.httpsAgent : this.httpAgent,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...headers, ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }) },
     };
     return secure ? https.request(target, options) : http.request(target, options);
   }
@@ -438,13 +447,14 @@ function subscribedOf(event: unknown): Subscribed | undefined {
   if (typeof e !== 'object' || e === null || e.type !== 'SUBSCRIBED' || typeof e.subscribed !== 'object' || e.subscribed === null) {
     return undefined;
   }
-  const { agentId, heartbeatIntervalSecs, masterId, epoch } = e.subscribed;
+  const { agentId, heartbeatIntervalSecs, masterId, epoch, credential } = e.subscribed;
   if (typeof agentId !== 'string' || agentId.length === 0 || agentId.length > 256) return undefined;
   return {
     agentId,
     heartbeatIntervalSecs: typeof heartbeatIntervalSecs === 'number' ? heartbeatIntervalSecs : 1,
     masterId: typeof masterId === 'string' ? masterId : '',
     ...(typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? { epoch } : {}),
+    ...(typeof credential === 'string' && credential.length <= 256 ? { credential } : {}),
   };
 }
 

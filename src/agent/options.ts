@@ -8,6 +8,8 @@ export interface AgentOptions {
   masters: string[];
   /** Holds the agent's id, its task checkpoints and the task sandboxes. */
   workDir: string;
+  /** A token with agent:join, to join a master with authentication (then the agent uses the credential it is issued). */
+  joinToken?: string;
   /** Port of the agent's own HTTP server (files, health, metrics); 0 picks a free one. */
   port: number;
   /** Address to listen on. */

@@ -2,6 +2,7 @@
 // imported only when one of them starts, so that `muster job list` does not load the store, the
 // HTTP server or the containerizers.
 
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -42,6 +43,7 @@ interface MasterFlags extends SchedulingFlags {
 }
 
 interface AgentFlags {
+  joinTokenFile?: string;
   workDir?: string;
   port?: number;
   host?: string;
@@ -122,6 +124,25 @@ function wholeNumber(max: number): (value: string) => number {
     if (!/^\d+$/.test(value.trim()) || Number(value) > max) throw new InvalidArgumentError(`give a whole number from 0 to ${max}.`);
     return Number(value);
   };
+}
+
+/**
+ * readJoinToken reads the join token from --join-token-file, else MUSTER_JOIN_TOKEN. A file rather
+ * than a flag: a flag's value is in every process listing.
+ */
+function readJoinToken(file: string | undefined): string | undefined {
+  if (file === undefined) {
+    const env = process.env['MUSTER_JOIN_TOKEN']?.trim();
+    return env === undefined || env === '' ? undefined : env;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`--join-token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give a file holding a token made with muster acl token create');
+  }
+  if (text === '' || text.length > 1024 || /\s/.test(text)) throw new UsageError(`--join-token-file ${file} does not hold one token`, 'write the token alone in it');
+  return text;
 }
 
 /** isLoopback: an address only this machine reaches. */
@@ -236,6 +257,7 @@ Examples:
     .option('--usage-interval <secs>', 'how often task usage is measured and sent to the master (default 10)', flags.seconds)
     .option('--disk-watch-interval <secs>', 'how often sandboxes are measured against their disk limit (default 15)', flags.seconds)
     .option('--sandbox-retention <secs>', 'keep an ended task\'s sandbox this long, less under disk pressure (default 604800: 7 days)', flags.seconds)
+    .option('--join-token-file <path>', 'a file holding a token with agent:join, to join a master with authentication (or MUSTER_JOIN_TOKEN)')
     .addHelpText(
       'after',
       `
@@ -272,6 +294,8 @@ Examples:
         logger: createLogger('agent'),
       };
       if (opts.advertiseAddress !== undefined) options.advertiseAddress = opts.advertiseAddress;
+      const joinToken = readJoinToken(opts.joinTokenFile);
+      if (joinToken !== undefined) options.joinToken = joinToken;
       if (opts.hostname !== undefined) options.hostname = opts.hostname;
       if (opts.resources !== undefined) options.resources = opts.resources;
       if (opts.attributes !== undefined) options.attributes = opts.attributes;

@@ -134,6 +134,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       agentTimeoutSecs: opts.agentTimeoutSecs,
       logger: logger.child('agents'),
       ...(current === undefined ? {} : { mayAct: () => current.isLeader() }),
+      authenticate: authOn,
       ...(epoch === undefined ? {} : { epoch }),
     });
     const framework = new MusterFramework(log, links, {

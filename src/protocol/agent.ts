@@ -119,7 +119,17 @@ export type AgentCall =
 
 export type AgentEvent =
   /** epoch: the leader's term with HA masters (it only grows); a single master sends none. */
-  | { type: 'SUBSCRIBED'; subscribed: { agentId: string; heartbeatIntervalSecs: number; masterId: string; epoch?: number } }
+  | {
+      type: 'SUBSCRIBED';
+      subscribed: {
+        agentId: string;
+        heartbeatIntervalSecs: number;
+        masterId: string;
+        epoch?: number;
+        /** A credential of the agent's own, issued when it joined with a join token: keep it, send it from now on. */
+        credential?: string;
+      };
+    }
   | { type: 'LAUNCH'; launch: { task: TaskInfo } }
   | { type: 'KILL'; kill: { taskId: string; gracePeriodSecs: number; reason?: TaskReason } }
   | { type: 'ACKNOWLEDGED'; acknowledged: { taskId: string; uuid: string } }

@@ -3,13 +3,15 @@
 // HEARTBEAT). It records what agents report as events and acknowledges a status update only after
 // it is durable, so an agent retries until the master cannot forget it.
 
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MusterError, formatRanges, isTerminal, parseRanges, type PortRange, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../body.js';
-import { markUnreachable, recordStatus, registerAgent } from '../commands/agents.js';
+import { hashSecret, secretOf } from '../auth/index.js';
+import { checkAgentCredential, markUnreachable, recordStatus, registerAgent } from '../commands/agents.js';
 import { killGraceSecs, type AgentRecord } from '../state/index.js';
 import { AGENT_CALL_LIMITS, parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
@@ -43,6 +45,12 @@ export interface AgentLinksOptions {
   mayAct?: () => boolean;
   /** epoch is the leader's term (HA masters), sent in SUBSCRIBED so agents refuse older leaders. */
   epoch?: number;
+  /**
+   * Agents are trusted, not believed: an agent joins with a join token and is issued a credential of
+   * its own, and every call for an agent id must bear that agent's credential (commands/agents.ts).
+   * Off (a master running open): every agent is believed.
+   */
+  authenticate?: boolean;
 }
 
 /** AgentConnection is one subscribed agent's open stream. */
@@ -148,10 +156,16 @@ export class AgentLinks {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The credential is checked before the body is read: a caller without one costs no parse.
+    const bearerHash = this.options.authenticate === true ? bearerHashOf(req) : undefined;
+    if (this.options.authenticate === true && bearerHash === undefined) {
+      throw new MusterError('UNAUTHENTICATED', 'an agent call must bear the agent\'s credential, or a join token to join with');
+    }
     const call = await parseAgentCall(await readJson(req, AGENT_CALL_LIMITS.bytes, { values: AGENT_CALL_LIMITS.jsonValues }));
+    if (call.type !== 'SUBSCRIBE' && this.options.authenticate === true) checkAgentCredential(this.log.state, call.agentId, bearerHash);
     switch (call.type) {
       case 'SUBSCRIBE':
-        await this.subscribe(call.subscribe.agent, call.subscribe.tasks, call.subscribe.busyPorts, req, res);
+        await this.subscribe(call.subscribe.agent, call.subscribe.tasks, call.subscribe.busyPorts, req, res, bearerHash);
         return;
       case 'UPDATE':
         await this.update(call.agentId, call.update.status);
@@ -308,11 +322,21 @@ export class AgentLinks {
    * believes: tasks it no longer has are lost, tasks of an unreachable spell it still runs are
    * taken back if their instance was not replaced meanwhile, and tasks nobody wants are killed.
    */
-  private async subscribe(info: AgentInfo, reported: RunningTask[], busyPorts: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async subscribe(
+    info: AgentInfo,
+    reported: RunningTask[],
+    busyPorts: string | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+    bearerHash: string | undefined,
+  ): Promise<void> {
     const resources = resourcesOf(info);
     // The token stays here: what registerAgent sees may reach the log.
     const { apiToken, ...described } = info;
-    const { agentId, kills } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported));
+    // A credential to issue, should the agent be joining now: only its hash can reach the log.
+    const secret = this.options.authenticate === true ? `mac_${randomBytes(32).toString('base64url')}` : undefined;
+    const access = secret === undefined ? undefined : { bearerHash, fresh: { secret, hash: hashSecret(secret) } };
+    const { agentId, kills, credential } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported, access));
     if (apiToken === undefined) this.apiTokens.delete(agentId);
     else this.apiTokens.set(agentId, apiToken);
 
@@ -345,6 +369,7 @@ export class AgentLinks {
         heartbeatIntervalSecs: this.options.heartbeatSecs,
         masterId: this.options.masterId,
         ...(this.options.epoch === undefined ? {} : { epoch: this.options.epoch }),
+        ...(credential === undefined ? {} : { credential }),
       },
     });
     this.options.logger.info('agent subscribed', { agentId, hostname: info.hostname, address: `${info.address}:${info.port}`, tasks: reported.length });
@@ -418,3 +443,9 @@ export class AgentLinks {
 }
 
 export type { AgentCall };
+
+/** bearerHashOf is the hash of the request's bearer secret; undefined when it carries none. */
+function bearerHashOf(req: IncomingMessage): string | undefined {
+  const given = secretOf(req.headers.authorization);
+  return given === undefined ? undefined : hashSecret(given.secret);
+}

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseResourceFlag, validateJobSpec, type Resources } from '../../core/index.js';
+import { MusterError, parseResourceFlag, validateJobSpec, type Resources } from '../../core/index.js';
 import type { AgentInfo } from '../../protocol/index.js';
 import { apply, emptyState, type CellState, type Event } from '../state/index.js';
-import { markUnreachable, recordStatus, registerAgent } from './agents.js';
+import { checkAgentCredential, markUnreachable, recordStatus, registerAgent } from './agents.js';
 
 function res(text: string): Resources {
   return { cpusMilli: 0, memMiB: 0, diskMiB: 0, gpus: 0, ports: [], ...parseResourceFlag(text) };
@@ -77,4 +77,32 @@ void test('recordStatus records an update once, ignores a retry and a backward m
   assert.deepEqual(recordStatus(s, 9, 'a1', { taskId: 'nope', state: 'TASK_RUNNING', uuid: 'u7', timestamp: 9 }).result, { outcome: 'unknown', kill: true });
   apply(s, first.events[0] as Event);
   assert.deepEqual(recordStatus(s, 10, 'a1', { ...finished, uuid: 'u10' }).result, { outcome: 'duplicate', kill: false }, 'an ended task records nothing more');
+});
+
+void test('registerAgent on a cell with authentication: a join token gets a credential issued; an id with a credential takes only that credential', () => {
+  const s = cell();
+  apply(s, { type: 'PolicySet', at: 1, policy: { name: 'agents', grants: [{ actions: ['agent:join'], roles: ['*'] }], setAt: 1 } });
+  apply(s, { type: 'PolicySet', at: 1, policy: { name: 'readers', grants: [{ actions: ['job:read'], roles: ['*'] }], setAt: 1 } });
+  apply(s, { type: 'TokenCreated', at: 1, token: { accessorId: 'j', name: 'join', secretHash: 'hash-join', policies: ['agents'], management: false, createdAt: 1 } });
+  apply(s, { type: 'TokenCreated', at: 1, token: { accessorId: 'r', name: 'reader', secretHash: 'hash-reader', policies: ['readers'], management: false, createdAt: 1 } });
+  const fresh = { secret: 'mac_secret', hash: 'hash-cred' };
+  const r = res('cpus:4;mem:4096');
+  assert.throws(() => registerAgent(s, 2, info(), r, [], { bearerHash: undefined, fresh }), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
+  assert.throws(() => registerAgent(s, 2, info(), r, [], { bearerHash: 'hash-nobody', fresh }), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
+  assert.throws(() => registerAgent(s, 2, info(), r, [], { bearerHash: 'hash-reader', fresh }), (e: unknown) => e instanceof MusterError && e.code === 'FORBIDDEN' && /agent:join/.test(e.message));
+  // a1 of cell() registered before authentication: it joins with the join token and gets a credential.
+  const joined = registerAgent(s, 2, info('a1'), r, [], { bearerHash: 'hash-join', fresh });
+  assert.equal(joined.result.credential, 'mac_secret');
+  const ev = joined.events[0];
+  assert.ok(ev?.type === 'AgentRegistered' && ev.agent.credentialHash === 'hash-cred');
+  for (const e of joined.events) apply(s, e);
+  // From now on a1's id needs a1's credential: the join token no longer does, whoever holds it.
+  assert.throws(() => registerAgent(s, 3, info('a1'), r, [], { bearerHash: 'hash-join', fresh: { secret: 'mac_2', hash: 'h2' } }), (e: unknown) => e instanceof MusterError && e.code === 'FORBIDDEN' && /belongs to another agent/.test(e.message));
+  const again = registerAgent(s, 3, info('a1'), r, [], { bearerHash: 'hash-cred', fresh: { secret: 'mac_2', hash: 'h2' } });
+  assert.equal(again.result.credential, undefined, 'no new credential for an agent that has one');
+  // Its other calls need it too.
+  assert.doesNotThrow(() => checkAgentCredential(s, 'a1', 'hash-cred'));
+  assert.throws(() => checkAgentCredential(s, 'a1', 'hash-join'), (e: unknown) => e instanceof MusterError && e.code === 'FORBIDDEN');
+  assert.throws(() => checkAgentCredential(s, 'a1', undefined), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
+  assert.throws(() => checkAgentCredential(s, 'nope', 'hash-cred'), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
 });

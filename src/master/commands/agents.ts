@@ -3,7 +3,8 @@
 // streams, acknowledges once the events are durable and sends the KILLs decided here.
 
 import { randomUUID } from 'node:crypto';
-import { isTerminal, type Resources, type TaskReason } from '../../core/index.js';
+import { isTerminal, MusterError, type Resources, type TaskReason } from '../../core/index.js';
+import { authorize } from '../auth/index.js';
 import type { AgentInfo, RunningTask, TaskStatus } from '../../protocol/index.js';
 import type { Decision } from '../eventlog.js';
 import { isWanted, killGraceSecs, taskMayMove, type CellState, type Event } from '../state/index.js';
@@ -13,6 +14,48 @@ import { statusEvent, unreachableEvent } from './status.js';
 export interface AgentRegistration {
   readonly agentId: string;
   readonly kills: readonly { readonly taskId: string; readonly grace: number }[];
+  /** The credential issued to the agent this time (to send it in SUBSCRIBED), if any. */
+  readonly credential?: string;
+}
+
+/**
+ * AgentAccess is what an agent's call carried, on a master with authentication: the hash of its
+ * bearer secret (undefined: none), and a fresh credential to issue should it join now. On a master
+ * running open it is undefined and every agent is believed, as before.
+ */
+export interface AgentAccess {
+  readonly bearerHash: string | undefined;
+  readonly fresh: { readonly secret: string; readonly hash: string };
+}
+
+/**
+ * admitAgent says whether a SUBSCRIBE may speak for the agent id it names, and what credential
+ * hash the agent holds afterwards: a known agent with a credential must bear it (a second
+ * connection for its id cannot take over without it); any other must bear a join token (a token
+ * with agent:join), and is issued a credential of its own.
+ */
+function admitAgent(state: CellState, now: number, agentId: string, access: AgentAccess): { hash: string; issued?: string } {
+  const known = state.agents.get(agentId)?.credentialHash;
+  if (known !== undefined) {
+    if (access.bearerHash === known) return { hash: known };
+    throw new MusterError('FORBIDDEN', `agent id ${agentId} belongs to another agent: only the credential it was issued may subscribe with it`);
+  }
+  const tokenId = access.bearerHash === undefined ? undefined : state.tokenByHash.get(access.bearerHash);
+  const token = tokenId === undefined ? undefined : state.tokens.get(tokenId);
+  if (token === undefined || (token.expiresAt !== undefined && token.expiresAt <= now)) {
+    throw new MusterError('UNAUTHENTICATED', 'an agent joins with a join token (a token with agent:join: muster agent --join-token-file), then uses the credential it is issued');
+  }
+  authorize(state, { principal: token.name, tokenId: token.accessorId, all: token.management }, 'agent:join', '*');
+  return { hash: access.fresh.hash, issued: access.fresh.secret };
+}
+
+/** checkAgentCredential refuses an agent call (UPDATE, USAGE, …) that does not bear that agent's credential. */
+export function checkAgentCredential(state: CellState, agentId: string, bearerHash: string | undefined): void {
+  const agent = state.agents.get(agentId);
+  if (agent?.credentialHash !== undefined && bearerHash === agent.credentialHash) return;
+  // A token of the cell is someone known, not permitted (403); anything else proves nothing (401).
+  const known = bearerHash !== undefined && state.tokenByHash.has(bearerHash);
+  throw new MusterError(known ? 'FORBIDDEN' : 'UNAUTHENTICATED', `a call for agent ${agentId.slice(0, 80)} must bear that agent's credential (an agent subscribes again to get one)`);
 }
 
 /**
@@ -20,8 +63,16 @@ export interface AgentRegistration {
  * believes: tasks it no longer has are lost, tasks of an unreachable spell it still runs are taken
  * back if their instance was not replaced meanwhile, and tasks nobody wants are to be killed.
  */
-export function registerAgent(state: CellState, now: number, info: AgentInfo, resources: Resources, reported: readonly RunningTask[]): Decision<AgentRegistration> {
+export function registerAgent(
+  state: CellState,
+  now: number,
+  info: AgentInfo,
+  resources: Resources,
+  reported: readonly RunningTask[],
+  access?: AgentAccess,
+): Decision<AgentRegistration> {
   const agentId = info.agentId ?? randomUUID();
+  const admitted = access === undefined ? undefined : admitAgent(state, now, agentId, access);
   const events: Event[] = [
     {
       type: 'AgentRegistered',
@@ -35,6 +86,7 @@ export function registerAgent(state: CellState, now: number, info: AgentInfo, re
         attributes: info.attributes,
         version: info.version,
         ...(info.isolation === undefined ? {} : { isolation: info.isolation }),
+        ...(admitted === undefined ? {} : { credentialHash: admitted.hash }),
       },
     },
   ];
@@ -57,7 +109,7 @@ export function registerAgent(state: CellState, now: number, info: AgentInfo, re
       kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job, task) });
     }
   }
-  return { events, result: { agentId, kills } };
+  return { events, result: { agentId, kills, ...(admitted?.issued === undefined ? {} : { credential: admitted.issued }) } };
 }
 
 /**

@@ -18,6 +18,11 @@ export interface AgentRegistration {
   version: string;
   /** How the agent isolates tasks, as it described it (absent from agents before 0.2). */
   isolation?: string;
+  /**
+   * The sha-256 of the agent's own credential, issued when it joined a cell with authentication:
+   * from then on only a call bearing it speaks for this agent id. Absent: issued none (yet).
+   */
+  credentialHash?: string;
 }
 
 /**
