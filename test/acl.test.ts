@@ -5,7 +5,8 @@
 // answers only to loopback names and addresses.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { MusterClient } from '../src/client/index.js';
@@ -162,9 +163,38 @@ test('a master with authentication: 401 without a token on every route, 403 nami
   const quota = await cli(['quota', 'set', 'web', 'cpus=1'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: web } });
   assert.equal(quota.code, 8);
   assert.match(quota.stderr, /web-ci may not do this: it needs quota:write on role web/);
+  // Named cells in the config file, as kubectl's contexts: the master and token of the one picked.
+  const config = `${c.dir}/config.yaml`;
+  writeFileSync(config, `current: other\ncells:\n  other: { master: "http://127.0.0.1:9" }\n  here: { master: "${master.url}", token: ${web} }\n`, { mode: 0o600 });
+  const viaConfig = await cli(['--cell', 'here', 'job', 'list'], { cwd: c.dir, env: { MUSTER_CONFIG: config, MUSTER_TOKEN: '', MUSTER_MASTER: '' } });
+  assert.equal(viaConfig.code, 0, viaConfig.stderr);
+  assert.match(viaConfig.stdout, /web\/prod\/hello/);
+  chmodSync(config, 0o644);
+  const open = await cli(['--cell', 'here', 'job', 'list'], { cwd: c.dir, env: { MUSTER_CONFIG: config, MUSTER_TOKEN: '', MUSTER_MASTER: '' } });
+  assert.equal(open.code, 2);
+  assert.match(open.stderr, /may be read by other users, and it holds tokens.*chmod 600/s);
+
   const listed = await cli(['acl', 'token', 'list'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: root } });
   assert.match(listed.stdout, /^web-ci +\S+ +web-deployer /m);
   assert.doesNotMatch(listed.stdout + readFileSync(master.logFile, 'utf8').split('MUSTER_TOKEN=')[1]?.slice(60), new RegExp(web), 'a secret is shown once, never listed or logged');
+
+  // The event stream shows the tokens made, but not even the hashes of their secrets.
+  let seen = '';
+  const stop = new AbortController();
+  await admin
+    .events(
+      (e) => {
+        seen += `event: ${e.type}\n${JSON.stringify(e)}\n`;
+        if (seen.includes('"name":"batch-viewer"')) stop.abort();
+      },
+      stop.signal,
+      { since: 0 },
+    )
+    .catch((e: unknown) => {
+      if (!stop.signal.aborted) throw e;
+    });
+  assert.match(seen, /event: TokenCreated/);
+  for (const secret of [root, web, batch]) assert.ok(!seen.includes(createHash('sha256').update(secret).digest('hex')), 'no secret hash on the stream');
 
   // A page of another origin cannot write, whatever it holds.
   const crossSite = await call(master, 'POST', '/api/v1/jobs', { token: web, body: JSON.stringify(serviceConfig('web/prod/csrf')), headers: { origin: 'http://evil.example' } });

@@ -1,10 +1,12 @@
 // Context is what every client command needs from the global flags: a client pointed at the
 // masters of --master, MUSTER_MASTER or the local default, and whether to print JSON.
 
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MusterClient, nodeFetch } from '../client/index.js';
 import { MusterError } from '../core/index.js';
-import { cellConfig } from './config.js';
+import { readPem } from '../tls/index.js';
+import { cellConfig, configPath } from './config.js';
 import { UsageError } from './exitcodes.js';
 
 export const DEFAULT_MASTER = 'http://127.0.0.1:5050';
@@ -12,6 +14,7 @@ export const DEFAULT_MASTER = 'http://127.0.0.1:5050';
 export interface GlobalOptions {
   master?: string;
   cell?: string;
+  ca?: string;
   json?: boolean;
 }
 
@@ -32,6 +35,23 @@ export function mastersOf(flag: string | undefined, fallback: string | undefined
   return masters;
 }
 
+/**
+ * caOf reads the CA that https:// masters' certificates must chain to: --ca FILE, else MUSTER_CA
+ * (a file), else the cell's ca: in the config file (a file relative to it, or the PEM itself);
+ * undefined: the system's CAs.
+ */
+function caOf(flag: string | undefined, fromConfig: string | undefined): string | undefined {
+  const env = process.env['MUSTER_CA'];
+  const [file, what] = flag !== undefined ? [flag, '--ca'] : env !== undefined && env !== '' ? [env, 'MUSTER_CA'] : [fromConfig, `ca: in ${configPath()}`];
+  if (file === undefined) return undefined;
+  if (what.startsWith('ca:') && file.includes('-----BEGIN CERTIFICATE-----')) return file;
+  try {
+    return readPem(what.startsWith('ca:') ? resolve(dirname(configPath()), file) : file, { kind: 'certificate', flag: what });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err), "give the cell's CA, the ca.pem that muster cell init-tls made");
+  }
+}
+
 /** contextOf builds the context of the command being run from its own and its parents' options. */
 export function contextOf(cmd: Command): Context {
   const opts = cmd.optsWithGlobals<GlobalOptions>();
@@ -40,8 +60,10 @@ export function contextOf(cmd: Command): Context {
   const token = envToken !== undefined && envToken !== '' ? envToken : cell.token;
   try {
     // nodeFetch: a command is one short process, and fetch would cost it more to load than the command takes.
-    const masters = mastersOf(opts.master ?? process.env['MUSTER_MASTER'] ?? cell.master, DEFAULT_MASTER) ?? [DEFAULT_MASTER];
-    const client = new MusterClient({ masters, fetch: nodeFetch, ...(token === undefined ? {} : { token: token.trim() }) });
+    const envMaster = process.env['MUSTER_MASTER'];
+    const masters = mastersOf(opts.master ?? (envMaster === undefined || envMaster === '' ? cell.master : envMaster), DEFAULT_MASTER) ?? [DEFAULT_MASTER];
+    const ca = caOf(opts.ca, cell.ca);
+    const client = new MusterClient({ masters, fetch: nodeFetch, ...(token === undefined ? {} : { token: token.trim() }), ...(ca === undefined ? {} : { ca }) });
     return { client, json: opts.json === true };
   } catch (err) {
     if (err instanceof MusterError) throw new UsageError(err.message);

@@ -11,6 +11,7 @@ import { addDaemonCommands } from './daemons.js';
 import { EXIT } from './exitcodes.js';
 import type { ExitCode } from './exitcodes.js';
 import { addAclCommands } from './acl.js';
+import { loadConfigFile } from './config.js';
 import { addFrameworkCommands } from './framework.js';
 import { addHostCommands } from './host.js';
 import { addJobCommands } from './job.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version', 'print the version of muster')
     .option('--master <url[,url...]>', `master(s) to talk to; default: $MUSTER_MASTER, else ${DEFAULT_MASTER}`)
     .option('--cell <name>', 'the cell of ~/.config/muster/config.yaml to talk to (default: $MUSTER_CELL, else its current)')
+    .option('--ca <file>', "the CA (PEM) of an https:// master's certificate, e.g. the cell's ca.pem (default: $MUSTER_CA, else the cell's ca:, else the system's CAs)")
     .option('--json', 'print the API\'s JSON instead of tables')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'muster: ')) })
@@ -48,6 +50,8 @@ Exit codes:
   8 no valid token (401) or not permitted (403).
 With --json, a failure prints the API's error object on stdout: {"error":{"code","message","details"}}.`,
     );
+  // The CLI's config file (named cells, tokens) is read before any command runs.
+  program.hook('preAction', () => loadConfigFile());
   addDaemonCommands(program);
   addJobCommands(program);
   addTaskCommands(program);

@@ -16,7 +16,7 @@ import type { ServerResponse } from 'node:http';
 import { MusterError } from '../../core/index.js';
 import type { EventResetView, EventView } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
-import type { LoggedEvent } from '../state/index.js';
+import type { Event, LoggedEvent } from '../state/index.js';
 import type { Router } from './router.js';
 
 const MAX_BUFFERED = 8 * 1024 * 1024;
@@ -84,7 +84,7 @@ export function addEventRoutes(router: Router, log: EventLog, recentEvents = REC
       let out = '';
       for (const { index, event } of events) {
         if (index <= sent) continue;
-        const view: EventView = { index, ...event };
+        const view: EventView = { index, ...redacted(event) };
         out += `id: ${index}\nevent: ${event.type}\ndata: ${JSON.stringify(view)}\n\n`;
         sent = index;
       }
@@ -192,4 +192,19 @@ function resetFor(since: number, snapshotIndex: number, head: number): EventRese
 /** writeReset sends the reset message; its id is the head, so a client that reconnects after it resumes there. */
 function writeReset(res: ServerResponse, reset: EventResetView): void {
   res.write(`id: ${reset.index}\nevent: reset\ndata: ${JSON.stringify(reset)}\n\n`);
+}
+
+/**
+ * redacted is an event as the stream shows it: without the hashes of token secrets and agent
+ * credentials. A hash cannot be used to call the master, but it has no reader outside the master.
+ */
+function redacted(event: Event): Event {
+  if (event.type === 'TokenCreated') {
+    return { ...event, token: { ...event.token, secretHash: '' } };
+  }
+  if (event.type === 'AgentRegistered' && event.agent.credentialHash !== undefined) {
+    const { credentialHash: _hash, ...agent } = event.agent;
+    return { ...event, agent };
+  }
+  return event;
 }
