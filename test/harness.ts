@@ -19,6 +19,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MusterClient } from '../src/client/index.js';
+import { trustingDispatcher } from '../src/tls/index.js';
 import { removeCgroups } from './cgroups.js';
 import { hasProcfs, killQuietly, listProcesses, mentions, readProcess } from './proc.js';
 import { waitFor } from './wait.js';
@@ -77,6 +78,18 @@ export function tailOf(file: string, lines = 60): string {
   }
 }
 
+/** TlsFiles are the PEM files of a daemon that serves TLS (see `muster cell init-tls`): its own certificate and key, and the cell's CA. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** fetchTrusting is fetch that trusts the CA (PEM text) for https:// URLs, as the daemons of a TLS cell need. */
+export async function fetchTrusting(url: string, init: RequestInit, ca: string | undefined): Promise<Response> {
+  return fetch(url, ca === undefined || !url.startsWith('https:') ? init : { ...init, dispatcher: await trustingDispatcher(ca) });
+}
+
 /**
  * MusterProcess is one muster daemon: its command line stays the same across restarts, so a
  * restart reuses the same port, store and work dir, as an operator's restart would.
@@ -87,14 +100,19 @@ export class MusterProcess {
   readonly port: number;
   readonly args: readonly string[];
   readonly logFile: string;
+  /** The cell CA's file and PEM text, for a daemon that serves TLS (its url is then https://). */
+  readonly caFile: string | undefined;
+  readonly ca: string | undefined;
   private readonly cwd: string;
   private current: ChildProcess | undefined;
   private exited: Promise<ExitStatus> = Promise.resolve({ code: null, signal: null });
 
-  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string }) {
+  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string; caFile?: string }) {
     this.name = options.name;
     this.port = options.port;
-    this.url = `http://127.0.0.1:${options.port}`;
+    this.caFile = options.caFile;
+    this.ca = options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8');
+    this.url = `${this.ca === undefined ? 'http' : 'https'}://127.0.0.1:${options.port}`;
     this.args = options.args;
     this.logFile = options.logFile;
     this.cwd = options.cwd;
@@ -156,7 +174,7 @@ export class MusterProcess {
         throw new Error(`${this.name} exited (code ${status.code}, signal ${status.signal}) before /health answered; log:\n${tailOf(this.logFile)}`);
       }
       try {
-        const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+        const res = await fetchTrusting(`${this.url}/health`, { signal: AbortSignal.timeout(2000) }, this.ca);
         const body: unknown = await res.json();
         if (res.ok) return body;
         last = `status ${res.status}`;
@@ -200,6 +218,11 @@ export class MusterProcess {
   }
 }
 
+/** tlsArgs are a daemon's TLS flags: its certificate and key, and the CA it trusts for the other side. */
+function tlsArgs(tls: TlsFiles | undefined): string[] {
+  return tls === undefined ? [] : ['--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca];
+}
+
 function writeLog(file: string, line: string): void {
   try {
     const fd = openSync(file, 'a');
@@ -222,7 +245,7 @@ export class AgentProcess extends MusterProcess {
   readonly ports: PortRange;
   readonly hostname: string;
 
-  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string; workDir: string; ports: PortRange; hostname: string }) {
+  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string; workDir: string; ports: PortRange; hostname: string; caFile?: string }) {
     super(options);
     this.workDir = options.workDir;
     this.ports = options.ports;
@@ -231,7 +254,7 @@ export class AgentProcess extends MusterProcess {
 
   /** agentId asks the agent's /health for the id the master gave it (undefined until subscribed). */
   async agentId(): Promise<string | undefined> {
-    const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetchTrusting(`${this.url}/health`, { signal: AbortSignal.timeout(2000) }, this.ca);
     const body = (await res.json()) as { agentId?: unknown };
     return typeof body.agentId === 'string' && body.agentId !== '' ? body.agentId : undefined;
   }
@@ -281,6 +304,8 @@ export interface MasterOptions {
   args?: readonly string[];
   /** Authentication on (without --insecure-no-auth): the master prints its bootstrap token at first start. */
   auth?: boolean;
+  /** Serve HTTPS (--tls-cert, --tls-key) and trust ca for agents (--tls-ca); the master's url is then https://. */
+  tls?: TlsFiles;
 }
 
 export interface AgentOptions {
@@ -291,6 +316,8 @@ export interface AgentOptions {
   hostname?: string;
   /** More flags for `muster agent`, after the harness's own. */
   args?: readonly string[];
+  /** Serve HTTPS on the agent's port (--tls-cert, --tls-key) and trust ca for the master (--tls-ca). */
+  tls?: TlsFiles;
 }
 
 export interface DevOptions {
@@ -425,9 +452,10 @@ export class Cell {
       '--heartbeat', String(options.heartbeatSecs ?? 1),
       // Open unless a test is about access control: those start it with auth and read its bootstrap token.
       ...(options.auth === true ? [] : ['--insecure-no-auth']),
+      ...tlsArgs(options.tls),
       ...(options.args ?? []),
     ];
-    const master = new MusterProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir });
+    const master = new MusterProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, ...(options.tls === undefined ? {} : { caFile: options.tls.ca }) });
     this.processes.push(master);
     await master.start();
     return master;
@@ -456,11 +484,12 @@ export class Cell {
       // Measure often, so that limits and usage show within a test's patience.
       '--usage-interval', '1',
       '--disk-watch-interval', '1',
+      ...tlsArgs(options.tls),
     ];
     args.push(...(options.args ?? []));
     const attributes = Object.entries(options.attributes ?? {});
     if (attributes.length > 0) args.push('--attributes', attributes.map(([k, v]) => `${k}:${v}`).join(';'));
-    const agent = new AgentProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname });
+    const agent = new AgentProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname, ...(options.tls === undefined ? {} : { caFile: options.tls.ca }) });
     this.processes.push(agent);
     await agent.start();
     return agent;
@@ -482,13 +511,13 @@ export class Cell {
   client(master?: MusterProcess): MusterClient {
     const m = master ?? this.masters[0];
     assert.ok(m !== undefined, 'start a master before asking for a client');
-    return new MusterClient({ masters: [m.url] });
+    return new MusterClient({ masters: [m.url], ...(m.ca === undefined ? {} : { ca: m.ca }) });
   }
 
-  /** cli runs `muster ARGS` against this cell's first master (MUSTER_MASTER), from the cell's dir. */
+  /** cli runs `muster ARGS` against this cell's first master (MUSTER_MASTER, and MUSTER_CA for a TLS one), from the cell's dir. */
   async cli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
     const master = this.masters[0];
-    const env: Record<string, string> = master === undefined ? {} : { MUSTER_MASTER: master.url };
+    const env: Record<string, string> = master === undefined ? {} : { MUSTER_MASTER: master.url, ...(master.caFile === undefined ? {} : { MUSTER_CA: master.caFile }) };
     return cli(args, { cwd: this.dir, ...options, env: { ...env, ...options.env } });
   }
 

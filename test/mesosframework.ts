@@ -2,8 +2,10 @@
 // nothing but an HTTP client: SUBSCRIBE on one connection read as a RecordIO stream, every other
 // call a POST of its own carrying Mesos-Stream-Id. The tests drive the master through it.
 
-import { request, type IncomingMessage } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { RecordIODecoder } from '../src/protocol/index.js';
+import { trustingDispatcher } from '../src/tls/index.js';
 import { waitFor } from './wait.js';
 
 /** MesosEvent is one event off the stream, as JSON. */
@@ -25,9 +27,15 @@ export class RawScheduler {
 
   /** The master it talks to: the one given, or the leader a standby's 307 sent it to. */
   private master: string;
+  /** The CA (PEM) an https:// master's certificate chains to, as a framework over TLS is given. */
+  private readonly ca: string | undefined;
+  /** Authorization for a master with authentication: the token, as a bearer credential. */
+  private readonly auth: Record<string, string>;
 
-  constructor(master: string) {
+  constructor(master: string, options: { ca?: string; token?: string } = {}) {
     this.master = master;
+    this.ca = options.ca;
+    this.auth = options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` };
   }
 
   /**
@@ -40,7 +48,7 @@ export class RawScheduler {
     for (let hops = 0; ; hops++) {
       const url = new URL('/api/v1/scheduler', this.master);
       this.res = await new Promise<IncomingMessage>((resolve, reject) => {
-        const req = request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' } }, resolve);
+        const req = requestTo(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...this.auth } }, this.ca, resolve);
         req.on('error', reject);
         req.end(body);
       });
@@ -79,7 +87,7 @@ export class RawScheduler {
   /** call POSTs one call (framework_id filled in) with the stream id; body and headers may be overridden. */
   async call(type: string, fields: Record<string, unknown> = {}, headers: Record<string, string | undefined> = {}): Promise<Answer> {
     const body = JSON.stringify({ type, framework_id: { value: this.frameworkId }, ...fields });
-    return post(this.master, body, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': this.streamId, ...headers });
+    return post(this.master, body, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': this.streamId, ...this.auth, ...headers }, this.ca);
   }
 
   /** url is the master it talks to now. */
@@ -134,12 +142,20 @@ export interface Status {
   source?: string;
 }
 
-/** post sends a raw body to /api/v1/scheduler with the given headers (undefined ones left out). */
-export async function post(master: string, body: string, headers: Record<string, string | undefined>): Promise<Answer> {
+/** requestTo starts a node:http request, or a node:https one trusting ca for an https:// URL. */
+function requestTo(url: URL, options: RequestOptions, ca: string | undefined, onResponse: (res: IncomingMessage) => void): ClientRequest {
+  if (url.protocol !== 'https:') return request(url, options, onResponse);
+  return httpsRequest(url, ca === undefined ? options : { ...options, ca }, onResponse);
+}
+
+/** post sends a raw body to /api/v1/scheduler with the given headers (undefined ones left out), trusting ca for an https:// master. */
+export async function post(master: string, body: string, headers: Record<string, string | undefined>, ca?: string): Promise<Answer> {
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) clean[k] = v;
+  const url = new URL('/api/v1/scheduler', master);
+  const dispatcher = ca === undefined || url.protocol !== 'https:' ? {} : { dispatcher: await trustingDispatcher(ca) };
   // Bytes, not a string: fetch would add a Content-Type of its own to a string body.
-  const res = await fetch(new URL('/api/v1/scheduler', master), { method: 'POST', headers: clean, body: Buffer.from(body), signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, { method: 'POST', headers: clean, body: Buffer.from(body), signal: AbortSignal.timeout(10_000), ...dispatcher });
   return { status: res.status, body: await res.text() };
 }
 

@@ -6,6 +6,7 @@ import os from 'node:os';
 import { formatRanges, formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
+import { checkServerTls } from '../tls/index.js';
 import { loadApiToken } from './apitoken.js';
 import { readCredential, saveCredential } from './credential.js';
 import { taskDir } from './checkpoint.js';
@@ -34,6 +35,7 @@ const CLOSE_ACK_WAIT_MS = 2000;
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const logger = opts.logger ?? createLogger('agent');
   const startedAt = Date.now();
+  if (opts.tls !== undefined) checkServerTls(opts.tls);
 
   const workDir = prepareWorkDir(opts.workDir);
   const apiToken = loadApiToken(workDir);
@@ -135,6 +137,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
         version: VERSION,
         isolation: isolator.description,
         apiToken,
+        ...(opts.tls === undefined ? {} : { tls: true }),
       },
       tasks: table.running(),
       busyPorts: formatRanges(table.busyPorts()),
@@ -163,6 +166,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       updates.resendAll();
     },
     onEvent: (event) => onEvent(event),
+    ...(opts.masterCa === undefined ? {} : { ca: opts.masterCa }),
     logger: logger.child('link'),
   });
 
@@ -174,6 +178,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       host: opts.host,
       port: opts.port,
       logger: logger.child('http'),
+      ...(opts.tls === undefined ? {} : { tls: opts.tls }),
       routes: {
         workDir,
         apiToken,
@@ -202,8 +207,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   masterLink.start();
   monitor.start();
   gc.start();
+  const url = `${opts.tls === undefined ? 'http' : 'https'}://${address.includes(':') ? `[${address}]` : address}:${httpServer.port}`;
   logger.info('agent started', {
-    url: `http://${address}:${httpServer.port}`,
+    url,
     workDir,
     isolation: isolator.description,
     resources: formatResources(resources),
@@ -282,7 +288,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   }
 
   return {
-    url: `http://${address.includes(':') ? `[${address}]` : address}:${httpServer.port}`,
+    url,
     port: httpServer.port,
     agentId: () => masterLink.agentId,
     close,

@@ -9,6 +9,7 @@ import https from 'node:https';
 import { isErrorCode, MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { AGENT_API_PATH, RecordIODecoder } from '../protocol/index.js';
+import { certificateProblem } from '../tls/index.js';
 import type { AgentCall, AgentEvent, AgentInfo, RunningTask, TaskStatus, TaskUsage } from '../protocol/index.js';
 
 /** Subscribed is the content of a SUBSCRIBED event. */
@@ -23,6 +24,8 @@ export interface LinkOptions {
   onSubscribed(subscribed: Subscribed): void;
   /** The bearer secret of every call (the agent's credential, or a join token before it has one); undefined: none. */
   bearer?: () => string | undefined;
+  /** The CA (PEM text) https:// masters' certificates must chain to (default: the system's CAs). */
+  ca?: string;
   /** onEvent gets LAUNCH, KILL, ACKNOWLEDGED and SHUTDOWN events, in stream order. */
   onEvent(event: AgentEvent): void;
   logger: Logger;
@@ -74,11 +77,22 @@ export function redirectTarget(from: URL, location: string): URL {
   return to.pathname === AGENT_API_PATH ? to : new URL(AGENT_API_PATH, to);
 }
 
+/** warnNotSubscribed logs why a SUBSCRIBE failed; a refused certificate in one line that says what to do. */
+function warnNotSubscribed(logger: Logger, master: URL, err: unknown): void {
+  const tls = certificateProblem(err);
+  if (tls === undefined) {
+    logger.warn('cannot subscribe to the master', { master: master.origin, error: err });
+    return;
+  }
+  const fix = tls.kind === 'untrusted' ? "; give the cell's CA with --tls-ca FILE" : '';
+  logger.warn(`cannot subscribe to the master: its certificate ${tls.why} (${tls.code})${fix}`, { master: master.origin });
+}
+
 /** MasterLink keeps the agent subscribed to the leading master. */
 export class MasterLink {
   private readonly masters: URL[];
   private readonly httpAgent = new http.Agent({ keepAlive: true });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true });
+  private readonly httpsAgent: https.Agent;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private closed = false;
@@ -100,6 +114,7 @@ export class MasterLink {
   constructor(private readonly options: LinkOptions) {
     if (options.masters.length === 0) throw new MusterError('INVALID_ARGUMENT', 'the agent needs at least one master URL');
     this.masters = options.masters.map(normalizeMasterUrl);
+    this.httpsAgent = new https.Agent({ keepAlive: true, ...(options.ca === undefined ? {} : { ca: options.ca }) });
     this.id = options.agentId;
     this.initialBackoffMs = options.initialBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
@@ -178,7 +193,7 @@ export class MasterLink {
       try {
         subscribed = await this.session(master);
       } catch (err) {
-        if (!this.closed) logger.warn('cannot subscribe to the master', { master: master.origin, error: err });
+        if (!this.closed) warnNotSubscribed(logger, master, err);
       }
       this.endSession();
       if (this.closed) break;

@@ -14,6 +14,10 @@ export interface AgentOptions {
   port: number;
   /** Address to listen on. */
   host: string;
+  /** Serve the agent's port over HTTPS with this certificate and key (PEM text); the master is told at SUBSCRIBE. */
+  tls?: { cert: string; key: string };
+  /** The CA (PEM text) the agent trusts for https:// masters (default: the system's CAs). */
+  masterCa?: string;
   /** Address the master and other machines reach this agent at; defaults to host, or the hostname. */
   advertiseAddress?: string;
   /** Overrides the detected hostname (attribute "host"). */

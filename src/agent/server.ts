@@ -2,9 +2,11 @@
 // metrics, and POST /exec (a command inside a running task, streamed back). Apart from exec it is
 // read-only: everything that changes the agent's tasks comes from the master over the link.
 // /exec and /files/* need the agent's API token (apitoken.ts) as a bearer credential, else 401:
-// tasks on this machine reach the port too. /health, /state and /metrics are open.
+// tasks on this machine reach the port too. /health, /state and /metrics are open. With a
+// certificate (muster agent --tls-cert) the port serves HTTPS only.
 
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -35,9 +37,9 @@ export interface AgentServer {
 }
 
 /** startServer listens on host:port (0 picks a free port) and resolves with the real port. */
-export async function startServer(options: { host: string; port: number; routes: AgentRoutes; logger: Logger }): Promise<AgentServer> {
+export async function startServer(options: { host: string; port: number; routes: AgentRoutes; logger: Logger; tls?: { cert: string; key: string } }): Promise<AgentServer> {
   const { routes, logger } = options;
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     // Judged on the path as the routes see it (URL resolves "/health/../files/read" to /files/read).
     const pathname = pathOf(req);
     if (!OPEN_PATHS.has(pathname) && !bearerMatches(req.headers.authorization, routes.apiToken)) {
@@ -64,7 +66,8 @@ export async function startServer(options: { host: string; port: number; routes:
         send(res, { status: e.status, json: e.toBody() }, logger);
       },
     );
-  });
+  };
+  const server: http.Server = options.tls === undefined ? http.createServer(handler) : https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

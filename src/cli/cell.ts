@@ -1,9 +1,14 @@
 // `muster cell status`: the master and every agent, with what is used of what each has.
+// `muster cell init-tls`: a small cell's CA and the certificates of its master and agents.
 
 import type { Command } from 'commander';
+import { MusterError } from '../core/index.js';
 import type { CellView, EtcdMemberView } from '../protocol/index.js';
+import { DEFAULT_CERT_DAYS, makeCellCertificates, type CellCertificates } from '../tls/index.js';
 import { contextOf } from './context.js';
 import { addAuditCommand } from './acl.js';
+import { UsageError } from './exitcodes.js';
+import * as flags from './flags.js';
 import { addSnapshotCommands } from './snapshot.js';
 import { duration, keyValues, printJson, printLines, table, usage } from './output.js';
 
@@ -40,6 +45,54 @@ Examples:
 
   addSnapshotCommands(cell);
   addAuditCommand(cell);
+  addInitTlsCommand(cell);
+}
+
+function addInitTlsCommand(cell: Command): void {
+  cell
+    .command('init-tls')
+    .usage('DIR --host NAME [options]')
+    .argument('<dir>', 'where to write the files (made 0700 if new)')
+    .description("make a small cell's CA and the certificates of its master and agents")
+    .option('--host <names>', 'a name or IP address the master and agents are reached at; repeat or separate with commas (localhost, 127.0.0.1 and ::1 are always in)', (v: string, all: string[] = []) => [
+      ...all,
+      ...v.split(',').map((n) => n.trim()).filter((n) => n !== ''),
+    ])
+    .option('--days <n>', `lifetime of the master and agent certificates (default ${DEFAULT_CERT_DAYS}; the CA lives 10 years)`, flags.positiveInt(3650))
+    .addHelpText(
+      'after',
+      `
+Writes ca.pem and ca-key.pem (the CA), master.pem and master-key.pem, agent.pem and agent-key.pem;
+keys are 0600. Keep ca-key.pem off the cell's machines. Run it again in the same DIR to issue new
+certificates (other --host names, or before they expire): the CA there is kept.
+
+Examples:
+  $ muster cell init-tls ./tls --host 10.0.0.1 --host muster.example.org
+  $ muster master --host 0.0.0.0 --tls-cert tls/master.pem --tls-key tls/master-key.pem --tls-ca tls/ca.pem
+  $ muster agent --master https://10.0.0.1:5050 --tls-ca tls/ca.pem --tls-cert tls/agent.pem --tls-key tls/agent-key.pem
+  $ muster --ca tls/ca.pem --master https://10.0.0.1:5050 job list`,
+    )
+    .action(async (dir: string, opts: { host?: string[]; days?: number }, cmd: Command) => {
+      let made: CellCertificates;
+      try {
+        made = await makeCellCertificates({ dir, hosts: opts.host ?? [], ...(opts.days === undefined ? {} : { days: opts.days }) });
+      } catch (err) {
+        if (err instanceof MusterError && err.code === 'INVALID_ARGUMENT') throw new UsageError(err.message);
+        throw err;
+      }
+      if (cmd.optsWithGlobals<{ json?: boolean }>().json === true) return printJson(made);
+      const f = made.files;
+      printLines([
+        made.reusedCa ? `kept the CA in ${f.ca} (its key ${f.caKey})` : `made a CA: ${f.ca} (its key ${f.caKey}, 0600: keep it off the cell's machines)`,
+        `master: ${f.masterCert}, ${f.masterKey}`,
+        `agents: ${f.agentCert}, ${f.agentKey}`,
+        `names:  ${made.names.join(', ')}; valid until ${made.notAfter.toISOString().slice(0, 10)}`,
+        '',
+        `  muster master --tls-cert ${f.masterCert} --tls-key ${f.masterKey} --tls-ca ${f.ca} ...`,
+        `  muster agent --master https://HOST:5050 --tls-ca ${f.ca} --tls-cert ${f.agentCert} --tls-key ${f.agentKey} ...`,
+        `  muster --ca ${f.ca} --master https://HOST:5050 job list     (or MUSTER_CA=${f.ca}, or ca: in the config file)`,
+      ]);
+    });
 }
 
 /** etcdLine is "http://10.0.0.1:2379  healthy, raft leader" or "… unhealthy: connect ECONNREFUSED …". */

@@ -10,6 +10,7 @@ import type { AgentHandle, AgentOptions } from '../agent/index.js';
 import { MusterError } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { MasterHandle, MasterOptions } from '../master/index.js';
+import { readPem } from '../tls/index.js';
 import { mastersOf } from './context.js';
 import type { GlobalOptions } from './context.js';
 import { UsageError } from './exitcodes.js';
@@ -40,10 +41,17 @@ interface MasterFlags extends SchedulingFlags {
   offerTimeout?: number;
   insecureNoAuth?: boolean;
   allowedHost?: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsClientCa?: string;
 }
 
 interface AgentFlags {
   joinTokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   workDir?: string;
   port?: number;
   host?: string;
@@ -145,6 +153,29 @@ function readJoinToken(file: string | undefined): string | undefined {
   return text;
 }
 
+/**
+ * readTls reads --tls-cert and --tls-key (both or neither) and a CA flag's file. The files are read
+ * here, once: a daemon keeps its certificate until it restarts.
+ */
+function readTls(flags: { tlsCert?: string; tlsKey?: string }, cas: Record<string, string | undefined>): { server?: { cert: string; key: string }; cas: Record<string, string> } {
+  const pem = (file: string, kind: 'certificate' | 'private key', flag: string): string => {
+    try {
+      return readPem(file, { kind, flag });
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err), 'muster cell init-tls DIR --host NAME makes a CA and certificates');
+    }
+  };
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new UsageError(`${flags.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${flags.tlsCert === undefined ? '--tls-cert' : '--tls-key'} too`, 'give the certificate and its key');
+  }
+  const out: { server?: { cert: string; key: string }; cas: Record<string, string> } = { cas: {} };
+  if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
+    out.server = { cert: pem(flags.tlsCert, 'certificate', '--tls-cert'), key: pem(flags.tlsKey, 'private key', '--tls-key') };
+  }
+  for (const [flag, file] of Object.entries(cas)) if (file !== undefined) out.cas[flag] = pem(file, 'certificate', flag);
+  return out;
+}
+
 /** isLoopback: an address only this machine reaches. */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -187,7 +218,11 @@ export function addDaemonCommands(program: Command): void {
       .option('--leader-ttl <secs>', 'HA masters: the leader lease TTL in whole seconds; a dead leader is replaced within about this long (default 2)', flags.positiveInt(600))
       .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)')
       .option('--insecure-no-auth', 'run open: no tokens, every call may do everything (the log, cell status and the status page say so)')
-      .option('--allowed-host <name>', 'run open: a host name (besides loopback names and IP addresses) the master answers to; repeat for more', (v: string, all: string[] = []) => [...all, v]),
+      .option('--allowed-host <name>', 'run open: a host name (besides loopback names and IP addresses) the master answers to; repeat for more', (v: string, all: string[] = []) => [...all, v])
+      .option('--tls-cert <file>', 'serve the API, the agent link and the status page over HTTPS with this certificate (PEM; with --tls-key)')
+      .option('--tls-key <file>', "the certificate's private key (PEM)")
+      .option('--tls-ca <file>', 'the CA that agents serving HTTPS have certificates of, for logs, files and exec (default: the system\'s CAs)')
+      .option('--tls-client-ca <file>', 'ask clients for a certificate: accept those this CA signed, refuse others; tokens stay the identity'),
   )
     .addHelpText(
       'after',
@@ -198,6 +233,10 @@ The master keeps the cell's state as a log of events in its store; restarting it
 Every call needs a token (Authorization: Bearer; the CLI reads MUSTER_TOKEN or
 ~/.config/muster/config.yaml). A cell that starts with none prints a bootstrap token once: keep it,
 and make others with muster acl token create. --insecure-no-auth runs open instead.
+
+With --tls-cert and --tls-key everything is served over HTTPS (clients trust the CA with --ca FILE,
+agents with --tls-ca FILE); muster cell init-tls DIR --host NAME makes a small cell's CA and
+certificates.
 ${SCHEDULING_HELP}
 
 Examples:
@@ -205,6 +244,7 @@ Examples:
   $ muster master --host 0.0.0.0 --port 5050 --store sqlite:/var/lib/muster/master.db
   $ muster master --agent-timeout 30 --heartbeat 5
   $ muster master --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/muster --host 0.0.0.0 --advertise-url http://10.0.0.7:5050
+  $ muster master --host 0.0.0.0 --tls-cert tls/master.pem --tls-key tls/master-key.pem --tls-ca tls/ca.pem
   $ muster master --role-weights web=2,batch=1 --preemptions-per-minute 10
   $ muster master --score-weights fit=1,spread=4 --sample-size 0`,
     )
@@ -221,6 +261,10 @@ Examples:
       if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;
       options.auth = opts.insecureNoAuth !== true;
       if (opts.allowedHost !== undefined) options.allowedHosts = opts.allowedHost;
+      const tls = readTls(opts, { '--tls-ca': opts.tlsCa, '--tls-client-ca': opts.tlsClientCa });
+      if (tls.cas['--tls-client-ca'] !== undefined && tls.server === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key: client certificates come with TLS');
+      if (tls.server !== undefined) options.tls = { ...tls.server, ...(tls.cas['--tls-client-ca'] === undefined ? {} : { clientCa: tls.cas['--tls-client-ca'] }) };
+      if (tls.cas['--tls-ca'] !== undefined) options.agentCa = tls.cas['--tls-ca'];
       options.onBootstrapToken = (secret) => note(`muster master: this cell had no token; its bootstrap token (a management token, shown this once: keep it):\n  ${secret}\n  export MUSTER_TOKEN=${secret}`);
       if (!options.auth) {
         note(
@@ -258,6 +302,9 @@ Examples:
     .option('--disk-watch-interval <secs>', 'how often sandboxes are measured against their disk limit (default 15)', flags.seconds)
     .option('--sandbox-retention <secs>', 'keep an ended task\'s sandbox this long, less under disk pressure (default 604800: 7 days)', flags.seconds)
     .option('--join-token-file <path>', 'a file holding a token with agent:join, to join a master with authentication (or MUSTER_JOIN_TOKEN)')
+    .option('--tls-cert <file>', "serve the agent's port over HTTPS with this certificate (PEM; with --tls-key); the master is told")
+    .option('--tls-key <file>', "the certificate's private key (PEM)")
+    .option('--tls-ca <file>', "the CA of https:// masters' certificates, e.g. the cell's ca.pem (default: the system's CAs)")
     .addHelpText(
       'after',
       `
@@ -278,7 +325,8 @@ Examples:
   $ muster agent --master http://10.0.0.1:5050
   $ muster agent --master http://m1:5050,http://m2:5050 --host 0.0.0.0 --advertise-address 10.0.0.7
   $ muster agent --master http://127.0.0.1:5050 --resources "cpus:2;mem:2GiB" --attributes "rack:r1"
-  $ muster agent --master http://10.0.0.1:5050 --role-users "web=www-data" --task-user nobody`,
+  $ muster agent --master http://10.0.0.1:5050 --role-users "web=www-data" --task-user nobody
+  $ muster agent --master https://10.0.0.1:5050 --tls-ca tls/ca.pem --tls-cert tls/agent.pem --tls-key tls/agent-key.pem`,
     )
     .action(async (opts: AgentFlags, cmd: Command) => {
       const masters = mastersOf(cmd.optsWithGlobals<GlobalOptions>().master, undefined);
@@ -294,6 +342,9 @@ Examples:
         logger: createLogger('agent'),
       };
       if (opts.advertiseAddress !== undefined) options.advertiseAddress = opts.advertiseAddress;
+      const tls = readTls(opts, { '--tls-ca': opts.tlsCa });
+      if (tls.server !== undefined) options.tls = tls.server;
+      if (tls.cas['--tls-ca'] !== undefined) options.masterCa = tls.cas['--tls-ca'];
       const joinToken = readJoinToken(opts.joinTokenFile);
       if (joinToken !== undefined) options.joinToken = joinToken;
       if (opts.hostname !== undefined) options.hostname = opts.hostname;

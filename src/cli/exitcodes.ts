@@ -104,10 +104,13 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
  * hintOf says what a person can do about an error, when there is something to say that the
  * message does not: the master's own messages often end with the command to run already.
  */
-export function hintOf(code: ErrorCode, message: string): string | undefined {
+export function hintOf(code: ErrorCode, message: string, details?: Record<string, unknown>): string | undefined {
   if (/\bmuster [a-z]/.test(message)) return undefined;
   switch (code) {
     case 'UNAVAILABLE':
+      // The client's certificate errors say what is wrong; only a CA it lacks is fixed here.
+      if (details?.['tls'] === 'untrusted') return "give the cell's CA with --ca FILE, MUSTER_CA or ca: in the config file";
+      if (details?.['tls'] !== undefined) return undefined;
       return 'is the master running? Point at it with --master URL or MUSTER_MASTER';
     case 'JOB_NOT_FOUND':
       return 'see muster job list';

@@ -49,7 +49,7 @@ export function musterErrorLines(err: MusterError): string[] {
     const what = err.code === 'INVALID_JOB' ? 'the job config has' : 'there are';
     return [`muster: ${what} ${messages.length + more} problems:`, ...messages.map((m) => `  ${m}`), ...(more > 0 ? [`  and ${more} more`] : [])];
   }
-  const hint = hintOf(err.code, err.message);
+  const hint = hintOf(err.code, err.message, err.details);
   return [`muster: ${err.message}${hint === undefined ? '' : ` (${hint})`}`];
 }
 

@@ -37,6 +37,7 @@ import type {
   TaskView,
 } from '../protocol/index.js';
 import { RecordIODecoder } from '../protocol/index.js';
+import { certificateProblem, trustingDispatcher } from '../tls/index.js';
 import { SseParser } from './sse.js';
 
 export interface MusterClientOptions {
@@ -47,11 +48,17 @@ export interface MusterClientOptions {
   /**
    * fetch sends the requests whose answer is read whole (default: the global fetch); streams
    * (events, exec, downloads) always go through the global fetch. The CLI passes nodeFetch, which
-   * spares a short-lived process the cost of loading fetch's implementation.
+   * spares a short-lived process the cost of loading fetch's implementation. With `ca`, an
+   * https:// request carries it in init.ca, which this fetch must trust (nodeFetch does).
    */
-  fetch?: (url: URL, init: RequestInit) => Promise<Response>;
+  fetch?: (url: URL, init: RequestInit & { ca?: string }) => Promise<Response>;
   /** The token sent with every request (Authorization: Bearer), for a master with authentication. */
   token?: string;
+  /**
+   * The CA (PEM text) that https:// masters' certificates must chain to, instead of the system's
+   * CAs: a cell's own CA (muster cell init-tls).
+   */
+  ca?: string;
 }
 
 
@@ -146,8 +153,9 @@ function statusCode(status: number): ErrorCode {
 export class MusterClient {
   readonly masters: readonly string[];
   private readonly timeoutMs: number;
-  private readonly fetchWhole: (url: URL, init: RequestInit) => Promise<Response>;
+  private readonly fetchWhole: (url: URL, init: RequestInit & { ca?: string }) => Promise<Response>;
   private readonly token: string | undefined;
+  private readonly ca: string | undefined;
   /** The leader found by the last redirect; asked first next time, saving a hop. */
   private leader: string | undefined;
 
@@ -155,8 +163,9 @@ export class MusterClient {
     if (options.masters.length === 0) throw new MusterError('INVALID_ARGUMENT', 'no master URL given');
     this.masters = options.masters.map(normalizeMaster);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.fetchWhole = options.fetch ?? fetch;
+    this.fetchWhole = options.fetch ?? ((url, init) => this.fetchTrusting(url, init));
     this.token = options.token;
+    this.ca = options.ca;
   }
 
   cell(): Promise<CellView> {
@@ -557,12 +566,21 @@ export class MusterClient {
       for (let hop = 0; ; hop++) {
         let res: Response;
         try {
-          const init: RequestInit = { method, headers, redirect: 'manual', signal };
+          const init: RequestInit & { ca?: string } = { method, headers, redirect: 'manual', signal };
           if (options.body !== undefined) init.body = options.body;
-          res = await (options.headersOnlyTimeout === true ? fetch(url, init) : this.fetchWhole(url, init));
+          if (this.ca !== undefined && url.protocol === 'https:') init.ca = this.ca;
+          res = await (options.headersOnlyTimeout === true ? this.fetchTrusting(url, init) : this.fetchWhole(url, init));
         } catch (err) {
           if (timeout.aborted) throw this.timeoutError(method, url, err);
           if (options.signal?.aborted === true) throw err;
+          // A certificate refused is a setting to fix, not a master that is down: no other master is tried.
+          const tls = certificateProblem(err);
+          if (tls !== undefined) {
+            throw new MusterError('UNAVAILABLE', `cannot trust the master at ${url.origin}: its certificate ${tls.why} (${tls.code})`, {
+              details: { url: url.origin, certificate: tls.code, tls: tls.kind },
+              cause: err,
+            });
+          }
           const why = connectionProblem(err);
           if (why === undefined) throw err;
           throw new MusterError('UNAVAILABLE', `cannot reach the master at ${url.origin}: ${why}`, {
@@ -590,6 +608,13 @@ export class MusterClient {
     } finally {
       headersIn();
     }
+  }
+
+  /** fetchTrusting is the global fetch, through a pool that trusts the client's CA for https:// masters. */
+  private async fetchTrusting(url: URL, init: RequestInit & { ca?: string }): Promise<Response> {
+    const { ca, ...rest } = init;
+    if (ca === undefined || url.protocol !== 'https:') return fetch(url, rest);
+    return fetch(url, { ...rest, dispatcher: await trustingDispatcher(ca) });
   }
 
   private timeoutError(method: string, url: URL, cause: unknown): MusterError {

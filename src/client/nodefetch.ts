@@ -1,14 +1,18 @@
 // nodeFetch is fetch for a short-lived process: the same contract for the requests MusterClient
-// reads whole (a JSON answer), sent with node:http. Node's own fetch loads and compiles its
-// implementation (undici) on first use, about 100 ms of CPU: more than the rest of a `muster job
-// list`. The CLI passes nodeFetch to its client; event streams, exec and downloads still use fetch.
+// reads whole (a JSON answer), sent with node:http or node:https. Node's own fetch loads and
+// compiles its implementation (undici) on first use, about 100 ms of CPU: more than the rest of a
+// `muster job list`. The CLI passes nodeFetch to its client; event streams, exec and downloads
+// still use fetch.
 //
 // It fails the way fetch fails, so that the client's handling of errors is the same for both: a
 // connection that cannot be made or breaks is a TypeError whose cause carries the code
-// (ECONNREFUSED…); an aborted request rejects with the signal's reason.
+// (ECONNREFUSED…, or a refused certificate's: UNABLE_TO_VERIFY_LEAF_SIGNATURE…); an aborted request
+// rejects with the signal's reason. An https:// request trusts init.ca (PEM) when given, else the
+// system's CAs.
 
 import { request as httpRequest } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** AnswerHeaders is the part of fetch's Headers the client reads. */
 class AnswerHeaders {
@@ -86,12 +90,15 @@ class Answer {
 }
 
 /**
- * nodeFetch sends one request over node:http and resolves with its answer once the headers are in;
- * redirects are the caller's (the client follows them itself). https:// URLs go to fetch, which
- * handles TLS.
+ * nodeFetch sends one request over node:http or node:https and resolves with its answer once the
+ * headers are in; redirects are the caller's (the client follows them itself).
  */
-export function nodeFetch(url: URL, init: RequestInit): Promise<Response> {
-  if (url.protocol !== 'http:') return fetch(url, init);
+export function nodeFetch(url: URL, init: RequestInit & { ca?: string }): Promise<Response> {
+  const secure = url.protocol === 'https:';
+  if (url.protocol !== 'http:' && !secure) {
+    const { ca: _ca, ...rest } = init;
+    return fetch(url, rest);
+  }
   const signal = init.signal ?? undefined;
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
@@ -101,7 +108,9 @@ export function nodeFetch(url: URL, init: RequestInit): Promise<Response> {
     const headers: Record<string, string> = { ...(init.headers as Record<string, string> | undefined) };
     const body = typeof init.body === 'string' ? Buffer.from(init.body, 'utf8') : undefined;
     if (body !== undefined) headers['content-length'] = String(body.length);
-    const req = httpRequest(url, { method: init.method ?? 'GET', headers });
+    const options: RequestOptions & { ca?: string } = { method: init.method ?? 'GET', headers };
+    if (secure && init.ca !== undefined) options.ca = init.ca;
+    const req = secure ? httpsRequest(url, options) : httpRequest(url, options);
     const onAbort = (): void => {
       req.destroy();
       reject(signal?.reason as Error);

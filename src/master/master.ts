@@ -2,7 +2,9 @@
 // cycle with the built-in job scheduler, and the HTTP server that serves them all on one port.
 
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { MusterError, VERSION, isTerminal } from '../core/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { METRICS_CONTENT_TYPE } from '../metrics/index.js';
@@ -36,6 +38,7 @@ import { SCHEDULING_LIMITS, schedulingOptionsOf, type MasterHandle, type MasterO
 import type { LoggedEvent } from './state/index.js';
 import { MasterRegistry } from './registry.js';
 import { EtcdStore, openStore, parseEtcdUrl } from './store/index.js';
+import { checkServerTls, trustingDispatcher } from '../tls/index.js';
 import { cellView, type ViewContext } from './views.js';
 
 /**
@@ -248,9 +251,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     isConnected: (id) => acting?.links.isConnected(id) ?? false,
   });
   // Agents' API tokens live in the acting leader's links, in memory only.
-  const apiTokenOf = (agentId: string): string | undefined => acting?.links.apiTokenOf(agentId);
-  addFileRoutes(router, { log, logger: logger.child('files'), apiTokenOf });
-  addExecRoutes(router, { log, logger: logger.child('exec'), apiTokenOf });
+  // So are the agents' word that their port serves TLS; the master's --tls-ca verifies them.
+  const agentCalls = {
+    apiTokenOf: (agentId: string): string | undefined => acting?.links.apiTokenOf(agentId),
+    tlsOf: (agentId: string): boolean => acting?.links.tlsOf(agentId) ?? false,
+    ...(opts.agentCa === undefined ? {} : { agentDispatcher: await trustingDispatcher(opts.agentCa) }),
+  };
+  addFileRoutes(router, { log, logger: logger.child('files'), ...agentCalls });
+  addExecRoutes(router, { log, logger: logger.child('exec'), ...agentCalls });
   addEventRoutes(router, log, opts.recentEvents);
   addSchedulerRoutes(router, () => leading().externals);
   addFrameworkRoutes(router, { log, externals: () => acting?.externals, leading: () => leading().externals });
@@ -281,11 +289,31 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
   permitReads(router, log);
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const refused = opts.tls?.clientCa === undefined ? undefined : refusedClientCertificate(req);
+    if (refused !== undefined) {
+      req.resume();
+      sendJson(res, refused.status, refused.toBody());
+      return;
+    }
     // A standby serves only where-is-the-leader, health and metrics; the rest goes to the leader.
     if (answerAsStandby(leadership, req, res)) return;
     router.handle(req, res).catch((e: unknown) => logger.error('request handler failed', { error: String(e) }));
-  });
+  };
+  // One handler whatever the transport: REST, the agent link, the Mesos APIs and the status page
+  // are all served over HTTPS when the master has a certificate.
+  const server: Server =
+    opts.tls === undefined
+      ? createServer(handler)
+      : createHttpsServer(
+          {
+            cert: opts.tls.cert,
+            key: opts.tls.key,
+            // Asked for, not required: tokens stay the identity, and a client without a certificate is served.
+            ...(opts.tls.clientCa === undefined ? {} : { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false }),
+          },
+          handler,
+        );
   try {
     await listen(server, opts.port, opts.host);
   } catch (e) {
@@ -295,7 +323,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
-  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const url = `${opts.tls === undefined ? 'http' : 'https'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   self.url = opts.advertiseUrl?.replace(/\/+$/, '') ?? url;
 
   if (ha !== undefined) {
@@ -342,6 +370,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   logger.info(ha === undefined ? 'master started' : 'master started as a standby', {
     masterId,
     url: self.url,
+    ...(opts.tls === undefined ? {} : { tls: opts.tls.clientCa === undefined ? 'on' : 'on, client certificates of --tls-client-ca accepted' }),
     store: store.description,
     logIndex: log.lastIndex,
     agents: log.state.agents.size,
@@ -379,6 +408,20 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
   acting?.cycle.kick();
   return { url, port, close };
+}
+
+/**
+ * refusedClientCertificate: with --tls-client-ca, a client that presented a certificate that CA did
+ * not sign (or one expired) is refused, as nginx's "ssl_verify_client optional" does; a client that
+ * presented none goes on to the token check.
+ */
+function refusedClientCertificate(req: IncomingMessage): MusterError | undefined {
+  const socket = req.socket as TLSSocket;
+  if (socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
+  const peer = socket.getPeerCertificate();
+  if (peer === null || Object.keys(peer).length === 0) return undefined;
+  const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError ?? 'not verified');
+  return new MusterError('UNAUTHENTICATED', `the client certificate was refused: it is not signed by this master's --tls-client-ca (${why}); send none, or one of the cell's CA`);
 }
 
 /** logEvents writes the events an operator wants in the master's log, one line each. */
@@ -429,6 +472,7 @@ function validate(opts: MasterOptions): void {
     throw new MusterError('INVALID_ARGUMENT', `--heartbeat ${opts.heartbeatSecs} must be at most half of --agent-timeout ${opts.agentTimeoutSecs}`);
   }
   validateHa(opts);
+  if (opts.tls !== undefined) checkServerTls(opts.tls);
   if (!Number.isInteger(opts.snapshotEvery) || opts.snapshotEvery < 1) {
     throw new MusterError('INVALID_ARGUMENT', 'snapshotEvery must be a positive whole number');
   }

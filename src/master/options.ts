@@ -12,7 +12,7 @@ export interface MasterOptions {
   store: string;
   /** HA masters (etcd store): the leader's lease TTL in whole seconds (default 2). */
   leaderTtlSecs?: number;
-  /** HA masters: the URL other masters redirect clients and agents to (default http://HOST:PORT). */
+  /** HA masters: the URL other masters redirect clients and agents to (default http://HOST:PORT, https:// with tls). */
   advertiseUrl?: string;
   /** An agent silent this long is marked unreachable and its tasks are placed elsewhere. */
   agentTimeoutSecs: number;
@@ -41,6 +41,14 @@ export interface MasterOptions {
   auth?: boolean;
   /** Host names (besides loopback names and IP literals) a master running open answers to: the rest is a rebound name. */
   allowedHosts?: readonly string[];
+  /**
+   * Serve the whole API over HTTPS with this certificate and key (PEM text); the URL the master
+   * advertises becomes https://. With clientCa, clients are asked for a certificate: one signed by
+   * that CA is accepted, one that is not is refused (401), none is fine (tokens are the identity).
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
+  /** The CA (PEM text) the master trusts on its calls to agents that serve HTTPS (default: the system's CAs). */
+  agentCa?: string;
   /** Called once with the bootstrap token's secret when a cell with authentication starts with no token. */
   onBootstrapToken?: (secret: string) => void;
   logger?: Logger;

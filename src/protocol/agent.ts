@@ -32,6 +32,11 @@ export interface AgentInfo {
    * the agent's /exec and /files/*. The master keeps it in memory only, never in its log or answers.
    */
   apiToken?: string;
+  /**
+   * The agent's port serves HTTPS (muster agent --tls-cert): the master calls it at https://,
+   * trusting its own --tls-ca. Kept in memory beside the API token, which comes with it anyway.
+   */
+  tls?: boolean;
 }
 
 /** TaskGpu is what a task holds of one GPU device: its index on the agent, and milli (1000 = whole). */

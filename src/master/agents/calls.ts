@@ -71,6 +71,7 @@ const agentInfo = z.strictObject({
   isolation: plain(z.string().max(512)).optional(),
   // The agent's API token (src/agent/apitoken.ts). Its value never appears in an error message.
   apiToken: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, 'not an API token (16 to 256 letters, digits, - and _)').optional(),
+  tls: z.boolean().optional(),
 });
 
 /** Port ranges as resources write them; parsed again where they are used, bounded here. */

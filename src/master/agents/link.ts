@@ -115,6 +115,8 @@ export class AgentLinks {
    * agent's /exec and /files/*. In memory only: never in the log, an answer or a log line.
    */
   private readonly apiTokens = new Map<string, string>();
+  /** The agents whose port serves HTTPS, from their latest SUBSCRIBE (like the API token, not in the log). */
+  private readonly tlsAgents = new Set<string>();
 
   constructor(
     private readonly log: EventLog,
@@ -140,6 +142,11 @@ export class AgentLinks {
   /** apiTokenOf: the agent's API token, for `Authorization: Bearer`; undefined for an agent that sent none. */
   apiTokenOf(agentId: string): string | undefined {
     return this.apiTokens.get(agentId);
+  }
+
+  /** tlsOf: the agent said at its latest SUBSCRIBE that its port serves HTTPS. */
+  tlsOf(agentId: string): boolean {
+    return this.tlsAgents.has(agentId);
   }
 
   isConnected(agentId: string): boolean {
@@ -331,14 +338,16 @@ export class AgentLinks {
     bearerHash: string | undefined,
   ): Promise<void> {
     const resources = resourcesOf(info);
-    // The token stays here: what registerAgent sees may reach the log.
-    const { apiToken, ...described } = info;
+    // The token and the TLS flag stay here: what registerAgent sees may reach the log.
+    const { apiToken, tls, ...described } = info;
     // A credential to issue, should the agent be joining now: only its hash can reach the log.
     const secret = this.options.authenticate === true ? `mac_${randomBytes(32).toString('base64url')}` : undefined;
     const access = secret === undefined ? undefined : { bearerHash, fresh: { secret, hash: hashSecret(secret) } };
     const { agentId, kills, credential } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported, access));
     if (apiToken === undefined) this.apiTokens.delete(agentId);
     else this.apiTokens.set(agentId, apiToken);
+    if (tls === true) this.tlsAgents.add(agentId);
+    else this.tlsAgents.delete(agentId);
 
     this.connections.get(agentId)?.close();
     // A new session: whatever the agent said before (stopping, busy ports) is replaced by this one.

@@ -10,18 +10,16 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { MusterError, parseExecRequest } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import type { EventLog } from '../eventlog.js';
-import { agentBase, agentHeaders, refusedCredential, unreachable } from './files.js';
+import { agentBase, agentInit, refusedCredential, unreachable, type AgentCallDeps } from './files.js';
 import { findTask } from './jobs.js';
 import { errorFromBody, readJson, type Router } from './router.js';
 
 /** How long the agent may take to start the command and send its headers. */
 const AGENT_TIMEOUT_MS = 10_000;
 
-export interface ExecRoutesDeps {
+export interface ExecRoutesDeps extends AgentCallDeps {
   log: EventLog;
   logger: Logger;
-  /** The API token an agent sent at SUBSCRIBE (AgentLinks.apiTokenOf), sent as its bearer credential. */
-  apiTokenOf?: (agentId: string) => string | undefined;
 }
 
 export function addExecRoutes(router: Router, deps: ExecRoutesDeps): void {
@@ -34,16 +32,18 @@ export function addExecRoutes(router: Router, deps: ExecRoutesDeps): void {
         details: { state: task.state },
       });
     }
-    const { base, name } = agentBase(log, task);
+    const { base, name } = agentBase(log, task, deps);
     const controller = new AbortController();
     // The client hanging up ends the request to the agent, which kills the command.
     res.on('close', () => controller.abort(new Error('the client went away')));
     const headersTimer = setTimeout(() => controller.abort(new Error(`no answer within ${AGENT_TIMEOUT_MS / 1000}s`)), AGENT_TIMEOUT_MS);
     let answer: Response;
     try {
+      const init = agentInit(deps, task);
       answer = await fetch(`${base}/exec`, {
+        ...init,
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...agentHeaders(deps, task) },
+        headers: { 'content-type': 'application/json', ...init.headers },
         body: JSON.stringify({ taskId: task.taskId, argv: spec.argv, timeoutSecs: spec.timeoutSecs }),
         signal: controller.signal,
       });

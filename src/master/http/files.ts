@@ -4,7 +4,8 @@
 // to reach only the master. The agent confines every path; its 403 and 404 answers pass through
 // with their codes. Downloads are streamed through, never held whole in the master's memory.
 // Each call carries the agent's API token (from its SUBSCRIBE, kept by AgentLinks) as a bearer
-// credential: the agent answers 401 to anyone without it, its own tasks included.
+// credential: the agent answers 401 to anyone without it, its own tasks included. An agent that
+// said it serves TLS is called at https://, trusting the master's --tls-ca.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform } from 'node:stream';
@@ -12,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { MusterError, isTerminal } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
+import { certificateProblem, type FetchDispatcher } from '../../tls/index.js';
 import type { FileListing, LogChunk, TaskFileChunk, TaskFileListing } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { TaskRecord } from '../state/index.js';
@@ -29,11 +31,19 @@ const DOWNLOAD_IDLE_MS = 30_000;
 /** MAX_AGENT_JSON bounds an agent's JSON answer (a listing of 10,000 entries is about 2 MiB). */
 const MAX_AGENT_JSON = 16 * 1024 * 1024;
 
-export interface FileRoutesDeps {
-  log: EventLog;
-  logger: Logger;
+/** AgentCallDeps is what the master's calls to an agent's port need to know of that agent. */
+export interface AgentCallDeps {
   /** The API token an agent sent at SUBSCRIBE (AgentLinks.apiTokenOf); undefined on a standby or for an agent without one. */
   apiTokenOf?: (agentId: string) => string | undefined;
+  /** The agent said at SUBSCRIBE that its port serves HTTPS (AgentLinks.tlsOf). */
+  tlsOf?: (agentId: string) => boolean;
+  /** fetch's connection pool for https:// agents when the master trusts a CA of its own (--tls-ca); absent: the system's CAs. */
+  agentDispatcher?: FetchDispatcher;
+}
+
+export interface FileRoutesDeps extends AgentCallDeps {
+  log: EventLog;
+  logger: Logger;
 }
 
 export function addFileRoutes(router: Router, deps: FileRoutesDeps): void {
@@ -73,7 +83,7 @@ export function addFileRoutes(router: Router, deps: FileRoutesDeps): void {
   router.add('GET', '/api/v1/tasks/:taskId/files/download', async ({ req, res, params, url }) => {
     const task = findTask(log.state, params['taskId'] ?? '');
     const q = new URLSearchParams({ task: task.taskId, path: pathParam(url.searchParams, undefined) });
-    await download({ log, logger, headers: agentHeaders(deps, task), task, req, res, pathAndQuery: `/files/download?${q.toString()}` });
+    await download({ log, logger, deps, task, req, res, pathAndQuery: `/files/download?${q.toString()}` });
   });
 }
 
@@ -100,12 +110,19 @@ function readQuery(task: TaskRecord, path: string, query: URLSearchParams): URLS
   return q;
 }
 
-/** agentBase: the URL of the files API of the agent that ran the task. */
-export function agentBase(log: EventLog, task: TaskRecord): { base: string; name: string } {
+/** agentBase: the URL of the files API of the agent that ran the task, https:// when it serves TLS. */
+export function agentBase(log: EventLog, task: TaskRecord, deps: AgentCallDeps): { base: string; name: string } {
   const agent = log.state.agents.get(task.agentId);
   if (agent === undefined) throw new MusterError('AGENT_NOT_FOUND', `task ${task.taskId} ran on agent ${task.agentId}, which is gone`);
   const host = agent.address.includes(':') ? `[${agent.address}]` : agent.address;
-  return { base: `http://${host}:${agent.port}`, name: `agent ${agent.hostname} (${agent.address}:${agent.port})` };
+  const scheme = deps.tlsOf?.(task.agentId) === true ? 'https' : 'http';
+  return { base: `${scheme}://${host}:${agent.port}`, name: `agent ${agent.hostname} (${agent.address}:${agent.port})` };
+}
+
+/** agentInit is the part of a fetch to the task's agent that is the same for every call: its credential and the pool that trusts the cell's CA. */
+export function agentInit(deps: AgentCallDeps, task: TaskRecord): { headers: Record<string, string>; dispatcher?: FetchDispatcher } {
+  const headers = agentHeaders(deps, task);
+  return deps.agentDispatcher === undefined || deps.tlsOf?.(task.agentId) !== true ? { headers } : { headers, dispatcher: deps.agentDispatcher };
 }
 
 /**
@@ -113,7 +130,7 @@ export function agentBase(log: EventLog, task: TaskRecord): { base: string; name
  * token. Without one (an agent that has not subscribed to this master yet) the call goes without,
  * and the agent's 401 becomes refusedCredential's answer.
  */
-export function agentHeaders(deps: { apiTokenOf?: (agentId: string) => string | undefined }, task: TaskRecord): Record<string, string> {
+function agentHeaders(deps: AgentCallDeps, task: TaskRecord): Record<string, string> {
   const token = deps.apiTokenOf?.(task.agentId);
   return token === undefined ? {} : { authorization: `Bearer ${token}` };
 }
@@ -127,17 +144,22 @@ export function refusedCredential(task: TaskRecord, agent: string): MusterError 
 }
 
 export function unreachable(task: TaskRecord, what: string, agent: string, err: unknown): MusterError {
+  const tls = certificateProblem(err);
+  if (tls !== undefined) {
+    const fix = tls.kind === 'untrusted' ? "; start the master with --tls-ca naming the agents' CA" : '';
+    return new MusterError('AGENT_UNREACHABLE', `cannot ${what} of ${task.taskId} from ${agent}: its certificate ${tls.why} (${tls.code})${fix}`, { cause: err });
+  }
   const why = err instanceof Error ? err.message : String(err);
   return new MusterError('AGENT_UNREACHABLE', `cannot ${what} of ${task.taskId} from ${agent}: ${why}`, { retryable: true, cause: err });
 }
 
 /** askAgent asks the task's agent and returns its JSON answer; an error answer becomes its MusterError. */
 async function askAgent<T>(deps: FileRoutesDeps, task: TaskRecord, pathAndQuery: string, what: string): Promise<T> {
-  const { base, name } = agentBase(deps.log, task);
+  const { base, name } = agentBase(deps.log, task, deps);
   let answer: Response;
   let text: string;
   try {
-    answer = await fetch(base + pathAndQuery, { headers: agentHeaders(deps, task), signal: AbortSignal.timeout(AGENT_TIMEOUT_MS) });
+    answer = await fetch(base + pathAndQuery, { ...agentInit(deps, task), signal: AbortSignal.timeout(AGENT_TIMEOUT_MS) });
     if (answer.status === 401) {
       await answer.body?.cancel();
       throw refusedCredential(task, name);
@@ -169,19 +191,19 @@ async function askAgent<T>(deps: FileRoutesDeps, task: TaskRecord, pathAndQuery:
 async function download(options: {
   log: EventLog;
   logger: Logger;
-  headers: Record<string, string>;
+  deps: AgentCallDeps;
   task: TaskRecord;
   req: IncomingMessage;
   res: ServerResponse;
   pathAndQuery: string;
 }): Promise<void> {
   const { task, req, res } = options;
-  const { base, name } = agentBase(options.log, task);
+  const { base, name } = agentBase(options.log, task, options.deps);
   const controller = new AbortController();
   const headersTimer = setTimeout(() => controller.abort(new Error(`no answer within ${AGENT_TIMEOUT_MS / 1000}s`)), AGENT_TIMEOUT_MS);
   let answer: Response;
   try {
-    answer = await fetch(base + options.pathAndQuery, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', headers: options.headers, signal: controller.signal });
+    answer = await fetch(base + options.pathAndQuery, { ...agentInit(options.deps, task), method: req.method === 'HEAD' ? 'HEAD' : 'GET', signal: controller.signal });
   } catch (err) {
     throw unreachable(task, 'download a file', name, controller.signal.aborted ? controller.signal.reason : err);
   } finally {
