@@ -181,17 +181,24 @@ function collect(req: IncomingMessage, limit: number, deadlineMs: number): Promi
 }
 
 /**
- * hangUp closes the connection of a request whose body is refused, once the answer is written:
- * otherwise node keeps reading (and discarding) the rest, and a client trickling a body would hold
- * its connection open until the server's requestTimeout. The refusal reaches the route's error
- * handler in the same turn of the event loop (promise jobs), so by the next turn its answer is
- * written; end() sends it before the FIN.
+ * hangUp closes the connection of a request whose body is refused: otherwise node keeps reading
+ * (and discarding) the rest, and a client trickling a body would hold its connection open until
+ * the server's requestTimeout. The close lingers, as a web server's does: what the client is still
+ * sending is read and thrown away until it is all in, or for LINGER_MS at most, so that a client
+ * busy writing a large body reads the answer (whole: it has a Content-Length) instead of a reset
+ * connection. (No FIN before that: node destroys a socket whose parser holds it once its write
+ * side ends.)
  */
 function hangUp(req: IncomingMessage): void {
   const socket = req.socket;
-  setImmediate(() => {
-    if (socket.destroyed) return;
-    socket.end();
-    socket.once('finish', () => socket.destroy());
-  });
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+  // The answer is written in this same turn of the event loop (the refusal reaches the route's
+  // error handler through promise jobs): by the next one, closing loses nothing.
+  req.once('end', () => setImmediate(() => socket.destroy()));
+  req.resume();
 }
+
+/** LINGER_MS is how long a refused body is still read (and discarded) after the answer. */
+const LINGER_MS = 2000;

@@ -1,61 +1,84 @@
 // EventLoopDelay measures how long the master's event loop goes without turning: the promise that
 // no request blocks it for more than 50 ms (a blocked loop answers no one, acknowledges no agent,
-// sends no heartbeat) made checkable. node's monitorEventLoopDelay times a timer due every
-// RESOLUTION_MS; the longest gap between two of its ticks is an upper bound on the longest stretch
-// anything held the loop (give or take the timer's own granularity; an idle loop shows about
-// RESOLUTION_MS). Each second that longest gap is taken and the timer's histogram started again.
+// sends no heartbeat) made checkable. A timer due every RESOLUTION_MS notes, at each tick, the
+// time since the last one (the gap: an upper bound on how long anything held the loop, give or
+// take the timer's own granularity; an idle loop shows about RESOLUTION_MS) and the CPU time the
+// process used meanwhile. The smaller of the two is the block: time the loop spent working without
+// turning. The difference matters on a busy host: a master the kernel does not run for 80 ms shows
+// an 80 ms gap, which its clients feel, but no block, which no request of its own caused.
 //
-// The loop belongs to the process, not to a master: one monitor serves every master in the process
-// (tests start several), started on first use and never stopped, its timers unref'd. The masters'
-// metrics hear each second's figure through weak references, so a master that is gone is forgotten.
+// Each second the longest gap and the longest block are taken and started again. The loop belongs
+// to the process, not to a master: one monitor serves every master in the process (tests start
+// several), started on first use and never stopped, its timers unref'd. The masters' metrics hear
+// each second's figures through weak references, so a master that is gone is forgotten.
 
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 
-/** RESOLUTION_MS is the period of the timer whose lateness is measured. */
+/** RESOLUTION_MS is the period of the timer whose ticks are measured. */
 export const RESOLUTION_MS = 5;
-/** WINDOW_SECS is how far back maxSeconds() looks. */
+/** WINDOW_SECS is how far back the maxima look. */
 export const WINDOW_SECS = 60;
 
-type SecondListener = (maxSeconds: number) => void;
+/** LoopSecond is one second's longest gap between ticks and longest block, in seconds. */
+export interface LoopSecond {
+  readonly gap: number;
+  readonly block: number;
+}
+
+type SecondListener = (second: LoopSecond) => void;
 
 class EventLoopDelay {
-  private readonly histogram: IntervalHistogram;
-  /** The longest gap of each of the last WINDOW_SECS seconds, in seconds, oldest first. */
-  private readonly seconds: number[] = [];
+  private lastTick = performance.now();
+  private lastCpu = process.cpuUsage();
+  private gap = 0;
+  private block = 0;
+  /** The last WINDOW_SECS seconds, oldest first. */
+  private readonly seconds: LoopSecond[] = [];
   private readonly listeners = new Set<WeakRef<SecondListener>>();
 
   constructor() {
-    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-    this.histogram.enable();
-    setInterval(() => this.tick(), 1000).unref();
+    setInterval(() => this.tick(), RESOLUTION_MS).unref();
+    setInterval(() => this.endSecond(), 1000).unref();
   }
 
-  /** onSecond calls listener each second with that second's longest gap, as long as listener itself is kept alive elsewhere. */
+  /** onSecond calls listener each second with that second's figures, as long as listener itself is kept alive elsewhere. */
   onSecond(listener: SecondListener): void {
     this.listeners.add(new WeakRef(listener));
   }
 
-  /** maxSeconds is the longest gap over the last WINDOW_SECS seconds, the second under way included. */
-  maxSeconds(): number {
-    let max = this.current();
-    for (const s of this.seconds) if (s > max) max = s;
-    return max;
-  }
-
-  /** current is the longest gap since the last tick (0 before the timer has ticked twice). */
-  private current(): number {
-    return this.histogram.count === 0 ? 0 : this.histogram.max / 1e9;
+  /** max is the longest gap and the longest block over the last WINDOW_SECS seconds, the second under way included. */
+  max(): LoopSecond {
+    let gap = this.gap;
+    let block = this.block;
+    for (const s of this.seconds) {
+      if (s.gap > gap) gap = s.gap;
+      if (s.block > block) block = s.block;
+    }
+    return { gap, block };
   }
 
   private tick(): void {
-    const max = this.current();
-    this.histogram.reset();
-    this.seconds.push(max);
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const gapMs = now - this.lastTick;
+    // CPU time counts every thread of the process; the gap bounds it to what the loop can have spent.
+    const blockMs = Math.min(gapMs, (cpu.user - this.lastCpu.user + cpu.system - this.lastCpu.system) / 1000);
+    this.lastTick = now;
+    this.lastCpu = cpu;
+    if (gapMs / 1000 > this.gap) this.gap = gapMs / 1000;
+    if (blockMs / 1000 > this.block) this.block = blockMs / 1000;
+  }
+
+  private endSecond(): void {
+    const second = { gap: this.gap, block: this.block };
+    this.gap = 0;
+    this.block = 0;
+    this.seconds.push(second);
     if (this.seconds.length > WINDOW_SECS) this.seconds.shift();
     for (const ref of this.listeners) {
       const listener = ref.deref();
       if (listener === undefined) this.listeners.delete(ref);
-      else listener(max);
+      else listener(second);
     }
   }
 }

@@ -17,7 +17,7 @@ import { isTerminal, TASK_STATES, type TaskState } from '../../core/index.js';
 import { daemonRegistry, renderMetrics, scrapedMetrics, statusClass } from '../../metrics/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, Event, LoggedEvent } from '../state/index.js';
-import { eventLoopDelay, RESOLUTION_MS, WINDOW_SECS } from './eventloop.js';
+import { eventLoopDelay, RESOLUTION_MS, WINDOW_SECS, type LoopSecond } from './eventloop.js';
 import type { AnsweredRequest } from './router.js';
 
 /** MasterMetricsSource is what the collectors read; the parts that only a leader has may be absent. */
@@ -45,7 +45,7 @@ const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 90
 /** Buckets for a task's start: from 50 ms to 2 minutes (an image pull, a slow sandbox). */
 const START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Buckets for the event loop's longest gap in a second: from idle (the monitor's 5 ms) to a stalled loop; 0.05 is the budget. */
+/** Buckets for the event loop's longest gap or block in a second: from idle (the monitor's 5 ms) to a stalled loop; 0.05 is the budget. */
 const LOOP_BUCKETS = [0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** The methods the API uses; anything else is labelled "other", so that a scanner cannot grow the label set. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
@@ -64,8 +64,9 @@ export class MasterMetrics {
   private readonly preemptions: Counter;
   private readonly healthFailures: Counter;
   private readonly loopDelay: Histogram;
+  private readonly loopBlock: Histogram;
   /** Held here: the event-loop monitor keeps only a weak reference to it. */
-  private readonly onLoopSecond: (seconds: number) => void;
+  private readonly onLoopSecond: (second: LoopSecond) => void;
   /** Pending instances ("job\0instance") and since when they could be placed (ms); undefined: since before this master watched. */
   private readonly pendingSince = new Map<string, number | undefined>();
   /** Launched tasks not yet TASK_RUNNING, and when their launch was written (ms). */
@@ -249,16 +250,30 @@ export class MasterMetrics {
     // The event loop: the monitor is the process's (see eventloop.ts).
     this.loopDelay = new Histogram({
       name: 'muster_master_event_loop_delay_seconds',
-      help: `The longest the event loop went without turning in each second: the longest gap between ticks of a timer due every ${RESOLUTION_MS} ms, an upper bound on how long anything blocked it. Seconds over the 0.05 budget: _count - _bucket{le="0.05"}.`,
+      help: `The longest the event loop went without turning in each second: the longest gap between ticks of a timer due every ${RESOLUTION_MS} ms, which clients feel whether the master was busy or the host did not run it. Seconds over 0.05: _count - _bucket{le="0.05"}.`,
       buckets: LOOP_BUCKETS,
       registers,
     });
-    this.onLoopSecond = (seconds) => this.loopDelay.observe(seconds);
+    this.loopBlock = new Histogram({
+      name: 'muster_master_event_loop_block_seconds',
+      help: 'The longest the event loop worked without turning in each second: each gap of muster_master_event_loop_delay_seconds less the time the process was not on a CPU. A request holding the loop shows here; a host too busy to run the master does not. Seconds over the 0.05 budget: _count - _bucket{le="0.05"}.',
+      buckets: LOOP_BUCKETS,
+      registers,
+    });
+    this.onLoopSecond = (second) => {
+      this.loopDelay.observe(second.gap);
+      this.loopBlock.observe(second.block);
+    };
     eventLoopDelay().onSecond(this.onLoopSecond);
     gauge(
       'muster_master_event_loop_delay_max_seconds',
-      `The longest the event loop went without turning over the last ${WINDOW_SECS} seconds (as muster_master_event_loop_delay_seconds).`,
-      (g) => g.set(eventLoopDelay().maxSeconds()),
+      `The longest gap of muster_master_event_loop_delay_seconds over the last ${WINDOW_SECS} seconds.`,
+      (g) => g.set(eventLoopDelay().max().gap),
+    );
+    gauge(
+      'muster_master_event_loop_block_max_seconds',
+      `The longest block of muster_master_event_loop_block_seconds over the last ${WINDOW_SECS} seconds.`,
+      (g) => g.set(eventLoopDelay().max().block),
     );
 
     this.http = new Histogram({
