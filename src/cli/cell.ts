@@ -2,12 +2,10 @@
 // `muster cell init-tls`: a small cell's CA and the certificates of its master and agents.
 
 import type { Command } from 'commander';
-import { MusterError } from '../core/index.js';
 import type { CellView, EtcdMemberView } from '../protocol/index.js';
-import { DEFAULT_CERT_DAYS, makeCellCertificates, type CellCertificates } from '../tls/index.js';
+import { DEFAULT_CERT_DAYS, MAX_CERT_DAYS } from '../tls/index.js';
 import { contextOf } from './context.js';
 import { addAuditCommand } from './acl.js';
-import { UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
 import { addSnapshotCommands } from './snapshot.js';
 import { duration, keyValues, printJson, printLines, table, usage } from './output.js';
@@ -58,7 +56,7 @@ function addInitTlsCommand(cell: Command): void {
       ...all,
       ...v.split(',').map((n) => n.trim()).filter((n) => n !== ''),
     ])
-    .option('--days <n>', `lifetime of the master and agent certificates (default ${DEFAULT_CERT_DAYS}; the CA lives 10 years)`, flags.positiveInt(3650))
+    .option('--days <n>', `lifetime of the master and agent certificates (default ${DEFAULT_CERT_DAYS}; the CA lives 10 years)`, flags.positiveInt(MAX_CERT_DAYS))
     .addHelpText(
       'after',
       `
@@ -73,25 +71,9 @@ Examples:
   $ muster --ca tls/ca.pem --master https://10.0.0.1:5050 job list`,
     )
     .action(async (dir: string, opts: { host?: string[]; days?: number }, cmd: Command) => {
-      let made: CellCertificates;
-      try {
-        made = await makeCellCertificates({ dir, hosts: opts.host ?? [], ...(opts.days === undefined ? {} : { days: opts.days }) });
-      } catch (err) {
-        if (err instanceof MusterError && err.code === 'INVALID_ARGUMENT') throw new UsageError(err.message);
-        throw err;
-      }
-      if (cmd.optsWithGlobals<{ json?: boolean }>().json === true) return printJson(made);
-      const f = made.files;
-      printLines([
-        made.reusedCa ? `kept the CA in ${f.ca} (its key ${f.caKey})` : `made a CA: ${f.ca} (its key ${f.caKey}, 0600: keep it off the cell's machines)`,
-        `master: ${f.masterCert}, ${f.masterKey}`,
-        `agents: ${f.agentCert}, ${f.agentKey}`,
-        `names:  ${made.names.join(', ')}; valid until ${made.notAfter.toISOString().slice(0, 10)}`,
-        '',
-        `  muster master --tls-cert ${f.masterCert} --tls-key ${f.masterKey} --tls-ca ${f.ca} ...`,
-        `  muster agent --master https://HOST:5050 --tls-ca ${f.ca} --tls-cert ${f.agentCert} --tls-key ${f.agentKey} ...`,
-        `  muster --ca ${f.ca} --master https://HOST:5050 job list     (or MUSTER_CA=${f.ca}, or ca: in the config file)`,
-      ]);
+      // Loaded here: what makes certificates (and node:crypto) is no part of any other command.
+      const { initTls } = await import('./inittls.js');
+      await initTls(dir, { hosts: opts.host ?? [], ...(opts.days === undefined ? {} : { days: opts.days }), json: cmd.optsWithGlobals<{ json?: boolean }>().json === true });
     });
 }
 

@@ -12,7 +12,6 @@
 
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage, RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 
 /** AnswerHeaders is the part of fetch's Headers the client reads. */
 class AnswerHeaders {
@@ -93,12 +92,14 @@ class Answer {
  * nodeFetch sends one request over node:http or node:https and resolves with its answer once the
  * headers are in; redirects are the caller's (the client follows them itself).
  */
-export function nodeFetch(url: URL, init: RequestInit & { ca?: string }): Promise<Response> {
+export async function nodeFetch(url: URL, init: RequestInit & { ca?: string }): Promise<Response> {
   const secure = url.protocol === 'https:';
   if (url.protocol !== 'http:' && !secure) {
     const { ca: _ca, ...rest } = init;
     return fetch(url, rest);
   }
+  // node:https (and node:tls, node:crypto under it) only for an https:// master: ~15 ms of a short command.
+  const httpsRequest = secure ? (await import('node:https')).request : undefined;
   const signal = init.signal ?? undefined;
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
@@ -110,7 +111,7 @@ export function nodeFetch(url: URL, init: RequestInit & { ca?: string }): Promis
     if (body !== undefined) headers['content-length'] = String(body.length);
     const options: RequestOptions & { ca?: string } = { method: init.method ?? 'GET', headers };
     if (secure && init.ca !== undefined) options.ca = init.ca;
-    const req = secure ? httpsRequest(url, options) : httpRequest(url, options);
+    const req = httpsRequest !== undefined ? httpsRequest(url, options) : httpRequest(url, options);
     const onAbort = (): void => {
       req.destroy();
       reject(signal?.reason as Error);

@@ -19,12 +19,10 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { MusterError } from '../core/index.js';
+import { CA_DAYS, DEFAULT_CERT_DAYS, MAX_CERT_DAYS } from './lifetimes.js';
 
 /** The names every certificate carries besides --host: a client on the same machine always works. */
 export const LOOPBACK_NAMES: readonly string[] = ['localhost', '127.0.0.1', '::1'];
-export const DEFAULT_CERT_DAYS = 825;
-const CA_DAYS = 3650;
-const MAX_DAYS = 3650;
 const MAX_HOSTS = 100;
 const DAY_MS = 86_400_000;
 /** Certificates start an hour back, so that a machine whose clock is a little behind accepts them. */
@@ -82,7 +80,7 @@ export function hostNames(hosts: readonly string[]): string[] {
 
 export async function makeCellCertificates(options: CellCertificatesOptions): Promise<CellCertificates> {
   const days = options.days ?? DEFAULT_CERT_DAYS;
-  if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) throw new MusterError('INVALID_ARGUMENT', `--days must be a whole number from 1 to ${MAX_DAYS}, not ${days}`);
+  if (!Number.isInteger(days) || days < 1 || days > MAX_CERT_DAYS) throw new MusterError('INVALID_ARGUMENT', `--days must be a whole number from 1 to ${MAX_CERT_DAYS}, not ${days}`);
   const names = hostNames(options.hosts);
   const now = options.now ?? new Date();
   const dir = options.dir;
