@@ -544,6 +544,9 @@ test("a corpus of hostile requests is refused case by case with a 4xx, never blo
 
   assert.deepEqual(await snapshot(client), before, 'the jobs, the tasks and the log index are as they were');
   assert.equal(events.count(), 0, 'the event stream sent no event');
+  // The stream was listening: the first real change shows on it.
+  await client.killJob(GOOD);
+  await waitFor(() => events.count() > 0, { what: 'the kill on the event stream' });
   events.close();
 });
 
