@@ -20,11 +20,21 @@ async function bootstrapTokenOf(master: MusterProcess): Promise<string> {
   return waitFor(() => /MUSTER_TOKEN=(mst_[A-Za-z0-9_-]+)/.exec(readFileSync(master.logFile, 'utf8'))?.[1], { what: 'the bootstrap token in the master log' });
 }
 
-async function call(master: MusterProcess, method: string, path: string, options: { token?: string; body?: string; type?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; text: string; headers: Headers }> {
+/** call sends one request; headOnly: the answer is a stream, so its status is read and the rest dropped. */
+async function call(
+  master: MusterProcess,
+  method: string,
+  path: string,
+  options: { token?: string; body?: string; type?: string; headers?: Record<string, string>; headOnly?: boolean } = {},
+): Promise<{ status: number; text: string; headers: Headers }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = options.type ?? 'application/json';
   const res = await fetch(`${master.url}${path}`, { method, headers, ...(options.body === undefined ? {} : { body: options.body }), redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+  if (options.headOnly === true && res.ok) {
+    await res.body?.cancel();
+    return { status: res.status, text: '', headers: res.headers };
+  }
   return { status: res.status, text: await res.text(), headers: res.headers };
 }
 
@@ -51,53 +61,64 @@ async function joinTokenFile(dir: string, admin: MusterClient): Promise<string> 
   return file;
 }
 
-/** Every route but the public ones, with a body where it takes one: each must answer 401 without a token. */
-const ROUTES: readonly [string, string, string?][] = [
-  ['GET', '/'],
-  ['GET', '/metrics'],
-  ['GET', '/api/v1/cell'],
-  ['GET', '/api/v1/jobs'],
-  ['POST', '/api/v1/jobs', JSON.stringify(serviceConfig('web/prod/x'))],
-  ['POST', '/api/v1/jobs/plan', JSON.stringify(serviceConfig('web/prod/x'))],
-  ['GET', '/api/v1/jobs/web/prod/x'],
-  ['POST', '/api/v1/jobs/web/prod/x/kill', '{}'],
-  ['POST', '/api/v1/jobs/web/prod/x/restart', '{}'],
-  ['DELETE', '/api/v1/jobs/web/prod/x'],
-  ['GET', '/api/v1/tasks'],
-  ['GET', '/api/v1/tasks/t1'],
-  ['GET', '/api/v1/tasks/t1/logs'],
-  ['GET', '/api/v1/tasks/t1/files'],
-  ['GET', '/api/v1/tasks/t1/files/read?path=stdout'],
-  ['GET', '/api/v1/tasks/t1/files/download?path=stdout'],
-  ['POST', '/api/v1/tasks/t1/exec', '{"cmd":["true"]}'],
-  ['GET', '/api/v1/events'],
-  ['GET', '/api/v1/quotas'],
-  ['GET', '/api/v1/quotas/web'],
-  ['PUT', '/api/v1/quotas/web', '{"cpus":1}'],
-  ['DELETE', '/api/v1/quotas/web'],
-  ['GET', '/api/v1/hosts'],
-  ['POST', '/api/v1/hosts/drain', '{"hostnames":["h"]}'],
-  ['POST', '/api/v1/hosts/activate', '{"hostnames":["h"]}'],
-  ['GET', '/api/v1/snapshot'],
-  ['GET', '/api/v1/frameworks'],
-  ['POST', '/api/v1/frameworks/f1/teardown', '{}'],
-  ['POST', '/api/v1/scheduler', '{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}'],
-  ['POST', '/api/v1', '{"type":"GET_STATE"}'],
-  ['GET', '/master/state'],
-  ['GET', '/master/state-summary'],
-  ['GET', '/master/frameworks'],
-  ['GET', '/master/slaves'],
-  ['GET', '/metrics/snapshot'],
-  ['GET', '/api/v1/acl/whoami'],
-  ['GET', '/api/v1/acl/tokens'],
-  ['POST', '/api/v1/acl/tokens', '{"name":"x","management":true}'],
-  ['DELETE', '/api/v1/acl/tokens/x'],
-  ['GET', '/api/v1/acl/policies'],
-  ['PUT', '/api/v1/acl/policies/x', '{"grants":[{"actions":["*"],"roles":["*"]}]}'],
-  ['DELETE', '/api/v1/acl/policies/x'],
-  ['GET', '/api/v1/audit'],
-  ['POST', '/api/v1/agent', '{"type":"HEARTBEAT","agentId":"a1"}'],
-  ['POST', '/api/v1/agent', '{"type":"SUBSCRIBE","subscribe":{"agent":{"hostname":"h","address":"127.0.0.1","port":1,"resources":{"cpus":1,"mem":1,"disk":0,"gpus":0,"ports":""},"attributes":{},"version":"x"},"tasks":[]}}'],
+/**
+ * Every route but the public ones, with a body where it takes one, and the permission it needs of
+ * a token (undefined: any valid token; "stream": any, and it answers a stream; "agent": an agent's
+ * credential). Each must answer 401 without a token.
+ */
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  readonly body?: string;
+  readonly needs?: string;
+}
+const r = (method: string, path: string, needs?: string, body?: string): Route => ({ method, path, ...(needs === undefined ? {} : { needs }), ...(body === undefined ? {} : { body }) });
+const ROUTES: readonly Route[] = [
+  r('GET', '/'),
+  r('GET', '/metrics'),
+  r('GET', '/api/v1/cell'),
+  r('GET', '/api/v1/jobs'),
+  r('POST', '/api/v1/jobs', 'job:write on role web', JSON.stringify(serviceConfig('web/prod/x'))),
+  r('POST', '/api/v1/jobs/plan', 'job:read on role web', JSON.stringify(serviceConfig('web/prod/x'))),
+  r('GET', '/api/v1/jobs/web/prod/x', 'job:read on role web'),
+  r('POST', '/api/v1/jobs/web/prod/x/kill', 'job:write on role web', '{}'),
+  r('POST', '/api/v1/jobs/web/prod/x/restart', 'job:write on role web', '{}'),
+  r('DELETE', '/api/v1/jobs/web/prod/x', 'job:write on role web'),
+  r('GET', '/api/v1/tasks'),
+  r('GET', '/api/v1/tasks/t1', 'job:read on every role'),
+  r('GET', '/api/v1/tasks/t1/logs', 'task:logs on every role'),
+  r('GET', '/api/v1/tasks/t1/files', 'task:logs on every role'),
+  r('GET', '/api/v1/tasks/t1/files/read?path=stdout', 'task:logs on every role'),
+  r('GET', '/api/v1/tasks/t1/files/download?path=stdout', 'task:logs on every role'),
+  r('POST', '/api/v1/tasks/t1/exec', 'task:exec on every role', '{"argv":["true"]}'),
+  r('GET', '/api/v1/events', 'job:read on every role stream'),
+  r('GET', '/api/v1/quotas'),
+  r('GET', '/api/v1/quotas/web'),
+  r('PUT', '/api/v1/quotas/web', 'quota:write on role web', '{"cpus":1}'),
+  r('DELETE', '/api/v1/quotas/web', 'quota:write on role web'),
+  r('GET', '/api/v1/hosts'),
+  r('POST', '/api/v1/hosts/drain', 'host:drain', '{"hostnames":["h"]}'),
+  r('POST', '/api/v1/hosts/activate', 'host:drain', '{"hostnames":["h"]}'),
+  r('GET', '/api/v1/snapshot', 'cell:admin'),
+  r('GET', '/api/v1/frameworks'),
+  r('POST', '/api/v1/frameworks/f1/teardown', undefined, '{}'),
+  r('POST', '/api/v1/scheduler', 'framework:register on every role stream', '{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}'),
+  r('POST', '/api/v1', 'job:read on every role', '{"type":"GET_STATE"}'),
+  r('GET', '/master/state', 'job:read on every role'),
+  r('GET', '/master/state-summary', 'job:read on every role'),
+  r('GET', '/master/frameworks', 'job:read on every role'),
+  r('GET', '/master/slaves', 'job:read on every role'),
+  r('GET', '/metrics/snapshot', 'job:read on every role'),
+  r('GET', '/api/v1/acl/whoami'),
+  r('GET', '/api/v1/acl/tokens', 'cell:admin'),
+  r('POST', '/api/v1/acl/tokens', 'cell:admin', '{"name":"x","management":true}'),
+  r('DELETE', '/api/v1/acl/tokens/x', 'cell:admin'),
+  r('GET', '/api/v1/acl/policies', 'cell:admin'),
+  r('PUT', '/api/v1/acl/policies/x', 'cell:admin', '{"grants":[{"actions":["*"],"roles":["*"]}]}'),
+  r('DELETE', '/api/v1/acl/policies/x', 'cell:admin'),
+  r('GET', '/api/v1/audit', 'cell:admin'),
+  r('POST', '/api/v1/agent', 'agent', '{"type":"HEARTBEAT","agentId":"a1"}'),
+  r('POST', '/api/v1/agent', 'agent', '{"type":"SUBSCRIBE","subscribe":{"agent":{"hostname":"h","address":"127.0.0.1","port":1,"resources":{"cpus":1,"mem":1,"disk":0,"gpus":0,"ports":""},"attributes":{},"version":"x"},"tasks":[]}}'),
 ];
 
 test('a master with authentication: 401 without a token on every route, 403 naming what a token lacks, the right token works, a revoked one fails at once', async (t) => {
@@ -109,12 +130,30 @@ test('a master with authentication: 401 without a token on every route, 403 nami
   await c.startAgent(master, { args: ['--join-token-file', await joinTokenFile(c.dir, admin)] });
 
   // Without a token, or with one the master never made: 401, with a challenge; nothing changes.
-  for (const [method, path, body] of ROUTES) {
+  for (const { method, path, body } of ROUTES) {
     for (const token of [undefined, 'mst_not-a-token']) {
-      const r = await call(master, method, path, { ...(token === undefined ? {} : { token }), ...(body === undefined ? {} : { body }) });
-      assert.equal(r.status, 401, `${method} ${path} ${token === undefined ? 'without a token' : 'with a made-up token'}: ${r.status} ${r.text.slice(0, 200)}`);
-      assert.match(r.headers.get('www-authenticate') ?? '', /^(Bearer|Basic) realm=/);
+      const a = await call(master, method, path, { ...(token === undefined ? {} : { token }), ...(body === undefined ? {} : { body }) });
+      assert.equal(a.status, 401, `${method} ${path} ${token === undefined ? 'without a token' : 'with a made-up token'}: ${a.status} ${a.text.slice(0, 200)}`);
+      assert.match(a.headers.get('www-authenticate') ?? '', /^(Bearer|Basic) realm=/);
     }
+  }
+  // A token whose one grant is elsewhere: 403 naming what each route needs, where it needs more
+  // than a token; the management token: never 401 or 403 (404 where nothing of that name exists).
+  await admin.setPolicy('elsewhere', { grants: [{ actions: ['job:read'], roles: ['other'] }] });
+  const elsewhere = (await admin.createToken({ name: 'elsewhere', policies: ['elsewhere'] })).secret;
+  for (const { method, path, body, needs } of ROUTES) {
+    const stream = needs?.endsWith(' stream') === true;
+    const permission = needs?.replace(/ stream$/, '');
+    const weak = await call(master, method, path, { token: elsewhere, ...(body === undefined ? {} : { body }), headOnly: stream });
+    if (permission === undefined || permission === '') {
+      assert.ok(weak.status !== 401 && weak.status !== 403, `${method} ${path} needs only a token: ${weak.status} ${weak.text.slice(0, 200)}`);
+    } else {
+      assert.equal(weak.status, 403, `${method} ${path} with a token lacking ${permission}: ${weak.text.slice(0, 200)}`);
+      if (permission !== 'agent') assert.ok(weak.text.includes(`needs ${permission}`), `${method} ${path} names ${permission}: ${weak.text.slice(0, 200)}`);
+    }
+    if (permission === 'agent') continue;
+    const strong = await call(master, method, path, { token: root, ...(body === undefined ? {} : { body }), headOnly: stream });
+    assert.ok(strong.status !== 401 && strong.status !== 403, `${method} ${path} with the management token: ${strong.status} ${strong.text.slice(0, 200)}`);
   }
   for (const [method, path] of [['GET', '/health'], ['GET', '/api/v1/leader'], ['GET', '/version']] as const) {
     assert.equal((await call(master, method, path)).status, 200, `${path} is public`);
