@@ -6,7 +6,7 @@
 // a call). JSON is checked for depth, and where asked for size, by one linear scan before
 // JSON.parse builds anything.
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MusterError, quoted, type ErrorCode } from '../core/index.js';
 
 /** BODY_LIMITS apply to every body the master reads. */
@@ -191,6 +191,10 @@ function collect(req: IncomingMessage, limit: number, deadlineMs: number): Promi
  */
 function hangUp(req: IncomingMessage): void {
   const socket = req.socket;
+  // The answer says so, so that a keep-alive client does not send its next request on a
+  // connection about to close (it would fail with "other side closed").
+  const res = responses.get(req);
+  if (res !== undefined && !res.headersSent) res.setHeader('Connection', 'close');
   const linger = setTimeout(() => socket.destroy(), LINGER_MS);
   linger.unref();
   socket.once('close', () => clearTimeout(linger));
@@ -202,3 +206,11 @@ function hangUp(req: IncomingMessage): void {
 
 /** LINGER_MS is how long a refused body is still read (and discarded) after the answer. */
 const LINGER_MS = 2000;
+
+/** The response of each request being answered, so that a refusal can close its connection cleanly. */
+const responses = new WeakMap<IncomingMessage, ServerResponse>();
+
+/** bindResponse tells the body reader which response answers a request (the router does, for each). */
+export function bindResponse(req: IncomingMessage, res: ServerResponse): void {
+  responses.set(req, res);
+}

@@ -314,6 +314,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
           },
           handler,
         );
+  // A client has 15 s for its headers and 60 s for its whole request (bodies have their own, shorter
+  // deadline: body.ts): node's defaults (60 s, 300 s) let a slow client hold a connection far longer.
+  // Streams are answers, not requests, so they run as long as they like.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 60_000;
   try {
     await listen(server, opts.port, opts.host);
   } catch (e) {
