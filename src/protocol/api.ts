@@ -424,12 +424,17 @@ export interface FrameworkList {
 
 /** TokenView is an access token as the API shows it: never its secret, nor the secret's hash. */
 export interface TokenView {
+  /** Public id (uuid): what list, revoke and the audit name it by. */
   accessorId: string;
+  /** A person's name for it, unique among live tokens; the principal its calls are recorded under. */
   name: string;
+  /** The policies whose grants it has; a management token has every permission. */
   policies: string[];
   management: boolean;
   createdAt: number;
+  /** It stops working then (ms); absent: never. */
   expiresAt?: number;
+  /** Revoked then (ms): kept, so that the audit still names it. */
   revokedAt?: number;
   createdBy?: string;
 }

@@ -50,7 +50,7 @@ export function createToken(state: CellState, now: number, caller: Caller, req: 
   return { events: [{ type: 'TokenCreated', at: now, token }], result: token };
 }
 
-/** bootstrapToken records the first management token, once: a cell that has any token gets none. */
+/** bootstrapToken records the first management token, once: a cell with a token already gets none. */
 export function bootstrapToken(state: CellState, now: number, made: { accessorId: string; secretHash: string }): Decision<TokenRecord | undefined> {
   if (state.tokens.size > 0) return { events: [], result: undefined };
   const token: TokenRecord = { accessorId: made.accessorId, name: BOOTSTRAP_TOKEN, secretHash: made.secretHash, policies: [], management: true, createdAt: now };

@@ -95,17 +95,10 @@ export function addAclRoutes(router: Router, deps: { log: EventLog; open: () => 
   });
 }
 
+/** tokenView is the record less its secret's hash: what the API may show of a token. */
 function tokenView(t: TokenRecord): TokenView {
-  return {
-    accessorId: t.accessorId,
-    name: t.name,
-    policies: t.policies,
-    management: t.management,
-    createdAt: t.createdAt,
-    ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt }),
-    ...(t.revokedAt === undefined ? {} : { revokedAt: t.revokedAt }),
-    ...(t.createdBy === undefined ? {} : { createdBy: t.createdBy }),
-  };
+  const { secretHash: _hash, ...view } = t;
+  return view;
 }
 
 function policyView(p: PolicyRecord): PolicyView {

@@ -4,7 +4,7 @@
 // rebuilds the same state byte for byte.
 
 import type { JobSpec, Resources, TaskReason } from '../../core/index.js';
-import type { TaskStatus } from '../../protocol/index.js';
+import type { TaskStatus, TokenView } from '../../protocol/index.js';
 import type { GpuShare } from '../../scheduler/index.js';
 
 /** AgentRecordInfo is what an agent registered with: its identity, address and resources. */
@@ -119,22 +119,9 @@ export interface RoleQuota {
  * TokenRecord is an access token as the log holds it: the sha-256 of its secret, never the secret,
  * so that the log (and every standby following it) can check a token without being able to use one.
  */
-export interface TokenRecord {
-  /** Public id (uuid): what list, revoke and the audit name it by. */
-  accessorId: string;
-  /** A person's name for it, unique among tokens; the principal its calls are recorded under. */
-  name: string;
+export interface TokenRecord extends TokenView {
   /** Hex sha-256 of the secret. */
   secretHash: string;
-  /** The policies whose grants it has; a management token has every permission. */
-  policies: string[];
-  management: boolean;
-  createdAt: number;
-  /** It stops working then (ms); absent: never. */
-  expiresAt?: number;
-  /** Revoked then (ms): kept, so that the audit still names it. */
-  revokedAt?: number;
-  createdBy?: string;
 }
 
 /** PolicyGrant gives actions (or "*") on roles (or "*"). */
