@@ -6,7 +6,7 @@
 // a call). JSON is checked for depth, and where asked for size, by one linear scan before
 // JSON.parse builds anything.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { MusterError, quoted, type ErrorCode } from '../core/index.js';
 
 /** BODY_LIMITS apply to every body the master reads. */
@@ -181,36 +181,22 @@ function collect(req: IncomingMessage, limit: number, deadlineMs: number): Promi
 }
 
 /**
- * hangUp closes the connection of a request whose body is refused: otherwise node keeps reading
- * (and discarding) the rest, and a client trickling a body would hold its connection open until
- * the server's requestTimeout. The close lingers, as a web server's does: what the client is still
- * sending is read and thrown away until it is all in, or for LINGER_MS at most, so that a client
- * busy writing a large body reads the answer (whole: it has a Content-Length) instead of a reset
- * connection. (No FIN before that: node destroys a socket whose parser holds it once its write
- * side ends.)
+ * hangUp deals with the rest of a request whose body is refused. Node would keep reading (and
+ * discarding) it for as long as the client sends, so a client trickling a body would hold its
+ * connection until the server's requestTimeout: the rest is read and thrown away for LINGER_MS at
+ * most, then the connection is closed. A client that was merely busy writing a large body reads
+ * the answer (not a reset connection), and once its body is all in, the connection is as good as
+ * any other: it stays open for the client's next request (closing it then would fail that request
+ * on a keep-alive client, which has no reason to think the connection is going away).
  */
 function hangUp(req: IncomingMessage): void {
   const socket = req.socket;
-  // The answer says so, so that a keep-alive client does not send its next request on a
-  // connection about to close (it would fail with "other side closed").
-  const res = responses.get(req);
-  if (res !== undefined && !res.headersSent) res.setHeader('Connection', 'close');
   const linger = setTimeout(() => socket.destroy(), LINGER_MS);
   linger.unref();
   socket.once('close', () => clearTimeout(linger));
-  // The answer is written in this same turn of the event loop (the refusal reaches the route's
-  // error handler through promise jobs): by the next one, closing loses nothing.
-  req.once('end', () => setImmediate(() => socket.destroy()));
+  req.once('end', () => clearTimeout(linger));
   req.resume();
 }
 
 /** LINGER_MS is how long a refused body is still read (and discarded) after the answer. */
 const LINGER_MS = 2000;
-
-/** The response of each request being answered, so that a refusal can close its connection cleanly. */
-const responses = new WeakMap<IncomingMessage, ServerResponse>();
-
-/** bindResponse tells the body reader which response answers a request (the router does, for each). */
-export function bindResponse(req: IncomingMessage, res: ServerResponse): void {
-  responses.set(req, res);
-}

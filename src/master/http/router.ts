@@ -5,7 +5,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { MusterError, isErrorCode } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { bindResponse } from '../body.js';
 import { ANONYMOUS, OPEN, type Action, type Caller, type RouterAuth } from '../auth/index.js';
 
 export type { RouterAuth } from '../auth/index.js';
@@ -101,7 +100,6 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    bindResponse(req, res);
     let route = 'unmatched';
     const observe = this.observe;
     if (observe !== undefined) {
