@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Logger } from '../../log/index.js';
 import { encodeRecord, RecordIODecoder, type AgentCall, type AgentEvent } from '../../protocol/index.js';
+import { MusterError } from '../../core/index.js';
+import type { FetchDispatcher } from '../../tls/index.js';
+import type { EventLog } from '../eventlog.js';
 import { startMaster } from '../master.js';
+import type { TaskRecord } from '../state/index.js';
+import { agentBase } from './files.js';
 import type { MasterHandle } from '../options.js';
 
 const TOKEN = 'tok3n_' + 'x'.repeat(37);
@@ -175,4 +180,17 @@ test("the agent's token is in no event of the log, no answer of the master and n
   }
   assert.ok(logLines.length > 0);
   for (const line of logLines) assert.ok(!line.includes(TOKEN), line);
+});
+
+test('a master that trusts a CA for agents (--tls-ca) calls them over TLS only: an agent serving plain HTTP is refused, not sent its token in the clear', () => {
+  const state = { agents: new Map([['a1', { agentId: 'a1', hostname: 'plain', address: '10.0.0.1', port: 5051 }]]) };
+  const log = { state } as unknown as EventLog;
+  const task = { taskId: 't1', agentId: 'a1' } as unknown as TaskRecord;
+  const dispatcher = {} as FetchDispatcher;
+  assert.throws(
+    () => agentBase(log, task, { tlsOf: () => false, agentDispatcher: dispatcher }),
+    (e: unknown) => e instanceof MusterError && e.code === 'AGENT_UNREACHABLE' && /does not serve TLS.*--tls-cert/.test(e.message),
+  );
+  assert.equal(agentBase(log, task, { tlsOf: () => true, agentDispatcher: dispatcher }).base, 'https://10.0.0.1:5051');
+  assert.equal(agentBase(log, task, { tlsOf: () => false }).base, 'http://10.0.0.1:5051', 'a cell without TLS calls plain HTTP');
 });

@@ -115,7 +115,13 @@ export function agentBase(log: EventLog, task: TaskRecord, deps: AgentCallDeps):
   const agent = log.state.agents.get(task.agentId);
   if (agent === undefined) throw new MusterError('AGENT_NOT_FOUND', `task ${task.taskId} ran on agent ${task.agentId}, which is gone`);
   const host = agent.address.includes(':') ? `[${agent.address}]` : agent.address;
-  const scheme = deps.tlsOf?.(task.agentId) === true ? 'https' : 'http';
+  const tls = deps.tlsOf?.(task.agentId) === true;
+  // A master that trusts a CA for agents (--tls-ca) calls them over TLS only: an agent that says it
+  // serves plain HTTP gets neither its API token nor a task's files in the clear.
+  if (!tls && deps.agentDispatcher !== undefined) {
+    throw new MusterError('AGENT_UNREACHABLE', `agent ${agent.hostname} does not serve TLS, and this master (--tls-ca) calls agents over TLS only: start the agent with --tls-cert and --tls-key`);
+  }
+  const scheme = tls ? 'https' : 'http';
   return { base: `${scheme}://${host}:${agent.port}`, name: `agent ${agent.hostname} (${agent.address}:${agent.port})` };
 }
 
