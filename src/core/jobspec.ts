@@ -13,7 +13,7 @@ import { controlCharacterProblem, quoted } from './text.js';
 import { checkYamlShape } from './yamlshape.js';
 
 // The text checks are the core's vocabulary too (the master checks agents' hostnames with them).
-export { controlCharacterProblem, findControlCharacter, quoted, type ControlCharacter } from './text.js';
+export { controlCharacterProblem, escapeControls, findControlCharacter, quoted, type ControlCharacter } from './text.js';
 
 export const JOB_KINDS = ['service', 'batch'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];

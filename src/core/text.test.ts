@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { controlCharacterProblem, findControlCharacter, quoted } from './text.js';
+import { controlCharacterProblem, escapeControls, findControlCharacter, quoted } from './text.js';
 
 test('findControlCharacter finds C0 controls, DEL and C1 controls, and names them', () => {
   assert.equal(findControlCharacter('sleep 1'), undefined);
@@ -29,4 +29,10 @@ test('quoted escapes control characters and cuts long text, so a message never c
   const long = quoted('x'.repeat(10_000));
   assert.ok(long.length < 100, long);
   assert.ok(long.endsWith('…"'));
+});
+
+void test('escapeControls writes control characters as \\uXXXX and keeps tab, newline and the rest', () => {
+  assert.equal(escapeControls('ok\tline\nnext'), 'ok\tline\nnext');
+  assert.equal(escapeControls('red \u001b[31m bell \u0007 nul \u0000 c1 \u0085'), 'red \\u001b[31m bell \\u0007 nul \\u0000 c1 \\u0085');
+  assert.equal(escapeControls('naïve ✓'), 'naïve ✓');
 });

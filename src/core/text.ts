@@ -59,3 +59,14 @@ export function quoted(text: string): string {
   const cut = text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text;
   return JSON.stringify(cut).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+const EVERY_CONTROL_BUT_TAB_NEWLINE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * escapeControls writes every control character but tab and newline as \uXXXX: for text that must
+ * be taken whatever it holds (a task's status message, as its agent reports it: refusing it would
+ * only make the agent retry forever) and is shown to people later.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(EVERY_CONTROL_BUT_TAB_NEWLINE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

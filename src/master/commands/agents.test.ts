@@ -106,3 +106,11 @@ void test('registerAgent on a cell with authentication: a join token gets a cred
   assert.throws(() => checkAgentCredential(s, 'a1', undefined), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
   assert.throws(() => checkAgentCredential(s, 'nope', 'hash-cred'), (e: unknown) => e instanceof MusterError && e.code === 'UNAUTHENTICATED');
 });
+
+void test('recordStatus keeps a status message whatever it holds, its control characters escaped', () => {
+  const s = cell();
+  const r = recordStatus(s, 9, 'a1', { taskId: 't0', state: 'TASK_FAILED', uuid: 'u9', timestamp: 9, message: 'boom \u001b[2J\u0000 done\n' });
+  const ev = r.events[0];
+  assert.ok(ev?.type === 'TaskStatusUpdated');
+  assert.equal(ev.status.message, 'boom \\u001b[2J\\u0000 done\n');
+});

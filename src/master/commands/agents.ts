@@ -3,7 +3,7 @@
 // streams, acknowledges once the events are durable and sends the KILLs decided here.
 
 import { randomUUID } from 'node:crypto';
-import { isTerminal, MusterError, type Resources, type TaskReason } from '../../core/index.js';
+import { escapeControls, isTerminal, MusterError, type Resources, type TaskReason } from '../../core/index.js';
 import { authorize } from '../auth/index.js';
 import type { AgentInfo, RunningTask, TaskStatus } from '../../protocol/index.js';
 import type { Decision } from '../eventlog.js';
@@ -129,7 +129,11 @@ export function recordStatus(state: CellState, now: number, agentId: string, sta
   if (task === undefined || task.agentId !== agentId) return { events: [], result: { outcome: 'unknown', kill: !isTerminal(status.state) } };
   if (isTerminal(task.state) || task.lastUuid === status.uuid) return { events: [], result: { outcome: 'duplicate', kill: false } };
   if (!taskMayMove(task.state, status.state)) return { events: [], result: { outcome: 'backwards', kill: false } };
-  return { events: [statusEvent(state, now, status)], result: { outcome: 'recorded', kill: false } };
+  // The message is the task's words (its output, a health check's): kept, with any control
+  // character escaped, so that no listing or terminal shows an ESC it carries.
+  const message = status.message === undefined ? undefined : escapeControls(status.message);
+  const recorded = message === undefined || message === status.message ? status : { ...status, message };
+  return { events: [statusEvent(state, now, recorded)], result: { outcome: 'recorded', kill: false } };
 }
 
 /** markUnreachable records that an agent has been silent past the agent timeout (once: not again while it is unreachable). */
