@@ -271,8 +271,14 @@ export class Reader {
  * (exactOptionalPropertyTypes), not present as undefined, and the JSON carries no null.
  */
 export function compact<T extends object>(o: T): Compact<T> {
+  // for…in over the plain object literals the readers build (no inherited keys): twice as fast as
+  // Object.entries, and an ACCEPT of 40 tasks compacts a few hundred messages.
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  const from = o as Record<string, unknown>;
+  for (const k in from) {
+    const v = from[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out as Compact<T>;
 }
 
