@@ -212,6 +212,9 @@ test('a master with authentication: 401 without a token on every route, 403 nami
   const open = await cli(['--cell', 'here', 'job', 'list'], { cwd: c.dir, env: { MUSTER_CONFIG: config, MUSTER_TOKEN: '', MUSTER_MASTER: '' } });
   assert.equal(open.code, 2);
   assert.match(open.stderr, /may be read by other users, and it holds tokens.*chmod 600/s);
+  // A daemon takes flags only: a person's config file never stops one starting.
+  const daemon = await cli(['agent'], { cwd: c.dir, env: { MUSTER_CONFIG: config, MUSTER_MASTER: '' } });
+  assert.match(daemon.stderr, /the agent needs a master/);
 
   const listed = await cli(['acl', 'token', 'list'], { cwd: c.dir, env: { ...env, MUSTER_TOKEN: root } });
   assert.match(listed.stdout, /^web-ci +\S+ +web-deployer /m);

@@ -28,7 +28,8 @@ export interface Context {
  * fallback; undefined when none of them is given (the agent has no sensible default).
  */
 export function mastersOf(flag: string | undefined, fallback: string | undefined): string[] | undefined {
-  const text = flag ?? process.env['MUSTER_MASTER'] ?? fallback;
+  const env = process.env['MUSTER_MASTER'];
+  const text = flag ?? (env === undefined || env === '' ? undefined : env) ?? fallback;
   if (text === undefined) return undefined;
   const masters = text.split(',').map((m) => m.trim()).filter((m) => m !== '');
   if (masters.length === 0) throw new UsageError(`--master "${text}" names no master`, 'write it like http://10.0.0.1:5050,http://10.0.0.2:5050');
@@ -60,8 +61,8 @@ export function contextOf(cmd: Command): Context {
   const token = envToken !== undefined && envToken !== '' ? envToken : cell.token;
   try {
     // nodeFetch: a command is one short process, and fetch would cost it more to load than the command takes.
-    const envMaster = process.env['MUSTER_MASTER'];
-    const masters = mastersOf(opts.master ?? (envMaster === undefined || envMaster === '' ? cell.master : envMaster), DEFAULT_MASTER) ?? [DEFAULT_MASTER];
+    // --master, else MUSTER_MASTER (mastersOf reads it; empty counts as unset), else the cell's.
+    const masters = mastersOf(opts.master, cell.master ?? DEFAULT_MASTER) ?? [DEFAULT_MASTER];
     const ca = caOf(opts.ca, cell.ca);
     const client = new MusterClient({ masters, fetch: nodeFetch, ...(token === undefined ? {} : { token: token.trim() }), ...(ca === undefined ? {} : { ca }) });
     return { client, json: opts.json === true };

@@ -19,6 +19,9 @@ import { addQuotaCommands } from './quota.js';
 import { report, wantsJson } from './report.js';
 import { addTaskCommands } from './task.js';
 
+/** The commands that run a daemon rather than call one. */
+const DAEMONS = new Set(['master', 'agent', 'dev']);
+
 /** buildProgram makes the whole command tree; settings made before the nouns are added are inherited by them. */
 export function buildProgram(): Command {
   const program = new Command('muster')
@@ -50,8 +53,9 @@ Exit codes:
   8 no valid token (401) or not permitted (403).
 With --json, a failure prints the API's error object on stdout: {"error":{"code","message","details"}}.`,
     );
-  // The CLI's config file (named cells, tokens) is read before any command runs.
-  program.hook('preAction', () => loadConfigFile());
+  // The CLI's config file (named cells, tokens) is read before a client command runs; the daemons
+  // take flags only, so a person's config file (or a mistake in it) never stops one starting.
+  program.hook('preAction', (_program, action) => (DAEMONS.has(action.name()) ? undefined : loadConfigFile()));
   addDaemonCommands(program);
   addJobCommands(program);
   addTaskCommands(program);
