@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { MusterClient } from '../src/client/index.js';
 import { trustingDispatcher } from '../src/tls/index.js';
 import { removeCgroups } from './cgroups.js';
+import type { Netns } from './netns.js';
 import { hasProcfs, killQuietly, listProcesses, mentions, readProcess } from './proc.js';
 import { waitFor } from './wait.js';
 
@@ -90,6 +91,20 @@ export async function fetchTrusting(url: string, init: RequestInit, ca: string |
   return fetch(url, ca === undefined || !url.startsWith('https:') ? init : { ...init, dispatcher: await trustingDispatcher(ca) });
 }
 
+/** MusterProcessOptions describe a daemon's command line, log and where the harness reaches it. */
+export interface MusterProcessOptions {
+  name: string;
+  port: number;
+  args: readonly string[];
+  logFile: string;
+  cwd: string;
+  caFile?: string;
+  /** The address the harness reaches the daemon at (its url, /health); default 127.0.0.1. */
+  host?: string;
+  /** A command the daemon runs under, e.g. nsenter into a network namespace; default none. */
+  command?: readonly string[];
+}
+
 /**
  * MusterProcess is one muster daemon: its command line stays the same across restarts, so a
  * restart reuses the same port, store and work dir, as an operator's restart would.
@@ -99,6 +114,8 @@ export class MusterProcess {
   readonly url: string;
   readonly port: number;
   readonly args: readonly string[];
+  /** What the daemon runs under (`nsenter --net=...` for an agent in a network namespace); empty for none. */
+  readonly command: readonly string[];
   readonly logFile: string;
   /** The cell CA's file and PEM text, for a daemon that serves TLS (its url is then https://). */
   readonly caFile: string | undefined;
@@ -107,13 +124,14 @@ export class MusterProcess {
   private current: ChildProcess | undefined;
   private exited: Promise<ExitStatus> = Promise.resolve({ code: null, signal: null });
 
-  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string; caFile?: string }) {
+  constructor(options: MusterProcessOptions) {
     this.name = options.name;
     this.port = options.port;
     this.caFile = options.caFile;
     this.ca = options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8');
-    this.url = `${this.ca === undefined ? 'http' : 'https'}://127.0.0.1:${options.port}`;
+    this.url = `${this.ca === undefined ? 'http' : 'https'}://${options.host ?? '127.0.0.1'}:${options.port}`;
     this.args = options.args;
+    this.command = options.command ?? [];
     this.logFile = options.logFile;
     this.cwd = options.cwd;
   }
@@ -138,10 +156,13 @@ export class MusterProcess {
   async start(): Promise<void> {
     assert.ok(!this.running, `${this.name} is already running`);
     const fd = openSync(this.logFile, 'a');
-    writeSync(fd, `\n==== ${new Date().toISOString()} start: muster ${this.args.join(' ')}\n`);
+    const under = this.command.length === 0 ? '' : `${this.command.join(' ')} `;
+    writeSync(fd, `\n==== ${new Date().toISOString()} start: ${under}muster ${this.args.join(' ')}\n`);
+    // A command to run under must exec the daemon (nsenter does), so that the pid is the daemon's.
+    const [program = process.execPath, ...rest] = [...this.command, process.execPath, MUSTER_MAIN, ...this.args];
     // detached: the daemon leads its own process group, so teardown can kill the group, and a
     // Ctrl-C at the terminal reaches the test runner only; tests send signals themselves.
-    const child = spawn(process.execPath, [MUSTER_MAIN, ...this.args], {
+    const child = spawn(program, rest, {
       cwd: this.cwd,
       env: { ...process.env },
       stdio: ['ignore', fd, fd],
@@ -233,6 +254,23 @@ function writeLog(file: string, line: string): void {
   }
 }
 
+/**
+ * masterUrlFor is the --master an agent is given: the master's own url, or, for an agent in a
+ * network namespace, the master's port at the host's end of the veth pair, which only a master
+ * listening beyond loopback (startMaster({ host: '0.0.0.0' })) answers at.
+ */
+function masterUrlFor(master: MusterProcess | string, netns: Netns | undefined): string {
+  if (typeof master === 'string') return master;
+  if (netns === undefined) return master.url;
+  const at = master.args.indexOf('--host');
+  const listens = at < 0 ? '127.0.0.1' : master.args[at + 1];
+  assert.ok(
+    listens === '0.0.0.0' || listens === netns.hostAddress,
+    `${master.name} listens on ${listens}, which an agent in network namespace ${netns.name} cannot reach: start it with startMaster({ host: '0.0.0.0' })`,
+  );
+  return `${master.ca === undefined ? 'http' : 'https'}://${netns.hostAddress}:${master.port}`;
+}
+
 /** PortRange is the inclusive range of task ports an agent offers. */
 export interface PortRange {
   begin: number;
@@ -245,11 +283,15 @@ export class AgentProcess extends MusterProcess {
   readonly ports: PortRange;
   readonly hostname: string;
 
-  constructor(options: { name: string; port: number; args: readonly string[]; logFile: string; cwd: string; workDir: string; ports: PortRange; hostname: string; caFile?: string }) {
+  /** The network namespace the agent runs in, if any (see netns.ts). */
+  readonly netns: Netns | undefined;
+
+  constructor(options: MusterProcessOptions & { workDir: string; ports: PortRange; hostname: string; netns?: Netns }) {
     super(options);
     this.workDir = options.workDir;
     this.ports = options.ports;
     this.hostname = options.hostname;
+    this.netns = options.netns;
   }
 
   /** agentId asks the agent's /health for the id the master gave it (undefined until subscribed). */
@@ -298,6 +340,12 @@ export interface MasterOptions {
   heartbeatSecs?: number;
   /** A fixed port; by default a free one. */
   port?: number;
+  /**
+   * The --host the master listens on (default 127.0.0.1). An agent in a network namespace reaches
+   * the master only through its veth pair: start the master with '0.0.0.0' for one. The harness and
+   * clients still reach it at 127.0.0.1.
+   */
+  host?: string;
   /** The --store URL (an etcd:// one for HA masters); by default a SQLite file of its own in the cell's dir. */
   store?: string;
   /** More flags for `muster master`, after the harness's own. */
@@ -318,6 +366,12 @@ export interface AgentOptions {
   args?: readonly string[];
   /** Serve HTTPS on the agent's port (--tls-cert, --tls-key) and trust ca for the master (--tls-ca). */
   tls?: TlsFiles;
+  /**
+   * Run the agent inside this network namespace (Netns.create(t)): it listens on and advertises the
+   * namespace's inside address, reaches the master at the host's end of the veth pair (so the master
+   * must listen there: startMaster({ host: '0.0.0.0' })), and the harness polls it there.
+   */
+  netns?: Netns;
 }
 
 export interface DevOptions {
@@ -446,7 +500,7 @@ export class Cell {
     const args = [
       'master',
       '--port', String(port),
-      '--host', '127.0.0.1',
+      '--host', options.host ?? '127.0.0.1',
       '--store', options.store ?? `sqlite:${join(this.dir, `${name}.db`)}`,
       '--agent-timeout', String(options.agentTimeoutSecs ?? 4),
       '--heartbeat', String(options.heartbeatSecs ?? 1),
@@ -471,11 +525,14 @@ export class Cell {
     const ports = { begin: this.portBase + n * 100, end: this.portBase + n * 100 + 99 };
     let resources = options.resources ?? 'cpus:2;mem:1024;disk:1024';
     if (!/(^|;)\s*ports:/.test(resources)) resources += `;ports:[${ports.begin}-${ports.end}]`;
+    const netns = options.netns;
+    const host = netns?.insideAddress ?? '127.0.0.1';
     const args = [
       'agent',
-      '--master', typeof master === 'string' ? master : master.url,
+      '--master', masterUrlFor(master, netns),
       '--port', String(port),
-      '--host', '127.0.0.1',
+      '--host', host,
+      ...(netns === undefined ? [] : ['--advertise-address', host]),
       '--work-dir', workDir,
       '--hostname', hostname,
       '--resources', resources,
@@ -489,7 +546,11 @@ export class Cell {
     args.push(...(options.args ?? []));
     const attributes = Object.entries(options.attributes ?? {});
     if (attributes.length > 0) args.push('--attributes', attributes.map(([k, v]) => `${k}:${v}`).join(';'));
-    const agent = new AgentProcess({ name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname, ...(options.tls === undefined ? {} : { caFile: options.tls.ca }) });
+    const agent = new AgentProcess({
+      name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname,
+      ...(options.tls === undefined ? {} : { caFile: options.tls.ca }),
+      ...(netns === undefined ? {} : { netns, host, command: netns.command }),
+    });
     this.processes.push(agent);
     await agent.start();
     return agent;
