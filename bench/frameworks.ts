@@ -103,6 +103,9 @@ export async function runFrameworksBench(): Promise<Record<string, unknown>> {
       launches++;
       return true;
     },
+    launch: () => {
+      launches++;
+    },
     isOfferable: () => true,
     busyPortsOf: () => undefined,
     slackOf: () => ({ cpusMilli: 0, memMiB: 0 }),

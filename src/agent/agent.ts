@@ -76,6 +76,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     updatesSent: updates.sent,
     updatesAcknowledged: updates.acknowledged,
     updatesPending: updates.pending().length,
+    launchesQueued: table.queuedLaunches,
     healthCheckFailures: table.healthCheckFailures,
     subscribed: masterLink.subscribed,
     uptimeSecs: (Date.now() - startedAt) / 1000,
@@ -102,6 +103,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     logger,
     reportBusyPorts: (busy) => masterLink.usage([], formatRanges(busy)),
     onStarted: (seconds) => metrics.observeTaskStart(seconds),
+    ...(opts.launchConcurrency === undefined ? {} : { launchConcurrency: opts.launchConcurrency }),
   });
   const monitor = new ResourceMonitor({
     workDir,
@@ -166,6 +168,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       updates.resendAll();
     },
     onEvent: (event) => onEvent(event),
+    reconcile: () => table.reconcileList(),
     ...(opts.masterCa === undefined ? {} : { ca: opts.masterCa }),
     logger: logger.child('link'),
   });

@@ -149,7 +149,7 @@ describe('ProcessContainerizer', () => {
     assert.deepEqual((await next.wait('ended')).failure, { process: 'main', exitCode: 4, signal: null });
   });
 
-  test('a launch the previous agent did not finish checkpointing is stopped and reported lost', async () => {
+  test('a launch the previous agent did not finish checkpointing is adopted: the task runs on and is watched again', async () => {
     const task = taskInfo('half', [{ name: 'main', cmd: 'sleep 60' }]);
     const sandbox = createSandbox(workDir, task.taskId);
     createMetaDir(sandbox);
@@ -162,10 +162,40 @@ describe('ProcessContainerizer', () => {
     const recovered = await next.recover();
     assert.deepEqual(
       recovered.map((r) => ({ taskId: r.taskId, running: r.running })),
-      [{ taskId: 'half', running: false }],
+      [{ taskId: 'half', running: true }],
     );
-    assert.match((await next.wait('half')).lost ?? '', /restarted while it was launching/);
-    await eventually(() => !alive(stray.pid), 'the stray supervisor to be stopped');
+    assert.equal(next.pid('half'), stray.pid);
+    assert.equal(readCheckpoint(workDir, 'half', silentLogger)?.supervisor?.pid, stray.pid, 'recorded now, for the next agent');
+    assert.equal(alive(stray.pid), true, 'not killed');
+    next.kill('half', 1);
+    assert.equal((await next.wait('half')).killed, true);
+    await eventually(() => !alive(stray.pid), 'the adopted supervisor to obey a kill');
+  });
+
+  test('a half-recorded launch that ended on its own is reported with its real exit status, not lost', async () => {
+    const task = taskInfo('quick', [{ name: 'main', cmd: 'exit 0' }]);
+    const sandbox = createSandbox(workDir, task.taskId);
+    createMetaDir(sandbox);
+    writeCheckpoint(workDir, { task, sandbox, isolation: { cgroups: [], pidNamespace: false, mountNamespace: false }, launchedAt: Date.now() });
+    const stray = await startSupervisor({ sandbox, processes: task.processes, graceSecs: 1 }, taskEnvironment(task, { sandbox, host: 'h' }));
+    stray.child.unref();
+    await eventually(() => !alive(stray.pid), 'the task to end before any agent recorded it');
+
+    const next = newContainerizer();
+    assert.deepEqual((await next.recover()).map((r) => ({ taskId: r.taskId, running: r.running })), [{ taskId: 'quick', running: false }]);
+    const ended = await next.wait('quick');
+    assert.equal(ended.lost, undefined, 'its exit file says how it ended');
+    assert.equal(ended.failure, undefined, 'it exited 0');
+  });
+
+  test('a launch that never started its supervisor is reported lost', async () => {
+    const task = taskInfo('never', [{ name: 'main', cmd: 'true' }]);
+    const sandbox = createSandbox(workDir, task.taskId);
+    createMetaDir(sandbox);
+    writeCheckpoint(workDir, { task, sandbox, isolation: { cgroups: [], pidNamespace: false, mountNamespace: false }, launchedAt: Date.now() });
+    const next = newContainerizer();
+    await next.recover();
+    assert.match((await next.wait('never')).lost ?? '', /restarted while it was launching/);
   });
 
   test('exec runs a command beside a running task, and is refused once the task ended', async () => {

@@ -163,8 +163,6 @@ export interface ProcessContainerizerOptions {
 const FORCE_WAIT_MS = 5000;
 /** How often a reattached supervisor is checked for having ended. */
 const POLL_MS = 250;
-/** How long recover() waits for a half-launched task's supervisor to go. */
-const RECOVER_KILL_WAIT_MS = 3000;
 
 /** ProcessContainerizer runs tasks as processes under muster-supervisor, isolated by the Isolator. */
 export class ProcessContainerizer implements Containerizer {
@@ -313,8 +311,9 @@ export class ProcessContainerizer implements Containerizer {
    * recover reads every checkpoint. A task whose supervisor still runs (same pid, same start time)
    * is reattached. One whose supervisor is gone ended while no agent watched: its exit.json says
    * how. One with no supervisor recorded was being launched when the agent died: a supervisor
-   * that got as far as running is found by its sandbox and stopped, since no one can know whether
-   * its launch completed. Cgroups under the agent's root that belong to no checkpoint are removed.
+   * that got as far as running is found by its sandbox and adopted (it runs the task as asked);
+   * with none, the exit file tells whether it ran and how it ended. Cgroups under the agent's root
+   * that belong to no checkpoint are removed.
    */
   async recover(): Promise<Recovered[]> {
     const { workDir, logger, isolator } = this.options;
@@ -327,10 +326,12 @@ export class ProcessContainerizer implements Containerizer {
       }
       const container = this.newContainer(cp.task, cp.sandbox, cp.isolation);
       this.containers.set(taskId, container);
-      const sup = cp.supervisor;
+      const sup = cp.supervisor ?? this.adoptStray(cp);
       if (sup === undefined) {
-        await this.stopStray(cp.sandbox, taskId);
-        this.finishRecovered(container, { lost: 'the agent restarted while it was launching the task' });
+        // No supervisor runs for it: it never started, or it started and ended before the agent
+        // recorded it. Its exit file, if it wrote one, says how it really ended.
+        const ended = this.terminationOf(container);
+        this.finishRecovered(container, ended.lost === undefined ? ended : { ...ended, lost: 'the agent restarted while it was launching the task' });
         out.push({ taskId, task: cp.task, running: false });
         continue;
       }
@@ -464,20 +465,37 @@ export class ProcessContainerizer implements Containerizer {
     }
   }
 
-  /** stopStray stops a supervisor started for sandbox whose pid never reached the checkpoint. */
-  private async stopStray(sandbox: string, taskId: string): Promise<void> {
-    const pids = supervisorsOf(sandbox);
-    for (const pid of pids) {
-      this.options.logger.info('stopping a task whose launch the previous agent did not finish', { task: taskId, supervisor: pid });
-      try {
-        process.kill(pid, 'SIGUSR1');
-      } catch {
-        // gone already
-      }
+  /**
+   * adoptStray finds the supervisor a previous agent started for a task but died before recording:
+   * it runs the task as asked, so it is reattached (and recorded now) rather than killed: a kill
+   * would turn a task that runs, or is about to succeed, into a lost one. Undefined: none runs.
+   */
+  private adoptStray(cp: TaskCheckpoint): SupervisorRecord | undefined {
+    const { workDir, logger } = this.options;
+    const [pid, ...more] = supervisorsOf(cp.sandbox);
+    if (pid === undefined) return undefined;
+    if (more.length > 0) logger.warn('more than one supervisor runs for a task; adopting the first', { task: cp.task.taskId, supervisors: [pid, ...more].join(',') });
+    const startTime = processStartTime(pid);
+    if (startTime === undefined) return undefined;
+    // The task's init is the supervisor's child (0 while it has none: exec then refuses).
+    const sup: SupervisorRecord = { pid, initPid: firstChildOf(pid) ?? 0, startTime };
+    logger.info('adopted the supervisor of a task whose launch the previous agent did not record', { task: cp.task.taskId, supervisor: pid });
+    try {
+      writeCheckpoint(workDir, { ...cp, supervisor: sup });
+    } catch (err) {
+      logger.warn('cannot record an adopted supervisor; the next agent adopts it again', { task: cp.task.taskId, error: err });
     }
-    const deadline = Date.now() + RECOVER_KILL_WAIT_MS;
-    while (supervisorsOf(sandbox).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await this.options.isolator.kill(taskId).catch(() => undefined);
+    return sup;
+  }
+}
+
+/** firstChildOf is the lowest pid among a process's children (its task's init, for a supervisor), if any. */
+function firstChildOf(pid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/).filter((x) => x !== '').map(Number);
+    return children.length === 0 ? undefined : Math.min(...children);
+  } catch {
+    return undefined;
   }
 }
 

@@ -10,7 +10,7 @@ import { isErrorCode, MusterError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { AGENT_API_PATH, RecordIODecoder } from '../protocol/index.js';
 import { certificateProblem } from '../tls/index.js';
-import type { AgentCall, AgentEvent, AgentInfo, RunningTask, TaskStatus, TaskUsage } from '../protocol/index.js';
+import type { AgentCall, AgentEvent, AgentInfo, ReconciledTask, RunningTask, TaskStatus, TaskUsage } from '../protocol/index.js';
 
 /** Subscribed is the content of a SUBSCRIBED event. */
 export type Subscribed = Extract<AgentEvent, { type: 'SUBSCRIBED' }>['subscribed'];
@@ -28,6 +28,8 @@ export interface LinkOptions {
   ca?: string;
   /** onEvent gets LAUNCH, KILL, ACKNOWLEDGED and SHUTDOWN events, in stream order. */
   onEvent(event: AgentEvent): void;
+  /** reconcile lists every task the agent holds, for the RECONCILE it sends every interval the master asks for. */
+  reconcile?: () => ReconciledTask[];
   logger: Logger;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -46,6 +48,10 @@ const MAX_ERROR_BODY = 64 * 1024;
 const NEXT_MASTER_DELAY_MS = 100;
 /** FAST_RECONNECT_WINDOW_MS: how long after losing its master the agent does not back off further. */
 const FAST_RECONNECT_WINDOW_MS = 15_000;
+
+/** Reconcile intervals are clamped to this range, for the same reason. */
+const MIN_RECONCILE_SECS = 1;
+const MAX_RECONCILE_SECS = 24 * 3600;
 
 /** Heartbeat intervals outside this range are a master's bug; we clamp rather than spin or sleep for days. */
 const MIN_HEARTBEAT_SECS = 0.05;
@@ -110,6 +116,11 @@ export class MasterLink {
   private heartbeatInFlight = false;
   /** The highest leader epoch subscribed under (HA masters); a stream under a lower one is refused. */
   private highestEpoch = 0;
+  /** The current stream's session (from SUBSCRIBED) and the events read on it since: a report's place in the stream. */
+  private streamSession: string | undefined;
+  private seen = 0;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconcileInFlight = false;
 
   constructor(private readonly options: LinkOptions) {
     if (options.masters.length === 0) throw new MusterError('INVALID_ARGUMENT', 'the agent needs at least one master URL');
@@ -322,6 +333,7 @@ export class MasterLink {
               this.onSubscribed(target, sub);
             } else {
               this.armWatchdog(this.heartbeatMs() * 3, 'no event from the master for 3 heartbeat intervals');
+              this.seen++;
               this.dispatch(event);
             }
           }
@@ -355,6 +367,13 @@ export class MasterLink {
     this.armWatchdog(this.heartbeatMs() * 3, 'no event from the master for 3 heartbeat intervals');
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.heartbeatMs());
+    this.streamSession = sub.session;
+    this.seen = 0;
+    clearInterval(this.reconcileTimer);
+    if (sub.session !== undefined && this.options.reconcile !== undefined) {
+      const secs = Math.min(Math.max(sub.reconcileIntervalSecs ?? 30, MIN_RECONCILE_SECS), MAX_RECONCILE_SECS);
+      this.reconcileTimer = setInterval(() => this.sendReconcile(), secs * 1000);
+    }
     try {
       this.options.onSubscribed(sub);
     } catch (err) {
@@ -370,6 +389,21 @@ export class MasterLink {
     this.call({ type: 'HEARTBEAT', agentId })
       .catch((err: unknown) => this.options.logger.debug('heartbeat call failed', { error: err }))
       .finally(() => (this.heartbeatInFlight = false));
+  }
+
+  /**
+   * sendReconcile reports every task the agent holds, with the stream position it was written at,
+   * so that the master heals any divergence (a status it missed, a task it lost track of).
+   */
+  private sendReconcile(): void {
+    const agentId = this.id;
+    const session = this.streamSession;
+    const list = this.options.reconcile;
+    if (agentId === undefined || session === undefined || list === undefined || !this.subscribed || this.reconcileInFlight) return;
+    this.reconcileInFlight = true;
+    this.call({ type: 'RECONCILE', agentId, reconcile: { session, seen: this.seen, tasks: list() } })
+      .catch((err: unknown) => this.options.logger.debug('reconcile call failed', { error: err }))
+      .finally(() => (this.reconcileInFlight = false));
   }
 
   private dispatch(event: unknown): void {
@@ -438,8 +472,11 @@ export class MasterLink {
   private endSession(): void {
     clearTimeout(this.watchdog);
     clearInterval(this.heartbeat);
+    clearInterval(this.reconcileTimer);
     this.watchdog = undefined;
     this.heartbeat = undefined;
+    this.reconcileTimer = undefined;
+    this.streamSession = undefined;
     this.drop = undefined;
     this.leader = undefined;
   }
@@ -462,7 +499,7 @@ function subscribedOf(event: unknown): Subscribed | undefined {
   if (typeof e !== 'object' || e === null || e.type !== 'SUBSCRIBED' || typeof e.subscribed !== 'object' || e.subscribed === null) {
     return undefined;
   }
-  const { agentId, heartbeatIntervalSecs, masterId, epoch, credential } = e.subscribed;
+  const { agentId, heartbeatIntervalSecs, masterId, epoch, credential, session, reconcileIntervalSecs } = e.subscribed;
   if (typeof agentId !== 'string' || agentId.length === 0 || agentId.length > 256) return undefined;
   return {
     agentId,
@@ -470,6 +507,8 @@ function subscribedOf(event: unknown): Subscribed | undefined {
     masterId: typeof masterId === 'string' ? masterId : '',
     ...(typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? { epoch } : {}),
     ...(typeof credential === 'string' && credential.length <= 256 ? { credential } : {}),
+    ...(typeof session === 'string' && session.length > 0 && session.length <= 64 ? { session } : {}),
+    ...(typeof reconcileIntervalSecs === 'number' && Number.isFinite(reconcileIntervalSecs) ? { reconcileIntervalSecs } : {}),
   };
 }
 

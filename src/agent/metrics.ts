@@ -8,6 +8,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { TASK_STATES, type TaskState } from '../core/index.js';
 import { daemonRegistry, renderMetrics, scrapedMetrics } from '../metrics/index.js';
+import { eventLoopDelay, WINDOW_SECS } from '../metrics/eventloop.js';
 import type { TaskUsage } from '../protocol/index.js';
 
 /** MetricsSnapshot is what /metrics shows, read at the time of the request. */
@@ -20,6 +21,8 @@ export interface MetricsSnapshot {
   healthCheckFailures: number;
   subscribed: boolean;
   uptimeSecs: number;
+  /** Launches waiting for a launch slot. */
+  launchesQueued: number;
   /** The isolation mode: cgroups-v2, cgroups-v1 or none. */
   isolation: string;
   /** The latest usage of each task that runs now. */
@@ -56,6 +59,21 @@ export class AgentMetrics {
       'muster_agent_health_check_failures_total',
       "Health checks of this agent's tasks that failed and counted (after the grace period).",
       (m) => m.healthCheckFailures,
+    );
+    gauge('muster_agent_launches_queued', 'Launched tasks waiting for a launch slot (the agent sets up a few at a time).', [], (g, m) => g.set(m.launchesQueued));
+    // Started now, so that the window is full by the time anyone looks.
+    eventLoopDelay();
+    gauge(
+      'muster_agent_event_loop_block_max_seconds',
+      `The longest the agent's event loop worked without turning over the last ${WINDOW_SECS} seconds (a heartbeat due meanwhile waits that long).`,
+      [],
+      (g) => g.set(eventLoopDelay().max().block),
+    );
+    gauge(
+      'muster_agent_event_loop_delay_max_seconds',
+      `The longest gap between two turns of the agent's event loop over the last ${WINDOW_SECS} seconds, time off the CPU included.`,
+      [],
+      (g) => g.set(eventLoopDelay().max().gap),
     );
     gauge('muster_agent_subscribed', '1 while the agent is subscribed to a master.', [], (g, m) => g.set(m.subscribed ? 1 : 0));
     gauge('muster_agent_uptime_seconds', 'Seconds since the agent started.', [], (g, m) => g.set(Math.floor(m.uptimeSecs)));

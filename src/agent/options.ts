@@ -46,6 +46,8 @@ export interface AgentOptions {
   logMaxFiles?: number;
   /** Seconds between usage reports (cpu, memory) to the master (default 10). */
   usageIntervalSecs?: number;
+  /** How many tasks the agent sets up at once; the rest wait their turn (default 8). */
+  launchConcurrency?: number;
   /** Seconds between measurements of the sandboxes' disk use (default 15). */
   diskWatchIntervalSecs?: number;
   /** How long the sandbox of an ended task is kept (default 7 days; sooner under disk pressure). */

@@ -150,6 +150,15 @@ function tempRoot(t: TestContext): string {
   return root;
 }
 
+/** until waits for a condition that an update log's flush (in the thread pool) brings about. */
+async function until(what: string, ok: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 function taskDirIn(root: string): (taskId: string) => string {
   return (taskId) => path.join(root, 'tasks', taskId);
 }
@@ -202,7 +211,7 @@ function openFdsTo(file: string): string[] {
   });
 }
 
-test('every update is in its task log before it is sent, and each acknowledgement before the next goes', (t) => {
+test('every update is in its task log before it is sent, and each acknowledgement before the next goes', async (t) => {
   const root = tempRoot(t);
   const checks: string[] = [];
   const h = checkpointed(t, root, {
@@ -220,7 +229,10 @@ test('every update is in its task log before it is sent, and each acknowledgemen
   const running = makeStatus('t1', 'TASK_RUNNING');
   h.updates.enqueue(starting);
   h.updates.enqueue(running);
+  assert.deepEqual(h.sent, [], 'nothing goes before its flush');
+  await until('the first update to go', () => h.sent.length === 1);
   assert.equal(h.updates.acknowledge('t1', starting.uuid), true);
+  await until('the second update to go', () => h.sent.length === 2);
   assert.deepEqual(h.sent, [starting, running]);
   assert.deepEqual(checks, []);
   const log = readUpdateLog(logOf(root, 't1'));
@@ -228,7 +240,7 @@ test('every update is in its task log before it is sent, and each acknowledgemen
   assert.deepEqual(log.acked, new Set([starting.uuid]));
 });
 
-test('a new StatusUpdates over the same dirs resends exactly the unacknowledged updates, in order, with their uuids', (t) => {
+test('a new StatusUpdates over the same dirs resends exactly the unacknowledged updates, in order, with their uuids', async (t) => {
   const root = tempRoot(t);
   const first = checkpointed(t, root);
   const [a1, a2, a3] = [makeStatus('a', 'TASK_STARTING'), makeStatus('a', 'TASK_RUNNING'), makeStatus('a', 'TASK_FINISHED')];
@@ -249,6 +261,7 @@ test('a new StatusUpdates over the same dirs resends exactly the unacknowledged 
   assert.deepEqual(second.sent, [a2], 'only the head is in flight');
   assert.deepEqual(second.updates.pending('a'), [a2, a3]);
   second.updates.acknowledge('a', a2.uuid);
+  await until('the next update to go once the acknowledgement is durable', () => second.sent.length === 2);
   second.updates.acknowledge('a', a3.uuid);
   assert.deepEqual(second.sent, [a2, a3]);
   assert.deepEqual(second.acked, [a2, a3]);
@@ -327,7 +340,7 @@ test('a torn last line is ignored by recovery and cut off the log', (t) => {
   assert.equal(readFileSync(file, 'utf8'), whole);
 });
 
-test('an acknowledged terminal update closes the log before onAcknowledged, and recovery reports it all acknowledged', (t) => {
+test('an acknowledged terminal update closes the log before onAcknowledged, and recovery reports it all acknowledged', async (t) => {
   if (!requireOrSkip(t, existsSync('/proc/self/fd'), 'needs /proc/self/fd to see open files')) return;
   const root = tempRoot(t);
   const file = logOf(root, 't1');
@@ -337,8 +350,10 @@ test('an acknowledged terminal update closes the log before onAcknowledged, and 
   const finished = makeStatus('t1', 'TASK_FINISHED', { reason: 'REASON_COMMAND_EXITED' });
   h.updates.enqueue(running);
   h.updates.enqueue(finished);
+  await until('the first update to go', () => h.sent.length === 1);
   h.updates.acknowledge('t1', running.uuid);
   assert.equal(openAtAck.length, 1, 'a task that has not ended keeps its log open for its next update');
+  await until('the terminal update to go', () => h.sent.length === 2);
   h.updates.acknowledge('t1', finished.uuid);
   assert.deepEqual(openAtAck, []);
   const next = checkpointed(t, root);
@@ -367,7 +382,7 @@ test('a log that cannot be written is logged, and the updates still go out', (t)
   assert.deepEqual(h.updates.pending(), []);
 });
 
-test('a task dir removed under an open log does not stop its updates', (t) => {
+test('a task dir removed under an open log does not stop its updates', async (t) => {
   const root = tempRoot(t);
   const h = checkpointed(t, root);
   const running = makeStatus('t1', 'TASK_RUNNING');
@@ -376,7 +391,9 @@ test('a task dir removed under an open log does not stop its updates', (t) => {
   rmSync(path.join(root, 'tasks'), { recursive: true });
   writeFileSync(path.join(root, 'tasks'), 'not a directory any more');
   h.updates.enqueue(finished);
+  await until('the first update to go', () => h.sent.length === 1);
   h.updates.acknowledge('t1', running.uuid);
+  await until('the second update to go', () => h.sent.length === 2);
   h.updates.acknowledge('t1', finished.uuid);
   assert.deepEqual(h.sent, [running, finished]);
   assert.deepEqual(h.acked, [running, finished]);
@@ -387,7 +404,7 @@ test('a task dir removed under an open log does not stop its updates', (t) => {
   assert.match(h.errors.join('\n'), /cannot open the update log/);
 });
 
-test('an unreadable log is set aside, and the task carries on with a fresh one', (t) => {
+test('an unreadable log is set aside, and the task carries on with a fresh one', async (t) => {
   const root = tempRoot(t);
   const file = logOf(root, 't1');
   mkdirSync(path.dirname(file), { recursive: true });
@@ -397,6 +414,7 @@ test('an unreadable log is set aside, and the task carries on with a fresh one',
   assert.match(h.errors.join('\n'), /line 1/);
   const s = makeStatus('t1', 'TASK_RUNNING');
   h.updates.enqueue(s);
+  await until('the update to go', () => h.sent.length === 1);
   assert.deepEqual(h.sent, [s]);
   assert.equal(readFileSync(`${file}.corrupt`, 'utf8'), '{"kill":"x"}\n');
   assert.deepEqual(readUpdateLog(file).updates, [s]);

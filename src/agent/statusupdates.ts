@@ -4,7 +4,10 @@
 // master must never see TASK_FINISHED before TASK_RUNNING. Tasks do not wait for each other.
 //
 // With a taskDir, each task's updates are checkpointed in its update log (updatelog.ts): an update
-// is on disk before it is first sent, and an acknowledgement is on disk before the queue moves on.
+// is on disk before it is first sent, and an acknowledgement is on disk before the queue moves on
+// (the next update's flush covers it). Records are written at once and flushed off the event loop:
+// an update waits for its flush before it is sent, and one flush covers every record written before
+// it, so a storm of updates costs a few flushes per task, none of them on the event loop.
 // An agent killed and restarted reads the logs back (recover), queues what the master has not
 // acknowledged with the same uuids (resume), and so every update reaches the master exactly once:
 // the master records a uuid at most once. A checkpoint that cannot be written is logged and the
@@ -56,6 +59,16 @@ interface Stream {
   log: UpdateLog | undefined;
   last: TaskStatus | undefined;
   terminal: TaskStatus | undefined;
+  /** The log position of each item's record (0: durable already, or not checkpointed). */
+  seqs: number[];
+  /** Records written through this stream, and how many of them a flush has made durable. */
+  written: number;
+  /** The position of the latest acknowledgement written: the next update goes only once it is durable. */
+  ackSeq: number;
+  durable: number;
+  flushing: boolean;
+  /** The stream was released during a flush: its log is closed once the flush settles. */
+  closeAfterFlush: boolean;
 }
 
 /** MAX_UPDATES_PER_TASK bounds a queue; a task has a handful of updates in its whole life. */
@@ -109,8 +122,9 @@ export class StatusUpdates {
       logger.warn('ignoring an update that is already queued', { task: status.taskId, uuid: status.uuid });
       return;
     }
-    // Durability first: what the master may have seen must be on disk for the next agent to resend.
-    this.checkpoint(status.taskId, stream, { update: status });
+    // Durability first: what the master may have seen must be on disk for the next agent to resend
+    // (transmit waits for this record's flush).
+    stream.seqs.push(this.checkpoint(status.taskId, stream, { update: status }));
     stream.items.push(status);
     stream.last = status;
     if (isTerminal(status.state)) stream.terminal ??= status;
@@ -123,8 +137,9 @@ export class StatusUpdates {
     const stream = this.streams.get(taskId);
     const head = stream?.items[0];
     if (stream === undefined || head === undefined || head.uuid !== uuid) return false;
-    this.checkpoint(taskId, stream, { ack: uuid });
+    stream.ackSeq = this.checkpoint(taskId, stream, { ack: uuid });
     stream.items.shift();
+    stream.seqs.shift();
     clearTimeout(stream.timer);
     stream.timer = undefined;
     stream.retryMs = this.initialRetryMs;
@@ -185,6 +200,16 @@ export class StatusUpdates {
     }
   }
 
+  /** unsettled: each task with updates the master has not acknowledged, and the state of its latest one. */
+  unsettled(): Map<string, TaskState> {
+    const out = new Map<string, TaskState>();
+    for (const [taskId, stream] of this.streams) {
+      const latest = stream.last ?? stream.items.at(-1);
+      if (stream.items.length > 0 && latest !== undefined) out.set(taskId, latest.state);
+    }
+    return out;
+  }
+
   /** pending: the unacknowledged updates of a task (all tasks when taskId is not given). */
   pending(taskId?: string): TaskStatus[] {
     if (taskId !== undefined) return [...(this.streams.get(taskId)?.items ?? [])];
@@ -233,13 +258,27 @@ export class StatusUpdates {
   private stream(taskId: string): Stream {
     const existing = this.streams.get(taskId);
     if (existing !== undefined) return existing;
-    const stream: Stream = { items: [], retryMs: this.initialRetryMs, timer: undefined, log: undefined, last: undefined, terminal: undefined };
+    const stream: Stream = {
+      items: [],
+      retryMs: this.initialRetryMs,
+      timer: undefined,
+      log: undefined,
+      last: undefined,
+      terminal: undefined,
+      seqs: [],
+      written: 0,
+      ackSeq: 0,
+      durable: 0,
+      flushing: false,
+      closeAfterFlush: false,
+    };
     this.streams.set(taskId, stream);
     const opened = this.openLog(taskId);
     if (opened !== undefined) {
       const { pending, last, terminal } = summarize(opened.contents);
       stream.log = opened.log;
       stream.items = pending;
+      stream.seqs = pending.map(() => 0);
       stream.last = last;
       stream.terminal = terminal;
     }
@@ -269,7 +308,7 @@ export class StatusUpdates {
     if (dir === undefined) return undefined;
     try {
       try {
-        const opened = UpdateLog.open(dir);
+        const opened = UpdateLog.open(dir, { deferSync: true });
         try {
           checkTask(taskId, opened.log.file, opened.contents);
         } catch (err) {
@@ -282,7 +321,7 @@ export class StatusUpdates {
         const file = updateLogFile(dir);
         logger.error('setting aside an unreadable update log; its updates are lost', { task: taskId, error: err });
         renameSync(file, `${file}.corrupt`);
-        return UpdateLog.open(dir);
+        return UpdateLog.open(dir, { deferSync: true });
       }
     } catch (err) {
       logger.error('cannot open the update log; this task\'s updates are not checkpointed', { task: taskId, error: err });
@@ -295,21 +334,47 @@ export class StatusUpdates {
    * sent anyway (after a restart it is missing, or it goes out once more under its uuid, which the
    * master ignores). A log about to outgrow its bound is compacted first.
    */
-  private checkpoint(taskId: string, stream: Stream, record: UpdateRecord): void {
+  private checkpoint(taskId: string, stream: Stream, record: UpdateRecord): number {
     const log = stream.log;
-    if (log === undefined) return;
+    if (log === undefined) return 0;
     try {
       // An update also needs room for its own ack and those of the updates ahead of it.
       const room = 'update' in record ? stream.items.length + 2 : 1;
       if (log.records + room > MAX_UPDATE_RECORDS) log.rewrite(compacted(stream));
-      log.append(record);
+      log.write(record);
+      return ++stream.written;
     } catch (err) {
       this.options.logger.error('cannot checkpoint a status update; it goes out all the same', {
         task: taskId,
         record: 'update' in record ? record.update.state : 'ack',
         error: err,
       });
+      return 0;
     }
+  }
+
+  /**
+   * flush makes the stream's written records durable, off the event loop, then sends the head if
+   * it waited for that. A flush that fails is logged and counts as done: the update goes out all
+   * the same (see checkpoint).
+   */
+  private flush(taskId: string, stream: Stream): void {
+    const log = stream.log;
+    if (stream.flushing || log === undefined) return;
+    stream.flushing = true;
+    const target = stream.written;
+    log
+      .flush()
+      .catch((err: unknown) => this.options.logger.error('cannot flush the status updates of a task; they go out all the same', { task: taskId, error: err }))
+      .finally(() => {
+        stream.flushing = false;
+        stream.durable = Math.max(stream.durable, target);
+        if (stream.closeAfterFlush) {
+          this.closeLog(taskId, stream);
+          return;
+        }
+        if (this.streams.get(taskId) === stream && stream.timer === undefined && stream.items.length > 0) this.transmit(taskId, stream);
+      });
   }
 
   /** release forgets a stream that has nothing in flight; its log is closed. */
@@ -320,6 +385,11 @@ export class StatusUpdates {
   }
 
   private closeLog(taskId: string, stream: Stream): void {
+    // A flush in the thread pool still uses the descriptor: it is closed when the flush settles.
+    if (stream.flushing) {
+      stream.closeAfterFlush = true;
+      return;
+    }
     try {
       stream.log?.close();
     } catch (err) {
@@ -332,6 +402,12 @@ export class StatusUpdates {
     const head = stream.items[0];
     if (this.closed || head === undefined) return;
     clearTimeout(stream.timer);
+    stream.timer = undefined;
+    // Not before its record, and the acknowledgement of the one before, are durable: the flush sends it when done.
+    if (Math.max(stream.seqs[0] ?? 0, stream.ackSeq) > stream.durable) {
+      this.flush(taskId, stream);
+      return;
+    }
     this.options.send(head).then(
       () => this.sent++,
       (err: unknown) => {

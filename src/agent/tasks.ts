@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { isTerminal, LIMITS, rangesContain, type PortRange, type TaskReason, type TaskState } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import type { RunningTask, TaskInfo, TaskStatus } from '../protocol/index.js';
+import type { ReconciledTask, RunningTask, TaskInfo, TaskStatus } from '../protocol/index.js';
 import { removeTaskDir } from './checkpoint.js';
 import { LaunchError, type Containerizer, type Limitation, type Termination } from './containerizer.js';
 import { taskEnvironment } from './environment.js';
@@ -24,6 +24,14 @@ import { checkTaskInfo, gpuConflict } from './taskinfo.js';
 
 /** MAX_TASKS bounds the table: far more than any machine runs, few enough to stay cheap. */
 const MAX_TASKS = 10_000;
+
+/**
+ * DEFAULT_LAUNCH_CONCURRENCY: how many tasks the agent sets up at once (sandbox, cgroups, the
+ * supervisor's start); the rest wait their turn, in order, as TASK_STAGING. A storm of LAUNCHes
+ * then costs the event loop a few set-ups at a time, never hundreds in one go: heartbeats, status
+ * updates and the API keep their turn, and each supervisor starts within its timeout.
+ */
+const DEFAULT_LAUNCH_CONCURRENCY = 8;
 
 type Phase = 'launching' | 'running' | 'killing' | 'ended';
 
@@ -44,6 +52,8 @@ interface Task {
   healthy: boolean | undefined;
   health: HealthChecker | undefined;
   kill: KillRequest | undefined;
+  /** Waiting in the launch queue: nothing of it has been set up yet. */
+  queued?: boolean;
   /** performance.now() at LAUNCH; undefined for a task recovered after a restart. */
   launchedAt?: number;
   done: Promise<void>;
@@ -70,6 +80,8 @@ export interface TasksOptions {
   reportBusyPorts?: (busy: PortRange[]) => Promise<void>;
   /** onStarted is told, for each task launched here, how long it took from LAUNCH to TASK_RUNNING (for /metrics). */
   onStarted?: (seconds: number) => void;
+  /** How many tasks are set up at once (default DEFAULT_LAUNCH_CONCURRENCY); the rest wait in order. */
+  launchConcurrency?: number;
 }
 
 /** TaskRow is one line of the agent's /state. */
@@ -88,6 +100,9 @@ export class Tasks {
   /** Clean-ups of forgotten tasks under way (their cgroups), so that a stopping agent can wait for them. */
   private readonly forgetting = new Set<Promise<void>>();
   private closing = false;
+  /** Tasks waiting for a launch slot, oldest first, and how many are being set up now. */
+  private readonly launchQueue: Task[] = [];
+  private settingUp = 0;
   /** Counters for /metrics: tasks launched, and health checks failed (each counted failure). */
   launches = 0;
   healthCheckFailures = 0;
@@ -138,10 +153,38 @@ export class Tasks {
     }
     const task = this.add(info, 'launching', 'TASK_STAGING');
     task.launchedAt = performance.now();
+    task.queued = true;
     this.launches++;
-    logger.info('launching a task', { task: info.taskId, job: info.job, instance: info.instance });
-    this.send(task, 'TASK_STARTING');
-    this.supervise(task, this.run(task));
+    this.launchQueue.push(task);
+    this.pump();
+  }
+
+  /** queuedLaunches: tasks waiting for a launch slot (for /metrics). */
+  get queuedLaunches(): number {
+    return this.launchQueue.length;
+  }
+
+  /** pump starts queued launches while slots are free; each slot is given back once its supervisor runs (or the launch failed). */
+  private pump(): void {
+    const limit = Math.max(1, this.options.launchConcurrency ?? DEFAULT_LAUNCH_CONCURRENCY);
+    while (this.settingUp < limit) {
+      const task = this.launchQueue.shift();
+      if (task === undefined) return;
+      if (task.queued !== true) continue; // ended while it waited (a kill)
+      delete task.queued;
+      this.settingUp++;
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.settingUp--;
+        // Not in this turn: the slot's next set-up must not run inside the last one's stack.
+        setImmediate(() => this.pump());
+      };
+      this.options.logger.info('launching a task', { task: task.info.taskId, job: task.info.job, instance: task.info.instance });
+      this.send(task, 'TASK_STARTING');
+      this.supervise(task, this.run(task, release).finally(release));
+    }
   }
 
   /** kill handles a KILL event from the master. */
@@ -293,6 +336,19 @@ export class Tasks {
     return [...this.tasks.values()].map((t) => ({ taskId: t.info.taskId, state: t.state }));
   }
 
+  /**
+   * reconcileList is what the agent holds, for the master's reconciliation: every task in the
+   * table and every task it still owes an update about (one it refused has no row, only updates),
+   * each with the state of its latest update and whether the master acknowledged all of them.
+   */
+  reconcileList(): ReconciledTask[] {
+    const unsettled = this.options.updates.unsettled();
+    const out: ReconciledTask[] = [];
+    for (const t of this.tasks.values()) out.push({ taskId: t.info.taskId, state: t.state, settled: !unsettled.has(t.info.taskId) });
+    for (const [taskId, state] of unsettled) if (!this.tasks.has(taskId)) out.push({ taskId, state, settled: false });
+    return out;
+  }
+
   rows(): TaskRow[] {
     return [...this.tasks.values()].map((t) => {
       const row: TaskRow = { taskId: t.info.taskId, job: t.info.job, instance: t.info.instance, state: t.state };
@@ -386,6 +442,12 @@ export class Tasks {
     const taskId = task.info.taskId;
     if (task.phase === 'ended') return; // its terminal update is already queued
     if (task.kill === undefined) task.kill = kill;
+    if (task.queued === true) {
+      // Nothing of it was set up: it ends where it waits (pump skips it).
+      delete task.queued;
+      this.end(task, task.kill.state, task.kill.reason, task.kill.message);
+      return;
+    }
     if (task.phase === 'launching') return; // run() kills it as soon as the launch returns
     task.health?.stop();
     if (task.phase === 'running') {
@@ -397,7 +459,8 @@ export class Tasks {
     containerizer.kill(taskId, Math.min(kill.graceSecs, LIMITS.killGraceSecs));
   }
 
-  private async run(task: Task): Promise<void> {
+  /** run sets a task up and watches it to its end; release gives its launch slot back once the set-up is over. */
+  private async run(task: Task, release: () => void): Promise<void> {
     const { workDir, containerizer, logger } = this.options;
     const info = task.info;
     let sandbox: string;
@@ -409,6 +472,7 @@ export class Tasks {
     }
     try {
       await containerizer.launch({ task: info, sandbox, env: this.environmentOf(info) });
+      release();
     } catch (err) {
       logger.warn('the launch failed', { task: info.taskId, error: err });
       if (task.kill !== undefined) this.end(task, 'TASK_KILLED', task.kill.reason, task.kill.message);

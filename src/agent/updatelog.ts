@@ -4,15 +4,21 @@
 // the master has not acknowledged yet, and sends them again with their uuids: the master records a
 // uuid at most once, so that is what makes delivery exactly-once.
 //
-// Records are only ever appended, each with fdatasync before append() returns, so a crash can tear
-// at most the last line: the reader drops a line without its newline (it was not durable, so it was
+// Records are only ever appended. append() syncs each before it returns; write() only writes, and
+// flush() syncs what was written off the event loop (in libuv's thread pool): an agent starting a
+// thousand tasks must not spend its event loop waiting for a thousand disk flushes in turn. Either
+// way a crash can tear at most the last line: the reader drops a line without its newline (it was not durable, so it was
 // never sent) and truncates the file back to the last whole record. When the log reaches its bound
 // it is compacted: rewritten through a temporary file and a rename to what recovery still needs.
 
 import {
   closeSync,
   constants,
+  fdatasync,
   fdatasyncSync,
+  fsync,
+  open as openAsync,
+  close as closeAsync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -182,6 +188,8 @@ export interface OpenedUpdateLog {
 export class UpdateLog {
   /** dirty: a failed append could not be cut back; the next append tries again first. */
   private dirty = false;
+  /** Directories whose new entries (this log's file, the task's directory) flush() must make durable first. */
+  private dirsToSync: string[];
 
   private constructor(
     readonly file: string,
@@ -189,30 +197,36 @@ export class UpdateLog {
     /** size is the length of the whole records; a failed append is cut back to it. */
     private size: number,
     private lines: number,
-  ) {}
+    dirsToSync: string[],
+  ) {
+    this.dirsToSync = dirsToSync;
+  }
 
   /**
    * open creates dir if needed, reads the log there (see readUpdateLog) and opens it for appends.
    * It throws what readUpdateLog throws, and the I/O errors of creating the dir and the file.
    */
-  static open(taskDir: string): OpenedUpdateLog {
+  static open(taskDir: string, options: { deferSync?: boolean } = {}): OpenedUpdateLog {
     const dir = path.resolve(taskDir);
     const file = updateLogFile(dir);
     const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // A new directory entry is durable only once its parent directory is synced.
+    // A new directory entry is durable only once its parent directory is synced: now, or (deferSync)
+    // by the first flush(), which comes before any record of the log is relied on.
+    const dirs: string[] = [];
     if (created !== undefined) {
       for (let d = dir; ; d = path.dirname(d)) {
-        syncDir(path.dirname(d));
+        dirs.push(path.dirname(d));
         if (d === created || path.dirname(d) === d) break;
       }
     }
+    dirs.push(dir);
     // A compaction that crashed before its rename: the log itself is intact.
     rmSync(tmpFile(file), { force: true });
     const contents = readUpdateLog(file);
     const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     try {
-      syncDir(dir);
-      return { log: new UpdateLog(file, fd, fstatSync(fd).size, contents.records), contents };
+      if (options.deferSync !== true) for (const d of dirs.splice(0)) syncDir(d);
+      return { log: new UpdateLog(file, fd, fstatSync(fd).size, contents.records, dirs), contents };
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -226,6 +240,16 @@ export class UpdateLog {
 
   /** append writes one record and syncs it; when it throws, the log is as it was before. */
   append(record: UpdateRecord): void {
+    this.write(record);
+    for (const d of this.dirsToSync.splice(0)) syncDir(d);
+    fdatasyncSync(this.openFd());
+  }
+
+  /**
+   * write writes one record without syncing it (flush() does); when it throws, the log is as it was
+   * before. A crash before the flush loses the record (or tears it, which the reader cuts off).
+   */
+  write(record: UpdateRecord): void {
     const fd = this.openFd();
     const line = encode(record, this.file);
     if (this.lines >= MAX_UPDATE_RECORDS) {
@@ -237,7 +261,6 @@ export class UpdateLog {
     }
     try {
       writeAll(fd, line);
-      fdatasyncSync(fd);
     } catch (err) {
       // Cut a half-written line off now: appends after it would otherwise leave it mid-file.
       try {
@@ -281,6 +304,23 @@ export class UpdateLog {
     this.dirty = false;
   }
 
+  /**
+   * flush makes every record written so far durable, without blocking the event loop: the
+   * directories a new log needs synced, then an fdatasync of the log, in the thread pool. The caller
+   * must not close the log before it settles.
+   */
+  async flush(): Promise<void> {
+    const fd = this.openFd();
+    const dirs = this.dirsToSync.splice(0);
+    try {
+      for (const d of dirs) await syncDirAsync(d);
+    } catch (err) {
+      this.dirsToSync.unshift(...dirs);
+      throw err;
+    }
+    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
+  }
+
   /** close releases the file descriptor; later appends throw. */
   close(): void {
     if (this.fd === undefined) return;
@@ -310,6 +350,18 @@ function writeAll(fd: number, buf: Buffer): void {
 
 function tmpFile(file: string): string {
   return `${file}.tmp`;
+}
+
+function syncDirAsync(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    openAsync(dir, constants.O_RDONLY | constants.O_DIRECTORY, (err, fd) => {
+      if (err !== null) {
+        reject(err);
+        return;
+      }
+      fsync(fd, (syncErr) => closeAsync(fd, () => (syncErr === null ? resolve() : reject(syncErr))));
+    });
+  });
 }
 
 function syncDir(dir: string): void {

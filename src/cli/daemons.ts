@@ -39,6 +39,7 @@ interface MasterFlags extends SchedulingFlags {
   leaderTtl?: number;
   advertiseUrl?: string;
   offerTimeout?: number;
+  reconcileInterval?: number;
   insecureNoAuth?: boolean;
   allowedHost?: string[];
   tlsCert?: string;
@@ -68,6 +69,7 @@ interface AgentFlags {
   logMaxSize?: number;
   logMaxFiles?: number;
   usageInterval?: number;
+  launchConcurrency?: number;
   diskWatchInterval?: number;
   sandboxRetention?: number;
 }
@@ -214,6 +216,7 @@ export function addDaemonCommands(program: Command): void {
     .option('--store <url>', 'where the master keeps its log: sqlite:PATH (default sqlite:.muster/master.db) or etcd://HOST:PORT,.../PREFIX for HA masters')
     .option('--agent-timeout <secs>', 'mark an agent unreachable after this long without a word (default 10)', flags.seconds)
       .option('--offer-timeout <secs>', "rescind an external framework's offer left unanswered this long (default: never, as Mesos)", flags.seconds)
+      .option('--reconcile-interval <secs>', 'how often each agent reports what it holds, so that any divergence is found and healed (default 30)', flags.seconds)
       .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
       .option('--leader-ttl <secs>', 'HA masters: the leader lease TTL in whole seconds; a dead leader is replaced within about this long (default 2)', flags.positiveInt(600))
       .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)')
@@ -256,6 +259,7 @@ Examples:
       if (opts.store !== undefined) options.store = opts.store;
       if (opts.agentTimeout !== undefined) options.agentTimeoutSecs = opts.agentTimeout;
       if (opts.offerTimeout !== undefined) options.offerTimeoutSecs = opts.offerTimeout;
+      if (opts.reconcileInterval !== undefined) options.reconcileIntervalSecs = opts.reconcileInterval;
       if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
       if (opts.leaderTtl !== undefined) options.leaderTtlSecs = opts.leaderTtl;
       if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;
@@ -299,6 +303,7 @@ Examples:
     .option('--log-max-size <size>', 'rotate a task\'s stdout and stderr past this size (default 10MiB; 0 never)', flags.byteSize)
     .option('--log-max-files <n>', 'rotated files kept per stream (default 5)', flags.positiveInt(1000))
     .option('--usage-interval <secs>', 'how often task usage is measured and sent to the master (default 10)', flags.seconds)
+    .option('--launch-concurrency <n>', 'how many tasks are set up at once; the rest wait their turn (default 8)', flags.positiveInt(256))
     .option('--disk-watch-interval <secs>', 'how often sandboxes are measured against their disk limit (default 15)', flags.seconds)
     .option('--sandbox-retention <secs>', 'keep an ended task\'s sandbox this long, less under disk pressure (default 604800: 7 days)', flags.seconds)
     .option('--join-token-file <path>', 'a file holding a token with agent:join, to join a master with authentication (or MUSTER_JOIN_TOKEN)')
@@ -371,6 +376,7 @@ Examples:
       if (opts.logMaxSize !== undefined) options.logMaxBytes = opts.logMaxSize;
       if (opts.logMaxFiles !== undefined) options.logMaxFiles = opts.logMaxFiles;
       if (opts.usageInterval !== undefined) options.usageIntervalSecs = opts.usageInterval;
+      if (opts.launchConcurrency !== undefined) options.launchConcurrency = opts.launchConcurrency;
       if (opts.diskWatchInterval !== undefined) options.diskWatchIntervalSecs = opts.diskWatchInterval;
       if (opts.sandboxRetention !== undefined) options.sandboxRetentionSecs = opts.sandboxRetention;
       const agent = await starting(() => startAgent(options), { what: 'agent', host: options.host, port: options.port });

@@ -39,7 +39,36 @@ export const LIMITS = {
   healthSecs: 3600,
   healthStatuses: 32,
   healthFailures: 1000,
+  replaceAfterSecs: 7 * 24 * 3600,
 } as const;
+
+/**
+ * UnreachablePolicy says what becomes of an instance whose agent is silent past the agent timeout
+ * (its task TASK_UNREACHABLE): it is placed again elsewhere only after replaceAfterSecs more, and if
+ * the original then comes back, killOnReturn says which copy survives (true: the replacement; false:
+ * the original, and the replacement is killed). Exactly one copy survives either way.
+ */
+export interface UnreachablePolicy {
+  replaceAfterSecs: number;
+  killOnReturn: boolean;
+}
+
+/**
+ * UNREACHABLE_DEFAULTS: a service is replaced at once (a second copy for a while costs less than an
+ * instance missing), and keeps its replacement; a batch instance waits five minutes (a second run
+ * of work that may have side effects costs more than a wait), and keeps its original, which has the
+ * most of the work done.
+ */
+export const UNREACHABLE_DEFAULTS: Readonly<Record<JobKind, UnreachablePolicy>> = {
+  service: { replaceAfterSecs: 0, killOnReturn: true },
+  batch: { replaceAfterSecs: 300, killOnReturn: false },
+};
+
+/** unreachablePolicy is a job's policy with its kind's defaults filled in (jobs stored before it existed have none). */
+export function unreachablePolicy(spec: { kind: JobKind; unreachable?: { replaceAfterSecs?: number | undefined; killOnReturn?: boolean | undefined } | undefined }): UnreachablePolicy {
+  const d = UNREACHABLE_DEFAULTS[spec.kind];
+  return { replaceAfterSecs: spec.unreachable?.replaceAfterSecs ?? d.replaceAfterSecs, killOnReturn: spec.unreachable?.killOnReturn ?? d.killOnReturn };
+}
 
 /**
  * JOB_CONFIG_LIMITS bound a job config's text before it is parsed (see parseJobText): far beyond
@@ -204,6 +233,13 @@ export const jobSpecSchema = z
     /** The failure domain instances spread over: an agent attribute, or "host" (each agent its own domain). */
     spreadBy: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'spreadBy is an attribute name, e.g. host or rack').default('host'),
     /** How changes roll out: batchSize instances at a time (host drains move instances in such batches too). */
+    /** What becomes of an instance whose agent goes silent (see UnreachablePolicy); defaults by kind. */
+    unreachable: z
+      .strictObject({
+        replaceAfterSecs: z.number().min(0).max(LIMITS.replaceAfterSecs).optional(),
+        killOnReturn: z.boolean({ error: 'killOnReturn must be true or false' }).optional(),
+      })
+      .optional(),
     update: z
       .strictObject({ batchSize: z.number().int('batchSize must be a whole number').min(1).max(LIMITS.instances).default(1) })
       .default({ batchSize: 1 }),
@@ -389,7 +425,8 @@ export function validateJobSpec(doc: unknown): JobSpec {
     throw new MusterError('INVALID_JOB', 'a job config must be a mapping of fields (job, kind, instances, resources, processes, ...)');
   }
   const result = jobSpecSchema.safeParse(doc);
-  if (result.success) return result.data;
+  // Stored with its kind's defaults filled in, so that `job show` tells what will happen.
+  if (result.success) return { ...result.data, unreachable: unreachablePolicy(result.data) };
   const problems = problemsOf(doc, result.error.issues);
   const first = problems[0] ?? { field: '(top level)', path: [], message: 'the job config is not valid' };
   const others = problems.length - 1;

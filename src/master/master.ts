@@ -139,6 +139,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       ...(current === undefined ? {} : { mayAct: () => current.isLeader() }),
       authenticate: authOn,
       ...(epoch === undefined ? {} : { epoch }),
+      ...(opts.reconcileIntervalSecs === undefined ? {} : { reconcileIntervalSecs: opts.reconcileIntervalSecs }),
+      onReconciled: (divergences) => metrics.observeReconciliation(divergences),
     });
     const framework = new MusterFramework(log, links, {
       logger: logger.child('scheduler'),
@@ -227,6 +229,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     frameworkConnected: (id) => acting?.externals.isConnected(id) ?? false,
     offers: () => acting?.cycle.stats,
     launched: () => acting?.framework.launched ?? 0,
+    queuedLaunches: () => acting?.links.queuedLaunches() ?? 0,
   });
 
   const router = new Router(logger.child('http'), (answered) => metrics.observeRequest(answered));
@@ -448,7 +451,10 @@ function logEvents(logger: Logger, batch: readonly LoggedEvent[]): void {
         }
         break;
       case 'AgentUnreachable':
-        logger.warn('agent marked unreachable', { agentId: e.agentId, message: e.message });
+        logger.warn('agent marked unreachable', { agentId: e.agentId, message: e.message, waiting: e.waiting?.length ?? 0 });
+        break;
+      case 'UnreachableReplaced':
+        logger.info('replacing instances of an unreachable agent', { tasks: Object.keys(e.outcomes).join(',') });
         break;
       case 'QuotaSet':
         logger.info(e.quota === undefined ? 'quota removed' : 'quota set', { role: e.role, ...(e.quota ?? {}) });

@@ -18,6 +18,8 @@ export interface MasterOptions {
   agentTimeoutSecs: number;
   /** An offer to an external framework left unanswered this long is rescinded (default: never, as Mesos). */
   offerTimeoutSecs?: number;
+  /** How often each agent reports what it holds, for the master to find and heal any divergence (default 30). */
+  reconcileIntervalSecs?: number;
   /** Interval of heartbeats the master sends on each agent stream (and asks agents to send). */
   heartbeatSecs: number;
   /** A snapshot is taken every this many events, and the log is truncated behind it. */

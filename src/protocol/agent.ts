@@ -118,7 +118,30 @@ export type AgentCall =
    * nothing more, so instances its stop ends are not launched on it again. Its status updates and
    * their acknowledgements go on until it disconnects. Answered 202.
    */
-  | { type: 'STOPPING'; agentId: string };
+  | { type: 'STOPPING'; agentId: string }
+  /**
+   * Sent every reconcile interval (from SUBSCRIBED): every task the agent holds, so that the master
+   * finds and heals any divergence between the two (see ReconcileReport). Answered 202.
+   */
+  | { type: 'RECONCILE'; agentId: string; reconcile: ReconcileReport };
+
+/**
+ * ReconcileReport is what an agent holds, as of a point in its stream: session is the SUBSCRIBED's,
+ * seen the number of events the agent had received on that stream after SUBSCRIBED when it wrote the
+ * report (so the master can tell a LAUNCH the agent has not read yet from one it lost).
+ */
+export interface ReconcileReport {
+  session: string;
+  seen: number;
+  tasks: ReconciledTask[];
+}
+
+/** ReconciledTask: a task the agent holds, the state of its latest update, and whether the master acknowledged every update of it. */
+export interface ReconciledTask {
+  taskId: string;
+  state: TaskState;
+  settled: boolean;
+}
 
 // ---- master → agent events (RecordIO stream) -----------------------------------------------
 
@@ -133,6 +156,10 @@ export type AgentEvent =
         epoch?: number;
         /** A credential of the agent's own, issued when it joined with a join token: keep it, send it from now on. */
         credential?: string;
+        /** This stream's id, named in the agent's RECONCILE reports (absent from older masters: the agent sends none). */
+        session?: string;
+        /** How often the agent sends RECONCILE. */
+        reconcileIntervalSecs?: number;
       };
     }
   | { type: 'LAUNCH'; launch: { task: TaskInfo } }

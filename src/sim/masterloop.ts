@@ -22,6 +22,9 @@ export function attachMasterLoop(log: EventLog, scheduling: Partial<SchedulingOp
       sent++;
       return true;
     },
+    launch: () => {
+      sent++;
+    },
     isOfferable: () => true,
     busyPortsOf: () => undefined,
     slackOf: () => ({ cpusMilli: 0, memMiB: 0 }),

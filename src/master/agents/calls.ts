@@ -120,7 +120,14 @@ const call = z.discriminatedUnion('type', [
     usage: z.strictObject({ tasks: taskList, busyPorts: portRanges.optional() }),
   }),
   z.strictObject({ type: z.literal('STOPPING'), agentId: safeId }),
+  z.strictObject({
+    type: z.literal('RECONCILE'),
+    agentId: safeId,
+    reconcile: z.strictObject({ session: z.string().min(1).max(64), seen: z.number().int().min(0), tasks: taskList }),
+  }),
 ]);
+
+const reconciledTask = z.strictObject({ taskId: safeId, state: z.enum(TASK_STATES), settled: z.boolean() });
 
 /**
  * parseAgentCall checks a call: first its envelope (everything but the entries of its task list),
@@ -142,6 +149,10 @@ export async function parseAgentCall(body: unknown): Promise<AgentCall> {
       const checked = stripUndefined({ ...envelope, usage: { ...envelope.usage, tasks: [] } }) as Extract<AgentCall, { type: 'USAGE' }>;
       checked.usage.tasks = tasks;
       return checked;
+    }
+    case 'RECONCILE': {
+      const tasks = await checkEach(envelope.reconcile.tasks, reconciledTask, ['reconcile', 'tasks']);
+      return { type: 'RECONCILE', agentId: envelope.agentId, reconcile: { session: envelope.reconcile.session, seen: envelope.reconcile.seen, tasks } };
     }
     default:
       return stripUndefined(envelope) as AgentCall;

@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MusterError, formatRanges, isTerminal, parseRanges, type PortRange, type Resources } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { encodeRecord, type AgentCall, type AgentEvent, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
+import { encodeRecord, type AgentCall, type AgentEvent, type ReconcileReport, type TaskInfo, type TaskStatus, type TaskUsage } from '../../protocol/index.js';
 import type { EventLog } from '../eventlog.js';
 import { readJson } from '../body.js';
 import { hashSecret, secretOf } from '../auth/index.js';
-import { checkAgentCredential, markUnreachable, recordStatus, registerAgent } from '../commands/agents.js';
+import { checkAgentCredential, markUnreachable, reconcileAgent, recordStatus, registerAgent, replaceUnreachable, type Divergences } from '../commands/agents.js';
+import { nextReplaceAt } from '../commands/status.js';
 import { killGraceSecs, type AgentRecord } from '../state/index.js';
 import { AGENT_CALL_LIMITS, parseAgentCall, resourcesOf, type AgentInfo, type RunningTask } from './calls.js';
 
@@ -32,6 +33,29 @@ export interface AgentSlack {
 }
 const MAX_STREAM_BUFFER = 16 * 1024 * 1024;
 
+/**
+ * LAUNCH pacing: at most a window of launches per agent are outstanding (sent, neither running nor
+ * ended yet); the rest wait in the master, in order, and go out as the agent confirms earlier ones.
+ * The window starts small and grows by one at each confirmation (doubling per round trip, as TCP's
+ * slow start), to a bound: an agent that starts tasks quickly soon has many in flight, and a storm
+ * of a thousand launches never lands on one agent at once, where it would starve the agent's event
+ * loop of the time its heartbeats need.
+ */
+const INITIAL_LAUNCH_WINDOW = 32;
+const MAX_LAUNCH_WINDOW = 512;
+
+/** LaunchPacer is one agent's LAUNCH window and queue. */
+class LaunchPacer {
+  window = INITIAL_LAUNCH_WINDOW;
+  /** Launches sent on the agent's current stream and not confirmed yet, with the stream position of each. */
+  readonly outstanding = new Map<string, number>();
+  /** Launches not sent yet, oldest first. */
+  readonly queue = new Map<string, TaskInfo>();
+}
+
+/** Default reconcile interval: how often each agent reports what it holds (see reconcileAgent). */
+export const DEFAULT_RECONCILE_INTERVAL_SECS = 30;
+
 export interface AgentLinksOptions {
   masterId: string;
   heartbeatSecs: number;
@@ -51,12 +75,20 @@ export interface AgentLinksOptions {
    * Off (a master running open): every agent is believed.
    */
   authenticate?: boolean;
+  /** How often agents send RECONCILE (default DEFAULT_RECONCILE_INTERVAL_SECS). */
+  reconcileIntervalSecs?: number;
+  /** onReconciled hears what each reconciliation found (for /metrics). */
+  onReconciled?: (divergences: Divergences) => void;
 }
 
 /** AgentConnection is one subscribed agent's open stream. */
 class AgentConnection {
   private readonly heartbeat: NodeJS.Timeout;
   closed = false;
+  /** This stream's id, sent in SUBSCRIBED: a RECONCILE report names the stream it counts events of. */
+  readonly session = randomBytes(8).toString('hex');
+  /** Events written after SUBSCRIBED: the stream position an agent's report is compared with. */
+  seq = 0;
 
   constructor(
     readonly agentId: string,
@@ -80,6 +112,7 @@ class AgentConnection {
       return false;
     }
     this.res.write(encodeRecord(event));
+    if (event.type !== 'SUBSCRIBED') this.seq++;
     return true;
   }
 
@@ -117,6 +150,12 @@ export class AgentLinks {
   private readonly apiTokens = new Map<string, string>();
   /** The agents whose port serves HTTPS, from their latest SUBSCRIBE (like the API token, not in the log). */
   private readonly tlsAgents = new Set<string>();
+  /** Each agent's LAUNCH window and queue. */
+  private readonly pacers = new Map<string, LaunchPacer>();
+  /** Tallies for /metrics and `cell status`: reconciliations run, and what they found. */
+  readonly reconcileStats = { reconciliations: 0, missing: 0, state: 0, unwanted: 0 };
+  /** A replacement of unreachable instances is being appended: the tick does not start another. */
+  private replacing = false;
 
   constructor(
     private readonly log: EventLog,
@@ -162,6 +201,64 @@ export class AgentLinks {
     return this.connections.get(agentId)?.send(event) ?? false;
   }
 
+  /**
+   * launch sends a task's LAUNCH once the agent's window has room (see LaunchPacer); until then,
+   * and while the agent has no stream, it waits here, in order. A task that ends or is to be killed
+   * meanwhile is dropped from the queue (its KILL goes out; the agent answers it as unknown).
+   */
+  launch(agentId: string, task: TaskInfo): void {
+    let pacer = this.pacers.get(agentId);
+    if (pacer === undefined) {
+      pacer = new LaunchPacer();
+      this.pacers.set(agentId, pacer);
+    }
+    pacer.queue.set(task.taskId, task);
+    this.flushLaunches(agentId);
+  }
+
+  /** queuedLaunches: how many LAUNCHes wait for their agents' windows (for /metrics). */
+  queuedLaunches(): number {
+    let n = 0;
+    for (const p of this.pacers.values()) n += p.queue.size;
+    return n;
+  }
+
+  private flushLaunches(agentId: string): void {
+    const pacer = this.pacers.get(agentId);
+    const conn = this.connections.get(agentId);
+    if (pacer === undefined || conn === undefined || conn.closed) return;
+    const state = this.log.state;
+    for (const [taskId, info] of pacer.queue) {
+      if (pacer.outstanding.size >= pacer.window) break;
+      pacer.queue.delete(taskId);
+      const task = state.tasks.get(taskId);
+      if (task === undefined || isTerminal(task.state) || task.kill !== undefined || task.agentId !== agentId) continue;
+      if (!conn.send({ type: 'LAUNCH', launch: { task: info } })) {
+        pacer.queue.set(taskId, info);
+        return;
+      }
+      pacer.outstanding.set(taskId, conn.seq);
+    }
+    if (pacer.queue.size === 0 && pacer.outstanding.size === 0) this.pacers.delete(agentId);
+  }
+
+  /** confirmLaunch: the agent reported the task running, or ended: its place in the window frees, and the window grows. */
+  private confirmLaunch(agentId: string, taskId: string): void {
+    const pacer = this.pacers.get(agentId);
+    if (pacer?.outstanding.delete(taskId) !== true) return;
+    pacer.window = Math.min(MAX_LAUNCH_WINDOW, pacer.window + 1);
+    this.flushLaunches(agentId);
+  }
+
+  /** inFlight: the task's LAUNCH has not reached the agent as of a report that had seen `seen` events of the current stream. */
+  private inFlight(agentId: string, taskId: string, seen: number): boolean {
+    const pacer = this.pacers.get(agentId);
+    if (pacer === undefined) return false;
+    if (pacer.queue.has(taskId)) return true;
+    const at = pacer.outstanding.get(taskId);
+    return at !== undefined && at > seen;
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The credential is checked before the body is read: a caller without one costs no parse.
     const bearerHash = this.options.authenticate === true ? bearerHashOf(req) : undefined;
@@ -186,6 +283,11 @@ export class AgentLinks {
         this.seen(call.agentId);
         if (call.usage.busyPorts !== undefined) this.recordBusyPorts(call.agentId, call.usage.busyPorts);
         this.recordUsage(call.agentId, call.usage.tasks);
+        res.writeHead(202).end();
+        return;
+      case 'RECONCILE':
+        this.seen(call.agentId);
+        await this.reconcile(call.agentId, call.reconcile);
         res.writeHead(202).end();
         return;
       case 'STOPPING':
@@ -343,7 +445,9 @@ export class AgentLinks {
     // A credential to issue, should the agent be joining now: only its hash can reach the log.
     const secret = this.options.authenticate === true ? `mac_${randomBytes(32).toString('base64url')}` : undefined;
     const access = secret === undefined ? undefined : { bearerHash, fresh: { secret, hash: hashSecret(secret) } };
-    const { agentId, kills, credential } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported, access));
+    // LAUNCHes still queued for the agent were never sent: not having them is no loss.
+    const unsent = new Set(info.agentId === undefined ? [] : this.pacers.get(info.agentId)?.queue.keys() ?? []);
+    const { agentId, kills, credential } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported, access, unsent));
     if (apiToken === undefined) this.apiTokens.delete(agentId);
     else this.apiTokens.set(agentId, apiToken);
     if (tls === true) this.tlsAgents.add(agentId);
@@ -379,6 +483,8 @@ export class AgentLinks {
         masterId: this.options.masterId,
         ...(this.options.epoch === undefined ? {} : { epoch: this.options.epoch }),
         ...(credential === undefined ? {} : { credential }),
+        session: conn.session,
+        reconcileIntervalSecs: this.options.reconcileIntervalSecs ?? DEFAULT_RECONCILE_INTERVAL_SECS,
       },
     });
     this.options.logger.info('agent subscribed', { agentId, hostname: info.hostname, address: `${info.address}:${info.port}`, tasks: reported.length });
@@ -387,6 +493,33 @@ export class AgentLinks {
       conn.send({ type: 'KILL', kill: { taskId: k.taskId, gracePeriodSecs: k.grace, reason: 'REASON_TASK_KILLED' } });
     }
     this.sendOwedKills(agentId);
+    // A new stream: what was outstanding on the old one was reconciled above; the window starts again.
+    const pacer = this.pacers.get(agentId);
+    if (pacer !== undefined) {
+      pacer.outstanding.clear();
+      pacer.window = INITIAL_LAUNCH_WINDOW;
+      this.flushLaunches(agentId);
+    }
+  }
+
+  /** reconcile heals what an agent's report shows the master and the agent disagree on (see reconcileAgent). */
+  private async reconcile(agentId: string, report: ReconcileReport): Promise<void> {
+    const conn = this.connections.get(agentId);
+    // A report of another stream counts events the master cannot match: the next one will do.
+    if (conn === undefined || conn.session !== report.session) return;
+    const { divergences, kills } = await this.log.submit((state, now) => reconcileAgent(state, now, agentId, report, (taskId) => this.inFlight(agentId, taskId, report.seen)));
+    const { reconcileStats: stats } = this;
+    stats.reconciliations++;
+    stats.missing += divergences.missing;
+    stats.state += divergences.state;
+    stats.unwanted += divergences.unwanted;
+    const found = divergences.missing + divergences.state + divergences.unwanted;
+    if (found > 0) this.options.logger.warn('reconciliation found the master and the agent apart; healed', { agentId, ...divergences });
+    this.options.onReconciled?.(divergences);
+    for (const k of kills) {
+      this.send(agentId, { type: 'KILL', kill: { taskId: k.taskId, gracePeriodSecs: k.grace, reason: 'REASON_RECONCILIATION' } });
+    }
+    for (const t of report.tasks) if (t.state === 'TASK_RUNNING' || isTerminal(t.state)) this.confirmLaunch(agentId, t.taskId);
   }
 
   /** update records a status update once and acknowledges it (again, for a retry) after it is durable. */
@@ -395,6 +528,7 @@ export class AgentLinks {
     const { outcome, kill } = await this.log.submit((state, now) => recordStatus(state, now, agentId, status));
     if (outcome === 'backwards') this.options.logger.warn('ignoring a status update that would move a task backwards', { taskId: status.taskId, to: status.state });
     this.send(agentId, { type: 'ACKNOWLEDGED', acknowledged: { taskId: status.taskId, uuid: status.uuid } });
+    if (status.state === 'TASK_RUNNING' || isTerminal(status.state)) this.confirmLaunch(agentId, status.taskId);
     if (kill) {
       this.send(agentId, { type: 'KILL', kill: { taskId: status.taskId, gracePeriodSecs: 5, reason: 'REASON_TASK_UNKNOWN' } });
     }
@@ -412,6 +546,8 @@ export class AgentLinks {
       const task = state.tasks.get(taskId);
       if (task === undefined || task.kill === undefined) continue;
       if (onlyAgent !== undefined && task.agentId !== onlyAgent) continue;
+      // A LAUNCH not sent yet is not sent at all; the KILL still goes, and the agent answers it.
+      this.pacers.get(task.agentId)?.queue.delete(taskId);
       const last = this.lastKillSent.get(taskId);
       if (onlyAgent === undefined && last !== undefined && now - last < 5000) continue;
       const sent = this.send(task.agentId, {
@@ -438,10 +574,26 @@ export class AgentLinks {
       this.stopping.delete(agent.agentId);
       this.changed(undefined);
       this.log
-        .submit((state, at) => markUnreachable(state, at, agent.agentId, `agent ${agent.hostname} has not been heard from for ${silentSecs}s`))
+        .submit((state, at) => markUnreachable(state, at, agent.agentId, `agent ${agent.hostname} has not been heard from for ${silentSecs}s`, last))
         .catch((e: unknown) => this.options.logger.error('cannot mark agent unreachable', { error: String(e) }));
     }
+    this.replaceDue(now);
     this.sendOwedKills();
+  }
+
+  /** replaceDue moves on the instances of unreachable agents that have waited out their jobs' replaceAfterSecs. */
+  private replaceDue(now: number): void {
+    if (this.replacing) return;
+    const due = nextReplaceAt(this.log.state);
+    if (due === undefined || due > now) return;
+    this.replacing = true;
+    this.log
+      .submit((state, at) => replaceUnreachable(state, at))
+      .then((n) => {
+        if (n > 0) this.options.logger.info('replaced instances whose agent stayed unreachable', { instances: n });
+      })
+      .catch((e: unknown) => this.options.logger.error('cannot replace unreachable instances', { error: String(e) }))
+      .finally(() => (this.replacing = false));
   }
 
   close(): void {

@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { escapeControls, isTerminal, MusterError, type Resources, type TaskReason } from '../../core/index.js';
 import { authorize } from '../auth/index.js';
-import type { AgentInfo, RunningTask, TaskStatus } from '../../protocol/index.js';
+import type { AgentInfo, ReconcileReport, RunningTask, TaskStatus } from '../../protocol/index.js';
 import type { Decision } from '../eventlog.js';
 import { isWanted, killGraceSecs, taskMayMove, type CellState, type Event } from '../state/index.js';
-import { statusEvent, unreachableEvent } from './status.js';
+import { replaceEvent, statusEvent, unreachableEvent } from './status.js';
 
 /** AgentRegistration is what registerAgent decided: the agent's id and the tasks it runs that must be killed. */
 export interface AgentRegistration {
@@ -60,8 +60,9 @@ export function checkAgentCredential(state: CellState, agentId: string, bearerHa
 
 /**
  * registerAgent registers an agent (again) and reconciles what it runs with what the master
- * believes: tasks it no longer has are lost, tasks of an unreachable spell it still runs are taken
- * back if their instance was not replaced meanwhile, and tasks nobody wants are to be killed.
+ * believes: tasks it no longer has are lost (unless their LAUNCH has not gone out yet: unsent),
+ * tasks of an unreachable spell it still runs are taken back, or one of two copies killed, as
+ * their jobs' unreachable policies say, and tasks nobody wants are to be killed.
  */
 export function registerAgent(
   state: CellState,
@@ -70,6 +71,7 @@ export function registerAgent(
   resources: Resources,
   reported: readonly RunningTask[],
   access?: AgentAccess,
+  unsent: ReadonlySet<string> = NONE,
 ): Decision<AgentRegistration> {
   const agentId = info.agentId ?? randomUUID();
   const admitted = access === undefined ? undefined : admitAgent(state, now, agentId, access);
@@ -91,26 +93,35 @@ export function registerAgent(
     },
   ];
   const reportedIds = new Map(reported.map((t) => [t.taskId, t.state]));
+  /** Tasks heard of again whose fate an event here decides (taken back, or the surplus copy, owed a KILL). */
+  const decided = new Set<string>();
   for (const taskId of state.agents.get(agentId)?.taskIds ?? []) {
     const task = state.tasks.get(taskId);
     if (task === undefined || isTerminal(task.state)) continue;
     const there = reportedIds.get(taskId);
     if (there === undefined) {
-      events.push(masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`));
-    } else if (task.state === 'TASK_UNREACHABLE' && isWanted(state, task) && !isTerminal(there)) {
-      events.push(masterStatus(state, now, taskId, there, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
+      if (unsent.has(taskId)) continue;
+      events.push(masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`, true));
+    } else if (task.state === 'TASK_UNREACHABLE' && !isTerminal(there)) {
+      // Back to what the master last knew from the agent: updates it has not acknowledged follow.
+      // (A terminal one is on its way as an update; it decides then.)
+      const back = task.reachableState === undefined || task.reachableState === 'TASK_UNREACHABLE' ? there : task.reachableState;
+      events.push(masterStatus(state, now, taskId, back, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
+      decided.add(taskId);
     }
   }
   const kills: { taskId: string; grace: number }[] = [];
   for (const t of reported) {
     const task = state.tasks.get(t.taskId);
-    if (isTerminal(t.state)) continue;
+    if (isTerminal(t.state) || decided.has(t.taskId)) continue;
     if (!isWanted(state, task) || (task !== undefined && task.agentId !== agentId)) {
       kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job, task) });
     }
   }
   return { events, result: { agentId, kills, ...(admitted?.issued === undefined ? {} : { credential: admitted.issued }) } };
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * StatusAnswer: what became of an agent's status update. 'recorded'; 'duplicate' (a retry of one
@@ -127,8 +138,15 @@ export interface StatusAnswer {
 export function recordStatus(state: CellState, now: number, agentId: string, status: TaskStatus): Decision<StatusAnswer> {
   const task = state.tasks.get(status.taskId);
   if (task === undefined || task.agentId !== agentId) return { events: [], result: { outcome: 'unknown', kill: !isTerminal(status.state) } };
-  if (isTerminal(task.state) || task.lastUuid === status.uuid) return { events: [], result: { outcome: 'duplicate', kill: false } };
-  if (!taskMayMove(task.state, status.state)) return { events: [], result: { outcome: 'backwards', kill: false } };
+  if (task.lastUuid === status.uuid) return { events: [], result: { outcome: 'duplicate', kill: false } };
+  if (isTerminal(task.state)) {
+    // The master's guess (TASK_LOST) gives way to the agent's word of how the task really ended;
+    // an agent still running a task the master guessed lost is told to kill it.
+    if (task.guessed !== true) return { events: [], result: { outcome: 'duplicate', kill: false } };
+    if (!isTerminal(status.state)) return { events: [], result: { outcome: 'duplicate', kill: true } };
+  } else if (!taskMayMove(task.state, status.state)) {
+    return { events: [], result: { outcome: 'backwards', kill: false } };
+  }
   // The message is the task's words (its output, a health check's): kept, with any control
   // character escaped, so that no listing or terminal shows an ESC it carries.
   const message = status.message === undefined ? undefined : escapeControls(status.message);
@@ -136,12 +154,87 @@ export function recordStatus(state: CellState, now: number, agentId: string, sta
   return { events: [statusEvent(state, now, recorded)], result: { outcome: 'recorded', kill: false } };
 }
 
-/** markUnreachable records that an agent has been silent past the agent timeout (once: not again while it is unreachable). */
-export function markUnreachable(state: CellState, now: number, agentId: string, message: string): Decision<boolean> {
-  if (state.agents.get(agentId)?.reachable !== true) return { events: [], result: false };
+/**
+ * markUnreachable records that an agent has been silent past the agent timeout since silentSince
+ * (once: not again while it is unreachable). An agent that registered again after silentSince is
+ * not silent: it came back between the timer's look and this decision.
+ */
+export function markUnreachable(state: CellState, now: number, agentId: string, message: string, silentSince: number): Decision<boolean> {
+  const agent = state.agents.get(agentId);
+  if (agent?.reachable !== true || (agent.lastRegisteredAt ?? agent.registeredAt) > silentSince) return { events: [], result: false };
   return { events: [unreachableEvent(state, now, agentId, message)], result: true };
 }
 
-function masterStatus(state: CellState, now: number, taskId: string, to: TaskStatus['state'], reason: TaskReason, message: string): Event {
-  return statusEvent(state, now, { taskId, state: to, reason, message, uuid: randomUUID(), timestamp: now });
+/** replaceUnreachable moves on the instances whose tasks have waited out their jobs' replaceAfterSecs; the answer counts them. */
+export function replaceUnreachable(state: CellState, now: number): Decision<number> {
+  const event = replaceEvent(state, now);
+  if (event?.type !== 'UnreachableReplaced') return { events: [], result: 0 };
+  return { events: [event], result: Object.keys(event.outcomes).length };
+}
+
+/** masterStatus is a status the master makes for a task of an agent (guess: TASK_LOST for a task the agent does not report). */
+export function masterStatus(state: CellState, now: number, taskId: string, to: TaskStatus['state'], reason: TaskReason, message: string, guess = false): Event {
+  return statusEvent(state, now, { taskId, state: to, reason, message, uuid: randomUUID(), timestamp: now }, { guess });
+}
+
+/** Divergences counts what a reconciliation found the master and an agent disagreeing on. */
+export interface Divergences {
+  /** Tasks the master believed on the agent that the agent does not hold: recorded lost. */
+  missing: number;
+  /** Tasks whose state the agent has settled (every update acknowledged) and the master lacks: recorded. */
+  state: number;
+  /** Tasks the agent runs that the master does not want there: killed. */
+  unwanted: number;
+}
+
+/** ReconcileAnswer: what a reconciliation found, and the tasks to kill on the agent. */
+export interface ReconcileAnswer {
+  readonly divergences: Divergences;
+  readonly kills: readonly { readonly taskId: string; readonly grace: number }[];
+}
+
+/**
+ * reconcileAgent compares an agent's report of what it holds with what the master believes and
+ * heals the difference, as the agent's own word decides: a task the master believes there and the
+ * agent does not hold is lost (unless its LAUNCH is still in flight: inFlight), a state the agent
+ * has settled and the master lacks is recorded, and a task the agent runs that the master does not
+ * want is to be killed. An unreachable agent's report is not believed: it registers again first.
+ */
+export function reconcileAgent(
+  state: CellState,
+  now: number,
+  agentId: string,
+  report: ReconcileReport,
+  inFlight: (taskId: string) => boolean,
+): Decision<ReconcileAnswer> {
+  const divergences: Divergences = { missing: 0, state: 0, unwanted: 0 };
+  const agent = state.agents.get(agentId);
+  if (agent?.reachable !== true) return { events: [], result: { divergences, kills: [] } };
+  const reported = new Map(report.tasks.map((t) => [t.taskId, t]));
+  const events: Event[] = [];
+  for (const taskId of agent.taskIds) {
+    const task = state.tasks.get(taskId);
+    if (task === undefined || isTerminal(task.state) || task.state === 'TASK_UNREACHABLE') continue;
+    const there = reported.get(taskId);
+    if (there === undefined) {
+      if (inFlight(taskId)) continue;
+      events.push(masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_RECONCILIATION', `agent ${agent.hostname} does not hold this task`, true));
+      divergences.missing++;
+    } else if (there.settled && there.state !== task.state && taskMayMove(task.state, there.state)) {
+      events.push(masterStatus(state, now, taskId, there.state, 'REASON_RECONCILIATION', `reconciled with agent ${agent.hostname}`));
+      divergences.state++;
+    }
+  }
+  const kills: { taskId: string; grace: number }[] = [];
+  for (const t of report.tasks) {
+    if (isTerminal(t.state)) continue;
+    const task = state.tasks.get(t.taskId);
+    // A task being killed already is owed its KILL by the link: not a divergence.
+    if (task?.kill !== undefined && task.agentId === agentId) continue;
+    if (!isWanted(state, task) || (task !== undefined && task.agentId !== agentId)) {
+      kills.push({ taskId: t.taskId, grace: task === undefined ? 5 : killGraceSecs(state, task.job, task) });
+      divergences.unwanted++;
+    }
+  }
+  return { events, result: { divergences, kills } };
 }

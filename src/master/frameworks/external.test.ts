@@ -45,7 +45,7 @@ void test('a framework that does not read its stream has it closed once the unre
   const dir = await mkdtemp(join(tmpdir(), 'muster-external-'));
   const store = new SqliteStore(join(dir, 'db'));
   const log = await EventLog.open(store, { snapshotEvery: 100_000, logger: silentLogger });
-  const externals = new ExternalFrameworks(log, { send: () => true }, {
+  const externals = new ExternalFrameworks(log, { send: () => true, launch: () => undefined }, {
     masterId: 'm',
     logger: silentLogger,
     book: new OfferBook(),

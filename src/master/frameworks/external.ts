@@ -80,7 +80,7 @@ export class ExternalFrameworks implements ExternalOffers {
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: Pick<AgentLinks, 'send'>,
+    private readonly links: Pick<AgentLinks, 'send' | 'launch'>,
     private readonly options: ExternalFrameworksOptions,
   ) {
     this.book = options.book;
@@ -319,9 +319,7 @@ export class ExternalFrameworks implements ExternalOffers {
     const committed = await this.log.submit((s, at) => launchFrameworkTasks(s, at, accepted.map((l) => l.task)));
     for (const t of committed) {
       const info = taskInfoOf(state, t);
-      if (info !== undefined && !this.links.send(t.agentId, { type: 'LAUNCH', launch: { task: info } })) {
-        this.options.logger.warn('agent not connected for LAUNCH', { taskId: t.taskId, agentId: t.agentId });
-      }
+      if (info !== undefined) this.links.launch(t.agentId, info);
     }
     // What the tasks left of the offer is declined with the ACCEPT's filters, as in Mesos.
     this.book.filterAfterAccept(frameworkId, offer.agentId, accept.filters.refuse_seconds, now);

@@ -40,6 +40,9 @@ void test('offers re-made for every agent keep their ids where nothing changed, 
       sent++;
       return true;
     },
+    launch: () => {
+      sent++;
+    },
     isOfferable: () => true,
     busyPortsOf: () => undefined,
     slackOf: () => ({ cpusMilli: 0, memMiB: 0 }),
@@ -80,7 +83,7 @@ void test('a role below its quota guarantee gets offers rescinded from a framewo
   const dir = await mkdtemp(join(tmpdir(), 'muster-offers-'));
   const store = new SqliteStore(join(dir, 'db'));
   const log = await EventLog.open(store, { snapshotEvery: 100_000, logger: silentLogger });
-  const links = { send: () => true, isOfferable: () => true, busyPortsOf: () => undefined };
+  const links = { send: () => true, launch: () => undefined, isOfferable: () => true, busyPortsOf: () => undefined };
   const book = new OfferBook();
   // Two external frameworks as the cycle sees them: "greedy" (role batch) connected first and
   // sitting on its offers, "analytics" (role analytics, quota 6 cpus) connecting later.

@@ -74,7 +74,7 @@ export class OfferCycle {
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf' | 'send'>,
+    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf' | 'send' | 'launch'>,
     private readonly frameworks: readonly InProcessFramework[],
     private readonly options: {
       masterId: string;
@@ -425,7 +425,7 @@ function hasScalar(r: Resources): boolean {
  */
 export async function commitAnswer(
   log: EventLog,
-  links: Pick<AgentLinks, 'send'>,
+  links: Pick<AgentLinks, 'launch'>,
   logger: Logger,
   f: InProcessFramework,
   book: OfferBook,
@@ -446,11 +446,8 @@ export async function commitAnswer(
   for (const t of committed.launched) {
     const info = f.taskInfo(state, t);
     if (info === undefined) continue;
-    if (!links.send(t.agentId, { type: 'LAUNCH', launch: { task: info } })) {
-      // The agent's stream dropped after the offer: when it re-subscribes without this task the
-      // task is marked lost and the instance placed again.
-      logger.warn('agent not connected for LAUNCH', { taskId: t.taskId, agentId: t.agentId });
-    }
+    // Paced per agent, and kept while the agent has no stream: it goes out when the agent is back.
+    links.launch(t.agentId, info);
   }
   const outcome: AcceptOutcome = { launched: committed.launched, victims: committed.victims, refused };
   f.accepted(outcome);

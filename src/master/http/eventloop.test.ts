@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MasterMetrics } from './metrics.js';
-import { eventLoopDelay } from './eventloop.js';
+import { eventLoopDelay } from '../../metrics/eventloop.js';
 
 /** value reads one sample of the Prometheus text. */
 function value(text: string, name: string): number {

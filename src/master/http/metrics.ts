@@ -17,7 +17,7 @@ import { isTerminal, TASK_STATES, type TaskState } from '../../core/index.js';
 import { daemonRegistry, renderMetrics, scrapedMetrics, statusClass } from '../../metrics/index.js';
 import type { EventLog } from '../eventlog.js';
 import type { CellState, Event, LoggedEvent } from '../state/index.js';
-import { eventLoopDelay, RESOLUTION_MS, WINDOW_SECS, type LoopSecond } from './eventloop.js';
+import { eventLoopDelay, RESOLUTION_MS, WINDOW_SECS, type LoopSecond } from '../../metrics/eventloop.js';
 import type { AnsweredRequest } from './router.js';
 
 /** MasterMetricsSource is what the collectors read; the parts that only a leader has may be absent. */
@@ -36,6 +36,8 @@ export interface MasterMetricsSource {
   offers(): { passes: number; offers: number; declined: number; rescinded: number } | undefined;
   /** Tasks the job scheduler launched since this master began to act. */
   launched(): number;
+  /** LAUNCHes waiting for their agents' windows (absent: none). */
+  queuedLaunches?(): number;
 }
 
 /** Buckets, in seconds, for work that takes from under a millisecond (an fsync, a small pass) to seconds. */
@@ -63,6 +65,8 @@ export class MasterMetrics {
   private readonly statusUpdates: Counter;
   private readonly preemptions: Counter;
   private readonly healthFailures: Counter;
+  private readonly reconciliations: Counter;
+  private readonly divergences: Counter;
   private readonly loopDelay: Histogram;
   private readonly loopBlock: Histogram;
   /** Held here: the event-loop monitor keeps only a weak reference to it. */
@@ -151,6 +155,20 @@ export class MasterMetrics {
       registers,
     });
     this.healthFailures.inc(0);
+    this.reconciliations = new Counter({
+      name: 'muster_master_reconciliations_total',
+      help: 'Reconciliations with an agent: each compares what the agent reports it holds with what the master believes.',
+      registers,
+    });
+    this.reconciliations.inc(0);
+    this.divergences = new Counter({
+      name: 'muster_master_reconcile_divergences_total',
+      help: 'Divergences reconciliation found and healed: a task the agent did not hold (kind="missing", recorded lost), a state the agent had settled that the master lacked (kind="state", recorded), a task the agent ran that the master did not want (kind="unwanted", killed).',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of ['missing', 'state', 'unwanted']) this.divergences.inc({ kind }, 0);
+    gauge('muster_master_launches_queued', "LAUNCHes waiting for room in their agent's launch window.", (g) => g.set(self.sourced().queuedLaunches?.() ?? 0));
     gauge(
       'muster_master_tasks',
       'Tasks the master keeps, by state (every state, 0 included; ended tasks are kept a while for `task list --all`).',
@@ -362,6 +380,7 @@ export class MasterMetrics {
           break;
         case 'KillRequested':
         case 'AgentUnreachable':
+        case 'UnreachableReplaced':
         case 'AgentRegistered':
         case 'HostMaintenance':
           repending = true;
@@ -371,6 +390,12 @@ export class MasterMetrics {
       }
     }
     if (repending) this.notePending(source.log.state, at);
+  }
+
+  /** observeReconciliation counts one reconciliation with an agent and what it found. */
+  observeReconciliation(found: { missing: number; state: number; unwanted: number }): void {
+    this.reconciliations.inc();
+    for (const kind of ['missing', 'state', 'unwanted'] as const) if (found[kind] > 0) this.divergences.inc({ kind }, found[kind]);
   }
 
   /** foldStatus counts one recorded update; true when its task ended (its instance may be pending again). */

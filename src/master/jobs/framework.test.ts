@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseResourceFlag, subtract, validateJobSpec, type Resources } from '../../core/index.js';
 import { silentLogger } from '../../log/index.js';
-import type { AgentEvent } from '../../protocol/index.js';
+import type { AgentEvent, TaskInfo } from '../../protocol/index.js';
 import type { Offer } from '../../scheduler/index.js';
 import { EventLog } from '../eventlog.js';
 import { DEFAULT_SCHEDULING_OPTIONS, type SchedulingOptions } from '../options.js';
@@ -49,6 +49,9 @@ async function withCell(scheduling: Partial<SchedulingOptions>, fn: (cell: Cell)
       send: (agentId: string, event: AgentEvent) => {
         sent.push({ agentId, event });
         return true;
+      },
+      launch: (agentId: string, task: TaskInfo) => {
+        sent.push({ agentId, event: { type: 'LAUNCH', launch: { task } } });
       },
       isOfferable: () => true,
       busyPortsOf: () => undefined,

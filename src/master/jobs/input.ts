@@ -427,6 +427,7 @@ export function agentsTouchedBy(state: CellState, event: Event, into: Set<string
       return true;
     case 'AgentRegistered':
     case 'AgentUnreachable':
+    case 'UnreachableReplaced':
     case 'HostMaintenance':
       return false;
   }

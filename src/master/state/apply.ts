@@ -8,7 +8,7 @@
 
 import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from '../../core/index.js';
 import { batchTaskEnded, serviceTaskEnded } from '../policy/index.js';
-import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord, StatusRecord } from './events.js';
+import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord } from './events.js';
 import { AUDIT_KEPT, KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
 
 export function apply(state: CellState, event: Event): void {
@@ -18,9 +18,9 @@ export function apply(state: CellState, event: Event): void {
       const a = event.agent;
       const known = state.agents.get(a.agentId);
       if (known === undefined) {
-        state.agents.set(a.agentId, { ...a, registeredAt: event.at, reachable: true, used: EMPTY, taskIds: new Set() });
+        state.agents.set(a.agentId, { ...a, registeredAt: event.at, lastRegisteredAt: event.at, reachable: true, used: EMPTY, taskIds: new Set() });
       } else {
-        Object.assign(known, a, { reachable: true });
+        Object.assign(known, a, { reachable: true, lastRegisteredAt: event.at });
       }
       return;
     }
@@ -28,18 +28,31 @@ export function apply(state: CellState, event: Event): void {
       const agent = state.agents.get(event.agentId);
       if (agent === undefined) return;
       agent.reachable = false;
+      const waiting = new Set(event.waiting ?? []);
       for (const taskId of agent.taskIds) {
         const task = state.tasks.get(taskId);
         if (task === undefined || task.state === 'TASK_UNREACHABLE') continue;
+        task.reachableState = task.state;
+        task.unreachableAt = event.at;
         task.state = 'TASK_UNREACHABLE';
         task.reason = 'REASON_AGENT_UNREACHABLE';
         task.message = event.message;
+        // Its instance waits for the agent (UnreachableReplaced, or the agent's return, moves it).
+        if (waiting.has(taskId)) continue;
         // A victim on an agent that is gone frees nothing its preemptor could use soon.
         victimGone(state, task);
         instanceLostTask(state, task, event.at, true, event.outcomes?.[taskId]);
       }
       return;
     }
+    case 'UnreachableReplaced':
+      for (const [taskId, outcome] of Object.entries(event.outcomes)) {
+        const task = state.tasks.get(taskId);
+        if (task === undefined || task.state !== 'TASK_UNREACHABLE') continue;
+        victimGone(state, task);
+        instanceLostTask(state, task, event.at, true, outcome);
+      }
+      return;
     case 'JobCreated': {
       const old = state.jobs.get(event.spec.job);
       if (old !== undefined) removeJob(state, old);
@@ -55,7 +68,7 @@ export function apply(state: CellState, event: Event): void {
       for (const t of event.tasks) launch(state, t, event.at);
       return;
     case 'TaskStatusUpdated':
-      updateStatus(state, event.status, event.at, event.outcome);
+      updateStatus(state, event);
       return;
     case 'KillRequested': {
       const job = state.jobs.get(event.job);
@@ -342,9 +355,12 @@ function launchFrameworkTask(state: CellState, t: LaunchedTask, at: number): voi
 /** States in which a task ended through no fault of its own: its run is not counted as a failure. */
 const LOST: ReadonlySet<TaskState> = new Set<TaskState>(['TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_UNREACHABLE']);
 
-function updateStatus(state: CellState, s: StatusRecord, at: number, outcome: InstanceOutcome | undefined): void {
+function updateStatus(state: CellState, event: Extract<Event, { type: 'TaskStatusUpdated' }>): void {
+  const { status: s, at, outcome } = event;
   const task = state.tasks.get(s.taskId);
-  if (task === undefined || isTerminal(task.state)) return;
+  if (task === undefined) return;
+  // An ended task moves no more, except that its agent's word replaces the master's guess.
+  if (isTerminal(task.state) && !(event.corrects === true && task.guessed === true)) return;
   const wasUnreachable = task.state === 'TASK_UNREACHABLE';
   task.state = s.state;
   task.lastUuid = s.uuid;
@@ -353,10 +369,21 @@ function updateStatus(state: CellState, s: StatusRecord, at: number, outcome: In
   if (s.message === undefined) delete task.message;
   else task.message = s.message;
   if (s.healthy !== undefined) task.healthy = s.healthy;
+  if (event.guess === true) task.guessed = true;
+  else delete task.guessed;
+  if (s.state !== 'TASK_UNREACHABLE') {
+    delete task.unreachableAt;
+    delete task.reachableState;
+  }
   if (s.state === 'TASK_RUNNING' && task.startedAt === undefined) task.startedAt = at;
   // An external framework is told of every update and must acknowledge it (only the latest is owed).
   const framework = task.frameworkId === undefined ? undefined : state.frameworks.get(task.frameworkId);
   if (framework !== undefined) task.unacked = s.uuid;
+  if (event.returned === 'reclaim') reclaim(state, task, at);
+  else if (event.returned === 'surplus' && task.kill === undefined && !isTerminal(s.state)) {
+    task.kill = { at, reason: 'REASON_RECONCILIATION', restart: false };
+    state.killing.add(task.taskId);
+  }
 
   if (isTerminal(s.state)) {
     task.endedAt = at;
@@ -374,7 +401,9 @@ function updateStatus(state: CellState, s: StatusRecord, at: number, outcome: In
       state.tasks.delete(task.taskId);
       return;
     }
-    if (!wasUnreachable) instanceLostTask(state, task, at, LOST.has(s.state), outcome);
+    // A task replaced while its agent was away is no longer its instance's: its end decides
+    // nothing (instanceLostTask checks), unless it was reclaimed above.
+    instanceLostTask(state, task, at, LOST.has(s.state), outcome);
     return;
   }
   if (wasUnreachable) {
@@ -386,6 +415,28 @@ function updateStatus(state: CellState, s: StatusRecord, at: number, outcome: In
       inst.state = 'ACTIVE';
     }
   }
+}
+
+/**
+ * reclaim makes a task that was replaced while its agent was away its instance's task again: the
+ * replacement, if one was launched and still lives, is killed for good (it is the surplus copy).
+ */
+function reclaim(state: CellState, task: TaskRecord, at: number): void {
+  const job = state.jobs.get(task.job);
+  const inst = job?.instances[task.instance];
+  if (job?.state !== 'ACTIVE' || inst === undefined || task.kill !== undefined) return;
+  if (inst.state !== 'ACTIVE' && inst.state !== 'PENDING') return;
+  if (inst.taskId !== undefined && inst.taskId !== task.taskId) {
+    const other = state.tasks.get(inst.taskId);
+    if (other !== undefined && !isTerminal(other.state) && other.kill === undefined) {
+      other.kill = { at, reason: 'REASON_RECONCILIATION', restart: false };
+      state.killing.add(other.taskId);
+    }
+    inst.previousTaskIds = inst.previousTaskIds.filter((id) => id !== task.taskId);
+    inst.previousTaskIds.push(inst.taskId);
+    inst.taskId = task.taskId;
+  }
+  inst.state = 'ACTIVE';
 }
 
 /**

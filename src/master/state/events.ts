@@ -156,12 +156,34 @@ export type EventBody =
       message: string;
       /** What became of each lost task's instance, by task id (absent from logs written before outcomes were recorded). */
       outcomes?: Record<string, InstanceOutcome>;
+      /**
+       * Tasks whose instances wait for the agent (their job's unreachable.replaceAfterSecs): they
+       * stay their instances' tasks until UnreachableReplaced, or the agent's return. Absent from
+       * logs written before the policy existed, when every instance moved on at once.
+       */
+      waiting?: string[];
     }
+  /** Unreachable tasks waited out their jobs' replaceAfterSecs: their instances move on (outcomes by task id). */
+  | { type: 'UnreachableReplaced'; at: number; outcomes: Record<string, InstanceOutcome> }
   | { type: 'JobCreated'; at: number; spec: JobSpec }
   /** The job scheduler placed tasks; one event for a whole pass keeps the log compact. */
   | { type: 'TasksLaunched'; at: number; tasks: LaunchedTask[] }
-  /** outcome: what became of the task's instance when this status ended it (absent: it did not, or an older log). */
-  | { type: 'TaskStatusUpdated'; at: number; status: StatusRecord; outcome?: InstanceOutcome }
+  /**
+   * outcome: what became of the task's instance when this status ended it (absent: it did not, or an
+   * older log). guess: the status is the master's own guess (TASK_LOST for a task its agent did not
+   * report); corrects: the agent's real end replaces such a guess. returned: the task was replaced
+   * while its agent was away and is heard of again: 'reclaim', it is its instance's task again (the
+   * replacement, if launched, is killed); 'surplus', it is the copy killed (see UnreachablePolicy).
+   */
+  | {
+      type: 'TaskStatusUpdated';
+      at: number;
+      status: StatusRecord;
+      outcome?: InstanceOutcome;
+      guess?: true;
+      corrects?: true;
+      returned?: 'reclaim' | 'surplus';
+    }
   /**
    * A user (or the master itself) asked to stop instances. With restart, each comes back as a new
    * task; without, the instances stay killed. wholeJob marks the job KILLING so it is removed once

@@ -9,6 +9,8 @@ export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
   /** False from AgentUnreachable until the agent registers again. */
   reachable: boolean;
+  /** When it last registered (first time or again): a silence measured from before then is stale. */
+  lastRegisteredAt?: number;
   /**
    * What its non-terminal tasks hold, kept by apply() so a scheduling pass need not add it up.
    * Revocable tasks count here only with their disk, ports and GPUs: their cpus and mem are in
@@ -45,6 +47,19 @@ export interface TaskRecord extends LaunchedTask {
   /** uuid of the last status recorded, so an agent's retry of it is acknowledged, not recorded twice. */
   lastUuid?: string;
   kill?: KillIntent;
+  /** When it became TASK_UNREACHABLE (its agent went silent); absent once it is heard of again. */
+  unreachableAt?: number;
+  /**
+   * Its state before it became unreachable: what its agent last told the master. An agent that
+   * returns with the task running puts it back to this state (its later updates follow), never to a
+   * state from a report older than an update the master recorded meanwhile.
+   */
+  reachableState?: TaskState;
+  /**
+   * Its (terminal) state is the master's own guess (TASK_LOST for a task its agent did not report),
+   * not its agent's word: a terminal status its agent reports later replaces it.
+   */
+  guessed?: boolean;
   /**
    * An external framework's task: the uuid of its latest status update that the framework has not
    * acknowledged yet. The master re-sends it until it does; an ended task is kept until then.

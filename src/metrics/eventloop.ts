@@ -1,6 +1,6 @@
-// EventLoopDelay measures how long the master's event loop goes without turning: the promise that
-// no request blocks it for more than 50 ms (a blocked loop answers no one, acknowledges no agent,
-// sends no heartbeat) made checkable. A timer due every RESOLUTION_MS notes, at each tick, the
+// EventLoopDelay measures how long a daemon's event loop goes without turning: the promise that
+// no request (on a master) or launch (on an agent) blocks it for more than 50 ms (a blocked loop
+// answers no one, acknowledges no update, sends no heartbeat) made checkable. A timer due every RESOLUTION_MS notes, at each tick, the
 // time since the last one (the gap: an upper bound on how long anything held the loop, give or
 // take the timer's own granularity; an idle loop shows about RESOLUTION_MS) and the CPU time the
 // process used meanwhile. The smaller of the two is the block: time the loop spent working without
