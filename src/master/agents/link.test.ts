@@ -227,3 +227,99 @@ test('usage reports give an agent slack that revocable tasks run on, with a safe
   );
   agent.disconnect();
 });
+
+/** seenSince counts the events an agent read after the latest SUBSCRIBED: its report's stream position. */
+function streamPosition(agent: FakeAgent): { session: string; seen: number } {
+  const at = agent.events.map((e) => e.type).lastIndexOf('SUBSCRIBED');
+  const sub = agent.events[at];
+  assert.ok(sub?.type === 'SUBSCRIBED' && sub.subscribed.session !== undefined, 'SUBSCRIBED names the stream');
+  return { session: sub.subscribed.session, seen: agent.events.length - at - 1 };
+}
+
+async function metric(line: string): Promise<number> {
+  const text = await (await fetch(`${master.url}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  assert.ok(found !== undefined, `${line} is shown`);
+  return Number(found.split(' ')[1]);
+}
+
+async function taskState(taskId: string): Promise<{ state: string; reason?: string }> {
+  return (await (await fetch(`${master.url}/api/v1/tasks/${taskId}`)).json()) as { state: string; reason?: string };
+}
+
+test('a RECONCILE report heals what the master and the agent disagree on, and counts it; a report of another stream is ignored', async () => {
+  const agent = new FakeAgent('fake-reconcile');
+  const agentId = await agent.subscribe();
+  const sub = agent.events.find((e) => e.type === 'SUBSCRIBED');
+  assert.ok(sub?.type === 'SUBSCRIBED');
+  assert.equal(sub.subscribed.reconcileIntervalSecs, 30, 'the agent is told how often to report');
+  await createJob('reconciled');
+  const launch = await agent.next((e) => e.type === 'LAUNCH' && e.launch.task.job === 'test/prod/reconciled');
+  assert.ok(launch.type === 'LAUNCH');
+  const taskId = launch.launch.task.taskId;
+  const before = { state: await metric('muster_master_reconcile_divergences_total{kind="state"}'), unwanted: await metric('muster_master_reconcile_divergences_total{kind="unwanted"}') };
+
+  // The agent settled TASK_RUNNING (its update acknowledged, in its view) but the master never
+  // recorded it, and it runs a task nobody gave it.
+  const report = (tasks: { taskId: string; state: 'TASK_RUNNING' | 'TASK_STARTING'; settled: boolean }[], position = streamPosition(agent)): AgentCall => ({
+    type: 'RECONCILE',
+    agentId,
+    reconcile: { ...position, tasks },
+  });
+  assert.equal((await call(report([{ taskId, state: 'TASK_RUNNING', settled: true }, { taskId: 'ghost-task-2', state: 'TASK_RUNNING', settled: true }]))).status, 202);
+  assert.deepEqual(await taskState(taskId), { ...(await taskState(taskId)), state: 'TASK_RUNNING', reason: 'REASON_RECONCILIATION' });
+  const kill = await agent.next((e) => e.type === 'KILL' && e.kill.taskId === 'ghost-task-2');
+  assert.ok(kill.type === 'KILL');
+  assert.equal(await metric('muster_master_reconcile_divergences_total{kind="state"}'), before.state + 1);
+  assert.equal(await metric('muster_master_reconcile_divergences_total{kind="unwanted"}'), before.unwanted + 1);
+
+  // A report from an older stream counts events the master cannot match: nothing is done on it.
+  assert.equal((await call(report([], { session: 'not-this-stream', seen: 1_000 }))).status, 202);
+  assert.equal((await taskState(taskId)).state, 'TASK_RUNNING');
+
+  // The agent no longer holds the task (and its LAUNCH was read long ago): lost, and placed again.
+  const from = agent.events.length;
+  assert.equal((await call(report([]))).status, 202);
+  assert.deepEqual([(await taskState(taskId)).state, (await taskState(taskId)).reason], ['TASK_LOST', 'REASON_RECONCILIATION']);
+  const again = await agent.next((e) => e.type === 'LAUNCH' && e.launch.task.job === 'test/prod/reconciled', from);
+  assert.ok(again.type === 'LAUNCH' && again.launch.task.taskId !== taskId);
+  // A LAUNCH the report had not seen yet is in flight, not missing.
+  assert.equal((await call(report([], { ...streamPosition(agent), seen: streamPosition(agent).seen - 1 }))).status, 202);
+  assert.equal((await taskState(again.launch.task.taskId)).state, 'TASK_STAGING');
+  agent.disconnect();
+});
+
+test('LAUNCHes are paced per agent: a window goes out, and one more for each task the agent reports running; the rest wait, even across a reconnect', async () => {
+  const agent = new FakeAgent('fake-storm');
+  const agentId = await agent.subscribe();
+  const res = await fetch(`${master.url}/api/v1/jobs`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/yaml' },
+    body: 'job: test/prod/storm\nkind: batch\ninstances: 100\nresources: {cpus: 0.005, mem: 1}\nconstraints: {host: fake-storm}\nprocesses: [{name: main, cmd: "true"}]\n',
+  });
+  assert.equal(res.status, 201, await res.text());
+  const launches = (): AgentEvent[] => agent.events.filter((e) => e.type === 'LAUNCH' && e.launch.task.job === 'test/prod/storm');
+  await agent.next((e) => e.type === 'LAUNCH' && e.launch.task.job === 'test/prod/storm');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(launches().length, 32, 'the first window');
+  assert.equal(await metric('muster_master_launches_queued'), 68);
+  const first = launches()[0];
+  assert.ok(first?.type === 'LAUNCH');
+  const running: AgentCall = { type: 'UPDATE', agentId, update: { status: { taskId: first.launch.task.taskId, state: 'TASK_RUNNING', uuid: 'storm-r0', timestamp: Date.now() } } };
+  assert.equal((await call(running)).status, 202);
+  while (launches().length < 34) await agent.next(() => launches().length >= 34, 0);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(launches().length, 34, 'one confirmation frees one place and widens the window by one');
+
+  // The stream drops; the agent comes back holding what it was sent. What was never sent is not
+  // lost: it goes out on the new stream.
+  agent.disconnect();
+  const held = launches().map((e) => ({ taskId: (e as Extract<AgentEvent, { type: 'LAUNCH' }>).launch.task.taskId, state: 'TASK_STARTING' as const }));
+  const from = agent.events.length;
+  await agent.subscribe(held);
+  await agent.next((e) => e.type === 'LAUNCH', from);
+  const tasks = (await (await fetch(`${master.url}/api/v1/tasks?job=test/prod/storm&all=true`)).json()) as { tasks?: { state: string }[] } | { state: string }[];
+  const list = Array.isArray(tasks) ? tasks : (tasks.tasks ?? []);
+  assert.equal(list.filter((t) => t.state === 'TASK_LOST').length, 0, 'no task waiting for its LAUNCH was called lost');
+  agent.disconnect();
+});
