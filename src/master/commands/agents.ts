@@ -98,9 +98,9 @@ export function registerAgent(
   for (const taskId of state.agents.get(agentId)?.taskIds ?? []) {
     const task = state.tasks.get(taskId);
     if (task === undefined || isTerminal(task.state)) continue;
-    const there = reportedIds.get(taskId);
+    // A task whose LAUNCH has not gone out yet is as good as staging there: it goes out next.
+    const there = reportedIds.get(taskId) ?? (unsent.has(taskId) ? 'TASK_STAGING' : undefined);
     if (there === undefined) {
-      if (unsent.has(taskId)) continue;
       events.push(masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`, true));
     } else if (task.state === 'TASK_UNREACHABLE' && !isTerminal(there)) {
       // Back to what the master last knew from the agent: updates it has not acknowledged follow.

@@ -223,3 +223,22 @@ void test('reconciliation heals what the agent settled and the master lacks, los
   const third = reconcileAgent(s, 200, 'a1', { ...report, tasks: [{ taskId: 't0', state: 'TASK_RUNNING', settled: true }] }, () => false);
   assert.deepEqual(third.result.divergences, { missing: 0, state: 0, unwanted: 0 });
 });
+
+void test('a task whose LAUNCH never went out while its agent was away is staging again on its return, or the surplus copy if it was replaced', () => {
+  const s = cell({}, 1);
+  fold(s, [{ type: 'TasksLaunched', at: 4, tasks: [{ taskId: 'q0', job: JOB, instance: 0, agentId: 'a1', resources: res('cpus:0.1;mem:16'), ports: {} }] }]);
+  // (q0 stands in for a task queued in the master: the instance's current task.)
+  silence(s, 10_000);
+  const back = registerAgent(s, 20_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [], undefined, new Set(['q0']));
+  fold(s, back.events);
+  assert.equal(s.tasks.get('q0')?.state, 'TASK_STAGING', 'not lost: its LAUNCH goes out now');
+  assert.equal(s.tasks.get('q0')?.kill, undefined);
+  assert.equal(s.tasks.get('t0')?.state, 'TASK_LOST', 'the agent does not hold the older task');
+
+  const svc = cell({ kind: 'service' });
+  fold(svc, [{ type: 'TasksLaunched', at: 4, tasks: [{ taskId: 'q0', job: JOB, instance: 0, agentId: 'a1', resources: res('cpus:0.1;mem:16'), ports: {} }] }]);
+  silence(svc, 10_000);
+  relaunch(svc, 11_000, 'r0');
+  fold(svc, registerAgent(svc, 20_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [], undefined, new Set(['q0'])).events);
+  assert.equal(svc.tasks.get('q0')?.kill?.reason, 'REASON_RECONCILIATION', 'replaced meanwhile: it is not sent, and ends');
+});
