@@ -320,11 +320,17 @@ async function outageDrill(t: TestContext, c: Cell, o: OutageDrill): Promise<voi
   try {
     await waitAgentState(client, away, 'UNREACHABLE');
     // The batch waits: its tasks are TASK_UNREACHABLE and stay their instances' tasks.
-    await waitFor(() => client.getJob(batch), {
+    const waiting = await waitFor(() => client.getJob(batch), {
       what: `every task of ${batch} to be TASK_UNREACHABLE, still its instance's task`,
       until: (j) => j.instances.every((i) => i.task?.state === 'TASK_UNREACHABLE' && i.task.taskId === batchTasks.get(i.instance)),
       timeoutMs: OUTAGE_STEP_MS,
     });
+    // Each says when it will be replaced: the default 300 s after its agent was marked unreachable.
+    for (const i of waiting.instances) {
+      assert.ok(i.replaceAt !== undefined && i.replaceAt > awayAt + 290_000 && i.replaceAt < Date.now() + 300_000, `instance ${i.instance} says when it is replaced`);
+    }
+    const status = await c.cli(['job', 'status', batch]);
+    assert.match(status.stdout, /agent unreachable: replaced in \d+s unless it returns/);
     // The service is placed again at once, on the other agent.
     await waitRunning(client, service, {
       until: (j) => j.instances.every((i) => i.task?.hostname === other.hostname && !originals.has(i.task.taskId)),

@@ -217,9 +217,10 @@ function instanceState(i: InstanceView): string {
   return i.task.state;
 }
 
-function instanceNote(i: InstanceView): string {
+function instanceNote(i: InstanceView, now: number): string {
   // A pending instance's whole answer is grouped under the table; the row says where to look.
   if (i.state === 'PENDING') return i.why === undefined ? (i.pendingReason ?? '') : 'pending, see below';
+  if (i.replaceAt !== undefined) return `agent unreachable: replaced ${i.replaceAt <= now ? 'now' : `in ${Math.ceil((i.replaceAt - now) / 1000)}s`} unless it returns`;
   if (i.task?.healthy === false) return 'unhealthy';
   return i.task?.message ?? '';
 }
@@ -247,7 +248,7 @@ export function statusLines(job: JobView, now: number): string[] {
       task === undefined ? '-' : ports(task.ports),
       ago(task?.startedAt, now),
       ...(batch ? [String(i.failures)] : []),
-      instanceNote(i),
+      instanceNote(i, now),
     ];
   });
   const pending = job.instances.flatMap((i) => (i.state === 'PENDING' ? [{ instance: i.instance, reason: i.pendingReason ?? 'pending', ...(i.why === undefined ? {} : { why: i.why }) }] : []));

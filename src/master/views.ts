@@ -15,6 +15,7 @@ import type {
   WhyPendingView,
 } from '../protocol/index.js';
 import type { WhyPending } from '../scheduler/index.js';
+import { replaceDueAt } from './jobs/lifecycle.js';
 import type { AgentRecord, CellState, InstanceRecord, JobRecord, TaskRecord } from './state/index.js';
 
 export interface ViewContext {
@@ -68,6 +69,8 @@ function instanceView(ctx: ViewContext, job: JobRecord, inst: InstanceRecord): I
   const v: InstanceView = { instance: inst.instance, state: inst.state, failures: inst.failures, runs: inst.runs };
   const task = inst.taskId === undefined ? undefined : ctx.state.tasks.get(inst.taskId);
   if (task !== undefined) v.task = taskView(ctx, task);
+  const replaceAt = task === undefined ? undefined : replaceDueAt(ctx.state, task);
+  if (replaceAt !== undefined) v.replaceAt = replaceAt;
   if (inst.state === 'PENDING') {
     const p = pendingInstanceView(ctx, job, inst);
     v.notBefore = inst.notBefore;

@@ -59,6 +59,8 @@ export interface InstanceView {
   notBefore?: number;
   /** When pending: why it is not running yet, for a person. */
   pendingReason?: string;
+  /** When its task's agent is unreachable and it waits for it (its job's unreachable.replaceAfterSecs): when it will be placed elsewhere (ms). */
+  replaceAt?: number;
   /** When pending and the last scheduling pass could not place it: the whole answer, filter by filter. */
   why?: WhyPendingView;
 }
