@@ -334,6 +334,56 @@ describe('muster-supervisor', () => {
       }
     });
 
+    test('on cgroup v2 init is born in the cgroup (clone3), not moved there after a fork', async (t) => {
+      const base = cgroup2Mounts().find((m) => existsSync(path.join(m, 'cgroup.procs')));
+      if (!requireBinary(t) || !requireOrSkip(t, isRoot() && base !== undefined, 'needs root and a writable cgroup2 mount')) return;
+      const name = `muster-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const cgroup = path.join(base as string, name);
+      mkdirSync(cgroup);
+      try {
+        const task = await start([{ name: 'main', cmd: 'exec sleep 100' }], { cgroups: [cgroup], pidNamespace: true });
+        const own = readFileSync(`/proc/${task.initPid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+        assert.equal(own, `0::/${name}`);
+        const log = readFileSync(path.join(task.sandbox, '.muster', 'supervisor.log'), 'utf8');
+        assert.doesNotMatch(log, /clone3/, 'no fallback to a fork');
+        task.child.kill('SIGUSR1');
+        await finish(task);
+      } finally {
+        for (const c of supervisors) if (c.pid !== undefined) killQuietly(c.pid, 'SIGKILL');
+        await removeCgroup(cgroup);
+      }
+    });
+
+    test('a task with a tiny cpu quota starts without waiting on it, and the quota holds again by the ready line', async (t) => {
+      const base = ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct'].find((b) => existsSync(path.join(b, 'cpu.cfs_quota_us')));
+      if (!requireBinary(t) || !requireOrSkip(t, isRoot() && base !== undefined, 'needs root and a cgroup v1 cpu hierarchy')) return;
+      const cgroup = path.join(base as string, `muster-test-${process.pid}-${randomBytes(4).toString('hex')}`);
+      mkdirSync(cgroup);
+      try {
+        // 1 ms of CPU per second: the namespaces, fork and exec of a start need more, and each
+        // time the quota ran out the start would wait for the next second.
+        writeFileSync(path.join(cgroup, 'cpu.cfs_period_us'), '1000000');
+        writeFileSync(path.join(cgroup, 'cpu.cfs_quota_us'), '1000');
+        const t0 = performance.now();
+        const task = await start([{ name: 'main', cmd: 'exec sleep 100' }], {
+          cgroups: [cgroup],
+          pidNamespace: true,
+          mountNamespace: true,
+          user: { uid: 65534, gid: 65534, groups: [] },
+        });
+        const ms = performance.now() - t0;
+        assert.equal(readFileSync(path.join(cgroup, 'cpu.cfs_quota_us'), 'utf8').trim(), '1000', 'the quota is back');
+        assert.ok(ms < 1000, `the start took ${Math.round(ms)} ms, not a period of the quota or more`);
+        // Init tears the task down inside the cgroup: without the quota that takes no seconds.
+        writeFileSync(path.join(cgroup, 'cpu.cfs_quota_us'), '-1');
+        task.child.kill('SIGUSR1');
+        await finish(task);
+      } finally {
+        for (const c of supervisors) if (c.pid !== undefined) killQuietly(c.pid, 'SIGKILL');
+        await removeCgroup(cgroup);
+      }
+    });
+
     test("enter runs a command inside a task's pid and mount namespaces", async (t) => {
       if (!requireBinary(t) || !requireOrSkip(t, isRoot(), 'needs root to enter namespaces')) return;
       const task = await start([{ name: 'main', cmd: 'echo marker-inside > /tmp/marker; exec sleep 100' }], { pidNamespace: true, mountNamespace: true });
@@ -521,4 +571,19 @@ async function removeCgroup(cgroup: string): Promise<void> {
       await sleep(20);
     }
   }
+}
+
+/** cgroup2Mounts lists where cgroup2 is mounted read-write (a hybrid system's /sys/fs/cgroup/unified too). */
+function cgroup2Mounts(): string[] {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  return mounts
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[2] === 'cgroup2' && (f[3] ?? '').split(',').includes('rw'))
+    .map((f) => f[1] as string);
 }
