@@ -11,11 +11,13 @@
 // Both configurations run as root when the benchmark does; without root only "none" runs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { encodeRecord, type AgentCall, type AgentEvent, type TaskInfo, type TaskStatus } from '../src/protocol/index.js';
 import { printTable, repoRoot } from './report.js';
 import { percentile, round } from './stats.js';
@@ -24,13 +26,42 @@ const LAUNCHES = 200;
 const MEMORY_TASKS = 100;
 const TIMEOUT_MS = 60_000;
 
-/** BenchMaster is just enough of a master: one agent stream, LAUNCH and KILL out, updates in and acknowledged. */
-class BenchMaster {
+/** BenchMasterOptions: the heartbeat interval the master tells the agent (and keeps its stream alive at). */
+export interface BenchMasterOptions {
+  heartbeatIntervalSecs?: number;
+}
+
+/** Seen is what the master has heard of one task: its first TASK_RUNNING (or end) and its end, with when they came in. */
+interface Seen {
+  running?: { status: TaskStatus; receivedAt: number };
+  ended?: { status: TaskStatus; receivedAt: number };
+}
+
+/**
+ * BenchMaster is just enough of a master: one agent stream, LAUNCH and KILL out, updates in and
+ * acknowledged at once, a HEARTBEAT event on the stream every interval (the agent drops a stream
+ * silent for three), and the time of every HEARTBEAT call the agent makes, to find those it missed.
+ */
+export class BenchMaster {
   private readonly server = http.createServer((req, res) => this.onRequest(req, res));
   private stream: http.ServerResponse | undefined;
-  private readonly waiters = new Map<string, (s: TaskStatus) => void>();
+  private streamHeartbeat: NodeJS.Timeout | undefined;
+  private readonly seen = new Map<string, Seen>();
+  private readonly listeners = new Set<() => void>();
+  readonly heartbeatIntervalSecs: number;
   readonly updates: TaskStatus[] = [];
+  /** performance.now() of each HEARTBEAT call from the agent. */
+  readonly heartbeats: number[] = [];
+  /** SUBSCRIBE calls: more than one means the agent dropped its stream and subscribed again. */
+  subscribes = 0;
+  /** Tasks whose first TASK_RUNNING (or end before it) came in, and tasks whose end came in. */
+  runningCount = 0;
+  endedCount = 0;
   url = '';
+
+  constructor(options: BenchMasterOptions = {}) {
+    this.heartbeatIntervalSecs = options.heartbeatIntervalSecs ?? 5;
+  }
 
   async start(): Promise<void> {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
@@ -45,21 +76,68 @@ class BenchMaster {
     this.stream?.write(encodeRecord(event));
   }
 
+  /** sendAll writes the events to the stream in one write: the agent reads them as one burst. */
+  sendAll(events: readonly AgentEvent[]): void {
+    this.stream?.write(Buffer.concat(events.map((e) => encodeRecord(e))));
+  }
+
   /** launch sends a LAUNCH and resolves with the time it was sent and the TASK_RUNNING update. */
   async launch(task: TaskInfo): Promise<{ sentAt: number; running: TaskStatus }> {
-    const running = new Promise<TaskStatus>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${task.taskId} did not run within ${TIMEOUT_MS / 1000}s`)), TIMEOUT_MS);
-      this.waiters.set(task.taskId, (s) => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-    });
     const sentAt = Date.now();
     this.send({ type: 'LAUNCH', launch: { task } });
-    return { sentAt, running: await running };
+    await this.until(`TASK_RUNNING of ${task.taskId}`, () => this.seen.get(task.taskId)?.running !== undefined, TIMEOUT_MS);
+    return { sentAt, running: (this.seen.get(task.taskId)?.running as { status: TaskStatus }).status };
+  }
+
+  /** running: the first TASK_RUNNING of a task (or the update that ended it before it ran), and when it came in. */
+  running(taskId: string): { status: TaskStatus; receivedAt: number } | undefined {
+    return this.seen.get(taskId)?.running;
+  }
+
+  /** ended: the terminal update of a task, and when it came in. */
+  ended(taskId: string): { status: TaskStatus; receivedAt: number } | undefined {
+    return this.seen.get(taskId)?.ended;
+  }
+
+  /** until resolves once check() holds, asked again at every update; it rejects after timeoutMs. */
+  until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const listener = (): void => {
+        if (!check()) return;
+        this.listeners.delete(listener);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        reject(new Error(`no ${what} within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.listeners.add(listener);
+    });
+  }
+
+  /**
+   * heartbeatGaps: the gaps between the agent's HEARTBEAT calls over [from, to] (performance.now()),
+   * the edges of the window included, so an agent that fell silent at the end counts too. A gap of
+   * more than 1.5 intervals missed round(gap / interval) - 1 heartbeats.
+   */
+  heartbeatGaps(from: number, to: number): { calls: number; longestGapMs: number; missed: number } {
+    const interval = this.heartbeatIntervalSecs * 1000;
+    const before = this.heartbeats.filter((t) => t < from).at(-1) ?? from;
+    const times = [before, ...this.heartbeats.filter((t) => t >= from && t <= to), to];
+    let longest = 0;
+    let missed = 0;
+    for (let i = 1; i < times.length; i++) {
+      const gap = (times[i] as number) - (times[i - 1] as number);
+      longest = Math.max(longest, gap);
+      if (gap > 1.5 * interval) missed += Math.round(gap / interval) - 1;
+    }
+    return { calls: times.length - 2, longestGapMs: longest, missed };
   }
 
   async close(): Promise<void> {
+    clearInterval(this.streamHeartbeat);
     this.stream?.end();
     this.server.closeAllConnections();
     await new Promise((r) => this.server.close(r));
@@ -71,25 +149,40 @@ class BenchMaster {
     req.on('end', () => {
       const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AgentCall;
       if (call.type === 'SUBSCRIBE') {
+        this.subscribes++;
         this.stream = res;
         res.writeHead(200, { 'content-type': 'application/recordio' });
-        this.send({ type: 'SUBSCRIBED', subscribed: { agentId: 'bench-agent', heartbeatIntervalSecs: 5, masterId: 'bench' } });
+        this.send({ type: 'SUBSCRIBED', subscribed: { agentId: 'bench-agent', heartbeatIntervalSecs: this.heartbeatIntervalSecs, masterId: 'bench' } });
+        clearInterval(this.streamHeartbeat);
+        this.streamHeartbeat = setInterval(() => this.send({ type: 'HEARTBEAT' }), this.heartbeatIntervalSecs * 1000);
         return;
       }
       res.writeHead(202).end();
+      if (call.type === 'HEARTBEAT') this.heartbeats.push(performance.now());
       if (call.type !== 'UPDATE') return;
       const status = call.update.status;
       this.updates.push(status);
       this.send({ type: 'ACKNOWLEDGED', acknowledged: { taskId: status.taskId, uuid: status.uuid } });
-      if (status.state === 'TASK_RUNNING') this.waiters.get(status.taskId)?.(status);
-      else if (status.state !== 'TASK_STARTING' && status.state !== 'TASK_KILLING') {
-        this.waiters.get(status.taskId)?.(status); // a failed launch ends the wait too, and is reported
+      let seen = this.seen.get(status.taskId);
+      if (seen === undefined) this.seen.set(status.taskId, (seen = {}));
+      const receivedAt = performance.now();
+      const ends = status.state !== 'TASK_STARTING' && status.state !== 'TASK_KILLING' && status.state !== 'TASK_RUNNING';
+      // A failed launch ends the wait for TASK_RUNNING too, and is reported.
+      if (seen.running === undefined && (status.state === 'TASK_RUNNING' || ends)) {
+        seen.running = { status, receivedAt };
+        this.runningCount++;
       }
+      if (seen.ended === undefined && ends) {
+        seen.ended = { status, receivedAt };
+        this.endedCount++;
+      }
+      for (const listener of [...this.listeners]) listener();
     });
   }
 }
 
-function taskInfo(n: number, ports: number): TaskInfo {
+/** taskInfo is task n of the benchmark: 0.01 cpus and 8 MiB, one process running cmd, with a port of its own if asked. */
+export function taskInfo(n: number, options: { port?: boolean; cmd?: string } = {}): TaskInfo {
   return {
     taskId: `bench-${n}`,
     job: 'bench/prod/sleep',
@@ -97,8 +190,8 @@ function taskInfo(n: number, ports: number): TaskInfo {
     kind: 'service',
     role: 'bench',
     resources: { cpus: 0.01, mem: 8, disk: 0, gpus: 0, ports: '' },
-    ports: ports > 0 ? { http: 31000 + n } : {},
-    processes: [{ name: 'main', cmd: 'exec sleep 3600' }],
+    ports: options.port === true ? { http: 31000 + n } : {},
+    processes: [{ name: 'main', cmd: options.cmd ?? 'exec sleep 3600' }],
     env: {},
     killGraceSecs: 1,
   };
@@ -152,43 +245,148 @@ interface Run {
   supervisorsPss100MiB: number;
 }
 
-async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
+/** BenchAgentOptions: how to start a `muster agent` for a benchmark. */
+export interface BenchAgentOptions {
+  isolation: 'auto' | 'none';
+  /** --resources, Mesos syntax. */
+  resources: string;
+  /** What the work dir's name starts with, under /var/tmp as root (else $TMPDIR). */
+  name: string;
+  /**
+   * Load bench/loopwatch.ts into the agent: it writes the agent's event-loop gap and block of each
+   * second to a file, read back with loopSeconds().
+   */
+  watchLoop?: boolean;
+}
+
+/** BenchAgent is a `muster agent` process a benchmark started, with a work dir of its own. */
+export interface BenchAgent {
+  child: ChildProcess;
+  pid: number;
+  dir: string;
+  /** Where loopwatch writes, when watchLoop was asked for. */
+  loopFile: string | undefined;
+}
+
+/**
+ * startBenchAgent starts a real `muster agent` process subscribed to master and resolves once it
+ * has subscribed. The agent runs in a process group of its own (stopBenchAgent kills the group);
+ * its tasks' supervisors are in sessions of their own and outlive it, as they should.
+ */
+export async function startBenchAgent(master: BenchMaster, options: BenchAgentOptions): Promise<BenchAgent> {
   const base = process.getuid?.() === 0 ? '/var/tmp' : tmpdirSafe();
-  const dir = mkdtempSync(join(base, 'muster-bench-agent-'));
-  const master = new BenchMaster();
-  await master.start();
+  const dir = mkdtempSync(join(base, `${options.name}-`));
+  // Tasks run as their role's user, which must be able to reach its sandbox by its path.
+  chmodSync(dir, 0o711);
   const args = [
     join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
     'agent',
     '--master', master.url,
     '--port', '0',
     '--work-dir', join(dir, 'agent'),
-    '--resources', `cpus:64;mem:65536;disk:65536;ports:[31000-31999]`,
+    '--resources', options.resources,
     '--cgroup-root', `muster-bench-${dir.split('/').pop() ?? 'x'}`,
-    '--isolation', mode,
+    '--isolation', options.isolation,
     '--usage-interval', '60',
     '--disk-watch-interval', '600',
   ];
-  if (mode === 'none') args.push('--allow-root-tasks');
-  const agent: ChildProcess = spawn(process.execPath, args, {
+  if (options.isolation === 'none') args.push('--allow-root-tasks');
+  const loopFile = options.watchLoop === true ? join(dir, 'loop.txt') : undefined;
+  const node = loopFile === undefined ? [] : ['--import', pathToFileURL(join(repoRoot(), 'dist', 'bench', 'loopwatch.js')).href];
+  // MUSTER_BENCH_CPU_PROF=DIR: a V8 CPU profile of the agent, written into DIR when it exits.
+  const profileDir = process.env['MUSTER_BENCH_CPU_PROF'];
+  if (profileDir !== undefined && profileDir !== '') node.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+  const child: ChildProcess = spawn(process.execPath, [...node, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
-    env: { ...process.env, MUSTER_LOG_LEVEL: 'warn' },
+    env: { ...process.env, MUSTER_LOG_LEVEL: 'warn', ...(loopFile === undefined ? {} : { MUSTER_BENCH_LOOP_FILE: loopFile }) },
   });
+  const agent = { child, pid: child.pid as number, dir, loopFile };
   try {
     const deadline = Date.now() + TIMEOUT_MS;
     while (!master.subscribed) {
-      if (Date.now() > deadline || agent.exitCode !== null) throw new Error('the agent did not subscribe');
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error('the agent did not subscribe');
       await sleep(20);
     }
+  } catch (err) {
+    await stopBenchAgent(agent);
+    throw err;
+  }
+  return agent;
+}
+
+/**
+ * stopBenchAgent stops the agent as its operator would (SIGUSR1: every task killed through it), waits
+ * up to timeoutMs, kills what is left of its process group, and removes its work dir.
+ */
+export async function stopBenchAgent(agent: BenchAgent, timeoutMs = 30_000): Promise<void> {
+  const { child } = agent;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGUSR1');
+    const cancel = new AbortController();
+    await Promise.race([exited, sleep(timeoutMs, undefined, { signal: cancel.signal }).catch(() => undefined)]);
+    cancel.abort();
+    try {
+      process.kill(-agent.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  rmSync(agent.dir, { recursive: true, force: true });
+}
+
+/** LoopSecond is one second of the agent's event loop as loopwatch wrote it: the longest gap and block, in ms. */
+export interface LoopSecond {
+  at: number;
+  gapMs: number;
+  blockMs: number;
+}
+
+/** loopSeconds reads what loopwatch wrote between from and to (ms since the epoch). */
+export function loopSeconds(agent: BenchAgent, from: number, to: number): LoopSecond[] {
+  if (agent.loopFile === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(agent.loopFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: LoopSecond[] = [];
+  for (const line of text.split('\n')) {
+    const [at, gap, block] = line.split(' ').map(Number);
+    if (at === undefined || gap === undefined || block === undefined || !Number.isFinite(block)) continue;
+    // A second's line is written at its end: the one ending just after `from` covers it.
+    if (at >= from && at <= to + 1000) out.push({ at, gapMs: gap * 1000, blockMs: block * 1000 });
+  }
+  return out;
+}
+
+/** cpuSecs is the CPU time (user and system) a process has used so far. */
+export function cpuSecs(pid: number): number {
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CLOCK_TICKS is USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux Node runs on. */
+const CLOCK_TICKS = 100;
+
+async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
+  const master = new BenchMaster();
+  await master.start();
+  let agent: BenchAgent | undefined;
+  try {
+    agent = await startBenchAgent(master, { isolation: mode, resources: 'cpus:64;mem:65536;disk:65536;ports:[31000-31999]', name: 'muster-bench-agent' });
     await sleep(500);
-    const pid = agent.pid as number;
+    const { pid, dir } = agent;
     const idle = rssKiB(pid);
     const latencies: number[] = [];
     let rss100 = Number.NaN;
     let sup100 = Number.NaN;
     for (let n = 0; n < LAUNCHES; n++) {
-      const { sentAt, running } = await master.launch(taskInfo(n, 1));
+      const { sentAt, running } = await master.launch(taskInfo(n, { port: true }));
       if (running.state !== 'TASK_RUNNING') throw new Error(`task ${n} ended ${running.state}: ${running.message ?? ''}`);
       latencies.push(running.timestamp - sentAt);
       if (n + 1 === MEMORY_TASKS) {
@@ -197,9 +395,6 @@ async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
         sup100 = supervisorsPssKiB(dir);
       }
     }
-    // Kill everything through the agent, as its master would, then stop it.
-    agent.kill('SIGUSR1');
-    await new Promise((r) => agent.once('exit', r));
     return {
       isolation: mode === 'auto' ? 'cgroups + namespaces + user' : 'none',
       launches: LAUNCHES,
@@ -211,17 +406,9 @@ async function runOnce(mode: 'auto' | 'none'): Promise<Run> {
       supervisorsPss100MiB: round(sup100 / 1024, 1),
     };
   } finally {
-    if (agent.exitCode === null) {
-      agent.kill('SIGUSR1');
-      await sleep(3000);
-      try {
-        process.kill(-(agent.pid as number), 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    // Kill everything through the agent, as its master would, then stop it.
+    if (agent !== undefined) await stopBenchAgent(agent);
     await master.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

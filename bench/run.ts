@@ -4,7 +4,8 @@
 //
 // One at a time on purpose: the `dev` benchmark starts processes and the `log` one fsyncs, and
 // either would skew the other's figures on a small machine. MUSTER_BENCH_SCALE=0.1 shrinks the
-// hollow-cell benchmarks (c1m, online, memory, ablation) for a quick run.
+// hollow-cell benchmarks (c1m, online, memory, ablation) and the task storms (storm, churn) for a
+// quick run.
 
 import { performance } from 'node:perf_hooks';
 import { runAblationBench } from './ablation.js';
@@ -22,6 +23,7 @@ import { runMemoryBench } from './memory.js';
 import { runOnlineBench } from './online.js';
 import { runPackingBench } from './packing.js';
 import { runPlaceBench } from './place.js';
+import { runStormBench } from './storm.js';
 import { fmt, machine, writeResults } from './report.js';
 
 interface Benchmark {
@@ -37,6 +39,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
   { name: 'cli', what: 'a `muster` command beside node\'s own start-up: --version, and job list against a local master', run: runCliBench },
   { name: 'agent', what: 'agent: LAUNCH → TASK_RUNNING latency with and without isolation, memory with 100 tasks', run: runAgentBench },
+  { name: 'storm', what: 'agent: 2,000 LAUNCHes at once on one agent: time until all run, latency, event-loop block, heartbeats missed', run: runStormBench },
   { name: 'c1m', what: 'scheduling: 1,000 jobs × 1,000 tasks onto 10,000 hollow agents, every placement durably committed', run: runC1mBench },
   { name: 'online', what: 'scheduling latency: jobs of 20 arriving at 83/s on 10,000 agents running 200,000 tasks', run: runOnlineBench },
   { name: 'memory', what: 'master memory with 10,000 agents and 1,000,000 tasks in the cell state', run: runMemoryBench },
