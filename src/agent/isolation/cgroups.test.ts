@@ -129,6 +129,21 @@ test('on a fake cgroup2 filesystem, create() enables the controllers down to the
   assert.throws(() => cgroups.create('web-prod-hello-0-abc', { cpusMilli: 500, memMiB: 64, pidsMax: 100 }), /already exists/);
 });
 
+test('on a fake cgroup2 filesystem, create() makes the root again when it was removed since, and pids() reads a long cgroup.procs whole', (t) => {
+  const mount = fakeCgroup2(t);
+  const cgroups = Cgroups.open({ root: 'muster', layout: { version: 'v2', mount } });
+  assert.ok(cgroups !== undefined);
+  cgroups.ensureRoot();
+  rmSync(path.join(mount, 'muster'), { recursive: true });
+  const [task] = cgroups.create('t1', { cpusMilli: 100, memMiB: 16, pidsMax: 10 });
+  assert.equal(task, path.join(mount, 'muster', 't1'));
+  assert.equal(readFileSync(path.join(mount, 'muster', 'cgroup.subtree_control'), 'utf8'), '+cpu +memory +pids');
+  // Far longer than one read: every pid must come back, none cut at a buffer's edge.
+  const pids = Array.from({ length: 5000 }, (_, i) => 100_000 + i);
+  writeFileSync(path.join(task, 'cgroup.procs'), `${pids.join('\n')}\n`);
+  assert.deepEqual(cgroups.pids('t1'), pids);
+});
+
 test('on a fake cgroup2 filesystem, usage and memoryLimitation read cpu.stat, memory.current, memory.events and memory.peak', (t) => {
   const mount = fakeCgroup2(t);
   const cgroups = Cgroups.open({ root: 'muster', layout: { version: 'v2', mount } });

@@ -409,18 +409,12 @@ export class Cgroups {
   create(taskId: string, limits: CgroupLimits): string[] {
     checkTaskId(taskId);
     checkLimits(limits);
-    this.ensureRoot();
     const taskRel = path.join(this.root, taskId);
     const dirs = this.backend.mounts.map((m) => path.join(m, taskRel));
     const made: string[] = [];
     try {
       for (const dir of dirs) {
-        try {
-          mkdirSync(dir);
-        } catch (err) {
-          if (errnoOf(err) === 'EEXIST') throw new Error(`cgroup ${dir} already exists (a previous run of task ${taskId}?)`, { cause: err });
-          throw new Error(`cannot create cgroup ${dir}: ${messageOf(err)}`, { cause: err });
-        }
+        mkdirTaskCgroup(dir, taskId, () => this.ensureRoot());
         made.push(dir);
       }
       this.backend.writeLimits(taskRel, limits);
@@ -597,25 +591,35 @@ class CgroupFileError extends Error {
   }
 }
 
-/** readCapped reads a file of at most max bytes (kernel files report no size, so we read in chunks). */
+/**
+ * readCapped reads a file of at most max bytes (kernel files report no size, so we read until the
+ * end). It reads into a scratch buffer that is reused: kernel files are a few bytes, and a fresh
+ * zeroed buffer of the largest size for each read cost more than the read (several a task's end).
+ */
 function readCapped(file: string, max: number): string {
   const fd = openSync(file, 'r');
   try {
-    const buf = Buffer.alloc(Math.min(max, 64 * 1024));
-    const chunks: Buffer[] = [];
+    let buf = scratch;
     let total = 0;
     for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
+      if (total === buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, max + 1));
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, total, buf.length - total, null);
       if (n === 0) break;
       total += n;
       if (total > max) throw new Error(`${file} is larger than ${max} bytes`);
-      chunks.push(Buffer.from(buf.subarray(0, n)));
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return buf.toString('utf8', 0, total);
   } finally {
     closeSync(fd);
   }
 }
+
+/** scratch is readCapped's buffer: reads are synchronous, so one serves them all. */
+const scratch = Buffer.allocUnsafe(4096);
 
 /** parseCount reads a file holding one number ("max" is no limit: Infinity). */
 function parseCount(text: string): number {
@@ -641,6 +645,30 @@ function parseKeyed(text: string): Map<string, number> {
     if (key !== undefined && value !== undefined && /^\d+$/.test(value)) out.set(key, Number(value));
   }
   return out;
+}
+
+/**
+ * mkdirTaskCgroup makes a task's cgroup directory. The agent's root is made at its start; only when
+ * it is gone (removed by hand since) is ensureRoot asked to make it again (its errors name the file),
+ * so that a task's start does not check every level of every hierarchy each time.
+ */
+function mkdirTaskCgroup(dir: string, taskId: string, ensureRoot: () => void): void {
+  const attempt = (): unknown => {
+    try {
+      mkdirSync(dir);
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  };
+  let err = attempt();
+  if (err !== undefined && errnoOf(err) === 'ENOENT') {
+    ensureRoot();
+    err = attempt();
+  }
+  if (err === undefined) return;
+  if (errnoOf(err) === 'EEXIST') throw new Error(`cgroup ${dir} already exists (a previous run of task ${taskId}?)`, { cause: err });
+  throw new Error(`cannot create cgroup ${dir}: ${messageOf(err)}`, { cause: err });
 }
 
 /** mkdirIfMissing returns true when it created the directory. */
