@@ -12,6 +12,7 @@ import { runAblationBench } from './ablation.js';
 import { runAgentBench } from './agent.js';
 import { runAuthBench } from './auth.js';
 import { runC1mBench } from './c1m.js';
+import { runChurnBench } from './churn.js';
 import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
@@ -39,6 +40,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
   { name: 'cli', what: 'a `muster` command beside node\'s own start-up: --version, and job list against a local master', run: runCliBench },
   { name: 'agent', what: 'agent: LAUNCH → TASK_RUNNING latency with and without isolation, memory with 100 tasks', run: runAgentBench },
+  { name: 'churn', what: 'a real master and agent of 16 one-cpu slots: 1,000 jobs and 1,000 instances of /bin/true, 200 × sleep 1; tasks/s and where a task\'s time goes', run: runChurnBench },
   { name: 'storm', what: 'agent: 2,000 LAUNCHes at once on one agent: time until all run, latency, event-loop block, heartbeats missed', run: runStormBench },
   { name: 'c1m', what: 'scheduling: 1,000 jobs × 1,000 tasks onto 10,000 hollow agents, every placement durably committed', run: runC1mBench },
   { name: 'online', what: 'scheduling latency: jobs of 20 arriving at 83/s on 10,000 agents running 200,000 tasks', run: runOnlineBench },
