@@ -17,7 +17,10 @@ import {
   supervisorArgs,
   supervisorBinary,
   SupervisorError,
+  SupervisorLauncher,
+  type LaunchedSupervisor,
   type StartedSupervisor,
+  type SupervisorProcess,
   type SupervisorExit,
   type SupervisorSpec,
 } from './supervisor.js';
@@ -255,6 +258,88 @@ describe('muster-supervisor', () => {
     const exit = await waitFor(() => readExitFile(sandbox), { what: 'exit.json', intervalMs: 50 });
     assert.equal(exit.error, `cannot join cgroup ${missing}: No such file or directory`);
     assert.deepEqual(exit.exits, []);
+  });
+
+  describe('through a launcher', () => {
+    let launcher: SupervisorLauncher | undefined;
+
+    afterEach(() => {
+      launcher?.close();
+      launcher = undefined;
+    });
+
+    /** launch starts a task through the test's launcher and keeps its pid for the clean-up. */
+    async function launch(processes: SupervisorSpec['processes'], extra: Partial<SupervisorSpec> = {}): Promise<LaunchedSupervisor & { sandbox: string }> {
+      launcher ??= new SupervisorLauncher();
+      const sandbox = newSandbox();
+      const started = await launcher.start({ sandbox, processes, graceSecs: 1, ...extra }, baseEnv(`launched-${seq}`));
+      loosePids.push(started.pid);
+      return { ...started, sandbox };
+    }
+
+    function ended(child: SupervisorProcess): Promise<[number | null, NodeJS.Signals | null]> {
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve([child.exitCode, child.signalCode]);
+      return new Promise((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+    }
+
+    test('a launcher starts tasks as startSupervisor does: the ready line, the exit, the output and exit.json', async (t) => {
+      if (!requireBinary(t)) return;
+      const tasks = await Promise.all([
+        launch([{ name: 'ok', cmd: 'echo hello' }]),
+        launch([{ name: 'three', cmd: 'exit 3' }]),
+        launch([{ name: 'env', cmd: 'echo "$MUSTER_TASK_ID"' }]),
+      ]);
+      for (const task of tasks) {
+        assert.ok(task.initPid > 1 && task.pid > 1 && task.initPid !== task.pid);
+        assert.deepEqual(await ended(task.child), [0, null], 'the supervisor exits 0 once it wrote exit.json');
+      }
+      const [ok, three, env] = tasks;
+      assert.equal(output(ok.sandbox), 'hello\n');
+      assert.deepEqual(readExitFile(three.sandbox)?.exits.map((e) => [e.name, e.exitCode]), [['three', 3]]);
+      assert.match(output(env.sandbox), /^launched-\d+\n$/);
+      // Reaped by the launcher once its exit was heard: no zombie is left.
+      await waitFor(() => tasks.every((task) => !existsSync(`/proc/${task.pid}`)), { what: 'the supervisors to be reaped', intervalMs: 20 });
+    });
+
+    test('through a launcher, a setup error rejects with SupervisorError and a refused environment throws before anything starts', async (t) => {
+      if (!requireBinary(t)) return;
+      launcher = new SupervisorLauncher();
+      const missing = path.join(tempDir(), 'no-such-cgroup');
+      const sandbox = newSandbox();
+      await assert.rejects(
+        launcher.start({ sandbox, processes: [{ name: 'main', cmd: 'true' }], graceSecs: 1, cgroups: [missing] }, baseEnv('setup-error')),
+        (err: unknown) => err instanceof SupervisorError && err.message === `cannot join cgroup ${missing}: No such file or directory`,
+      );
+      await assert.rejects(
+        launcher.start({ sandbox: newSandbox(), processes: [{ name: 'main', cmd: 'true' }], graceSecs: 1 }, { BAD: 'a\0b' }),
+        (err: unknown) => err instanceof MusterError && err.code === 'INVALID_ARGUMENT',
+      );
+    });
+
+    test('supervisors outlive their launcher, and their end is still heard', async (t) => {
+      if (!requireBinary(t)) return;
+      const task = await launch([{ name: 'main', cmd: 'while [ ! -e go ]; do sleep 0.05; done' }]);
+      launcher?.close(); // the launcher exits: the supervisor is reparented and runs on
+      await sleep(200);
+      assert.ok(isAlive(task.pid), 'the supervisor runs on');
+      writeFileSync(path.join(task.sandbox, 'go'), '');
+      await ended(task.child);
+      assert.deepEqual(readExitFile(task.sandbox)?.exits.map((e) => [e.name, e.exitCode]), [['main', 0]]);
+    });
+
+    test('where the launcher cannot run, tasks start without it', async (t) => {
+      if (!requireBinary(t)) return;
+      // A launcher that says what one on a kernel without pidfds says.
+      const fake = path.join(tempDir(), 'fake-supervisor');
+      writeFileSync(fake, `#!/bin/sh\nif [ "$1" = launcher ]; then echo "N pidfd_open: Function not implemented"; exit 1; fi\nexec ${supervisorBinary()} "$@"\n`, { mode: 0o755 });
+      launcher = new SupervisorLauncher(fake);
+      const first = await launcher.start({ sandbox: newSandbox(), processes: [{ name: 'main', cmd: 'echo one' }], graceSecs: 1 }, baseEnv('fallback-1'));
+      const second = await launcher.start({ sandbox: newSandbox(), processes: [{ name: 'main', cmd: 'echo two' }], graceSecs: 1 }, baseEnv('fallback-2'));
+      for (const s of [first, second]) {
+        loosePids.push(s.pid);
+        assert.deepEqual(await ended(s.child), [0, null]);
+      }
+    });
   });
 
   test('startSupervisor rejects a spec the supervisor would refuse, before starting anything', async () => {

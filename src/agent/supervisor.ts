@@ -3,14 +3,20 @@
 // then on knows the task only through its pid, its signals (SIGTERM: stop; SIGUSR1: kill everything)
 // and the exit file it writes into the sandbox, DIR/.muster/exit.json. A new agent that finds the
 // supervisor alive reattaches to it; one that finds the exit file learns how the task ended.
+//
+// startSupervisor spawns each supervisor from the agent itself. SupervisorLauncher starts them
+// through one long-lived `muster-supervisor launcher` instead: forking the agent costs its event
+// loop 10-25 ms a task (its page tables are copied), forking the small launcher almost nothing.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MusterError } from '../core/index.js';
+import { processStartTime } from './proc.js';
 
 /** META_DIR is the sandbox's directory for the supervisor: root-owned, so the task cannot forge it. */
 export const META_DIR = '.muster';
@@ -233,9 +239,8 @@ export async function startSupervisor(
 ): Promise<StartedSupervisor> {
   const binary = supervisorBinary();
   const args = supervisorArgs(spec);
-  const timeoutMs = options.timeoutMs ?? 30_000;
   const meta = createMetaDir(spec.sandbox);
-  const log = openSync(path.join(meta, 'supervisor.log'), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+  const log = openSync(path.join(meta, SUPERVISOR_LOG), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   let child: ChildProcess;
   try {
     child = spawn(binary, args, { detached: true, env, stdio: ['ignore', 'ignore', log, 'pipe'] });
@@ -247,64 +252,430 @@ export async function startSupervisor(
     child.kill('SIGUSR1');
     throw new SupervisorError('the supervisor has no ready pipe');
   }
+  const wait = new ReadyWait(options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS, () => child.kill('SIGUSR1'));
+  child.once('error', (err) => wait.fail(`cannot start ${binary}: ${err.message}`));
+  child.once('exit', (code, signal) => wait.exited(signal !== null ? `was killed by ${signal}` : `exited with status ${code ?? '?'}`));
+  ready.setEncoding('utf8');
+  let line = '';
+  ready.on('data', (chunk: string) => {
+    line += chunk;
+    const nl = line.indexOf('\n');
+    if (nl >= 0) wait.line(line.slice(0, nl));
+    else if (line.length > MAX_READY_LINE) wait.fail('the supervisor wrote an overlong ready line');
+  });
+  ready.on('error', () => {
+    // A broken pipe ends like a closed one.
+  });
+  ready.on('close', () => wait.closed());
+  const initPid = await wait.done.finally(() => ready.destroy());
+  if (child.pid === undefined) throw new SupervisorError('the supervisor has no pid');
+  return { child, pid: child.pid, initPid };
+}
 
-  return new Promise<StartedSupervisor>((resolve, reject) => {
-    let settled = false;
-    let line = '';
-    let exitedHow: string | undefined;
-    let readyClosed = false;
-    const settle = (outcome: StartedSupervisor | SupervisorError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      ready.destroy();
-      if (outcome instanceof SupervisorError) reject(outcome);
-      else resolve(outcome);
-    };
-    const timer = setTimeout(() => {
-      if (settled) return;
+/** SUPERVISOR_LOG is where, in META_DIR, the supervisor's diagnostics (its stderr) go. */
+const SUPERVISOR_LOG = 'supervisor.log';
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+const MAX_READY_LINE = 4096;
+
+/**
+ * ReadyWait turns what is heard of a starting supervisor (its ready line, the line's pipe closing,
+ * its exit) into the pid of its init, or a SupervisorError. An exit can be heard before the last
+ * line on the ready pipe is read: without a line, it decides once both are known. Past timeoutMs
+ * it gives up and asks kill() to end the supervisor.
+ */
+class ReadyWait {
+  readonly done: Promise<number>;
+  private resolve: (initPid: number) => void = () => undefined;
+  private reject: (err: SupervisorError) => void = () => undefined;
+  private isSettled = false;
+  private exitedHow: string | undefined;
+  private readyClosed = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(timeoutMs: number, kill: () => void) {
+    this.done = new Promise<number>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.timer = setTimeout(() => {
+      if (this.isSettled) return;
       try {
-        child.kill('SIGUSR1');
+        kill();
       } catch {
         // Already gone: its exit tells the rest.
       }
-      settle(new SupervisorError(`the supervisor did not report the task started within ${timeoutMs} ms`));
+      this.fail(`the supervisor did not report the task started within ${timeoutMs} ms`);
     }, timeoutMs);
-    // An exit can be seen before the last line on the ready pipe is read: decide once both are known.
-    const endedWithoutLine = () => {
-      if (exitedHow !== undefined && readyClosed) settle(new SupervisorError(`the supervisor ${exitedHow} before the task started`));
-    };
-    child.once('error', (err) => settle(new SupervisorError(`cannot start ${binary}: ${err.message}`)));
-    child.once('exit', (code, signal) => {
-      exitedHow = signal !== null ? `was killed by ${signal}` : `exited with status ${code ?? '?'}`;
-      endedWithoutLine();
+  }
+
+  /** settled: the outcome is decided. */
+  get settled(): boolean {
+    return this.isSettled;
+  }
+
+  line(text: string): void {
+    const ok = /^ready (\d+)$/.exec(text);
+    if (ok !== null) this.settle(Number(ok[1]));
+    else if (text.startsWith('error ')) this.fail(text.slice('error '.length));
+    else this.fail(`the supervisor wrote an unexpected ready line: ${text.slice(0, 200)}`);
+  }
+
+  closed(): void {
+    this.readyClosed = true;
+    this.endedWithoutLine();
+  }
+
+  exited(how: string): void {
+    this.exitedHow = how;
+    this.endedWithoutLine();
+  }
+
+  fail(message: string): void {
+    this.settle(new SupervisorError(message));
+  }
+
+  private endedWithoutLine(): void {
+    if (this.exitedHow !== undefined && this.readyClosed) this.fail(`the supervisor ${this.exitedHow} before the task started`);
+  }
+
+  private settle(outcome: number | SupervisorError): void {
+    if (this.isSettled) return;
+    this.isSettled = true;
+    clearTimeout(this.timer);
+    if (outcome instanceof SupervisorError) this.reject(outcome);
+    else this.resolve(outcome);
+  }
+}
+
+/**
+ * SupervisorProcess is a running supervisor as the agent watches it: how it ended, once it has, and
+ * its hold on the agent's event loop. A ChildProcess is one; so is what SupervisorLauncher starts.
+ */
+export interface SupervisorProcess {
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  /** unref lets the agent's process exit while the supervisor runs on. */
+  unref(): void;
+}
+
+/** LaunchedSupervisor is a running task started by a SupervisorLauncher. */
+export interface LaunchedSupervisor {
+  child: SupervisorProcess;
+  pid: number;
+  initPid: number;
+}
+
+/**
+ * SupervisorLauncher starts supervisors through one `muster-supervisor launcher` process (see
+ * supervisor.c), started on first use and again if it ends. The launcher is their parent: it
+ * relays their ready lines and exits, and reaps each only after this side has heard of its exit,
+ * so the pid the agent signals stays the supervisor's until the agent knows it ended.
+ *
+ * Where the launcher cannot run (a kernel without pidfds, Linux < 5.4) every start falls back to
+ * startSupervisor. If the launcher dies, starts under way fail, and the supervisors it had started
+ * run on: each is then watched by polling its pid and start time, as a reattached one is.
+ */
+export class SupervisorLauncher {
+  private readonly binary: string;
+  private process: ChildProcess | undefined;
+  /** Whether the running launcher said hello; false until then, and for good after it said it cannot run. */
+  private hello = false;
+  private unsupported = false;
+  private output = '';
+  private nextId = 1;
+  private readonly starts = new Map<string, LauncherStart>();
+  /** Starts under way and supervisors whose exit keeps the event loop alive (not unref'd). */
+  private holds = 0;
+  /** Requests written before the launcher said hello, kept to be started another way if it cannot run. */
+  private early: { start: LauncherStart; retry: () => void }[] = [];
+
+  constructor(binary = supervisorBinary()) {
+    this.binary = binary;
+  }
+
+  /**
+   * start starts the task as startSupervisor does (same spec, same outcomes), through the launcher.
+   * Throws INVALID_ARGUMENT for a spec or environment the supervisor would refuse.
+   */
+  async start(spec: SupervisorSpec, env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<LaunchedSupervisor> {
+    if (this.unsupported) return startSupervisor(spec, env, options);
+    const args = supervisorArgs(spec);
+    const environment = Object.entries(env).map(([k, v]) => {
+      if (k.includes('\0') || k.includes('=') || v.includes('\0')) invalid(`the environment variable ${k.slice(0, 64)} holds NUL or =`);
+      return `${k}=${v}`;
     });
-    ready.setEncoding('utf8');
-    ready.on('data', (chunk: string) => {
-      line += chunk;
-      const nl = line.indexOf('\n');
-      if (nl < 0) {
-        if (line.length > 4096) settle(new SupervisorError('the supervisor wrote an overlong ready line'));
+    const meta = createMetaDir(spec.sandbox);
+    const id = String(this.nextId++);
+    const start = new LauncherStart(id, this, options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    this.starts.set(id, start);
+    this.hold();
+    const request = frame(['run', id, path.join(meta, SUPERVISOR_LOG), this.binary, String(args.length + 1), this.binary, ...args, String(environment.length), ...environment]);
+    const launcher = this.launcher();
+    if (!this.hello) {
+      this.early.push({
+        start,
+        retry: () => {
+          this.starts.delete(id);
+          start.redirect(startSupervisor(spec, env, options));
+        },
+      });
+    }
+    launcher.stdin?.write(request);
+    return start.done;
+  }
+
+  /** close ends the launcher's stdin: it exits, and the supervisors it started run on. */
+  close(): void {
+    this.process?.stdin?.end();
+  }
+
+  /** hold and release count what keeps the launcher (and so the agent) referenced. */
+  hold(): void {
+    if (this.holds++ === 0) this.setRef(true);
+  }
+
+  release(): void {
+    if (--this.holds === 0) this.setRef(false);
+  }
+
+  /** reap tells the launcher that a supervisor's exit was heard: it may reap it now. */
+  reap(id: string): void {
+    this.process?.stdin?.write(frame(['reap', id]));
+  }
+
+  /** forget drops a start that nothing more will be heard of. */
+  forget(id: string): void {
+    this.starts.delete(id);
+  }
+
+  private setRef(on: boolean): void {
+    const p = this.process;
+    if (p === undefined) return;
+    for (const handle of [p, p.stdin, p.stdout] as ({ ref(): unknown; unref(): unknown } | null)[]) {
+      if (on) handle?.ref();
+      else handle?.unref();
+    }
+  }
+
+  private launcher(): ChildProcess {
+    if (this.process !== undefined) return this.process;
+    // Its own session: a Ctrl-C meant for the agent does not reach it (it ignores one anyway).
+    const p = spawn(this.binary, ['launcher'], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.process = p;
+    this.hello = false;
+    this.output = '';
+    p.stdout?.setEncoding('utf8');
+    p.stdout?.on('data', (chunk: string) => {
+      this.output += chunk;
+      let nl: number;
+      while ((nl = this.output.indexOf('\n')) >= 0) {
+        const line = this.output.slice(0, nl);
+        this.output = this.output.slice(nl + 1);
+        this.onLine(line);
+      }
+    });
+    p.stdin?.on('error', () => {
+      // The launcher is gone: its exit event tells the rest.
+    });
+    // 'close', not 'exit': it comes after the last of its stdout has been read.
+    p.once('error', () => this.onGone(p));
+    p.once('close', () => this.onGone(p));
+    if (this.holds === 0) this.setRef(false);
+    return p;
+  }
+
+  private onLine(line: string): void {
+    const [kind, id, ...rest] = line.split(' ');
+    if (kind === 'H') {
+      this.hello = true;
+      this.early = [];
+      return;
+    }
+    if (kind === 'N') {
+      // This kernel cannot: nothing was started, and no start goes through a launcher again.
+      this.unsupported = true;
+      return;
+    }
+    const start = id === undefined ? undefined : this.starts.get(id);
+    if (start === undefined) return;
+    if (kind === 'S') start.started(Number(rest[0]));
+    else if (kind === 'F') start.failed(rest.join(' '));
+    else if (kind === 'L') start.line(rest.join(' '));
+    else if (kind === 'C') start.closed();
+    else if (kind === 'X') start.exited(rest[0] === 'c' ? Number(rest[1]) : null, rest[0] === 's' ? (signalName(Number(rest[1])) as NodeJS.Signals) : null);
+  }
+
+  private onGone(p: ChildProcess): void {
+    if (this.process !== p) return;
+    this.process = undefined;
+    const early = this.early;
+    this.early = [];
+    if (!this.hello) {
+      // It ended before it took a request (it cannot run here, or it could not start at all):
+      // nothing was started, so each start goes the other way.
+      this.unsupported = true;
+      for (const e of early) e.retry();
+      return;
+    }
+    for (const start of [...this.starts.values()]) start.launcherGone();
+  }
+}
+
+/** frame encodes one launcher request: a 4-byte little-endian length, then NUL-terminated strings. */
+function frame(strings: string[]): Buffer {
+  const body = Buffer.from(`${strings.join('\0')}\0`, 'utf8');
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32LE(body.length, 0);
+  body.copy(out, 4);
+  return out;
+}
+
+/** How often a supervisor is looked at once its launcher is gone and no longer says when it ends. */
+const ORPHAN_POLL_MS = 250;
+
+/** LauncherStart is one supervisor started through the launcher: its start, then its life. */
+class LauncherStart extends EventEmitter implements SupervisorProcess {
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  readonly done: Promise<LaunchedSupervisor>;
+  private resolveDone: (s: LaunchedSupervisor) => void = () => undefined;
+  private rejectDone: (err: unknown) => void = () => undefined;
+  private readonly wait: ReadyWait;
+  private pid: number | undefined;
+  private startTime: string | undefined;
+  /** Set when the start was handed to startSupervisor: what the launcher says no longer matters. */
+  private redirected = false;
+  private held = true;
+  private ended = false;
+  /** The ready pipe gave its line or closed: no more word of it will come. */
+  private lineDone = false;
+
+  constructor(
+    readonly id: string,
+    private readonly launcher: SupervisorLauncher,
+    timeoutMs: number,
+  ) {
+    super();
+    this.done = new Promise<LaunchedSupervisor>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.wait = new ReadyWait(timeoutMs, () => {
+      if (this.pid !== undefined && !this.ended) killQuietly(this.pid, 'SIGUSR1');
+    });
+    this.wait.done.then(
+      (initPid) => {
+        if (this.redirected) return;
+        const pid = this.pid;
+        if (pid === undefined) {
+          this.rejectDone(new SupervisorError('the launcher gave no pid for the supervisor'));
+          return;
+        }
+        this.startTime = processStartTime(pid);
+        this.resolveDone({ child: this, pid, initPid });
+      },
+      (err: unknown) => {
+        if (!this.redirected) this.rejectDone(err);
+      },
+    );
+  }
+
+  /** redirect ends the start with what startSupervisor gives instead (the launcher could not run). */
+  redirect(other: Promise<StartedSupervisor>): void {
+    this.redirected = true;
+    this.ended = true;
+    this.lineDone = true;
+    this.wait.fail('started without the launcher'); // settles the wait and its timer; no one hears it
+    this.release();
+    other.then(this.resolveDone, this.rejectDone);
+  }
+
+  started(pid: number): void {
+    this.pid = pid;
+    // Too late: the start already failed (timed out), and no one will watch this task.
+    if (this.wait.settled) killQuietly(pid, 'SIGUSR1');
+  }
+
+  /** failed: the launcher could not start it; nothing runs. */
+  failed(why: string): void {
+    this.wait.fail(`cannot start the supervisor: ${why}`);
+    this.ended = true;
+    this.lineDone = true;
+    this.release();
+    this.launcher.forget(this.id);
+  }
+
+  line(text: string): void {
+    this.lineDone = true;
+    this.wait.line(text);
+    this.forgetIfDone();
+  }
+
+  closed(): void {
+    this.lineDone = true;
+    this.wait.closed();
+    this.forgetIfDone();
+  }
+
+  exited(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.exitCode = code;
+    this.signalCode = signal;
+    this.wait.exited(signal !== null ? `was killed by ${signal}` : `exited with status ${code ?? '?'}`);
+    this.emit('exit', code, signal);
+    // Heard, and told: the launcher may reap it now (and its pid be reused).
+    this.launcher.reap(this.id);
+    this.release();
+    this.forgetIfDone();
+  }
+
+  /** launcherGone: no more word will come. A start under way fails; a running supervisor is polled. */
+  launcherGone(): void {
+    this.launcher.forget(this.id);
+    if (this.ended) return;
+    if (!this.lineDone) {
+      this.wait.fail('the supervisor launcher ended before the task started');
+      if (this.pid !== undefined) killQuietly(this.pid, 'SIGUSR1');
+      this.ended = true;
+      this.release();
+      return;
+    }
+    const poll = (): void => {
+      if (this.pid !== undefined && this.startTime !== undefined && processStartTime(this.pid) === this.startTime) {
+        const timer = setTimeout(poll, ORPHAN_POLL_MS);
+        if (!this.held) timer.unref();
         return;
       }
-      const text = line.slice(0, nl);
-      const ok = /^ready (\d+)$/.exec(text);
-      if (ok !== null && child.pid !== undefined) {
-        settle({ child, pid: child.pid, initPid: Number(ok[1]) });
-      } else if (text.startsWith('error ')) {
-        settle(new SupervisorError(text.slice('error '.length)));
-      } else {
-        settle(new SupervisorError(`the supervisor wrote an unexpected ready line: ${text.slice(0, 200)}`));
-      }
-    });
-    ready.on('error', () => {
-      // A broken pipe ends like a closed one.
-    });
-    ready.on('close', () => {
-      readyClosed = true;
-      endedWithoutLine();
-    });
-  });
+      this.ended = true;
+      this.emit('exit', null, null);
+      this.release();
+    };
+    poll();
+  }
+
+  unref(): void {
+    this.release();
+  }
+
+  private forgetIfDone(): void {
+    if (this.ended && this.lineDone) this.launcher.forget(this.id);
+  }
+
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.launcher.release();
+  }
+}
+
+function killQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
 }
 
 /**

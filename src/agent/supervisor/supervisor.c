@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1172,7 +1173,8 @@ static const char *usage =
     "           [--mount-ns] [--grace-secs S] [--log-max-bytes N] [--log-max-files K] [--ready-fd FD]\n"
     "           --proc NAME CMD [--proc NAME CMD]...\n"
     "       muster-supervisor enter --target PID [--pid-ns] [--mount-ns] [--cgroup PATH]...\n"
-    "           [--user UID:GID[:G...]] [--cwd DIR] -- ARGV...\n";
+    "           [--user UID:GID[:G...]] [--cwd DIR] -- ARGV...\n"
+    "       muster-supervisor launcher   (requests on stdin; see the source)\n";
 
 // parse_run reads the options of `run`. It keeps going after a bad value where it can, so that a
 // --ready-fd anywhere on the line is known and the agent hears the error. Returns the first error.
@@ -1557,8 +1559,350 @@ static int cmd_enter(int argc, char **argv) {
   return WEXITSTATUS(status);
 }
 
+// ---------------------------------------------------------------------------------------------
+// launcher: starts supervisors for the agent, so that the agent never forks itself
+//
+// The agent is a Node process of a hundred MB or so; forking it to start a supervisor costs its
+// event loop 10-25 ms (the kernel copies its page tables before the exec), which bounds how many
+// tasks it can start a second and blocks everything else it does meanwhile. The agent starts one
+// launcher instead and asks it to start each supervisor: the launcher is small, so its fork is
+// cheap, and it runs beside the agent, not on its event loop. It is the supervisors' parent: it
+// relays each one's ready line and its end to the agent, and reaps it only once the agent has
+// heard of the end, so that until then its pid cannot be reused and a signal the agent sends by
+// pid reaches no other process. When the agent goes (its end of our stdin closes), the launcher
+// exits and leaves the supervisors running, as the agent's own children would have been.
+//
+// Requests, on stdin: a 4-byte little-endian length, then that many bytes of NUL-terminated
+// strings. "run" ID LOG BINARY N ARG... M ENV... starts BINARY with the N arguments ARG... (argv[0]
+// first) and the M strings ENV... as its environment, its stderr appended to the file LOG, its
+// ready line on fd 3. "reap" ID reaps a supervisor whose end was reported.
+// Replies, on stdout, a line each: "H" (ready), "S ID PID" (started), "F ID why" (not started),
+// "L ID text" (its ready line), "C ID" (its fd 3 closed without a line), "X ID c CODE" or
+// "X ID s SIGNAL" (it ended). A launcher that cannot watch its children with pidfds (Linux < 5.4)
+// says "N why" and exits: the agent then forks supervisors itself.
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#if !defined(SYS_pidfd_open) && defined(__NR_pidfd_open)
+#define SYS_pidfd_open __NR_pidfd_open
+#endif
+
+#define MAX_REQUEST (16 * 1024 * 1024)
+#define MAX_ID_LEN 20
+
+// One supervisor the launcher started: its pidfd is watched until it ends, its ready pipe until
+// it gives a line or closes. Its slot is free again once both are done and the agent said "reap".
+struct kid {
+  bool used;
+  char id[MAX_ID_LEN + 1];
+  pid_t pid;
+  int pidfd;  // -1 once reaped
+  int ready;  // -1 once closed
+  bool ended; // reported; waits for "reap"
+  char line[MSG_MAX + 64];
+  size_t len;
+};
+
+static struct kid *kids;
+static size_t nkids;
+static int epfd = -1;
+
+// reply writes one line to the agent; an agent that is gone ends the launcher.
+static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void reply(const char *fmt, ...) {
+  char line[MSG_MAX + 128];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  size_t len = (size_t)n < sizeof line - 1 ? (size_t)n : sizeof line - 2;
+  line[len++] = '\n';
+  if (!write_all(STDOUT_FILENO, line, len)) _exit(0);
+}
+
+static struct kid *kid_by_id(const char *id) {
+  for (size_t i = 0; i < nkids; i++) {
+    if (kids[i].used && strcmp(kids[i].id, id) == 0) return &kids[i];
+  }
+  return NULL;
+}
+
+// new_kid finds a free slot (growing the table) and returns its index.
+static size_t new_kid(void) {
+  for (size_t i = 0; i < nkids; i++) {
+    if (!kids[i].used) return i;
+  }
+  size_t n = nkids == 0 ? 64 : nkids * 2;
+  struct kid *more = realloc(kids, n * sizeof *kids);
+  if (more == NULL) {
+    diag("out of memory");
+    _exit(1);
+  }
+  memset(more + nkids, 0, (n - nkids) * sizeof *kids);
+  kids = more;
+  size_t at = nkids;
+  nkids = n;
+  return at;
+}
+
+static void free_if_done(struct kid *k) {
+  if (k->ready < 0 && k->pidfd < 0) k->used = false;
+}
+
+static void watch(int fd, size_t slot, int kind) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)slot << 1) | (uint64_t)kind};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) diag("epoll_ctl: %s", strerror(errno));
+}
+
+static void close_ready(struct kid *k) {
+  epoll_ctl(epfd, EPOLL_CTL_DEL, k->ready, NULL);
+  close(k->ready);
+  k->ready = -1;
+  free_if_done(k);
+}
+
+// next_string takes the NUL-terminated string at *at in [*at, end); NULL when there is none.
+static const char *next_string(const char **at, const char *end) {
+  const char *s = *at;
+  if (s >= end) return NULL;
+  const char *nul = memchr(s, '\0', (size_t)(end - s));
+  if (nul == NULL) return NULL;
+  *at = nul + 1;
+  return s;
+}
+
+static bool valid_id(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n > MAX_ID_LEN) return false;
+  for (const char *p = id; *p != '\0'; p++) {
+    if (*p < '0' || *p > '9') return false;
+  }
+  return true;
+}
+
+// launch_one starts one supervisor: "run" ID LOG BINARY N ARG... M ENV...
+static void launch_one(const char *at, const char *end) {
+  const char *id = next_string(&at, end);
+  if (id == NULL || !valid_id(id)) {
+    diag("a run request without a valid id");
+    return;
+  }
+  const char *log = next_string(&at, end);
+  const char *binary = next_string(&at, end);
+  const char *count = next_string(&at, end);
+  unsigned long long nargs = 0, nenv = 0;
+  if (log == NULL || binary == NULL || count == NULL || !parse_u64(count, 100000, &nargs) || nargs == 0) {
+    reply("F %s malformed request", id);
+    return;
+  }
+  char **argv = calloc(nargs + 1, sizeof *argv);
+  char **envp = NULL;
+  bool ok = argv != NULL;
+  for (unsigned long long i = 0; ok && i < nargs; i++) ok = (argv[i] = (char *)next_string(&at, end)) != NULL;
+  count = ok ? next_string(&at, end) : NULL;
+  ok = ok && count != NULL && parse_u64(count, 1000000, &nenv) && (envp = calloc(nenv + 1, sizeof *envp)) != NULL;
+  for (unsigned long long i = 0; ok && i < nenv; i++) ok = (envp[i] = (char *)next_string(&at, end)) != NULL;
+  if (!ok || kid_by_id(id) != NULL) {
+    reply("F %s malformed request", id);
+    free(argv);
+    free(envp);
+    return;
+  }
+  int rp[2];
+  if (pipe2(rp, O_CLOEXEC) != 0) {
+    reply("F %s pipe: %s", id, strerror(errno));
+    free(argv);
+    free(envp);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    // The supervisor gets what the agent's own spawn gave it: /dev/null in, out, its log as
+    // stderr, the ready pipe as fd 3, nothing else; default signals, none blocked.
+    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644);
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (logfd < 0 || nul < 0) {
+      dprintf(rp[1], "error cannot open %s: %s\n", log, strerror(errno));
+      _exit(127);
+    }
+    int hi_ready = fcntl(rp[1], F_DUPFD_CLOEXEC, 10);
+    int hi_log = fcntl(logfd, F_DUPFD_CLOEXEC, 10);
+    int hi_nul = fcntl(nul, F_DUPFD_CLOEXEC, 10);
+    if (hi_ready < 0 || hi_log < 0 || hi_nul < 0 || dup2(hi_nul, 0) < 0 || dup2(hi_nul, 1) < 0 || dup2(hi_log, 2) < 0 ||
+        dup2(hi_ready, 3) < 0) {
+      _exit(127);
+    }
+    close_from(4);
+    reset_signals();
+    execve(binary, argv, envp);
+    dprintf(3, "error cannot run %s: %s\n", binary, strerror(errno));
+    _exit(127);
+  }
+  int err = errno;
+  free(argv);
+  free(envp);
+  close(rp[1]);
+  if (pid < 0) {
+    close(rp[0]);
+    reply("F %s fork: %s", id, strerror(err));
+    return;
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    // Not watched, it must not run: nothing of the task has started that its cgroups do not hold.
+    err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(rp[0]);
+    reply("F %s pidfd_open: %s", id, strerror(err));
+    return;
+  }
+  fcntl(rp[0], F_SETFL, O_NONBLOCK);
+  size_t slot = new_kid();
+  struct kid *k = &kids[slot];
+  *k = (struct kid){.used = true, .pid = pid, .pidfd = pidfd, .ready = rp[0]};
+  snprintf(k->id, sizeof k->id, "%s", id);
+  watch(rp[0], slot, 0);
+  watch(pidfd, slot, 1);
+  reply("S %s %d", id, (int)pid);
+}
+
+static void reap_one(const char *at, const char *end) {
+  const char *id = next_string(&at, end);
+  struct kid *k = id == NULL ? NULL : kid_by_id(id);
+  if (k == NULL || !k->ended || k->pidfd < 0) {
+    diag("reap of a supervisor that has not ended: %.24s", id == NULL ? "?" : id);
+    return;
+  }
+  siginfo_t info;
+  while (waitid((idtype_t)P_PIDFD, (id_t)k->pidfd, &info, WEXITED) != 0 && errno == EINTR) {
+  }
+  close(k->pidfd);
+  k->pidfd = -1;
+  free_if_done(k);
+}
+
+static void on_ready(struct kid *k) {
+  for (;;) {
+    ssize_t n = read(k->ready, k->line + k->len, sizeof k->line - 1 - k->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n > 0) k->len += (size_t)n;
+    k->line[k->len] = '\0';
+    char *nl = memchr(k->line, '\n', k->len);
+    if (nl != NULL || k->len == sizeof k->line - 1) {
+      if (nl != NULL) *nl = '\0';
+      reply("L %s %s", k->id, k->line);
+      close_ready(k);
+      return;
+    }
+    if (n <= 0) {
+      reply("C %s", k->id);
+      close_ready(k);
+      return;
+    }
+  }
+}
+
+static void on_end(struct kid *k) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  if (waitid((idtype_t)P_PIDFD, (id_t)k->pidfd, &info, WEXITED | WNOWAIT | WNOHANG) != 0 || info.si_pid == 0) return;
+  epoll_ctl(epfd, EPOLL_CTL_DEL, k->pidfd, NULL);
+  k->ended = true;
+  if (info.si_code == CLD_EXITED) reply("X %s c %d", k->id, info.si_status);
+  else reply("X %s s %d", k->id, info.si_status);
+}
+
+static int cmd_launcher(void) {
+  role = "launcher";
+  // The agent decides when tasks stop: a Ctrl-C or hang-up meant for it must not end us.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  if (self < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "N pidfd_open: %s\n", strerror(errno));
+    ssize_t ignored = write(STDOUT_FILENO, why, strlen(why));
+    (void)ignored;
+    return 1;
+  }
+  close(self);
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    diag("epoll_create1: %s", strerror(errno));
+    return 1;
+  }
+  struct epoll_event in = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &in) != 0) {
+    diag("epoll_ctl stdin: %s", strerror(errno));
+    return 1;
+  }
+  reply("H");
+
+  size_t cap = 64 * 1024, len = 0;
+  char *buf = malloc(cap);
+  if (buf == NULL) return 1;
+  for (;;) {
+    struct epoll_event evs[64];
+    int n = epoll_wait(epfd, evs, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      diag("epoll_wait: %s", strerror(errno));
+      return 1;
+    }
+    for (int i = 0; i < n; i++) {
+      uint64_t tag = evs[i].data.u64;
+      if (tag == UINT64_MAX) {
+        if (len == cap) {
+          // Only a request longer than the buffer gets here: grow up to the largest one allowed.
+          size_t bigger = cap * 2;
+          char *more = cap < MAX_REQUEST + 4 ? realloc(buf, bigger) : NULL;
+          if (more == NULL) {
+            diag("a request longer than %d bytes", MAX_REQUEST);
+            return 1;
+          }
+          buf = more;
+          cap = bigger;
+        }
+        ssize_t got = read(STDIN_FILENO, buf + len, cap - len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return 0;  // the agent is gone: the supervisors run on
+        len += (size_t)got;
+        size_t off = 0;
+        while (len - off >= 4) {
+          const unsigned char *h = (const unsigned char *)buf + off;
+          size_t size = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 | (size_t)h[3] << 24;
+          if (size > MAX_REQUEST) {
+            diag("a request of %zu bytes", size);
+            return 1;
+          }
+          if (len - off - 4 < size) break;
+          const char *at = buf + off + 4, *end = at + size;
+          const char *verb = next_string(&at, end);
+          if (verb != NULL && strcmp(verb, "run") == 0) launch_one(at, end);
+          else if (verb != NULL && strcmp(verb, "reap") == 0) reap_one(at, end);
+          else diag("unknown request %.16s", verb == NULL ? "?" : verb);
+          off += 4 + size;
+        }
+        memmove(buf, buf + off, len - off);
+        len -= off;
+        continue;
+      }
+      struct kid *k = &kids[tag >> 1];
+      if (!k->used) continue;
+      if ((tag & 1) == 0 && k->ready >= 0) on_ready(k);
+      else if ((tag & 1) == 1 && !k->ended && k->pidfd >= 0) on_end(k);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2);
+  if (argc == 2 && strcmp(argv[1], "launcher") == 0) return cmd_launcher();
   if (argc >= 2 && strcmp(argv[1], "enter") == 0) return cmd_enter(argc - 2, argv + 2);
   fputs(usage, stderr);
   return 2;
