@@ -370,6 +370,31 @@ export function cpuSecs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/**
+ * descendantsCpuSecs is the CPU time of what a process started and reaped (cutime, cstime: its
+ * children, and theirs as each was reaped) plus that of its live children with what they reaped.
+ * The agent's supervisors and their tasks add up here whether the agent forks them itself or a
+ * launcher it started does.
+ */
+export function descendantsCpuSecs(pid: number): number {
+  let ticks = 0;
+  for (const name of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone
+    }
+    // After the command's ')': state, ppid, …; utime, stime, cutime, cstime are the 12th to 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number) as [number, number, number, number];
+    if (Number(name) === pid) ticks += cutime + cstime;
+    else if (Number(fields[1]) === pid) ticks += utime + stime + cutime + cstime;
+  }
+  return ticks / CLOCK_TICKS;
+}
+
 /** CLOCK_TICKS is USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux Node runs on. */
 const CLOCK_TICKS = 100;
 

@@ -11,19 +11,22 @@
 // the master logged it (`at`) and the agent stamped its updates (`timestamp`, same clock): queued
 // (job created → placed), placed → running on the agent, running → finished, finished on the agent →
 // logged by the master; and how much of the 16 slots' time was held by no task (placement gaps).
-// It reports each daemon's CPU per task. MUSTER_BENCH_CPU_PROF=DIR writes V8 CPU profiles of the
-// master and the agent of each workload into DIR. MUSTER_BENCH_SCALE=0.1 runs a tenth of each.
+// It reports the CPU per task of each daemon and of the tasks' processes (supervisors included), and
+// how many tasks a second the machine's CPUs would allow at that cost. MUSTER_BENCH_CPU_PROF=DIR
+// writes V8 CPU profiles of the master and the agent of each workload into DIR.
+// MUSTER_BENCH_SCALE=0.1 runs a tenth of each.
 // Goals (reported, never failed on): at least 120 tasks/s, sleep 1 within 5 % of the ideal.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MusterClient } from '../src/client/index.js';
 import type { EventView } from '../src/protocol/index.js';
-import { cpuSecs } from './agent.js';
+import { cpuSecs, descendantsCpuSecs } from './agent.js';
 import { benchScale } from './c1m.js';
 import { printTable, repoRoot } from './report.js';
 import { median, percentile, round } from './stats.js';
@@ -158,6 +161,10 @@ interface Outcome {
   ratioToIdeal?: number;
   masterCpuMsPerTask: number;
   agentCpuMsPerTask: number;
+  /** The supervisors and what they ran. */
+  tasksCpuMsPerTask: number;
+  /** cores × 1000 / (master + agent + tasks CPU ms per task): the most this machine's CPUs allow. */
+  cpuBoundTasksPerSec: number;
   /** Medians per task, ms. */
   queuedMs: number;
   placedToRunningMs: number;
@@ -238,6 +245,7 @@ async function runWorkload(w: Workload, label: string): Promise<Outcome> {
 
     const masterCpu0 = cpuSecs(master.pid);
     const agentCpu0 = cpuSecs(agent.pid);
+    const tasksCpu0 = descendantsCpuSecs(agent.pid);
     const wall0 = Date.now();
     const t0 = performance.now();
     let next = 0;
@@ -259,6 +267,9 @@ async function runWorkload(w: Workload, label: string): Promise<Outcome> {
     const timedOut = done.size < w.tasks;
     const masterCpu = cpuSecs(master.pid) - masterCpu0;
     const agentCpu = cpuSecs(agent.pid) - agentCpu0;
+    await sleep(300); // the last supervisors reaped
+    const tasksCpu = descendantsCpuSecs(agent.pid) - tasksCpu0;
+    const cpuMsPerTask = ((masterCpu + agentCpu + tasksCpu) * 1000) / w.tasks;
     // From the first submit to the master logging the last TASK_FINISHED, on the master's clock.
     const secs = ((timedOut ? Date.now() : lastLoggedAt) - wall0) / 1000;
 
@@ -279,6 +290,8 @@ async function runWorkload(w: Workload, label: string): Promise<Outcome> {
       ...(w.idealSecs === undefined ? {} : { idealSecs: w.idealSecs, ratioToIdeal: round(secs / w.idealSecs, 3) }),
       masterCpuMsPerTask: round((masterCpu * 1000) / w.tasks, 2),
       agentCpuMsPerTask: round((agentCpu * 1000) / w.tasks, 2),
+      tasksCpuMsPerTask: round((tasksCpu * 1000) / w.tasks, 2),
+      cpuBoundTasksPerSec: round((cpus().length * 1000) / cpuMsPerTask, 1),
       queuedMs: median(per((l) => l.launchedAt - (created.get(l.job) ?? Number.NaN))),
       placedToRunningMs: median(per((l) => (l.runningAt === undefined ? undefined : l.runningAt - l.launchedAt))),
       runningToFinishedMs: median(per((l) => (l.runningAt === undefined ? undefined : (l.finishedAt as number) - l.runningAt))),
@@ -307,8 +320,8 @@ export async function runChurnBench(): Promise<Record<string, unknown>> {
   }
   printTable(
     `churn: batch tasks through a real master and one agent of ${SLOTS} one-cpu slots (${process.getuid?.() === 0 ? 'isolation on' : 'not root: no isolation'}); goal ≥ ${GOAL_TASKS_PER_SEC} tasks/s, sleep 1 within 5 % of ideal`,
-    ['workload', 'tasks', 'submit s', 'total s', 'tasks/s', 'ratio to ideal', 'failed runs', 'master CPU ms/task', 'agent CPU ms/task'],
-    outcomes.map((o) => [o.workload, o.finished, o.submitSecs, o.secs, o.tasksPerSec, o.ratioToIdeal, o.failedRuns, o.masterCpuMsPerTask, o.agentCpuMsPerTask]),
+    ['workload', 'tasks', 'submit s', 'total s', 'tasks/s', 'ratio to ideal', 'failed runs', 'CPU ms/task: master', 'agent', 'tasks', `tasks/s ${cpus().length} CPUs allow`],
+    outcomes.map((o) => [o.workload, o.finished, o.submitSecs, o.secs, o.tasksPerSec, o.ratioToIdeal, o.failedRuns, o.masterCpuMsPerTask, o.agentCpuMsPerTask, o.tasksCpuMsPerTask, o.cpuBoundTasksPerSec]),
   );
   printTable(
     'a task\'s life, medians in ms: queued (job created → placed), placed → TASK_RUNNING on the agent, running → finished, finished → logged by the master; slot held (placed → logged), and the share of slot time no task held',
