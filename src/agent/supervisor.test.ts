@@ -316,6 +316,21 @@ describe('muster-supervisor', () => {
       );
     });
 
+    test('a launcher starts a few supervisors at a time and queues the rest', async (t) => {
+      if (!requireBinary(t)) return;
+      const one = new SupervisorLauncher(supervisorBinary(), { maxStarting: 1 });
+      launcher = one;
+      const sandboxes = Array.from({ length: 4 }, () => newSandbox());
+      const tasks = await Promise.all(
+        sandboxes.map((sandbox, i) => one.start({ sandbox, processes: [{ name: 'main', cmd: `echo ${i}` }], graceSecs: 1 }, baseEnv('queued'))),
+      );
+      for (const [i, task] of tasks.entries()) {
+        loosePids.push(task.pid);
+        assert.deepEqual(await ended(task.child), [0, null]);
+        assert.equal(output(sandboxes[i] as string), `${i}\n`);
+      }
+    });
+
     test('supervisors outlive their launcher, and their end is still heard', async (t) => {
       if (!requireBinary(t)) return;
       const task = await launch([{ name: 'main', cmd: 'while [ ! -e go ]; do sleep 0.05; done' }]);

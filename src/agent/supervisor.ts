@@ -389,14 +389,22 @@ export class SupervisorLauncher {
   private holds = 0;
   /** Requests written before the launcher said hello, kept to be started another way if it cannot run. */
   private early: { start: LauncherStart; retry: () => void }[] = [];
+  /** Starts sent and not over yet, and those waiting for one of them to end. */
+  private starting = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly maxStarting: number;
 
-  constructor(binary = supervisorBinary()) {
+  constructor(binary = supervisorBinary(), options: { maxStarting?: number } = {}) {
     this.binary = binary;
+    this.maxStarting = options.maxStarting ?? Math.max(4, 2 * os.availableParallelism());
   }
 
   /**
    * start starts the task as startSupervisor does (same spec, same outcomes), through the launcher.
-   * Throws INVALID_ARGUMENT for a spec or environment the supervisor would refuse.
+   * Throws INVALID_ARGUMENT for a spec or environment the supervisor would refuse. At most
+   * maxStarting supervisors are starting at once (the rest wait their turn, their timeout not yet
+   * running): a start is mostly CPU, and two thousand at once on a few cores would each take
+   * longer than a start may.
    */
   async start(spec: SupervisorSpec, env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<LaunchedSupervisor> {
     if (this.unsupported) return startSupervisor(spec, env, options);
@@ -407,22 +415,35 @@ export class SupervisorLauncher {
     });
     const meta = createMetaDir(spec.sandbox);
     const id = String(this.nextId++);
-    const start = new LauncherStart(id, this, options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-    this.starts.set(id, start);
+    const start = new LauncherStart(id, this);
     this.hold();
     const request = frame(['run', id, path.join(meta, SUPERVISOR_LOG), this.binary, String(args.length + 1), this.binary, ...args, String(environment.length), ...environment]);
-    const launcher = this.launcher();
-    if (!this.hello) {
-      this.early.push({
-        start,
-        retry: () => {
-          this.starts.delete(id);
-          start.redirect(startSupervisor(spec, env, options));
-        },
-      });
+    const timeoutMs = options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const send = (): void => {
+      if (this.unsupported) {
+        start.redirect(startSupervisor(spec, env, options));
+        return;
+      }
+      this.starts.set(id, start);
+      const launcher = this.launcher();
+      if (!this.hello) this.early.push({ start, retry: () => start.redirect(startSupervisor(spec, env, options)) });
+      launcher.stdin?.write(request);
+      start.begin(timeoutMs);
+    };
+    if (this.starting < this.maxStarting) {
+      this.starting++;
+      send();
+    } else {
+      this.waiting.push(send);
     }
-    launcher.stdin?.write(request);
     return start.done;
+  }
+
+  /** startEnded is told once per start when its start is over (it runs, or it failed): the next may go. */
+  startEnded(): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.starting--;
+    else next();
   }
 
   /** close ends the launcher's stdin: it exits, and the supervisors it started run on. */
@@ -515,7 +536,10 @@ export class SupervisorLauncher {
       // It ended before it took a request (it cannot run here, or it could not start at all):
       // nothing was started, so each start goes the other way.
       this.unsupported = true;
-      for (const e of early) e.retry();
+      for (const e of early) {
+        this.starts.delete(e.start.id);
+        e.retry();
+      }
       return;
     }
     for (const start of [...this.starts.values()]) start.launcherGone();
@@ -541,30 +565,35 @@ class LauncherStart extends EventEmitter implements SupervisorProcess {
   readonly done: Promise<LaunchedSupervisor>;
   private resolveDone: (s: LaunchedSupervisor) => void = () => undefined;
   private rejectDone: (err: unknown) => void = () => undefined;
-  private readonly wait: ReadyWait;
+  /** Made when the request is sent: the start's timeout runs from then. */
+  private wait: ReadyWait | undefined;
   private pid: number | undefined;
   private startTime: string | undefined;
   /** Set when the start was handed to startSupervisor: what the launcher says no longer matters. */
   private redirected = false;
   private held = true;
   private ended = false;
-  /** The ready pipe gave its line or closed: no more word of it will come. */
+  /** The ready pipe gave its line or closed (or the start failed): the start is over. */
   private lineDone = false;
 
   constructor(
     readonly id: string,
     private readonly launcher: SupervisorLauncher,
-    timeoutMs: number,
   ) {
     super();
     this.done = new Promise<LaunchedSupervisor>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
     });
-    this.wait = new ReadyWait(timeoutMs, () => {
+  }
+
+  /** begin: the request is sent. */
+  begin(timeoutMs: number): void {
+    const wait = new ReadyWait(timeoutMs, () => {
       if (this.pid !== undefined && !this.ended) killQuietly(this.pid, 'SIGUSR1');
     });
-    this.wait.done.then(
+    this.wait = wait;
+    wait.done.then(
       (initPid) => {
         if (this.redirected) return;
         const pid = this.pid;
@@ -585,8 +614,8 @@ class LauncherStart extends EventEmitter implements SupervisorProcess {
   redirect(other: Promise<StartedSupervisor>): void {
     this.redirected = true;
     this.ended = true;
-    this.lineDone = true;
-    this.wait.fail('started without the launcher'); // settles the wait and its timer; no one hears it
+    this.wait?.fail('started without the launcher'); // settles the wait and its timer; no one hears it
+    this.over();
     this.release();
     other.then(this.resolveDone, this.rejectDone);
   }
@@ -594,27 +623,27 @@ class LauncherStart extends EventEmitter implements SupervisorProcess {
   started(pid: number): void {
     this.pid = pid;
     // Too late: the start already failed (timed out), and no one will watch this task.
-    if (this.wait.settled) killQuietly(pid, 'SIGUSR1');
+    if (this.wait?.settled === true) killQuietly(pid, 'SIGUSR1');
   }
 
   /** failed: the launcher could not start it; nothing runs. */
   failed(why: string): void {
-    this.wait.fail(`cannot start the supervisor: ${why}`);
+    this.wait?.fail(`cannot start the supervisor: ${why}`);
     this.ended = true;
-    this.lineDone = true;
+    this.over();
     this.release();
     this.launcher.forget(this.id);
   }
 
   line(text: string): void {
-    this.lineDone = true;
-    this.wait.line(text);
+    this.over();
+    this.wait?.line(text);
     this.forgetIfDone();
   }
 
   closed(): void {
-    this.lineDone = true;
-    this.wait.closed();
+    this.over();
+    this.wait?.closed();
     this.forgetIfDone();
   }
 
@@ -623,7 +652,7 @@ class LauncherStart extends EventEmitter implements SupervisorProcess {
     this.ended = true;
     this.exitCode = code;
     this.signalCode = signal;
-    this.wait.exited(signal !== null ? `was killed by ${signal}` : `exited with status ${code ?? '?'}`);
+    this.wait?.exited(signal !== null ? `was killed by ${signal}` : `exited with status ${code ?? '?'}`);
     this.emit('exit', code, signal);
     // Heard, and told: the launcher may reap it now (and its pid be reused).
     this.launcher.reap(this.id);
@@ -636,9 +665,10 @@ class LauncherStart extends EventEmitter implements SupervisorProcess {
     this.launcher.forget(this.id);
     if (this.ended) return;
     if (!this.lineDone) {
-      this.wait.fail('the supervisor launcher ended before the task started');
+      this.wait?.fail('the supervisor launcher ended before the task started');
       if (this.pid !== undefined) killQuietly(this.pid, 'SIGUSR1');
       this.ended = true;
+      this.over();
       this.release();
       return;
     }
@@ -657,6 +687,13 @@ class LauncherStart extends EventEmitter implements SupervisorProcess {
 
   unref(): void {
     this.release();
+  }
+
+  /** over: the start is over, once: the launcher may send the next. */
+  private over(): void {
+    if (this.lineDone) return;
+    this.lineDone = true;
+    this.launcher.startEnded();
   }
 
   private forgetIfDone(): void {
