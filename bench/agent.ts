@@ -214,16 +214,29 @@ function pssKiB(pid: number): number {
  */
 function supervisorsPssKiB(dir: string): number {
   let total = 0;
-  for (const name of readdirSafe('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const pid of supervisorsOf(dir)) {
     try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
-      if (argv[0]?.endsWith('muster-supervisor') === true && argv.some((a) => a.startsWith(dir))) total += pssKiB(Number(name));
+      total += pssKiB(pid);
     } catch {
       // gone
     }
   }
   return total;
+}
+
+/** supervisorsOf lists the supervisors (and their inits) of tasks whose sandboxes lie under dir. */
+function supervisorsOf(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
+      if (argv[0]?.endsWith('muster-supervisor') === true && argv[1] === 'run' && argv.some((a) => a.startsWith(dir))) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
 
 function readdirSafe(dir: string): string[] {
@@ -317,9 +330,10 @@ export async function startBenchAgent(master: BenchMaster, options: BenchAgentOp
 
 /**
  * stopBenchAgent stops the agent as its operator would (SIGUSR1: every task killed through it), waits
- * up to timeoutMs, kills what is left of its process group, and removes its work dir.
+ * up to timeoutMs, kills what is left of its process group and any supervisor of its tasks still
+ * running (they are in sessions of their own), and removes its work dir.
  */
-export async function stopBenchAgent(agent: BenchAgent, timeoutMs = 30_000): Promise<void> {
+export async function stopBenchAgent(agent: BenchAgent, timeoutMs = 60_000): Promise<void> {
   const { child } = agent;
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((r) => child.once('exit', r));
@@ -333,7 +347,29 @@ export async function stopBenchAgent(agent: BenchAgent, timeoutMs = 30_000): Pro
       // gone
     }
   }
+  await killStraySupervisors(agent.dir);
   rmSync(agent.dir, { recursive: true, force: true });
+}
+
+/**
+ * killStraySupervisors ends the supervisors of tasks under dir that an agent left running (it was
+ * killed, or did not stop in time): SIGUSR1 (each kills its task), then SIGKILL for any left.
+ */
+export async function killStraySupervisors(dir: string): Promise<void> {
+  const strays = supervisorsOf(dir);
+  if (strays.length === 0) return;
+  console.log(`killing ${strays.length} task supervisor(s) left running in ${dir}`);
+  for (const pid of strays) signal(pid, 'SIGUSR1');
+  await sleep(3000);
+  for (const pid of supervisorsOf(dir)) signal(pid, 'SIGKILL');
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone
+  }
 }
 
 /** LoopSecond is one second of the agent's event loop as loopwatch wrote it: the longest gap and block, in ms. */

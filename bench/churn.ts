@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MusterClient } from '../src/client/index.js';
 import type { EventView } from '../src/protocol/index.js';
-import { cpuSecs, descendantsCpuSecs } from './agent.js';
+import { cpuSecs, descendantsCpuSecs, killStraySupervisors } from './agent.js';
 import { benchScale } from './c1m.js';
 import { printTable, repoRoot } from './report.js';
 import { median, percentile, round } from './stats.js';
@@ -306,6 +306,7 @@ async function runWorkload(w: Workload, label: string): Promise<Outcome> {
     // The agent kills what is left through its supervisors; the master keeps nothing running.
     await agent.stop('SIGUSR1', 60_000);
     await master.stop('SIGTERM', 30_000);
+    await killStraySupervisors(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }
