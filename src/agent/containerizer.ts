@@ -13,7 +13,6 @@
 // then, after the grace period, SIGUSR1 (it SIGKILLs them all). If even that does not end the
 // supervisor, the agent kills the task's cgroup and the supervisor itself.
 
-import type { ChildProcess } from 'node:child_process';
 import { lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TaskReason } from '../core/index.js';
@@ -35,9 +34,10 @@ import {
   META_DIR,
   readExitFile,
   signalName,
-  startSupervisor,
+  SupervisorLauncher,
   supervisorBinary,
   type SupervisorExit,
+  type SupervisorProcess,
 } from './supervisor.js';
 
 /** LaunchSpec is what a containerizer needs to start a task whose sandbox already exists. */
@@ -136,7 +136,7 @@ interface Container {
   isolation: IsolationRecord;
   supervisor: SupervisorRecord | undefined;
   /** Set when this agent spawned the supervisor: its exit event ends the task at once. */
-  child: ChildProcess | undefined;
+  child: SupervisorProcess | undefined;
   killing: boolean;
   /** When the pending SIGUSR1 is due (ms since epoch), to let a shorter grace period win. */
   killDeadline: number;
@@ -168,10 +168,13 @@ const POLL_MS = 250;
 export class ProcessContainerizer implements Containerizer {
   private readonly containers = new Map<string, Container>();
   private readonly binary: string;
+  /** Starts supervisors without forking the agent (see SupervisorLauncher). */
+  private readonly launcher: SupervisorLauncher;
 
   constructor(private readonly options: ProcessContainerizerOptions) {
     // Resolve the binary now: a missing build fails the agent's start, not its first launch.
     this.binary = supervisorBinary();
+    this.launcher = new SupervisorLauncher(this.binary);
   }
 
   async launch(spec: LaunchSpec): Promise<void> {
@@ -194,7 +197,7 @@ export class ProcessContainerizer implements Containerizer {
       // to look for the supervisor in.
       const checkpoint: TaskCheckpoint = { task, sandbox, isolation, launchedAt: Date.now() };
       writeCheckpoint(workDir, checkpoint);
-      const started = await startSupervisor(
+      const started = await this.launcher.start(
         {
           sandbox,
           processes: task.processes,
@@ -305,6 +308,8 @@ export class ProcessContainerizer implements Containerizer {
       clearTimeout(container.pollTimer);
       container.child?.unref();
     }
+    // The launcher exits; the supervisors it started run on, for the next agent to reattach.
+    this.launcher.close();
   }
 
   /**
