@@ -21,7 +21,11 @@ const cc = process.env.CC || 'cc';
 const tmp = `${output}.tmp-${process.pid}`;
 mkdirSync(dirname(output), { recursive: true });
 const flags = ['-O2', '-Wall', '-Wextra', '-Werror', '-std=gnu11', '-o', tmp, relative(root, source)];
-const result = spawnSync(cc, flags, { cwd: root, stdio: 'inherit' });
+// Linked statically where the C library allows it: every task starts one supervisor, and a static
+// one skips the dynamic loader (about a fifth of a task's start-up CPU here). It needs nothing of
+// NSS. Where static linking is not possible (no libc.a), it is linked as usual.
+let result = spawnSync(cc, ['-static', ...flags], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+if (result.error === undefined && result.status !== 0) result = spawnSync(cc, flags, { cwd: root, stdio: 'inherit' });
 if (result.error !== undefined) {
   rmSync(tmp, { force: true });
   if (result.error.code === 'ENOENT') {
