@@ -36,6 +36,8 @@ export interface LinkOptions {
 }
 
 const MAX_REDIRECTS = 5;
+/** How many stream events the agent handles in one turn of its event loop (see subscribeAt). */
+const EVENTS_PER_TURN = 64;
 /** How long a master has to answer a SUBSCRIBE with its first event. */
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
 /** How long one UPDATE or HEARTBEAT call may take. */
@@ -307,6 +309,33 @@ export class MasterLink {
           return;
         }
         const decoder = new RecordIODecoder();
+        // Events are handled EVENTS_PER_TURN at a time, in order, with a turn of the event loop
+        // between: a burst of a thousand LAUNCHes must not hold the loop that heartbeats need.
+        // The stream is paused while a backlog waits, so that the master's side buffers it.
+        const inbox: unknown[] = [];
+        let next = 0;
+        let draining = false;
+        const drain = (): void => {
+          draining = false;
+          for (let n = 0; n < EVENTS_PER_TURN && next < inbox.length; n++) {
+            if (settled) {
+              inbox.length = 0;
+              next = 0;
+              return;
+            }
+            const event = inbox[next++];
+            this.seen++;
+            this.dispatch(event);
+          }
+          if (next < inbox.length) {
+            draining = true;
+            setImmediate(drain);
+            return;
+          }
+          inbox.length = 0;
+          next = 0;
+          res.resume();
+        };
         res.on('data', (chunk: Buffer) => {
           let events: unknown[];
           try {
@@ -333,10 +362,11 @@ export class MasterLink {
               this.onSubscribed(target, sub);
             } else {
               this.armWatchdog(this.heartbeatMs() * 3, 'no event from the master for 3 heartbeat intervals');
-              this.seen++;
-              this.dispatch(event);
+              inbox.push(event);
             }
           }
+          if (inbox.length - next > EVENTS_PER_TURN) res.pause();
+          if (!draining && next < inbox.length) drain();
         });
         res.on('end', () => finish(new Error('the master ended the stream')));
         res.on('close', () => finish(new Error('the stream closed')));

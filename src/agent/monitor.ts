@@ -29,6 +29,9 @@ export interface MonitorOptions {
 }
 
 /** ResourceMonitor runs the usage and disk passes until stop(). */
+/** How many tasks a usage pass measures between two turns of the event loop. */
+const TASKS_PER_TURN = 128;
+
 export class ResourceMonitor {
   private readonly latest = new Map<string, TaskUsage>();
   private readonly diskBytes = new Map<string, number>();
@@ -54,13 +57,18 @@ export class ResourceMonitor {
     return [...this.latest.values()];
   }
 
-  /** usagePass measures cpu and memory now; exported through the class for tests and the bench. */
-  usagePass(): TaskUsage[] {
+  /**
+   * usagePass measures cpu and memory now, TASKS_PER_TURN tasks to a turn of the event loop: an
+   * agent running thousands of tasks reads several files of each, and its heartbeats must not wait.
+   */
+  async usagePass(): Promise<TaskUsage[]> {
     const { containerizer, running, limit } = this.options;
     const now = Date.now();
     const tasks = running();
     const live = new Set<string>();
+    let n = 0;
     for (const task of tasks) {
+      if (++n % TASKS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const id = task.taskId;
       live.add(id);
       const oom = containerizer.memoryLimitation(id);
@@ -103,8 +111,8 @@ export class ResourceMonitor {
     if (this.stopped) return;
     this.usageTimer = setTimeout(() => {
       // Sent even with no task running: the report also carries the ports other programs hold.
-      this.options
-        .report(this.usagePass())
+      this.usagePass()
+        .then((usage) => this.options.report(usage))
         .catch((err: unknown) => this.options.logger.debug('cannot report usage to the master', { error: err }))
         .finally(() => this.scheduleUsage());
     }, this.options.usageIntervalSecs * 1000);
