@@ -190,6 +190,9 @@ export class UpdateLog {
   private dirty = false;
   /** Directories whose new entries (this log's file, the task's directory) flush() must make durable first. */
   private dirsToSync: string[];
+  /** Flushes under way, and descriptors let go meanwhile (a compaction's old file, close()): closed once none runs. */
+  private flushes = 0;
+  private readonly retired: number[] = [];
 
   private constructor(
     readonly file: string,
@@ -297,7 +300,7 @@ export class UpdateLog {
       throw err;
     }
     // The new file's descriptor carries on: after the rename it is the log.
-    closeSync(oldFd);
+    this.retire(oldFd);
     this.fd = fd;
     this.size = body.length;
     this.lines = records.length;
@@ -312,13 +315,24 @@ export class UpdateLog {
   async flush(): Promise<void> {
     const fd = this.openFd();
     const dirs = this.dirsToSync.splice(0);
+    this.flushes++;
     try {
-      for (const d of dirs) await syncDirAsync(d);
-    } catch (err) {
-      this.dirsToSync.unshift(...dirs);
-      throw err;
+      try {
+        for (const d of dirs) await syncDirAsync(d);
+      } catch (err) {
+        this.dirsToSync.unshift(...dirs);
+        throw err;
+      }
+      await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
+    } finally {
+      if (--this.flushes === 0) for (const old of this.retired.splice(0)) closeSync(old);
     }
-    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
+  }
+
+  /** retire closes a descriptor, or, while a flush may still use it, once the flushes are over. */
+  private retire(fd: number): void {
+    if (this.flushes > 0) this.retired.push(fd);
+    else closeSync(fd);
   }
 
   /** close releases the file descriptor; later appends throw. */
@@ -326,7 +340,7 @@ export class UpdateLog {
     if (this.fd === undefined) return;
     const fd = this.fd;
     this.fd = undefined;
-    closeSync(fd);
+    this.retire(fd);
   }
 
   private openFd(): number {

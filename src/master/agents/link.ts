@@ -51,6 +51,12 @@ class LaunchPacer {
   readonly outstanding = new Map<string, number>();
   /** Launches not sent yet, oldest first. */
   readonly queue = new Map<string, TaskInfo>();
+  /** Launches decided and in the state, whose append is not durable yet: queued once it is (see expect). */
+  readonly expected = new Set<string>();
+
+  get idle(): boolean {
+    return this.queue.size === 0 && this.outstanding.size === 0 && this.expected.size === 0;
+  }
 }
 
 /** Default reconcile interval: how often each agent reports what it holds (see reconcileAgent). */
@@ -156,6 +162,11 @@ export class AgentLinks {
   readonly reconcileStats = { reconciliations: 0, missing: 0, state: 0, unwanted: 0 };
   /** A replacement of unreachable instances is being appended: the tick does not start another. */
   private replacing = false;
+  /**
+   * Agents whose SUBSCRIBE is being registered: no LAUNCH goes out on their old stream meanwhile
+   * (the registration counted it unsent), and the timer does not take their silence for absence.
+   */
+  private readonly subscribing = new Set<string>();
 
   constructor(
     private readonly log: EventLog,
@@ -207,13 +218,36 @@ export class AgentLinks {
    * meanwhile is dropped from the queue (its KILL goes out; the agent answers it as unknown).
    */
   launch(agentId: string, task: TaskInfo): void {
+    const pacer = this.pacerOf(agentId);
+    pacer.expected.delete(task.taskId);
+    pacer.queue.set(task.taskId, task);
+    this.flushLaunches(agentId);
+  }
+
+  /**
+   * expect is told of launches as soon as they are decided (the state has them, STAGING), before
+   * their append is durable and launch() is called: a reconciliation or a SUBSCRIBE meanwhile must
+   * count them on their way, not lost. unexpect undoes it for an append that failed.
+   */
+  expect(tasks: readonly { agentId: string; taskId: string }[]): void {
+    for (const t of tasks) this.pacerOf(t.agentId).expected.add(t.taskId);
+  }
+
+  unexpect(tasks: readonly { agentId: string; taskId: string }[]): void {
+    for (const t of tasks) {
+      const pacer = this.pacers.get(t.agentId);
+      pacer?.expected.delete(t.taskId);
+      if (pacer?.idle === true) this.pacers.delete(t.agentId);
+    }
+  }
+
+  private pacerOf(agentId: string): LaunchPacer {
     let pacer = this.pacers.get(agentId);
     if (pacer === undefined) {
       pacer = new LaunchPacer();
       this.pacers.set(agentId, pacer);
     }
-    pacer.queue.set(task.taskId, task);
-    this.flushLaunches(agentId);
+    return pacer;
   }
 
   /** queuedLaunches: how many LAUNCHes wait for their agents' windows (for /metrics). */
@@ -226,7 +260,7 @@ export class AgentLinks {
   private flushLaunches(agentId: string): void {
     const pacer = this.pacers.get(agentId);
     const conn = this.connections.get(agentId);
-    if (pacer === undefined || conn === undefined || conn.closed) return;
+    if (pacer === undefined || conn === undefined || conn.closed || this.subscribing.has(agentId)) return;
     const state = this.log.state;
     for (const [taskId, info] of pacer.queue) {
       if (pacer.outstanding.size >= pacer.window) break;
@@ -239,7 +273,7 @@ export class AgentLinks {
       }
       pacer.outstanding.set(taskId, conn.seq);
     }
-    if (pacer.queue.size === 0 && pacer.outstanding.size === 0) this.pacers.delete(agentId);
+    if (pacer.idle) this.pacers.delete(agentId);
   }
 
   /** confirmLaunch: the agent reported the task running, or ended: its place in the window frees, and the window grows. */
@@ -254,7 +288,7 @@ export class AgentLinks {
   private inFlight(agentId: string, taskId: string, seen: number): boolean {
     const pacer = this.pacers.get(agentId);
     if (pacer === undefined) return false;
-    if (pacer.queue.has(taskId)) return true;
+    if (pacer.queue.has(taskId) || pacer.expected.has(taskId)) return true;
     const at = pacer.outstanding.get(taskId);
     return at !== undefined && at > seen;
   }
@@ -445,9 +479,21 @@ export class AgentLinks {
     // A credential to issue, should the agent be joining now: only its hash can reach the log.
     const secret = this.options.authenticate === true ? `mac_${randomBytes(32).toString('base64url')}` : undefined;
     const access = secret === undefined ? undefined : { bearerHash, fresh: { secret, hash: hashSecret(secret) } };
-    // LAUNCHes still queued for the agent were never sent: not having them is no loss.
-    const unsent = new Set(info.agentId === undefined ? [] : this.pacers.get(info.agentId)?.queue.keys() ?? []);
-    const { agentId, kills, credential } = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported, access, unsent));
+    // LAUNCHes still queued for the agent (or decided, on their way to the queue) were never sent:
+    // not having them is no loss. Until the new stream is in place, none goes out on the old one.
+    const pacer = info.agentId === undefined ? undefined : this.pacers.get(info.agentId);
+    const unsent = new Set([...(pacer?.queue.keys() ?? []), ...(pacer?.expected ?? [])]);
+    if (info.agentId !== undefined) {
+      this.subscribing.add(info.agentId);
+      this.lastSeen.set(info.agentId, this.log.now());
+    }
+    let registered: Awaited<ReturnType<typeof registerAgent>['result']>;
+    try {
+      registered = await this.log.submit((state, now) => registerAgent(state, now, described, resources, reported, access, unsent));
+    } finally {
+      if (info.agentId !== undefined) this.subscribing.delete(info.agentId);
+    }
+    const { agentId, kills, credential } = registered;
     if (apiToken === undefined) this.apiTokens.delete(agentId);
     else this.apiTokens.set(agentId, apiToken);
     if (tls === true) this.tlsAgents.add(agentId);
@@ -494,10 +540,10 @@ export class AgentLinks {
     }
     this.sendOwedKills(agentId);
     // A new stream: what was outstanding on the old one was reconciled above; the window starts again.
-    const pacer = this.pacers.get(agentId);
-    if (pacer !== undefined) {
-      pacer.outstanding.clear();
-      pacer.window = INITIAL_LAUNCH_WINDOW;
+    const paced = this.pacers.get(agentId);
+    if (paced !== undefined) {
+      paced.outstanding.clear();
+      paced.window = INITIAL_LAUNCH_WINDOW;
       this.flushLaunches(agentId);
     }
   }
@@ -520,6 +566,16 @@ export class AgentLinks {
       this.send(agentId, { type: 'KILL', kill: { taskId: k.taskId, gracePeriodSecs: k.grace, reason: 'REASON_RECONCILIATION' } });
     }
     for (const t of report.tasks) if (t.state === 'TASK_RUNNING' || isTerminal(t.state)) this.confirmLaunch(agentId, t.taskId);
+    // A launch the master has given up on (lost, killed) holds no place in the window any more.
+    const pacer = this.pacers.get(agentId);
+    if (pacer !== undefined) {
+      const state = this.log.state;
+      for (const taskId of pacer.outstanding.keys()) {
+        const task = state.tasks.get(taskId);
+        if (task === undefined || isTerminal(task.state) || task.kill !== undefined) pacer.outstanding.delete(taskId);
+      }
+      this.flushLaunches(agentId);
+    }
   }
 
   /** update records a status update once and acknowledges it (again, for a retry) after it is durable. */
@@ -564,7 +620,7 @@ export class AgentLinks {
     const now = this.log.now();
     const timeoutMs = this.options.agentTimeoutSecs * 1000;
     for (const agent of this.log.state.agents.values()) {
-      if (!agent.reachable) continue;
+      if (!agent.reachable || this.subscribing.has(agent.agentId)) continue;
       const last = this.lastSeen.get(agent.agentId) ?? this.startedAt;
       if (now - last <= timeoutMs) continue;
       const silentSecs = Math.round((now - last) / 1000);
@@ -574,7 +630,7 @@ export class AgentLinks {
       this.stopping.delete(agent.agentId);
       this.changed(undefined);
       this.log
-        .submit((state, at) => markUnreachable(state, at, agent.agentId, `agent ${agent.hostname} has not been heard from for ${silentSecs}s`, last))
+        .submit((state, at) => markUnreachable(state, at, agent.agentId, `agent ${agent.hostname} has not been heard from for ${silentSecs}s`))
         .catch((e: unknown) => this.options.logger.error('cannot mark agent unreachable', { error: String(e) }));
     }
     this.replaceDue(now);

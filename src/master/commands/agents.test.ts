@@ -57,9 +57,9 @@ void test('registerAgent: a new agent gets an id; one back without a task loses 
 
 void test('registerAgent takes back a task of an unreachable spell that its agent still runs', () => {
   const s = cell();
-  apply(s, markUnreachable(s, 20, 'a1', 'silent', 19).events[0] as Event);
+  apply(s, markUnreachable(s, 20, 'a1', 'silent').events[0] as Event);
   assert.equal(s.tasks.get('t0')?.state, 'TASK_UNREACHABLE');
-  assert.deepEqual(markUnreachable(s, 21, 'a1', 'silent', 19).events, [], 'marked once');
+  assert.deepEqual(markUnreachable(s, 21, 'a1', 'silent').events, [], 'marked once');
   const back = registerAgent(s, 22, info('a1'), res('cpus:4;mem:4096'), [{ taskId: 't0', state: 'TASK_RUNNING' }]);
   const statuses = back.events.flatMap((e) => (e.type === 'TaskStatusUpdated' ? [[e.status.taskId, e.status.state, e.status.reason]] : []));
   assert.deepEqual(statuses.find((x) => x[0] === 't0'), ['t0', 'TASK_RUNNING', 'REASON_RECONCILIATION']);

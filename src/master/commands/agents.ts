@@ -99,15 +99,18 @@ export function registerAgent(
     const task = state.tasks.get(taskId);
     if (task === undefined || isTerminal(task.state)) continue;
     // A task whose LAUNCH has not gone out yet is as good as staging there: it goes out next.
-    const there = reportedIds.get(taskId) ?? (unsent.has(taskId) ? 'TASK_STAGING' : undefined);
+    const neverSent = !reportedIds.has(taskId) && unsent.has(taskId);
+    const there = reportedIds.get(taskId) ?? (neverSent ? 'TASK_STAGING' : undefined);
     if (there === undefined) {
       events.push(masterStatus(state, now, taskId, 'TASK_LOST', 'REASON_AGENT_RESTARTED', `agent ${info.hostname} came back without this task`, true));
     } else if (task.state === 'TASK_UNREACHABLE' && !isTerminal(there)) {
       // Back to what the master last knew from the agent: updates it has not acknowledged follow.
       // (A terminal one is on its way as an update; it decides then.)
       const back = task.reachableState === undefined || task.reachableState === 'TASK_UNREACHABLE' ? there : task.reachableState;
-      events.push(masterStatus(state, now, taskId, back, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`));
-      decided.add(taskId);
+      const event = masterStatus(state, now, taskId, back, 'REASON_RECONCILIATION', `agent ${info.hostname} is reachable again`, false, neverSent);
+      events.push(event);
+      // Taken back, or the surplus copy (owed its KILL): decided here. Any other is killed below if unwanted.
+      if (event.type === 'TaskStatusUpdated' && event.returned !== undefined) decided.add(taskId);
     }
   }
   const kills: { taskId: string; grace: number }[] = [];
@@ -155,13 +158,12 @@ export function recordStatus(state: CellState, now: number, agentId: string, sta
 }
 
 /**
- * markUnreachable records that an agent has been silent past the agent timeout since silentSince
- * (once: not again while it is unreachable). An agent that registered again after silentSince is
- * not silent: it came back between the timer's look and this decision.
+ * markUnreachable records that an agent has been silent past the agent timeout (once: not again
+ * while it is unreachable). The agent link does not ask for an agent whose SUBSCRIBE it is
+ * registering: its silence is over.
  */
-export function markUnreachable(state: CellState, now: number, agentId: string, message: string, silentSince: number): Decision<boolean> {
-  const agent = state.agents.get(agentId);
-  if (agent?.reachable !== true || (agent.lastRegisteredAt ?? agent.registeredAt) > silentSince) return { events: [], result: false };
+export function markUnreachable(state: CellState, now: number, agentId: string, message: string): Decision<boolean> {
+  if (state.agents.get(agentId)?.reachable !== true) return { events: [], result: false };
   return { events: [unreachableEvent(state, now, agentId, message)], result: true };
 }
 
@@ -173,8 +175,8 @@ export function replaceUnreachable(state: CellState, now: number): Decision<numb
 }
 
 /** masterStatus is a status the master makes for a task of an agent (guess: TASK_LOST for a task the agent does not report). */
-export function masterStatus(state: CellState, now: number, taskId: string, to: TaskStatus['state'], reason: TaskReason, message: string, guess = false): Event {
-  return statusEvent(state, now, { taskId, state: to, reason, message, uuid: randomUUID(), timestamp: now }, { guess });
+export function masterStatus(state: CellState, now: number, taskId: string, to: TaskStatus['state'], reason: TaskReason, message: string, guess = false, neverSent = false): Event {
+  return statusEvent(state, now, { taskId, state: to, reason, message, uuid: randomUUID(), timestamp: now }, { guess, neverSent });
 }
 
 /** Divergences counts what a reconciliation found the master and an agent disagreeing on. */

@@ -11,9 +11,14 @@ import { instanceOutcome, replaceDueAt, returnedCopy, statusOutcome, waitsForAge
  * task replaced while its agent was away, which copy survives. guess: the master made the status
  * up (TASK_LOST for a task its agent did not report); its agent's real end replaces it later.
  */
-export function statusEvent(state: CellState, at: number, status: StatusRecord, options: { guess?: boolean } = {}): Event {
+export function statusEvent(state: CellState, at: number, status: StatusRecord, options: { guess?: boolean; neverSent?: boolean } = {}): Event {
   const task = state.tasks.get(status.taskId);
-  const returned = task === undefined || options.guess === true ? undefined : returnedCopy(state, task, status.state);
+  let returned = task === undefined || options.guess === true ? undefined : returnedCopy(state, task, status.state);
+  // A copy whose LAUNCH never went out has done nothing: it never wins over a launched replacement.
+  if (returned === 'reclaim' && options.neverSent === true && task !== undefined) {
+    const inst = state.jobs.get(task.job)?.instances[task.instance];
+    if (inst?.taskId !== task.taskId) returned = 'surplus';
+  }
   let outcome = statusOutcome(state, status, at);
   // A batch copy that succeeded while replaced is taken back and counted: its instance is done.
   if (returned === 'reclaim' && isTerminal(status.state)) outcome = { state: 'FINISHED' };

@@ -47,9 +47,9 @@ function cell(overrides: Partial<JobSpecInput> = {}, instances = 1): CellState {
   return s;
 }
 
-/** silence marks a1 unreachable at `at` (silent since at-1). */
+/** silence marks a1 unreachable at `at`. */
 function silence(s: CellState, at: number): Event {
-  const d = markUnreachable(s, at, 'a1', 'silent', at - 1);
+  const d = markUnreachable(s, at, 'a1', 'silent');
   assert.equal(d.result, true);
   fold(s, d.events);
   return d.events[0] as Event;
@@ -187,13 +187,6 @@ void test("the master's guess gives way to the agent's word: TASK_LOST for an un
   assert.equal(s.tasks.get('t0')?.state, 'TASK_FINISHED');
 });
 
-void test('an agent that re-registered after the silence was measured is not marked unreachable', () => {
-  const s = cell();
-  fold(s, registerAgent(s, 5_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [{ taskId: 't0', state: 'TASK_RUNNING' }]).events);
-  assert.deepEqual(markUnreachable(s, 6_000, 'a1', 'silent', 4_000).events, [], 'it registered at 5 s, after the silence began at 4 s');
-  assert.equal(markUnreachable(s, 6_000, 'a1', 'silent', 5_500).result, true);
-});
-
 void test('reconciliation heals what the agent settled and the master lacks, loses what the agent does not hold, and kills what no one wants', () => {
   const s = cell({}, 3);
   fold(s, [{ type: 'TaskStatusUpdated', at: 4, status: status('t2', 'TASK_STARTING', 's2', 4) }]);
@@ -241,4 +234,53 @@ void test('a task whose LAUNCH never went out while its agent was away is stagin
   relaunch(svc, 11_000, 'r0');
   fold(svc, registerAgent(svc, 20_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [], undefined, new Set(['q0'])).events);
   assert.equal(svc.tasks.get('q0')?.kill?.reason, 'REASON_RECONCILIATION', 'replaced meanwhile: it is not sent, and ends');
+});
+
+void test('an unsent copy never wins over a launched replacement, whatever killOnReturn says', () => {
+  const s = cell({ unreachable: { replaceAfterSecs: 0, killOnReturn: false } });
+  fold(s, [{ type: 'TasksLaunched', at: 4, tasks: [{ taskId: 'q0', job: JOB, instance: 0, agentId: 'a1', resources: res('cpus:0.1;mem:16'), ports: {} }] }]);
+  silence(s, 10_000);
+  relaunch(s, 11_000, 'r0');
+  fold(s, registerAgent(s, 20_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [], undefined, new Set(['q0'])).events);
+  assert.equal(s.jobs.get(JOB)?.instances[0]?.taskId, 'r0', 'the replacement, which ran, is kept');
+  assert.equal(s.tasks.get('q0')?.kill?.reason, 'REASON_RECONCILIATION');
+  assert.equal(s.tasks.get('r0')?.kill, undefined);
+});
+
+void test("an external framework's task: a correction of the master's guess releases nothing twice; one back after its framework left is killed", () => {
+  const s = emptyState();
+  const fw = { frameworkId: 'f1', name: 'fw', user: 'root', roles: ['test'], failoverTimeoutSecs: 60, checkpoint: false, capabilities: [] };
+  const ftask = (taskId: string) => ({
+    taskId,
+    job: 'test/framework/f1',
+    instance: 0,
+    frameworkId: 'f1',
+    agentId: 'a1',
+    resources: res('cpus:1;mem:64'),
+    ports: {},
+    launch: { name: taskId, externalId: taskId, cmd: 'true', env: {}, killGraceSecs: 3 },
+  });
+  fold(s, [
+    { type: 'AgentRegistered', at: 0, agent: { agentId: 'a1', hostname: 'h1', address: '10.0.0.1', port: 5051, resources: res('cpus:4;mem:4096'), attributes: {}, version: 't' } },
+    { type: 'FrameworkRegistered', at: 1, framework: fw },
+    { type: 'TasksLaunched', at: 2, tasks: [ftask('x0'), ftask('x1')] },
+  ]);
+  assert.equal(s.frameworks.get('f1')?.used?.cpusMilli, 2000);
+  // The agent comes back without x0: guessed lost; x1 it still runs.
+  fold(s, registerAgent(s, 5_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [{ taskId: 'x1', state: 'TASK_RUNNING' }]).events);
+  assert.equal(s.tasks.get('x0')?.state, 'TASK_LOST');
+  assert.equal(s.frameworks.get('f1')?.used?.cpusMilli, 1000);
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 1000);
+  // Its real end arrives before the framework acknowledged the guess.
+  assert.equal(record(s, 'a1', status('x0', 'TASK_FINISHED', 'f'), 6_000).outcome, 'recorded');
+  assert.equal(s.tasks.get('x0')?.state, 'TASK_FINISHED');
+  assert.equal(s.frameworks.get('f1')?.used?.cpusMilli, 1000, 'released once');
+  assert.equal(s.agents.get('a1')?.used.cpusMilli, 1000, 'released once');
+
+  // x1's agent goes silent; its framework is torn down meanwhile; the agent comes back with it.
+  silence(s, 10_000);
+  fold(s, [{ type: 'FrameworkRemoved', at: 11_000, frameworkId: 'f1', message: 'torn down' }]);
+  const back = registerAgent(s, 20_000, info('a1', 'h1'), res('cpus:4;mem:4096'), [{ taskId: 'x1', state: 'TASK_RUNNING' }]);
+  fold(s, back.events);
+  assert.ok(s.killing.has('x1') || back.result.kills.some((k) => k.taskId === 'x1'), 'the task nobody wants any more is killed');
 });

@@ -80,7 +80,7 @@ export class ExternalFrameworks implements ExternalOffers {
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: Pick<AgentLinks, 'send' | 'launch'>,
+    private readonly links: Pick<AgentLinks, 'send' | 'launch'> & Partial<Pick<AgentLinks, 'expect' | 'unexpect'>>,
     private readonly options: ExternalFrameworksOptions,
   ) {
     this.book = options.book;
@@ -316,7 +316,17 @@ export class ExternalFrameworks implements ExternalOffers {
       const l = launches.find((x) => x.task.taskId === r.taskId);
       this.sendStatus(frameworkId, { taskId: l?.task.launch?.externalId ?? r.taskId, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: r.reason, source: 'SOURCE_MASTER' });
     }
-    const committed = await this.log.submit((s, at) => launchFrameworkTasks(s, at, accepted.map((l) => l.task)));
+    const appended = this.log.submit((s, at) => launchFrameworkTasks(s, at, accepted.map((l) => l.task)));
+    // Decided and applied already: on their way from here (see AgentLinks.expect).
+    const expected = accepted.map((l) => ({ agentId: l.task.agentId, taskId: l.task.taskId }));
+    this.links.expect?.(expected);
+    let committed: Awaited<typeof appended>;
+    try {
+      committed = await appended;
+    } catch (err) {
+      this.links.unexpect?.(expected);
+      throw err;
+    }
     for (const t of committed) {
       const info = taskInfoOf(state, t);
       if (info !== undefined) this.links.launch(t.agentId, info);

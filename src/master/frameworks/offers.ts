@@ -28,7 +28,7 @@ import type { AgentLinks } from '../agents/index.js';
 import { checkOffers, launchEvents, type AcceptRequest } from '../commands/launch.js';
 import { agentsTouchedBy, freeOf, sameResources } from '../jobs/input.js';
 import type { EventLog } from '../eventlog.js';
-import type { AgentRecord, CellState } from '../state/index.js';
+import type { AgentRecord, CellState, LaunchedTask } from '../state/index.js';
 import type { BookedOffer, OfferBook } from './book.js';
 import type { AcceptOutcome, ExternalOffers, InProcessFramework } from './types.js';
 
@@ -74,7 +74,7 @@ export class OfferCycle {
 
   constructor(
     private readonly log: EventLog,
-    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf' | 'send' | 'launch'>,
+    private readonly links: Pick<AgentLinks, 'isOfferable' | 'busyPortsOf' | 'send' | 'launch'> & Partial<Pick<AgentLinks, 'expect' | 'unexpect'>>,
     private readonly frameworks: readonly InProcessFramework[],
     private readonly options: {
       masterId: string;
@@ -425,17 +425,29 @@ function hasScalar(r: Resources): boolean {
  */
 export async function commitAnswer(
   log: EventLog,
-  links: Pick<AgentLinks, 'launch'>,
+  links: Pick<AgentLinks, 'launch'> & Partial<Pick<AgentLinks, 'expect' | 'unexpect'>>,
   logger: Logger,
   f: InProcessFramework,
   book: OfferBook,
   answer: AcceptRequest,
 ): Promise<AcceptOutcome> {
   const { accepted, refused } = checkOffers(f.frameworkId, answer.launches, (agentId) => book.offeredOn(agentId));
-  const committed = await log.submit((s, at) => {
+  let decided: readonly LaunchedTask[] = [];
+  const appended = log.submit((s, at) => {
     const d = launchEvents(s, at, { launches: accepted, preemptions: answer.preemptions, reclaimed: answer.reclaimed });
+    decided = d.launched;
     return { events: d.events, result: d };
   });
+  // The state has the tasks now (submit decides and applies at once): they are on their way from
+  // here, not only once the append is durable (see AgentLinks.expect).
+  links.expect?.(decided);
+  let committed: Awaited<typeof appended>;
+  try {
+    committed = await appended;
+  } catch (err) {
+    links.unexpect?.(decided);
+    throw err;
+  }
   // An offer is used once: what is left of the agent is offered again at the next pass.
   const now = log.now();
   for (const t of committed.launched) {

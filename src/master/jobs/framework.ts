@@ -25,7 +25,7 @@ import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 export const MUSTER_FRAMEWORK_ID = 'muster';
 
 /** FrameworkLinks is what the job scheduler needs of the agent links (a stub in tests). */
-export type FrameworkLinks = Pick<AgentLinks, 'send' | 'launch' | 'isOfferable' | 'busyPortsOf' | 'slackOf' | 'hasUsage'>;
+export type FrameworkLinks = Pick<AgentLinks, 'send' | 'launch' | 'isOfferable' | 'busyPortsOf' | 'slackOf' | 'hasUsage'> & Partial<Pick<AgentLinks, 'expect' | 'unexpect'>>;
 
 export interface MusterFrameworkOptions {
   readonly logger: Logger;

@@ -18,9 +18,9 @@ export function apply(state: CellState, event: Event): void {
       const a = event.agent;
       const known = state.agents.get(a.agentId);
       if (known === undefined) {
-        state.agents.set(a.agentId, { ...a, registeredAt: event.at, lastRegisteredAt: event.at, reachable: true, used: EMPTY, taskIds: new Set() });
+        state.agents.set(a.agentId, { ...a, registeredAt: event.at, reachable: true, used: EMPTY, taskIds: new Set() });
       } else {
-        Object.assign(known, a, { reachable: true, lastRegisteredAt: event.at });
+        Object.assign(known, a, { reachable: true });
       }
       return;
     }
@@ -361,6 +361,9 @@ function updateStatus(state: CellState, event: Extract<Event, { type: 'TaskStatu
   if (task === undefined) return;
   // An ended task moves no more, except that its agent's word replaces the master's guess.
   if (isTerminal(task.state) && !(event.corrects === true && task.guessed === true)) return;
+  // A correction of the master's guess ends a task that had ended already: what its end released
+  // (the agent's hold, the framework's share) is not released again.
+  const wasTerminal = isTerminal(task.state);
   const wasUnreachable = task.state === 'TASK_UNREACHABLE';
   task.state = s.state;
   task.lastUuid = s.uuid;
@@ -394,7 +397,7 @@ function updateStatus(state: CellState, event: Extract<Event, { type: 'TaskStatu
     if (task.frameworkId !== undefined) {
       // Kept until its framework acknowledges the end (or is gone).
       if (framework === undefined) state.tasks.delete(task.taskId);
-      else framework.used = subtract(framework.used ?? EMPTY, task.resources);
+      else if (!wasTerminal) framework.used = subtract(framework.used ?? EMPTY, task.resources);
       return;
     }
     if (!state.jobs.has(task.job)) {

@@ -9,8 +9,6 @@ export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
   /** False from AgentUnreachable until the agent registers again. */
   reachable: boolean;
-  /** When it last registered (first time or again): a silence measured from before then is stale. */
-  lastRegisteredAt?: number;
   /**
    * What its non-terminal tasks hold, kept by apply() so a scheduling pass need not add it up.
    * Revocable tasks count here only with their disk, ports and GPUs: their cpus and mem are in
