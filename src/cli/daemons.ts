@@ -40,6 +40,7 @@ interface MasterFlags extends SchedulingFlags {
   advertiseUrl?: string;
   offerTimeout?: number;
   reconcileInterval?: number;
+  jobRetention?: number;
   insecureNoAuth?: boolean;
   allowedHost?: string[];
   tlsCert?: string;
@@ -218,6 +219,7 @@ export function addDaemonCommands(program: Command): void {
       .option('--offer-timeout <secs>', "rescind an external framework's offer left unanswered this long (default: never, as Mesos)", flags.seconds)
       .option('--reconcile-interval <secs>', 'how often each agent reports what it holds, so that any divergence is found and healed (default 30)', flags.seconds)
       .option('--heartbeat <secs>', 'interval of heartbeats on each agent stream (default 2)', flags.seconds)
+      .option('--job-retention <secs>', 'keep ended jobs (killed, finished, failed) and ended updates this long for job list --all and update list, then prune them (default 86400: a day)', flags.seconds)
       .option('--leader-ttl <secs>', 'HA masters: the leader lease TTL in whole seconds; a dead leader is replaced within about this long (default 2)', flags.positiveInt(600))
       .option('--advertise-url <url>', 'HA masters: the URL other masters send clients and agents to (default http://HOST:PORT)')
       .option('--insecure-no-auth', 'run open: no tokens, every call may do everything (the log, cell status and the status page say so)')
@@ -260,6 +262,7 @@ Examples:
       if (opts.agentTimeout !== undefined) options.agentTimeoutSecs = opts.agentTimeout;
       if (opts.offerTimeout !== undefined) options.offerTimeoutSecs = opts.offerTimeout;
       if (opts.reconcileInterval !== undefined) options.reconcileIntervalSecs = opts.reconcileInterval;
+      if (opts.jobRetention !== undefined) options.jobRetentionSecs = opts.jobRetention;
       if (opts.heartbeat !== undefined) options.heartbeatSecs = opts.heartbeat;
       if (opts.leaderTtl !== undefined) options.leaderTtlSecs = opts.leaderTtl;
       if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;

@@ -198,6 +198,89 @@ const constraintValue = withoutControls(z.string().min(1).max(256), false)
     }
   });
 
+/** A count of instances, or a percentage of the job's ("25%"). */
+const countOrPercent = (field: string) =>
+  z.union([
+    z.number().int(`${field} must be a whole number or a percentage like "25%"`).min(1, `${field} must be at least 1`).max(LIMITS.instances),
+    z.string().regex(/^(100|[1-9][0-9]?)%$/, `${field} must be a whole number or a percentage from 1% to 100%, like "25%"`),
+  ]);
+
+/**
+ * updateSchema is a job's `update:` block: how an update (or a rolling restart) replaces its
+ * instances, and the disruption budget every planned change (updates, restarts, host drains,
+ * preemption) keeps to. Aurora's UpdateConfig, with Nomad's progress deadline and canaries; see
+ * updateSettings for the defaults that depend on the job.
+ */
+const updateSchema = z.strictObject({
+  /** Instances per batch, or batches of varying size ([1, 5, "25%"]: the last repeats). */
+  batchSize: z.union([countOrPercent('batchSize'), z.array(countOrPercent('batchSize')).min(1, 'batchSize needs at least one size').max(32)]).default(1),
+  /** batch: a batch starts once the one before has finished; queue: keep batchSize instances in flight. */
+  strategy: z.enum(['batch', 'queue'], { error: 'strategy must be batch or queue' }).default('batch'),
+  /** How long a new task must run (and be healthy, where the job has a health check) to count as updated. */
+  watchSecs: z.number().min(0).max(LIMITS.healthSecs).default(30),
+  /** Failed runs an instance's new task may have before the instance counts as failed. */
+  maxPerInstanceFailures: z.number().int().min(0).max(LIMITS.maxTaskFailures).default(0),
+  /** Failed instances the update tolerates; one more fails it (and rolls it back). */
+  maxFailedInstances: z.number().int().min(0).max(LIMITS.instances).default(0),
+  rollbackOnFailure: z.boolean({ error: 'rollbackOnFailure must be true or false' }).default(true),
+  /** An instance whose new task is not running and healthy this long after it was replaced has failed. */
+  progressDeadlineSecs: z.number().min(1).max(LIMITS.backoffSecs).default(600),
+  /** Instances that may be down at once for a planned reason (default: the first batch's size). */
+  maxUnavailable: countOrPercent('maxUnavailable').optional(),
+  /** Instances updated first; the update then waits for `update promote` (or autoPromoteSecs of health). */
+  canary: z
+    .union([
+      z.number().int().min(0).max(LIMITS.instances),
+      z.strictObject({ count: z.number().int().min(1).max(LIMITS.instances), autoPromoteSecs: z.number().min(0).max(LIMITS.backoffSecs).optional() }),
+    ])
+    .default(0),
+});
+
+/** UpdateSettings is a job's update block resolved for an instance count: every size a number. */
+export interface UpdateSettings {
+  batchSizes: number[];
+  strategy: 'batch' | 'queue';
+  watchSecs: number;
+  maxPerInstanceFailures: number;
+  maxFailedInstances: number;
+  rollbackOnFailure: boolean;
+  progressDeadlineSecs: number;
+  maxUnavailable: number;
+  canary: number;
+  autoPromoteSecs?: number;
+}
+
+/** ofCount resolves a count or percentage of `instances` (a percentage rounds down, but is never below 1). */
+function ofCount(v: number | string, instances: number): number {
+  if (typeof v === 'number') return v;
+  return Math.max(1, Math.floor((Number(v.slice(0, -1)) * instances) / 100));
+}
+
+/**
+ * updateSettings resolves a job's update block against its instance count. Specs stored before
+ * the block grew have only batchSize: the rest take the defaults. maxUnavailable defaults to the
+ * first batch's size, so that a job that says nothing is changed one batch at a time by everything.
+ */
+export function updateSettings(spec: { instances: number; update?: Partial<z.output<typeof updateSchema>> | undefined }, instances = spec.instances): UpdateSettings {
+  const u = spec.update ?? {};
+  const sizes = Array.isArray(u.batchSize) ? u.batchSize : [u.batchSize ?? 1];
+  const batchSizes = sizes.map((v) => ofCount(v, Math.max(1, instances)));
+  const canary = u.canary === undefined ? 0 : typeof u.canary === 'number' ? u.canary : u.canary.count;
+  const autoPromoteSecs = typeof u.canary === 'object' ? u.canary.autoPromoteSecs : undefined;
+  return {
+    batchSizes,
+    strategy: u.strategy ?? 'batch',
+    watchSecs: u.watchSecs ?? 30,
+    maxPerInstanceFailures: u.maxPerInstanceFailures ?? 0,
+    maxFailedInstances: u.maxFailedInstances ?? 0,
+    rollbackOnFailure: u.rollbackOnFailure ?? true,
+    progressDeadlineSecs: u.progressDeadlineSecs ?? 600,
+    maxUnavailable: u.maxUnavailable === undefined ? (batchSizes[0] ?? 1) : ofCount(u.maxUnavailable, Math.max(1, instances)),
+    canary,
+    ...(autoPromoteSecs === undefined ? {} : { autoPromoteSecs }),
+  };
+}
+
 export const jobSpecSchema = z
   .strictObject({
     job: z.string({ error: 'job is required: role/env/name, e.g. web/prod/hello' }),
@@ -232,7 +315,6 @@ export const jobSpecSchema = z
     constraints: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'an attribute name'), constraintValue).default({}),
     /** The failure domain instances spread over: an agent attribute, or "host" (each agent its own domain). */
     spreadBy: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'spreadBy is an attribute name, e.g. host or rack').default('host'),
-    /** How changes roll out: batchSize instances at a time (host drains move instances in such batches too). */
     /** What becomes of an instance whose agent goes silent (see UnreachablePolicy); defaults by kind. */
     unreachable: z
       .strictObject({
@@ -240,9 +322,8 @@ export const jobSpecSchema = z
         killOnReturn: z.boolean({ error: 'killOnReturn must be true or false' }).optional(),
       })
       .optional(),
-    update: z
-      .strictObject({ batchSize: z.number().int('batchSize must be a whole number').min(1).max(LIMITS.instances).default(1) })
-      .default({ batchSize: 1 }),
+    /** How changes roll out (updates, restarts, drains): see updateSettings. */
+    update: updateSchema.prefault({}),
   })
   .superRefine((spec, ctx) => {
     try {

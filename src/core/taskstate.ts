@@ -63,6 +63,10 @@ export const TASK_REASONS = [
   'REASON_AGENT_DRAINING',
   /** Its framework was torn down, or stayed away past its failover timeout. */
   'REASON_FRAMEWORK_REMOVED',
+  /** Replaced by an update (or rolling restart): its instance runs again with the update's config. */
+  'REASON_INSTANCE_UPDATED',
+  /** Its instance was removed by an update or a scale-down. */
+  'REASON_INSTANCE_REMOVED',
 ] as const;
 
 export type TaskReason = (typeof TASK_REASONS)[number];

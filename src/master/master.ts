@@ -25,6 +25,8 @@ import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addJobRoutes, taskRoleOf } from './http/jobs.js';
+import { addUpdateRoutes } from './http/updates.js';
+import { startUpdateController, type UpdateController } from './jobs/updater.js';
 import { addLeaderRoutes, answerAsStandby, type Leadership } from './http/leader.js';
 import { MasterMetrics } from './http/metrics.js';
 import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
@@ -71,8 +73,12 @@ interface Acting {
   readonly cycle: OfferCycle;
   readonly externals: ExternalFrameworks;
   readonly drain: DrainController;
+  readonly updater: UpdateController;
   readonly stopKillHook: () => void;
 }
+
+/** How long ended jobs and updates are kept by default (--job-retention). */
+const DEFAULT_JOB_RETENTION_SECS = 86_400;
 
 /** MAX_LEADER_TTL_SECS: LeaderElection's own bound; a longer lease would make failover pointless anyway. */
 const MAX_LEADER_TTL_SECS = 600;
@@ -172,13 +178,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       links.sendOwedKills();
     });
     const drain = startDrainController(log, logger.child('drain'));
+    const updater = startUpdateController(log, logger.child('update'), { retentionSecs: opts.jobRetentionSecs ?? DEFAULT_JOB_RETENTION_SECS });
     bootstrap();
-    return { links, framework, cycle, externals, drain, stopKillHook };
+    return { links, framework, cycle, externals, drain, updater, stopKillHook };
   };
   const stopActing = (): void => {
     if (acting === undefined) return;
     acting.stopKillHook();
     acting.drain.close();
+    acting.updater.close();
     acting.cycle.close();
     acting.externals.close();
     acting.links.close();
@@ -244,6 +252,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   });
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
   addJobRoutes(router, { log, view });
+  addUpdateRoutes(router, log);
   addQuotaRoutes(router, { log });
   addSnapshotRoutes(router, { log });
   addHostRoutes(router, { log });

@@ -20,6 +20,8 @@ export interface MasterOptions {
   offerTimeoutSecs?: number;
   /** How often each agent reports what it holds, for the master to find and heal any divergence (default 30). */
   reconcileIntervalSecs?: number;
+  /** Ended jobs and updates are kept this long, then pruned (default 86400). */
+  jobRetentionSecs?: number;
   /** Interval of heartbeats the master sends on each agent stream (and asks agents to send). */
   heartbeatSecs: number;
   /** A snapshot is taken every this many events, and the log is truncated behind it. */

@@ -71,6 +71,7 @@ function instanceView(ctx: ViewContext, job: JobRecord, inst: InstanceRecord): I
   if (task !== undefined) v.task = taskView(ctx, task);
   const replaceAt = task === undefined ? undefined : replaceDueAt(ctx.state, task);
   if (replaceAt !== undefined) v.replaceAt = replaceAt;
+  v.version = instanceVersion(job, inst, task);
   if (inst.state === 'PENDING') {
     const p = pendingInstanceView(ctx, job, inst);
     v.notBefore = inst.notBefore;
@@ -78,6 +79,12 @@ function instanceView(ctx: ViewContext, job: JobRecord, inst: InstanceRecord): I
     if (p.why !== undefined) v.why = p.why;
   }
   return v;
+}
+
+/** instanceVersion: the config version an instance runs: its live task's, or the one it will run next. */
+export function instanceVersion(job: JobRecord, inst: InstanceRecord, task: TaskRecord | undefined): number {
+  if (inst.state === 'ACTIVE' && task !== undefined) return task.version ?? 1;
+  return inst.version ?? job.version ?? 1;
 }
 
 /** pendingInstanceView says why a pending instance is not running: its backoff, or the scheduler's answer. */
@@ -125,8 +132,12 @@ export function jobSummary(ctx: ViewContext, job: JobRecord): JobSummary {
     instanceCount: job.instances.length,
     taskStates,
     createdAt: job.createdAt,
+    version: job.version ?? 1,
   };
   if (job.endedAt !== undefined) v.endedAt = job.endedAt;
+  if (job.endReason !== undefined) v.endReason = job.endReason;
+  const u = job.activeUpdate === undefined ? undefined : ctx.state.updates.get(job.activeUpdate);
+  if (u !== undefined) v.update = { id: u.id, status: u.status, kind: u.kind };
   return v;
 }
 

@@ -3,7 +3,8 @@
 
 import type { JobKind, JobSpec, ResourcesView, TaskReason, TaskState, Tier } from '../core/index.js';
 
-export type JobState = 'ACTIVE' | 'KILLING' | 'FINISHED' | 'FAILED';
+/** KILLED: killed and every task ended; kept (with FINISHED and FAILED) for the master's --job-retention, then pruned. */
+export type JobState = 'ACTIVE' | 'KILLING' | 'FINISHED' | 'FAILED' | 'KILLED';
 export type InstanceState = 'PENDING' | 'ACTIVE' | 'FINISHED' | 'FAILED' | 'KILLED';
 export type AgentState = 'CONNECTED' | 'DISCONNECTED' | 'UNREACHABLE';
 
@@ -63,6 +64,8 @@ export interface InstanceView {
   replaceAt?: number;
   /** When pending and the last scheduling pass could not place it: the whole answer, filter by filter. */
   why?: WhyPendingView;
+  /** The job config version it runs (or will run, when pending); absent from older masters. */
+  version?: number;
 }
 
 /**
@@ -107,6 +110,12 @@ export interface JobSummary {
   taskStates: Partial<Record<TaskState | 'PENDING', number>>;
   createdAt: number;
   endedAt?: number;
+  /** Why it ended (killed by whom, which instance failed). */
+  endReason?: string;
+  /** The version of its config (spec); absent from older masters. */
+  version?: number;
+  /** Its active update: id and status. */
+  update?: { id: string; status: string; kind: string };
 }
 
 export interface JobView extends JobSummary {
@@ -244,6 +253,8 @@ export interface RestartRequest {
 export interface JobInstancesAnswer {
   job: string;
   instances: number[];
+  /** A restart of a service is a rolling restart: the update that carries it out (see muster update status). */
+  update?: string;
 }
 
 /**

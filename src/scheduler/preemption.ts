@@ -163,9 +163,16 @@ export interface Choice {
  * victimsOn picks the cheapest victims among running that make the class fit on an agent with
  * free, at most max of them; undefined when none will do or when it fits without any.
  */
-export function victimsOn(cls: TaskClass, free: AgentFree, running: readonly RunningTask[], options: { readonly taken: ReadonlySet<string>; readonly max: number }): Choice | undefined {
+export function victimsOn(
+  cls: TaskClass,
+  free: AgentFree,
+  running: readonly RunningTask[],
+  options: { readonly taken: ReadonlySet<string>; readonly max: number; readonly disrupted?: ReadonlyMap<string, number> },
+): Choice | undefined {
   if (options.max <= 0 || fitsResources(cls, free)) return undefined;
-  const candidates = running.filter((r) => !r.killing && !options.taken.has(r.taskId) && isLower(r, cls)).sort(byCheapness);
+  // A job whose disruption budget is spent (counting victims this pass took already) gives none.
+  const mayDisrupt = (r: RunningTask): boolean => r.disruptable === undefined || r.disruptable - (options.disrupted?.get(r.job) ?? 0) > 0;
+  const candidates = running.filter((r) => !r.killing && !options.taken.has(r.taskId) && isLower(r, cls) && mayDisrupt(r)).sort(byCheapness);
   let f = free;
   const chosen: RunningTask[] = [];
   let tier = 0;
@@ -224,6 +231,7 @@ export function preempt(input: PreemptInput): Preemption[] {
   let budget = input.budget;
   if (budget <= 0) return out;
   const taken = new Set<string>();
+  const disrupted = new Map<string, number>();
   const runningCache = new Map<string, readonly RunningTask[]>();
   const hopeless = new Set<TaskClass>();
   const runningOn = (agentId: string): readonly RunningTask[] => {
@@ -245,7 +253,7 @@ export function preempt(input: PreemptInput): Preemption[] {
       if (staticReject(cls, agent) !== undefined || limitReject(cls, agent, input.counts) !== undefined) continue;
       const running = runningOn(agent.agentId);
       if (running.length === 0) continue;
-      const c = victimsOn(cls, input.free[i] as AgentFree, running, { taken, max: budget });
+      const c = victimsOn(cls, input.free[i] as AgentFree, running, { taken, max: budget, disrupted });
       if (c !== undefined && (best === undefined || cheaper(c.cost, best.cost))) {
         best = c;
         bestAt = i;
@@ -256,7 +264,10 @@ export function preempt(input: PreemptInput): Preemption[] {
       continue;
     }
     const agent = input.agents[bestAt] as AgentSlot;
-    for (const v of best.victims) taken.add(v.taskId);
+    for (const v of best.victims) {
+      taken.add(v.taskId);
+      if (v.disruptable !== undefined) disrupted.set(v.job, (disrupted.get(v.job) ?? 0) + 1);
+    }
     budget -= best.victims.length;
     input.free[bestAt] = withTask(best.free, cls);
     // The task will land there: a second task of its job must see the limit taken.

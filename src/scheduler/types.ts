@@ -98,6 +98,11 @@ export interface RunningTask {
   readonly gpus: readonly GpuShare[];
   /** It is already being killed: not a victim, and what it holds frees up soon. */
   readonly killing: boolean;
+  /**
+   * How many more of its job's instances may be taken down now (its job's disruption budget,
+   * maxUnavailable less those down already); absent: no limit. Preemption takes no more than that.
+   */
+  readonly disruptable?: number;
 }
 
 /** ScoreWeights weigh the parts of an agent's score (all ≥ 0; 0 switches a part off). */

@@ -8,7 +8,11 @@ import type { JobCreated, JobInstancesAnswer } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import { authorize, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
-import { apiAmount, checkQuota, type CellState, type JobRecord } from '../state/index.js';
+import { findJob } from './find.js';
+import { startUpdate } from './updates.js';
+
+export { findJob };
+import { apiAmount, checkQuota, type CellState } from '../state/index.js';
 
 /** createJob: a new job, refused if one of that name is active or being killed, can never fit, or would exceed its role's quota. */
 export function createJob(state: CellState, now: number, caller: Caller, spec: JobSpec): Decision<JobCreated> {
@@ -48,11 +52,24 @@ export function killInstances(
   state: CellState,
   now: number,
   caller: Caller,
-  request: { key: string; asked: number[] | undefined; restart: boolean },
+  request: { key: string; asked: number[] | undefined; restart: boolean; updateId?: string },
 ): Decision<JobInstancesAnswer> {
   const { key, asked, restart } = request;
   authorize(state, caller, 'job:write', parseJobKey(key).role);
   const job = findJob(state, key);
+  // A service restarts as a rolling restart: an update that replaces each instance's task in the
+  // job's batches, within its disruption budget, watched like any update.
+  if (restart && job.spec.kind === 'service' && job.state === 'ACTIVE' && request.updateId !== undefined) {
+    for (const i of asked ?? []) {
+      if (i >= job.instances.length) {
+        throw new MusterError('INSTANCE_NOT_FOUND', `job ${key} has no instance ${i}; its instances are 0-${job.instances.length - 1}`);
+      }
+    }
+    const decision = startUpdate(state, now, caller, { key, kind: 'restart', id: request.updateId, ...(asked === undefined ? {} : { instances: asked }) });
+    const started = decision.events[0];
+    const instances = started?.type === 'UpdateStarted' ? started.update.instances.map((i) => i.instance).sort((a, b) => a - b) : [];
+    return { events: decision.events, result: { job: key, instances, ...(decision.result.update === undefined ? {} : { update: decision.result.update }) } };
+  }
   for (const i of asked ?? []) {
     if (i >= job.instances.length) {
       throw new MusterError('INSTANCE_NOT_FOUND', `job ${key} has no instance ${i}; its instances are 0-${job.instances.length - 1}`);
@@ -76,11 +93,6 @@ export function killInstances(
   };
 }
 
-export function findJob(state: CellState, key: string): JobRecord {
-  const job = state.jobs.get(key);
-  if (job === undefined) throw new MusterError('JOB_NOT_FOUND', `no job ${key}; see muster job list`);
-  return job;
-}
 
 /** agentsForFit: the agents a new job is judged against: the reachable ones, or all if none is. */
 function agentsForFit(state: CellState): AgentCapacity[] {

@@ -1,5 +1,6 @@
 // Routes for jobs and tasks: /api/v1/jobs..., /api/v1/tasks... (a plan of a job: plan.ts)
 
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   JOB_CONFIG_LIMITS,
@@ -37,10 +38,12 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   const { log } = deps;
 
   // Lists show what the caller may read (job:read on the role), and leave the rest out.
-  router.add('GET', '/api/v1/jobs', ({ res, caller }) => {
+  // Killed jobs are kept (--job-retention) but listed only with ?all=true, as before they were kept.
+  router.add('GET', '/api/v1/jobs', ({ res, url, caller }) => {
     const ctx = deps.view();
     const readable = readableRoles(ctx.state, caller);
-    sendJson(res, 200, { jobs: [...ctx.state.jobs.values()].filter((j) => readable(roleOfKey(j.key))).map((j) => jobSummary(ctx, j)) });
+    const all = url.searchParams.get('all') === 'true';
+    sendJson(res, 200, { jobs: [...ctx.state.jobs.values()].filter((j) => (all || j.state !== 'KILLED') && readable(roleOfKey(j.key))).map((j) => jobSummary(ctx, j)) });
   });
 
   router.add('POST', '/api/v1/jobs', async ({ req, res, url, caller }) => {
@@ -64,7 +67,8 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   const kill = async ({ req, res, params, caller }: RouteContext, restart: boolean): Promise<void> => {
     const key = keyOf(params);
     const asked = parseInstances(await readJson(req, MAX_KILL_BODY_BYTES));
-    const result = await log.submit((state, now) => killInstances(state, now, caller, { key, asked, restart }), caller.principal);
+    const updateId = randomUUID();
+    const result = await log.submit((state, now) => killInstances(state, now, caller, { key, asked, restart, updateId }), caller.principal);
     sendJson(res, 202, result);
   };
   router.add('POST', `${jobPath}/kill`, (ctx) => kill(ctx, false));

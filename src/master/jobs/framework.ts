@@ -18,7 +18,7 @@ import type { EventLog } from '../eventlog.js';
 import type { Launch, AcceptRequest } from '../commands/launch.js';
 import type { AcceptOutcome, InProcessFramework } from '../frameworks/types.js';
 import type { SchedulingOptions } from '../options.js';
-import { roleOf, type CellState, type LaunchedTask, type PreemptionRecord } from '../state/index.js';
+import { roleOf, specAt, type CellState, type LaunchedTask, type PreemptionRecord } from '../state/index.js';
 import { AgentSlotCache, pendingTasks, runningOfJob, runningOnAgent } from './input.js';
 import { PreemptionBudget, reclaimRevocable } from './preempt.js';
 
@@ -302,7 +302,8 @@ export function reachableTotal(state: CellState): Resources {
 export function taskInfoOf(state: CellState, l: LaunchedTask): TaskInfo | undefined {
   const job = state.jobs.get(l.job);
   if (job === undefined) return undefined;
-  const spec = job.spec;
+  // The config of the version its instance runs (an update moves instances from one to another).
+  const spec = specAt(job, state.tasks.get(l.taskId)?.version ?? job.instances[l.instance]?.version);
   const info: TaskInfo = {
     taskId: l.taskId,
     job: l.job,

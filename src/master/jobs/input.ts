@@ -3,7 +3,7 @@
 
 import { isTerminal, parseJobKey, requestOf, subtract, type PortRange, type Resources } from '../../core/index.js';
 import { AgentTable, type AgentSlot, type Offer, type PendingTask, type RunningTask, type Tier } from '../../scheduler/index.js';
-import type { AgentRecord, CellState, Event, JobRecord, LoggedEvent, TaskRecord } from '../state/index.js';
+import { budgetLeft, specAt, type AgentRecord, type CellState, type Event, type JobRecord, type LoggedEvent, type TaskRecord } from '../state/index.js';
 
 /** Slack is what an agent's non-revocable tasks reserve and do not use: revocable tasks may run in it. */
 export interface Slack {
@@ -21,7 +21,9 @@ function spreadByOf(spec: { readonly spreadBy?: string }): string {
 /** pendingTaskOf is one pending instance as the scheduler sees it. */
 export function pendingTaskOf(job: JobRecord, instance: number, request = requestOf(job.spec), state?: CellState): PendingTask {
   const inst = job.instances[instance];
-  const spec = job.spec;
+  // An instance an update moves to another version asks for what that version's config asks.
+  const spec = specAt(job, inst?.version);
+  if (spec !== job.spec) request = requestOf(spec);
   const tier: Tier = spec.tier;
   const victim = inst?.awaitingVictims?.[0];
   const waitingOn = victim === undefined ? undefined : state?.tasks.get(victim)?.agentId;
@@ -149,8 +151,9 @@ export function agentSlots(
 /** runningTaskOf is a non-terminal task as limits, spread and preemption see it. */
 export function runningTaskOf(state: CellState, task: TaskRecord): RunningTask | undefined {
   if (isTerminal(task.state)) return undefined;
-  const spec = state.jobs.get(task.job)?.spec;
-  return {
+  const job = state.jobs.get(task.job);
+  const spec = job?.spec;
+  const running: RunningTask = {
     taskId: task.taskId,
     job: task.job,
     instance: task.instance,
@@ -162,6 +165,13 @@ export function runningTaskOf(state: CellState, task: TaskRecord): RunningTask |
     gpus: task.gpus ?? [],
     killing: task.kill !== undefined,
   };
+  // Preferred services keep to their disruption budget when preempted, as on any planned change.
+  // Worked out only if preemption asks (it costs a walk of the job's instances).
+  if (job !== undefined && spec?.tier === 'preferred' && spec.kind === 'service') {
+    let left: number | undefined;
+    Object.defineProperty(running, 'disruptable', { enumerable: true, get: () => (left ??= Math.max(0, budgetLeft(state, job))) });
+  }
+  return running;
 }
 
 /** runningOfJob: the non-terminal tasks of a job's instances, the current ones only. */
@@ -421,6 +431,10 @@ export function agentsTouchedBy(state: CellState, event: Event, into: Set<string
     case 'TokenRevoked':
     case 'PolicySet':
     case 'PolicyDeleted':
+    case 'UpdateStarted':
+    case 'UpdateInstancesActed':
+    case 'UpdateStatusChanged':
+    case 'JobsPruned':
       // Kills change nothing until the tasks end; that end is its own event. An ended task a
       // framework acknowledges (or leaves behind) had given its agent back its resources already.
       // Access control touches no agent.

@@ -8,8 +8,10 @@
 
 import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from '../../core/index.js';
 import { batchTaskEnded, serviceTaskEnded } from '../policy/index.js';
-import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord } from './events.js';
-import { AUDIT_KEPT, KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type JobRecord, type TaskRecord } from './state.js';
+import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord, UpdateAction, UpdateStart } from './events.js';
+import { AUDIT_KEPT, KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type InstanceRecord, type JobRecord, type TaskRecord } from './state.js';
+import { INSTANCE_EVENTS_KEPT, VERSIONS_KEPT, isActiveUpdate, targetVersion, type UpdateRecord } from './updates.js';
+import type { UpdateStatus } from '../../protocol/index.js';
 
 export function apply(state: CellState, event: Event): void {
   if (event.by !== undefined) audit(state, event, event.by);
@@ -55,8 +57,16 @@ export function apply(state: CellState, event: Event): void {
       return;
     case 'JobCreated': {
       const old = state.jobs.get(event.spec.job);
-      if (old !== undefined) removeJob(state, old);
-      const job: JobRecord = { key: event.spec.job, spec: event.spec, state: 'ACTIVE', createdAt: event.at, instances: [] };
+      if (old !== undefined) forgetJob(state, old);
+      const job: JobRecord = {
+        key: event.spec.job,
+        spec: event.spec,
+        state: 'ACTIVE',
+        createdAt: event.at,
+        instances: [],
+        version: 1,
+        versions: [{ version: 1, spec: event.spec, at: event.at, cause: 'create', ...(event.by === undefined ? {} : { by: event.by }) }],
+      };
       for (let i = 0; i < event.spec.instances; i++) {
         job.instances.push({ instance: i, state: 'PENDING', previousTaskIds: [], runs: 0, failures: 0, notBefore: event.at });
       }
@@ -73,7 +83,13 @@ export function apply(state: CellState, event: Event): void {
     case 'KillRequested': {
       const job = state.jobs.get(event.job);
       if (job === undefined) return;
-      if (event.wholeJob && job.state === 'ACTIVE') job.state = 'KILLING';
+      if (event.wholeJob && job.state === 'ACTIVE') {
+        job.state = 'KILLING';
+        job.endReason = `killed${event.by === undefined ? '' : ` by ${event.by}`}`;
+        // Its update stops where it is: nothing is left to update.
+        const u = job.activeUpdate === undefined ? undefined : state.updates.get(job.activeUpdate);
+        if (u !== undefined) setUpdateStatus(state, u, 'ABORTED', event.at, 'the job was killed', event.by);
+      }
       for (const i of event.instances) {
         const inst = job.instances[i];
         if (inst === undefined) continue;
@@ -102,8 +118,8 @@ export function apply(state: CellState, event: Event): void {
           }
         }
       }
-      if (job.state === 'FINISHED' || job.state === 'FAILED') {
-        if (event.wholeJob) removeJob(state, job);
+      if (job.state === 'FINISHED' || job.state === 'FAILED' || job.state === 'KILLED') {
+        if (event.wholeJob) forgetJob(state, job);
         return;
       }
       settleJob(state, job, event.at);
@@ -190,6 +206,29 @@ export function apply(state: CellState, event: Event): void {
     case 'PolicyDeleted':
       state.policies.delete(event.name);
       return;
+    case 'UpdateStarted':
+      startUpdate(state, event.update, event.at, event.by);
+      return;
+    case 'UpdateInstancesActed': {
+      const u = state.updates.get(event.id);
+      if (u === undefined) return;
+      if (event.newBatch !== undefined) u.batches.push([...event.newBatch]);
+      for (const a of event.actions) actOnInstance(state, u, a, event.at);
+      u.lastModifiedAt = event.at;
+      return;
+    }
+    case 'UpdateStatusChanged': {
+      const u = state.updates.get(event.id);
+      if (u !== undefined) setUpdateStatus(state, u, event.status, event.at, event.message, event.by);
+      return;
+    }
+    case 'JobsPruned':
+      for (const key of event.jobs) {
+        const job = state.jobs.get(key);
+        if (job !== undefined) forgetJob(state, job);
+      }
+      for (const id of event.updates) forgetUpdate(state, id);
+      return;
   }
 }
 
@@ -227,6 +266,10 @@ function subjectOf(event: Event): string | undefined {
       return event.name;
     case 'AgentRegistered':
       return event.agent.agentId;
+    case 'UpdateStarted':
+      return event.update.job;
+    case 'UpdateStatusChanged':
+      return event.id;
     default:
       return undefined;
   }
@@ -328,7 +371,7 @@ function launch(state: CellState, t: LaunchedTask, at: number): void {
       if (old !== undefined && isTerminal(old.state)) state.tasks.delete(dropped);
     }
   }
-  const task: TaskRecord = { ...t, state: 'TASK_STAGING', launchedAt: at };
+  const task: TaskRecord = { ...t, state: 'TASK_STAGING', launchedAt: at, version: inst.version ?? job.version ?? 1 };
   state.tasks.set(t.taskId, task);
   inst.state = 'ACTIVE';
   inst.taskId = t.taskId;
@@ -371,7 +414,11 @@ function updateStatus(state: CellState, event: Extract<Event, { type: 'TaskStatu
   else task.reason = s.reason;
   if (s.message === undefined) delete task.message;
   else task.message = s.message;
-  if (s.healthy !== undefined) task.healthy = s.healthy;
+  if (s.healthy !== undefined) {
+    if (s.healthy && task.healthy !== true) task.healthyAt = at;
+    else if (!s.healthy) delete task.healthyAt;
+    task.healthy = s.healthy;
+  }
   if (event.guess === true) task.guessed = true;
   else delete task.guessed;
   if (s.state !== 'TASK_UNREACHABLE') {
@@ -404,6 +451,7 @@ function updateStatus(state: CellState, event: Extract<Event, { type: 'TaskStatu
       state.tasks.delete(task.taskId);
       return;
     }
+    countUpdateFailure(state, task, s.state);
     // A task replaced while its agent was away is no longer its instance's: its end decides
     // nothing (instanceLostTask checks), unless it was reclaimed above.
     instanceLostTask(state, task, at, LOST.has(s.state), outcome);
@@ -487,6 +535,8 @@ function instanceLostTask(state: CellState, task: TaskRecord, at: number, lost: 
 function failJob(state: CellState, job: JobRecord, at: number): void {
   job.state = 'FAILED';
   job.endedAt = at;
+  const failed = job.instances.find((i) => i.state === 'FAILED');
+  job.endReason = failed === undefined ? 'an instance failed' : `instance ${failed.instance} failed after ${failed.failures} failed run${failed.failures === 1 ? '' : 's'}`;
   for (const inst of job.instances) {
     if (inst.state === 'PENDING') inst.state = 'KILLED';
     else if (inst.state === 'ACTIVE' && inst.taskId !== undefined) {
@@ -506,22 +556,274 @@ function failJob(state: CellState, job: JobRecord, at: number): void {
 function settleJob(state: CellState, job: JobRecord, at: number): void {
   for (const inst of job.instances) if (inst.state === 'PENDING' || inst.state === 'ACTIVE') return;
   if (job.state === 'KILLING' || job.instances.every((i) => i.state === 'KILLED')) {
-    removeJob(state, job);
+    job.state = 'KILLED';
+    job.endedAt = at;
+    job.endReason ??= 'every instance was killed';
+    endActiveUpdate(state, job, at);
     return;
   }
   if (job.state === 'ACTIVE') {
-    job.state = job.instances.some((i) => i.state === 'FAILED') ? 'FAILED' : 'FINISHED';
+    const failed = job.instances.find((i) => i.state === 'FAILED');
+    job.state = failed === undefined ? 'FINISHED' : 'FAILED';
     job.endedAt = at;
+    job.endReason ??= failed === undefined ? 'every instance finished' : `instance ${failed.instance} failed`;
+    endActiveUpdate(state, job, at);
   }
 }
 
-/** removeJob forgets a job and its ended tasks; a task still alive is forgotten once it ends. */
-function removeJob(state: CellState, job: JobRecord): void {
+/** forgetJob forgets a job, its updates and its ended tasks; a task still alive is forgotten once it ends. */
+function forgetJob(state: CellState, job: JobRecord): void {
   state.jobs.delete(job.key);
+  for (const id of job.updateIds ?? []) forgetUpdate(state, id);
   for (const inst of job.instances) {
     for (const id of inst.taskId === undefined ? inst.previousTaskIds : [...inst.previousTaskIds, inst.taskId]) {
       const task = state.tasks.get(id);
       if (task !== undefined && isTerminal(task.state)) state.tasks.delete(id);
     }
   }
+}
+
+// ---- Updates -------------------------------------------------------------------------------
+
+/** startUpdate records an update and the config version it rolls to; instances it leaves alone take that version's label. */
+function startUpdate(state: CellState, start: UpdateStart, at: number, by: string | undefined): void {
+  const job = state.jobs.get(start.job);
+  if (job === undefined || job.activeUpdate !== undefined) return;
+  const versions = (job.versions ??= [{ version: job.version ?? 1, spec: job.spec, at: job.createdAt, cause: 'create' }]);
+  if (start.spec !== undefined && !versions.some((v) => v.version === start.to)) {
+    versions.push({
+      version: start.to,
+      spec: start.spec,
+      at,
+      cause: start.kind,
+      updateId: start.id,
+      ...(by === undefined ? {} : { by }),
+      ...(start.message === undefined ? {} : { message: start.message }),
+    });
+  }
+  const update: UpdateRecord = {
+    id: start.id,
+    job: start.job,
+    kind: start.kind,
+    status: 'ROLLING_FORWARD',
+    from: start.from,
+    to: start.to,
+    instanceCount: start.instanceCount,
+    settings: start.settings,
+    createdAt: at,
+    lastModifiedAt: at,
+    instances: {},
+    order: start.instances.map((i) => i.instance),
+    direction: 'forward',
+    batches: [],
+    failed: 0,
+    promoted: start.settings.canary === 0,
+    events: [{ status: 'ROLLING_FORWARD', at, ...(by === undefined ? {} : { by }), ...(start.message === undefined ? {} : { message: start.message }) }],
+    instanceEvents: [],
+    ...(by === undefined ? {} : { by }),
+    ...(start.message === undefined ? {} : { message: start.message }),
+  };
+  for (const i of start.instances) {
+    update.instances[i.instance] = { instance: i.instance, change: i.change, status: 'IDLE', failures: 0, ...(i.initial === undefined ? {} : { initial: i.initial }) };
+  }
+  for (const n of start.relabel) {
+    const inst = job.instances[n];
+    if (inst !== undefined) inst.version = start.to;
+  }
+  state.updates.set(update.id, update);
+  state.activeUpdates.add(update.id);
+  job.activeUpdate = update.id;
+  (job.updateIds ??= []).push(update.id);
+  pruneVersions(job, state);
+}
+
+/**
+ * actOnInstance folds one instance action. Starting to work on an instance replaces its task (a
+ * kill with restart: it comes back with the version it is to run), adds it, or removes it (a kill
+ * for good); the verdicts only record themselves.
+ */
+function actOnInstance(state: CellState, u: UpdateRecord, a: UpdateAction, at: number): void {
+  const ui = u.instances[a.instance];
+  if (ui === undefined) return;
+  u.instanceEvents.push({ instance: a.instance, action: a.action, at, ...(a.message === undefined ? {} : { message: a.message }) });
+  if (u.instanceEvents.length > INSTANCE_EVENTS_KEPT + INSTANCE_EVENTS_KEPT / 10) u.instanceEvents.splice(0, u.instanceEvents.length - INSTANCE_EVENTS_KEPT);
+  if (a.action === 'UPDATED' || a.action === 'ROLLED_BACK') {
+    ui.status = 'SUCCEEDED';
+    return;
+  }
+  if (a.action === 'UPDATE_FAILED' || a.action === 'ROLLBACK_FAILED') {
+    if (ui.status !== 'FAILED') u.failed++;
+    ui.status = 'FAILED';
+    if (a.message !== undefined) ui.message = a.message;
+    return;
+  }
+  // UPDATING / ROLLING_BACK: this instance starts working.
+  ui.status = 'WORKING';
+  ui.failures = 0;
+  ui.workingAt = at;
+  delete ui.message;
+  if (u.direction === 'forward') ui.touched = true;
+  const job = state.jobs.get(u.job);
+  if (job === undefined) return;
+  const target = targetVersion(u, ui);
+  let inst = job.instances[a.instance];
+  delete ui.fromTask;
+  if (inst?.taskId !== undefined) ui.fromTask = inst.taskId;
+  if (target === undefined) {
+    if (inst !== undefined) killInstance(state, job, inst, at, false, 'REASON_INSTANCE_REMOVED');
+    return;
+  }
+  if (inst === undefined) {
+    while (job.instances.length < a.instance) {
+      job.instances.push({ instance: job.instances.length, state: 'KILLED', previousTaskIds: [], runs: 0, failures: 0, notBefore: at });
+    }
+    inst = { instance: a.instance, state: 'PENDING', previousTaskIds: [], runs: 0, failures: 0, notBefore: at, version: target };
+    job.instances.push(inst);
+    state.pendingJobs.add(job.key);
+    return;
+  }
+  inst.version = target;
+  if (inst.state === 'KILLED' || inst.state === 'FINISHED' || inst.state === 'FAILED') {
+    inst.state = 'PENDING';
+    inst.notBefore = at;
+    inst.failures = 0;
+    state.pendingJobs.add(job.key);
+    return;
+  }
+  killInstance(state, job, inst, at, true, 'REASON_INSTANCE_UPDATED');
+}
+
+/** killInstance: an update's kill of one instance's task, to run again (restart) or not; a pending instance is simply moved. */
+function killInstance(state: CellState, job: JobRecord, inst: InstanceRecord, at: number, restart: boolean, reason: 'REASON_INSTANCE_UPDATED' | 'REASON_INSTANCE_REMOVED'): void {
+  if (inst.state === 'PENDING') {
+    if (restart) {
+      inst.notBefore = at;
+      inst.failures = 0;
+      state.pendingJobs.add(job.key);
+    } else {
+      inst.state = 'KILLED';
+    }
+    return;
+  }
+  if (inst.state !== 'ACTIVE' || inst.taskId === undefined) return;
+  const task = state.tasks.get(inst.taskId);
+  if (task === undefined) return;
+  if (task.kill === undefined || (task.kill.restart && !restart)) {
+    const preemptedFor = task.kill?.preemptedFor;
+    task.kill = { at, reason, restart, ...(preemptedFor === undefined ? {} : { preemptedFor }) };
+    state.killing.add(task.taskId);
+  }
+  if (task.state === 'TASK_UNREACHABLE') {
+    victimGone(state, task);
+    instanceLostTask(state, task, at, true);
+  }
+}
+
+/**
+ * setUpdateStatus moves an update. Rolling back turns it round: the instances it acted on are
+ * taken again, in the reverse order of its batches, back to the versions they ran (counts start
+ * afresh). Ending it frees the job for another; rolling forward makes its config the job's.
+ */
+function setUpdateStatus(state: CellState, u: UpdateRecord, status: UpdateStatus, at: number, message: string | undefined, by: string | undefined): void {
+  const job = state.jobs.get(u.job);
+  const wasActive = isActiveUpdate(u.status);
+  u.events.push({ status, at, ...(by === undefined ? {} : { by }), ...(message === undefined ? {} : { message }) });
+  u.lastModifiedAt = at;
+  if (status === 'ROLLING_BACK' && u.direction === 'forward') {
+    u.direction = 'back';
+    u.failed = 0;
+    const touched = new Set<number>();
+    for (const ui of Object.values(u.instances)) {
+      if (ui.touched === true) {
+        touched.add(ui.instance);
+        ui.status = 'IDLE';
+        ui.failures = 0;
+        delete ui.message;
+      }
+    }
+    u.backPlan = u.batches
+      .map((b) => b.filter((i) => touched.has(i)).reverse())
+      .filter((b) => b.length > 0)
+      .reverse();
+    u.batches = [];
+  }
+  if (status === 'ROLLING_FORWARD' && u.status === 'AWAITING_PROMOTION') u.promoted = true;
+  if (status === 'AWAITING_PROMOTION') u.canariesDoneAt = at;
+  u.status = status;
+  const active = isActiveUpdate(status);
+  if (active) {
+    state.activeUpdates.add(u.id);
+    if (job !== undefined) job.activeUpdate = u.id;
+    return;
+  }
+  state.activeUpdates.delete(u.id);
+  if (job === undefined) return;
+  if (job.activeUpdate === u.id) delete job.activeUpdate;
+  if (!wasActive) return;
+  if (status === 'ROLLED_FORWARD' && job.state === 'ACTIVE') {
+    const v = job.versions?.find((x) => x.version === u.to);
+    if (v !== undefined) {
+      job.version = v.version;
+      job.spec = v.spec;
+    }
+  }
+  if (status === 'ROLLED_FORWARD' || status === 'ROLLED_BACK') {
+    // Instances removed for good go from the end of the job (a scale down, or a scale up rolled back).
+    const count = status === 'ROLLED_FORWARD' ? u.instanceCount : job.spec.instances;
+    while (job.instances.length > count && job.instances[job.instances.length - 1]?.state === 'KILLED') job.instances.pop();
+  }
+  pruneVersions(job, state);
+}
+
+/** endActiveUpdate: the job ended (killed, finished, failed), so its update stops where it is. */
+function endActiveUpdate(state: CellState, job: JobRecord, at: number): void {
+  const u = job.activeUpdate === undefined ? undefined : state.updates.get(job.activeUpdate);
+  if (u !== undefined) setUpdateStatus(state, u, 'ABORTED', at, `the job ended: ${job.endReason ?? job.state}`, undefined);
+}
+
+/**
+ * countUpdateFailure: a task of an instance an update works on ended through its own fault (not
+ * killed, not lost with its agent) after the update replaced it: one more failure of its new
+ * config. Counted here, as the end is recorded, so a count survives any restart of the master.
+ */
+function countUpdateFailure(state: CellState, task: TaskRecord, end: TaskState): void {
+  if (task.kill !== undefined || LOST.has(end) || task.frameworkId !== undefined) return;
+  const job = state.jobs.get(task.job);
+  const u = job?.activeUpdate === undefined ? undefined : state.updates.get(job.activeUpdate);
+  const ui = u?.instances[task.instance];
+  if (u === undefined || ui?.status !== 'WORKING' || ui.workingAt === undefined) return;
+  if (task.taskId === ui.fromTask || task.launchedAt < ui.workingAt) return;
+  ui.failures++;
+}
+
+/** pruneVersions keeps a job's last VERSIONS_KEPT versions and ended updates, and every version an instance or its active update needs. */
+function pruneVersions(job: JobRecord, state: CellState): void {
+  const versions = job.versions;
+  if (versions !== undefined && versions.length > VERSIONS_KEPT) {
+    const needed = new Set<number>([job.version ?? 1]);
+    for (const inst of job.instances) if (inst.version !== undefined) needed.add(inst.version);
+    const active = job.activeUpdate === undefined ? undefined : state.updates.get(job.activeUpdate);
+    if (active !== undefined) {
+      needed.add(active.from).add(active.to);
+      for (const ui of Object.values(active.instances)) if (ui.initial !== undefined) needed.add(ui.initial);
+    }
+    const newest = new Set(versions.slice(-VERSIONS_KEPT).map((v) => v.version));
+    job.versions = versions.filter((v) => newest.has(v.version) || needed.has(v.version));
+  }
+  const ids = job.updateIds;
+  if (ids !== undefined && ids.length > VERSIONS_KEPT) {
+    const drop = ids.slice(0, ids.length - VERSIONS_KEPT).filter((id) => id !== job.activeUpdate);
+    for (const id of drop) forgetUpdate(state, id);
+    job.updateIds = ids.filter((id) => !drop.includes(id));
+  }
+}
+
+function forgetUpdate(state: CellState, id: string): void {
+  const u = state.updates.get(id);
+  if (u === undefined) return;
+  state.updates.delete(id);
+  state.activeUpdates.delete(id);
+  const job = state.jobs.get(u.job);
+  if (job?.updateIds !== undefined) job.updateIds = job.updateIds.filter((x) => x !== id);
+  if (job?.activeUpdate === id) delete job.activeUpdate;
 }

@@ -3,8 +3,9 @@
 // it introduces, so that replaying the log — after a restart, on a standby, in the simulator —
 // rebuilds the same state byte for byte.
 
-import type { JobSpec, Resources, TaskReason } from '../../core/index.js';
-import type { TaskStatus, TokenView } from '../../protocol/index.js';
+import type { JobSpec, Resources, TaskReason, UpdateSettings } from '../../core/index.js';
+import type { InstanceAction, TaskStatus, TokenView, UpdateKind, UpdateStatus } from '../../protocol/index.js';
+import type { InstanceChange } from './updates.js';
 import type { GpuShare } from '../../scheduler/index.js';
 
 /** AgentRecordInfo is what an agent registered with: its identity, address and resources. */
@@ -138,6 +139,33 @@ export interface PolicyRecord {
   setAt: number;
 }
 
+/**
+ * UpdateStart is an update as it starts: its scope in forward order (each instance with what is
+ * done to it and the version it ran), the new config (absent for a rolling restart, which runs the
+ * same version again) and its settings resolved.
+ */
+export interface UpdateStart {
+  id: string;
+  job: string;
+  kind: UpdateKind;
+  from: number;
+  to: number;
+  spec?: JobSpec;
+  instanceCount: number;
+  settings: UpdateSettings;
+  instances: { instance: number; change: InstanceChange; initial?: number }[];
+  /** Instances outside the work whose config the new version leaves as it is: they run it from now on. */
+  relabel: number[];
+  message?: string;
+}
+
+/** UpdateAction is one step an update took for one instance. */
+export interface UpdateAction {
+  instance: number;
+  action: InstanceAction;
+  message?: string;
+}
+
 /** Attribution is who caused an event: the principal of the call (a token's name), absent for the master's own. */
 export interface Attribution {
   by?: string;
@@ -223,7 +251,19 @@ export type EventBody =
   /** A policy was set, replacing one of that name. */
   | { type: 'PolicySet'; at: number; policy: PolicyRecord }
   /** A policy was deleted; tokens naming it lose its grants. */
-  | { type: 'PolicyDeleted'; at: number; name: string };
+  | { type: 'PolicyDeleted'; at: number; name: string }
+  /** An update (or a rolling restart, or a scale) of a job started: the job's one active update. */
+  | { type: 'UpdateStarted'; at: number; update: UpdateStart }
+  /**
+   * An update acted on instances: UPDATING/ROLLING_BACK replaces an instance's task (or adds or
+   * removes the instance), UPDATED/ROLLED_BACK and the FAILED ones judge it. newBatch: a batch
+   * begins, of these instances (the budget may hold some back: they start later, in this batch).
+   */
+  | { type: 'UpdateInstancesActed'; at: number; id: string; actions: UpdateAction[]; newBatch?: number[] }
+  /** An update's status changed: by a person (pause, resume, abort, promote, rollback) or by its own progress. */
+  | { type: 'UpdateStatusChanged'; at: number; id: string; status: UpdateStatus; message?: string }
+  /** Ended jobs and updates past the master's retention are forgotten. */
+  | { type: 'JobsPruned'; at: number; jobs: string[]; updates: string[] };
 
 export type EventType = Event['type'];
 

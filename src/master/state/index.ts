@@ -5,3 +5,5 @@ export { apply } from './apply.js';
 export { isWanted, killGraceSecs } from './queries.js';
 export * from './quota.js';
 export { INSTANCE_MOVES, instanceMayMove, JOB_MOVES, jobMayMove, TASK_MOVES, taskMayMove } from './machine.js';
+export * from './updates.js';
+export * from './budget.js';

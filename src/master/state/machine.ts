@@ -30,19 +30,27 @@ export const TASK_MOVES: Readonly<Record<TaskState, readonly TaskState[]>> = {
   TASK_GONE: [],
 };
 
-/** INSTANCE_MOVES: a pending instance is launched or killed; an active one runs again (pending), finishes, fails or is killed. */
+/**
+ * INSTANCE_MOVES: a pending instance is launched or killed; an active one runs again (pending),
+ * finishes, fails or is killed. A killed instance comes back (pending) only when an update's
+ * rollback restores an instance the update had removed.
+ */
 export const INSTANCE_MOVES: Readonly<Record<InstanceState, readonly InstanceState[]>> = {
   PENDING: ['ACTIVE', 'KILLED'],
   ACTIVE: ['PENDING', 'FINISHED', 'FAILED', 'KILLED'],
   FINISHED: [],
   FAILED: [],
-  KILLED: [],
+  KILLED: ['PENDING'],
 };
 
-/** JOB_MOVES: an active job is killed (then removed once its tasks end), or a batch job finishes or fails. */
+/**
+ * JOB_MOVES: an active job is killed (KILLED once its tasks have ended), or a batch job finishes or
+ * fails. An ended job is kept for the master's --job-retention, then pruned (JobsPruned).
+ */
 export const JOB_MOVES: Readonly<Record<JobState, readonly JobState[]>> = {
   ACTIVE: ['KILLING', 'FINISHED', 'FAILED'],
-  KILLING: [],
+  KILLING: ['KILLED'],
+  KILLED: [],
   FINISHED: [],
   FAILED: [],
 };

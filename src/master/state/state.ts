@@ -4,6 +4,7 @@
 import { add, EMPTY, isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
 import type { AgentRegistration, FrameworkRegistration, HostMode, LaunchedTask, PolicyRecord, RoleQuota, TokenRecord } from './events.js';
+import { isActiveUpdate, type ConfigVersion, type UpdateRecord } from './updates.js';
 
 export interface AgentRecord extends AgentRegistration {
   registeredAt: number;
@@ -38,6 +39,10 @@ export interface TaskRecord extends LaunchedTask {
   reason?: TaskReason;
   message?: string;
   healthy?: boolean;
+  /** When its health check last turned healthy (absent: not healthy now): an update's watch counts from here. */
+  healthyAt?: number;
+  /** The job config version it runs (absent: the job's version when it was launched was 1). */
+  version?: number;
   launchedAt: number;
   /** First TASK_RUNNING: restart backoff measures how long a task ran from here. */
   startedAt?: number;
@@ -95,6 +100,8 @@ export interface InstanceRecord {
   preempted?: boolean;
   /** Victims being killed to make room for it: it waits for them and preempts no more. Cleared at launch. */
   awaitingVictims?: string[];
+  /** The job config version its next (or current) task runs; absent: the job's version (see specOf). */
+  version?: number;
 }
 
 export interface JobRecord {
@@ -103,7 +110,17 @@ export interface JobRecord {
   state: JobState;
   createdAt: number;
   endedAt?: number;
+  /** Why it ended, for a person (killed by whom, which instance failed). */
+  endReason?: string;
   instances: InstanceRecord[];
+  /** The version of spec (absent: 1, from before versions). spec is the config last rolled out whole. */
+  version?: number;
+  /** Its config versions, oldest first, bounded (absent: only spec, version 1). */
+  versions?: ConfigVersion[];
+  /** Its active update's id. */
+  activeUpdate?: string;
+  /** Its updates' ids, oldest first (bounded like its versions). */
+  updateIds?: string[];
 }
 
 /** MaintenanceRecord is a host an operator put in maintenance. */
@@ -149,6 +166,10 @@ export interface CellState {
   tokenByHash: Map<string, string>;
   /** Policies by name. */
   policies: Map<string, PolicyRecord>;
+  /** Jobs' updates by id, active and ended (ended ones are pruned with their job or by age). */
+  updates: Map<string, UpdateRecord>;
+  /** The ids of the active updates (derived): what the update controller looks at. */
+  activeUpdates: Set<string>;
   /** The latest calls that changed the cell, oldest first, at most AUDIT_KEPT: who did what. */
   audit: AuditEntry[];
 }
@@ -180,6 +201,8 @@ export function emptyState(): CellState {
     tokens: new Map(),
     tokenByHash: new Map(),
     policies: new Map(),
+    updates: new Map(),
+    activeUpdates: new Set(),
     audit: [],
   };
 }
@@ -214,6 +237,8 @@ interface SnapshotDoc {
   tokens?: TokenRecord[];
   policies?: PolicyRecord[];
   audit?: AuditEntry[];
+  /** Absent from snapshots written before updates existed. */
+  updates?: UpdateRecord[];
 }
 
 /** serializeState writes a snapshot: JSON, Maps and Sets as arrays. */
@@ -229,6 +254,7 @@ export function serializeState(state: CellState): string {
     tokens: [...state.tokens.values()],
     policies: [...state.policies.values()],
     audit: state.audit,
+    updates: [...state.updates.values()],
   };
   return JSON.stringify(doc);
 }
@@ -258,6 +284,10 @@ export function deserializeState(text: string): CellState {
   }
   for (const p of doc.policies ?? []) state.policies.set(p.name, p);
   state.audit = doc.audit ?? [];
+  for (const u of doc.updates ?? []) {
+    state.updates.set(u.id, u);
+    if (isActiveUpdate(u.status)) state.activeUpdates.add(u.id);
+  }
   for (const f of doc.frameworks ?? []) {
     let used = EMPTY;
     for (const id of f.taskIds) {

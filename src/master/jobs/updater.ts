@@ -1,0 +1,268 @@
+// The update controller: moves every active update along, one decision at a time, as events. For
+// each update it judges the instances it works on (updated once the new task has run, and been
+// healthy where the job has a health check, for watchSecs; failed past maxPerInstanceFailures or
+// at progressDeadlineSecs), then decides the update's own fate (rolled forward or back, rolling
+// back or failed past maxFailedInstances, waiting for a canary's promotion) and what to start next
+// (a batch, or a queue's free places), within the job's disruption budget.
+//
+// It decides inside log.submit, against the state as it is, so nothing is decided twice; and from
+// the state alone (every count is in the log), so a master that restarts or takes over carries on
+// exactly where its predecessor stopped. The same loop prunes ended jobs and updates past the
+// retention (JobsPruned).
+
+import type { Logger } from '../../log/index.js';
+import type { Decision, EventLog } from '../eventlog.js';
+import {
+  actionFor,
+  budgetLeft,
+  isInMotion,
+  specAt,
+  targetVersion,
+  type CellState,
+  type Event,
+  type JobRecord,
+  type UpdateAction,
+  type UpdateInstanceRecord,
+  type UpdateRecord,
+} from '../state/index.js';
+
+/** How often the controller looks again without an append (a watch ending, a deadline passing). */
+export const UPDATE_INTERVAL_MS = 1000;
+/** How often it looks for ended jobs and updates to prune. */
+export const PRUNE_INTERVAL_MS = 60_000;
+
+type Verdict = { status: 'SUCCEEDED' } | { status: 'FAILED'; message: string };
+
+/**
+ * updateSteps: the events that move every active update one step, and when to look again (the
+ * earliest watch or deadline ending). Pure and idempotent: against the state its events produce it
+ * returns nothing more until time or the cell moves.
+ */
+export function updateSteps(state: CellState, now: number): { events: Event[]; wakeAt?: number } {
+  const events: Event[] = [];
+  let wakeAt: number | undefined;
+  const wake = (at: number): void => {
+    if (wakeAt === undefined || at < wakeAt) wakeAt = at;
+  };
+  for (const id of [...state.activeUpdates].sort()) {
+    const u = state.updates.get(id);
+    const job = u === undefined ? undefined : state.jobs.get(u.job);
+    if (u === undefined || job?.state !== 'ACTIVE') continue;
+    events.push(...stepUpdate(state, job, u, now, wake));
+  }
+  return wakeAt === undefined ? { events } : { events, wakeAt };
+}
+
+/** scopeOf: the instances an update works on in its current direction, in the order it takes them. */
+export function scopeOf(u: UpdateRecord): number[] {
+  return u.direction === 'forward' ? u.order : [...u.batches.flat(), ...(u.backPlan ?? []).slice(u.batches.length).flat()];
+}
+
+function stepUpdate(state: CellState, job: JobRecord, u: UpdateRecord, now: number, wake: (at: number) => void): Event[] {
+  const s = u.settings;
+  const scope = scopeOf(u);
+  const verdicts = new Map<number, Verdict>();
+  // 1. Judge what is in flight, in every active status: a paused update forgets nothing.
+  for (const i of scope) {
+    const ui = u.instances[i];
+    if (ui?.status !== 'WORKING') continue;
+    const v = judge(state, job, u, ui, now, wake);
+    if (v !== undefined) verdicts.set(i, v);
+  }
+  const events: Event[] = [];
+  if (verdicts.size > 0) {
+    const actions: UpdateAction[] = [];
+    for (const [instance, v] of verdicts) {
+      actions.push({ instance, action: actionFor(u.direction, v.status), ...(v.status === 'FAILED' ? { message: v.message } : {}) });
+    }
+    events.push({ type: 'UpdateInstancesActed', at: now, id: u.id, actions });
+  }
+  const statusOf = (i: number): UpdateInstanceRecord['status'] => verdicts.get(i)?.status ?? u.instances[i]?.status ?? 'SUCCEEDED';
+  const failedNow = [...verdicts.entries()].filter(([, v]) => v.status === 'FAILED');
+  const failed = u.failed + failedNow.length;
+
+  if (u.status === 'AWAITING_PROMOTION') {
+    const after = s.autoPromoteSecs;
+    if (after !== undefined && u.canariesDoneAt !== undefined) {
+      const at = u.canariesDoneAt + after * 1000;
+      if (now >= at) events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: 'ROLLING_FORWARD', message: `canaries healthy for ${after}s: promoted` });
+      else wake(at);
+    }
+    return events;
+  }
+  if (u.status !== 'ROLLING_FORWARD' && u.status !== 'ROLLING_BACK') return events;
+
+  // 2. The update's fate.
+  if (failed > s.maxFailedInstances) {
+    const last = failedNow[failedNow.length - 1];
+    const why = last === undefined ? `${failed} instances failed` : `instance ${last[0]} failed: ${last[1].status === 'FAILED' ? last[1].message : ''}`;
+    const back = u.direction === 'forward' && s.rollbackOnFailure && u.kind !== 'restart';
+    events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: back ? 'ROLLING_BACK' : 'FAILED', message: `${why} (more than maxFailedInstances ${s.maxFailedInstances})` });
+    return events;
+  }
+  const idle = scope.filter((i) => statusOf(i) === 'IDLE');
+  const working = scope.filter((i) => statusOf(i) === 'WORKING');
+  if (idle.length === 0 && working.length === 0) {
+    events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: u.direction === 'forward' ? 'ROLLED_FORWARD' : 'ROLLED_BACK' });
+    return events;
+  }
+  // 3. Canaries first: once they are updated, the update waits for its promotion.
+  let limit = Number.POSITIVE_INFINITY;
+  if (u.direction === 'forward' && !u.promoted && s.canary > 0) {
+    const started = scope.length - idle.length;
+    if (started >= s.canary) {
+      if (working.length === 0) {
+        const canaries = scope.filter((i) => statusOf(i) !== 'IDLE');
+        const how = s.autoPromoteSecs === undefined ? `promote it with: muster update promote ${u.job}` : `it promotes itself after ${s.autoPromoteSecs}s of health`;
+        events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: 'AWAITING_PROMOTION', message: `canar${canaries.length === 1 ? 'y' : 'ies'} ${canaries.join(', ')} updated; ${how}` });
+      }
+      return events;
+    }
+    limit = s.canary - started;
+  }
+  // 4. What to start: the rest of the current batch (the budget may have held some back), or a new batch.
+  let candidates: number[] = [];
+  let newBatch: number[] | undefined;
+  const current = u.batches[u.batches.length - 1];
+  const waitingInBatch = current?.filter((i) => statusOf(i) === 'IDLE') ?? [];
+  if (s.strategy === 'queue' && u.direction === 'forward') {
+    const room = (s.batchSizes[0] ?? 1) - working.length;
+    if (room > 0) newBatch = candidates = idle.slice(0, Math.min(room, limit));
+  } else if (waitingInBatch.length > 0) {
+    candidates = waitingInBatch;
+  } else if (working.length === 0) {
+    if (u.direction === 'back') {
+      newBatch = (u.backPlan?.[u.batches.length] ?? []).filter((i) => statusOf(i) === 'IDLE');
+    } else {
+      const canaryBatch = s.canary > 0 ? 1 : 0;
+      const k = Math.max(0, u.batches.length - canaryBatch);
+      const size = Number.isFinite(limit) ? limit : (s.batchSizes[Math.min(k, s.batchSizes.length - 1)] ?? 1);
+      newBatch = idle.slice(0, size);
+    }
+    candidates = newBatch;
+  }
+  // 5. Within the disruption budget: an instance serving now is taken down only while the budget
+  // has room; one that is down anyway (pending, crashing) costs nothing to replace.
+  let left = budgetLeft(state, job);
+  const starts: UpdateAction[] = [];
+  for (const i of candidates) {
+    const serving = i < job.instances.length && job.instances[i]?.state === 'ACTIVE' && !isInMotion(state, job, i) && i < job.spec.instances;
+    if (serving) {
+      if (left <= 0) break;
+      left--;
+    }
+    starts.push({ instance: i, action: actionFor(u.direction, 'WORKING') });
+  }
+  if (starts.length > 0 || (newBatch !== undefined && newBatch.length > 0)) {
+    const ev: Event = { type: 'UpdateInstancesActed', at: now, id: u.id, actions: starts };
+    if (newBatch !== undefined && newBatch.length > 0) ev.newBatch = newBatch;
+    if (starts.length > 0 || ev.newBatch !== undefined) events.push(ev);
+  }
+  return events;
+}
+
+/** judge: whether an instance in flight has succeeded or failed in this direction, or is still going (then when to look again). */
+function judge(state: CellState, job: JobRecord, u: UpdateRecord, ui: UpdateInstanceRecord, now: number, wake: (at: number) => void): Verdict | undefined {
+  const s = u.settings;
+  const target = targetVersion(u, ui);
+  const inst = job.instances[ui.instance];
+  const since = ui.workingAt ?? now;
+  const deadline = since + s.progressDeadlineSecs * 1000;
+  if (target === undefined) {
+    // To be gone: done once its task has ended.
+    if (inst === undefined || (inst.state !== 'ACTIVE' && inst.state !== 'PENDING')) return { status: 'SUCCEEDED' };
+    if (now >= deadline) return { status: 'FAILED', message: `its task did not end within progressDeadlineSecs ${s.progressDeadlineSecs}` };
+    wake(deadline);
+    return undefined;
+  }
+  if (ui.failures > s.maxPerInstanceFailures) {
+    const last = inst?.taskId === undefined ? undefined : state.tasks.get(inst.taskId);
+    const how = last?.message ?? last?.reason ?? last?.state ?? '';
+    return { status: 'FAILED', message: `its new task failed ${ui.failures} time${ui.failures === 1 ? '' : 's'} (more than maxPerInstanceFailures ${s.maxPerInstanceFailures})${how === '' ? '' : `: ${how}`}` };
+  }
+  const task = inst?.taskId === undefined ? undefined : state.tasks.get(inst.taskId);
+  const isNew = task !== undefined && task.taskId !== ui.fromTask && task.launchedAt >= since && task.kill === undefined && (task.version ?? 1) === target;
+  const checked = specAt(job, target).health !== undefined;
+  if (isNew && inst?.state === 'ACTIVE' && task.state === 'TASK_RUNNING' && (!checked || task.healthy === true)) {
+    const ready = Math.max(task.startedAt ?? task.launchedAt, checked ? (task.healthyAt ?? now) : 0);
+    const done = ready + s.watchSecs * 1000;
+    if (now >= done) return { status: 'SUCCEEDED' };
+    wake(done);
+    return undefined;
+  }
+  if (now >= deadline) {
+    return { status: 'FAILED', message: `not running${checked ? ' and healthy' : ''} within progressDeadlineSecs ${s.progressDeadlineSecs}` };
+  }
+  wake(deadline);
+  return undefined;
+}
+
+/** pruneSteps: a JobsPruned for ended jobs and updates older than the retention, if any. */
+export function pruneSteps(state: CellState, now: number, retentionMs: number): Event[] {
+  const jobs: string[] = [];
+  const updates: string[] = [];
+  for (const job of state.jobs.values()) {
+    if (job.state !== 'ACTIVE' && job.state !== 'KILLING' && job.endedAt !== undefined && now - job.endedAt >= retentionMs) jobs.push(job.key);
+  }
+  const gone = new Set(jobs);
+  for (const u of state.updates.values()) {
+    if (!state.activeUpdates.has(u.id) && !gone.has(u.job) && now - u.lastModifiedAt >= retentionMs) updates.push(u.id);
+  }
+  return jobs.length === 0 && updates.length === 0 ? [] : [{ type: 'JobsPruned', at: now, jobs: jobs.sort(), updates: updates.sort() }];
+}
+
+/** UpdateController is the running update loop; close stops it. */
+export interface UpdateController {
+  close(): void;
+}
+
+/**
+ * startUpdateController runs updateSteps inside log.submit after each append (coalesced), at the
+ * earliest time a watch or deadline ends, and every UPDATE_INTERVAL_MS; pruneSteps every
+ * PRUNE_INTERVAL_MS. Only a leader's submit succeeds, so a standby's loop decides nothing.
+ */
+export function startUpdateController(log: EventLog, logger: Logger, options: { retentionSecs: number }): UpdateController {
+  let scheduled = false;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let lastPrune = 0;
+  const run = (): void => {
+    scheduled = false;
+    if (closed || !log.isLeader) return;
+    const prune = log.now() - lastPrune >= PRUNE_INTERVAL_MS;
+    if (log.state.activeUpdates.size === 0 && !prune) return;
+    if (prune) lastPrune = log.now();
+    log
+      .submit((state: CellState, now: number): Decision<number | undefined> => {
+        const { events, wakeAt } = updateSteps(state, now);
+        if (prune) events.push(...pruneSteps(state, now, options.retentionSecs * 1000));
+        return { events, result: wakeAt };
+      })
+      .then((wakeAt) => {
+        if (wakeAt === undefined || closed) return;
+        clearTimeout(timer);
+        timer = setTimeout(kick, Math.max(0, wakeAt - log.now()) + 5);
+        timer.unref();
+      })
+      .catch((e: unknown) => {
+        logger.warn('update controller could not decide', { error: e instanceof Error ? e.message : String(e) });
+      });
+  };
+  const kick = (): void => {
+    if (scheduled || closed) return;
+    scheduled = true;
+    setImmediate(run);
+  };
+  const stopListening = log.onAppended(kick);
+  const interval = setInterval(kick, UPDATE_INTERVAL_MS);
+  interval.unref();
+  kick();
+  return {
+    close(): void {
+      closed = true;
+      stopListening();
+      clearInterval(interval);
+      clearTimeout(timer);
+    },
+  };
+}
