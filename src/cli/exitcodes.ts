@@ -42,9 +42,12 @@ export class UsageError extends Error {
 /**
  * OutcomeCode names the ways a command can end badly that are not the master's errors, in the
  * `code` of the error object `--json` prints: JOB_FAILED when the job `--wait` watched failed
- * (its instances failed, or it was killed), TIMEOUT when `--wait` ran out of time.
+ * (its instances failed, or it was killed), TIMEOUT when `--wait` ran out of time. An update
+ * `--wait` (or `update wait`) watched ends as UPDATE_ROLLED_BACK (exit 1: it failed and the job
+ * went back to its old config), UPDATE_FAILED (exit 1: it failed and was left where it stopped)
+ * or UPDATE_ABORTED (exit 5: someone aborted it, a conflict with the wait rather than a failure).
  */
-export type OutcomeCode = 'JOB_FAILED' | 'TIMEOUT';
+export type OutcomeCode = 'JOB_FAILED' | 'TIMEOUT' | 'UPDATE_ROLLED_BACK' | 'UPDATE_FAILED' | 'UPDATE_ABORTED';
 
 /**
  * OutcomeError is an expected way for a command to end badly that is not the master's error: a
@@ -60,7 +63,7 @@ export class OutcomeError extends Error {
     super(message);
     this.name = 'OutcomeError';
     this.code = code;
-    this.exitCode = code === 'TIMEOUT' ? EXIT.TIMEOUT : EXIT.FAILED;
+    this.exitCode = code === 'TIMEOUT' ? EXIT.TIMEOUT : code === 'UPDATE_ABORTED' ? EXIT.CONFLICT : EXIT.FAILED;
     this.details = details;
   }
 }

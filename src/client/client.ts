@@ -35,6 +35,12 @@ import type {
   TaskFileDownload,
   TaskFileListing,
   TaskView,
+  JobDiffView,
+  JobHistoryView,
+  ScaleRequest,
+  UpdateStarted,
+  UpdateSummaryView,
+  UpdateView,
 } from '../protocol/index.js';
 import { RecordIODecoder } from '../protocol/index.js';
 import { certificateProblem, trustingDispatcher } from '../tls/index.js';
@@ -63,6 +69,9 @@ export interface MusterClientOptions {
 
 
 export type JobContentType = 'application/yaml' | 'application/json';
+
+/** UpdateAnswer is the master's answer to starting an update or a scale: the update, or noop when the config changes nothing. */
+export type UpdateAnswer = UpdateStarted | { noop: true; diff: JobDiffView };
 
 /** EventStreamOptions tune MusterClient.events(). */
 export interface EventStreamOptions {
@@ -172,8 +181,9 @@ export class MusterClient {
     return this.request<CellView>('GET', '/api/v1/cell');
   }
 
-  async listJobs(): Promise<JobSummary[]> {
-    return (await this.request<{ jobs: JobSummary[] }>('GET', '/api/v1/jobs')).jobs;
+  /** listJobs lists the jobs of the cell; with all, killed jobs the master still keeps too. */
+  async listJobs(opts: { all?: boolean } = {}): Promise<JobSummary[]> {
+    return (await this.request<{ jobs: JobSummary[] }>('GET', `/api/v1/jobs${opts.all === true ? '?all=true' : ''}`)).jobs;
   }
 
   /** createJob sends the config text as written; the master parses and validates it. */
@@ -204,6 +214,66 @@ export class MusterClient {
   restartJob(key: string, instances?: number[]): Promise<JobInstancesAnswer> {
     const body: RestartRequest = instances === undefined ? {} : { instances };
     return this.request<JobInstancesAnswer>('POST', `/api/v1/jobs/${encodeJobKey(key)}/restart`, body);
+  }
+
+  // ---- updates -----------------------------------------------------------------------------------
+
+  /** diffJob asks what updating the job to this config would change; the master changes nothing. */
+  async diffJob(key: string, text: string, opts: { contentType: JobContentType }): Promise<JobDiffView> {
+    const path = `/api/v1/jobs/${encodeJobKey(key)}/diff`;
+    return this.json<JobDiffView>(await this.send('POST', path, { body: text, contentType: opts.contentType }), 'POST', path);
+  }
+
+  /** jobHistory lists the versions of a job's config and its updates; with specs, each version's config too. */
+  jobHistory(key: string, opts: { specs?: boolean } = {}): Promise<JobHistoryView> {
+    return this.request<JobHistoryView>('GET', `/api/v1/jobs/${encodeJobKey(key)}/history${opts.specs === true ? '?specs=true' : ''}`);
+  }
+
+  /** getUpdate shows the job's active update, else its latest; NOT_FOUND when it has had none. */
+  getUpdate(key: string): Promise<UpdateView> {
+    return this.request<UpdateView>('GET', `/api/v1/jobs/${encodeJobKey(key)}/update`);
+  }
+
+  getUpdateById(id: string): Promise<UpdateView> {
+    return this.request<UpdateView>('GET', `/api/v1/updates/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * startUpdate rolls the job to the config text (only the instances given, e.g. "0-3,7", when
+   * given). noop: the config changes nothing, and no update was started.
+   */
+  async startUpdate(
+    key: string,
+    text: string,
+    opts: { contentType: JobContentType; instances?: string; message?: string },
+  ): Promise<UpdateAnswer> {
+    const params = new URLSearchParams();
+    if (opts.instances !== undefined) params.set('instances', opts.instances);
+    if (opts.message !== undefined) params.set('message', opts.message);
+    const path = `/api/v1/jobs/${encodeJobKey(key)}/update${params.size === 0 ? '' : `?${params.toString()}`}`;
+    return this.json<UpdateAnswer>(await this.send('POST', path, { body: text, contentType: opts.contentType }), 'POST', path);
+  }
+
+  /** steerUpdate pauses, resumes, aborts, rolls back or promotes the job's active update. */
+  steerUpdate(key: string, verb: 'pause' | 'resume' | 'abort' | 'rollback' | 'promote', message?: string): Promise<UpdateView> {
+    const query = message === undefined ? '' : `?${new URLSearchParams({ message }).toString()}`;
+    return this.request<UpdateView>('POST', `/api/v1/jobs/${encodeJobKey(key)}/update/${verb}${query}`);
+  }
+
+  /** scaleJob changes a service's instance count, as an update of kind scale. */
+  scaleJob(key: string, instances: number, message?: string): Promise<UpdateAnswer> {
+    const body: ScaleRequest = { instances };
+    const query = message === undefined ? '' : `?${new URLSearchParams({ message }).toString()}`;
+    return this.request<UpdateAnswer>('POST', `/api/v1/jobs/${encodeJobKey(key)}/scale${query}`, body);
+  }
+
+  /** listUpdates lists updates, newest first; status is a status or a group (active, paused, succeeded, failed, inactive, all), comma-separated. */
+  async listUpdates(opts: { role?: string; job?: string; status?: string } = {}): Promise<UpdateSummaryView[]> {
+    const params = new URLSearchParams();
+    if (opts.role !== undefined) params.set('role', opts.role);
+    if (opts.job !== undefined) params.set('job', opts.job);
+    if (opts.status !== undefined) params.set('status', opts.status);
+    return (await this.request<{ updates: UpdateSummaryView[] }>('GET', `/api/v1/updates${params.size === 0 ? '' : `?${params.toString()}`}`)).updates;
   }
 
   /** listQuotas lists every role that has a quota, with what it holds against it. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MusterError } from './errors.js';
-import { MAX_PROBLEMS, parseJobText, requestOf, validateJobSpec, type FieldProblem } from './jobspec.js';
+import { MAX_PROBLEMS, parseJobText, requestOf, validateJobSpec, updateSettings, type FieldProblem } from './jobspec.js';
 import { parseInstanceRef, parseJobKey } from './jobkey.js';
 
 const base = {
@@ -212,11 +212,17 @@ test('validateJobSpec refuses a GPU figure that is neither whole devices nor a s
 test('validateJobSpec spreads instances by host and updates one at a time unless told otherwise', () => {
   const spec = validateJobSpec(base);
   assert.equal(spec.spreadBy, 'host');
-  assert.deepEqual(spec.update, { batchSize: 1 });
+  const defaults = { batchSize: 1, strategy: 'batch', watchSecs: 30, maxPerInstanceFailures: 0, maxFailedInstances: 0, rollbackOnFailure: true, progressDeadlineSecs: 600, canary: 0 };
+  assert.deepEqual(spec.update, defaults);
   const told = validateJobSpec({ ...base, spreadBy: 'rack', update: { batchSize: 5 } });
   assert.equal(told.spreadBy, 'rack');
-  assert.deepEqual(told.update, { batchSize: 5 });
-  assert.deepEqual(validateJobSpec({ ...base, update: {} }).update, { batchSize: 1 });
+  assert.deepEqual(told.update, { ...defaults, batchSize: 5 });
+  assert.deepEqual(validateJobSpec({ ...base, update: {} }).update, defaults);
+  const varied = validateJobSpec({ ...base, instances: 20, update: { batchSize: [1, 5, '25%'], maxUnavailable: '10%', canary: { count: 1, autoPromoteSecs: 60 } } });
+  assert.deepEqual(updateSettings(varied).batchSizes, [1, 5, 5]);
+  assert.equal(updateSettings(varied).maxUnavailable, 2);
+  assert.equal(updateSettings(varied).autoPromoteSecs, 60);
+  assert.equal(updateSettings(spec).maxUnavailable, 1, 'the budget defaults to the first batch');
 });
 
 test('validateJobSpec refuses a bad spreadBy and a bad update batch size, naming the field', () => {
@@ -228,6 +234,9 @@ test('validateJobSpec refuses a bad spreadBy and a bad update batch size, naming
   assert.equal(problem({ ...base, update: { batchSize: 0 } }).field, 'update.batchSize');
   assert.equal(problem({ ...base, update: { batchSize: 10_001 } }).field, 'update.batchSize');
   assert.equal(problem({ ...base, update: { batchSize: 2, parallel: true } }).field, 'update.parallel');
+  assert.equal(problem({ ...base, update: { maxUnavailable: '150%' } }).field, 'update.maxUnavailable');
+  assert.equal(problem({ ...base, update: { strategy: 'rolling' } }).field, 'update.strategy');
+  assert.match(problem({ ...base, update: { batchSize: [] } }).message, /batchSize/);
 });
 
 test('validateJobSpec lists unknown fields in the order they are written, before the problems they cause', () => {

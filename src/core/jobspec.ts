@@ -200,10 +200,13 @@ const constraintValue = withoutControls(z.string().min(1).max(256), false)
 
 /** A count of instances, or a percentage of the job's ("25%"). */
 const countOrPercent = (field: string) =>
-  z.union([
-    z.number().int(`${field} must be a whole number or a percentage like "25%"`).min(1, `${field} must be at least 1`).max(LIMITS.instances),
-    z.string().regex(/^(100|[1-9][0-9]?)%$/, `${field} must be a whole number or a percentage from 1% to 100%, like "25%"`),
-  ]);
+  z.union(
+    [
+      z.number().int(`${field} must be a whole number or a percentage like "25%"`).min(1, `${field} must be at least 1`).max(LIMITS.instances, `${field} must be at most ${LIMITS.instances}`),
+      z.string().regex(/^(100|[1-9][0-9]?)%$/, `${field} must be a whole number or a percentage from 1% to 100%, like "25%"`),
+    ],
+    { error: `${field} must be a whole number (at least 1) or a percentage like "25%"` },
+  );
 
 /**
  * updateSchema is a job's `update:` block: how an update (or a rolling restart) replaces its
@@ -213,7 +216,11 @@ const countOrPercent = (field: string) =>
  */
 const updateSchema = z.strictObject({
   /** Instances per batch, or batches of varying size ([1, 5, "25%"]: the last repeats). */
-  batchSize: z.union([countOrPercent('batchSize'), z.array(countOrPercent('batchSize')).min(1, 'batchSize needs at least one size').max(32)]).default(1),
+  batchSize: z
+    .union([countOrPercent('batchSize'), z.array(countOrPercent('batchSize')).min(1, 'batchSize needs at least one size').max(32, 'batchSize lists at most 32 sizes')], {
+      error: 'batchSize must be a whole number (at least 1), a percentage like "25%", or a list of them like [1, 5, "25%"]',
+    })
+    .default(1),
   /** batch: a batch starts once the one before has finished; queue: keep batchSize instances in flight. */
   strategy: z.enum(['batch', 'queue'], { error: 'strategy must be batch or queue' }).default('batch'),
   /** How long a new task must run (and be healthy, where the job has a health check) to count as updated. */
@@ -394,7 +401,7 @@ function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
 function objectSchemaAt(path: readonly PropertyKey[]): z.ZodObject | undefined {
   const unwrap = (s: z.ZodType): z.ZodType => {
     for (;;) {
-      if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+      if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
       else if (s instanceof z.ZodPipe) s = s.in as z.ZodType;
       else return s;
     }

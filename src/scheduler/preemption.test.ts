@@ -66,6 +66,15 @@ void test('place() preempts on the agent whose victims cost least: the lowest pr
   assert.match(r.unplaced[0]?.why.summary ?? '', /waiting for 1 preempted task on b\.example/);
 });
 
+void test('place() takes no victim of a job whose disruption budget is spent, and at most its budget from one job in a pass', () => {
+  const agents = [slot('a'), slot('b'), slot('c')];
+  const spent = [victim('spent', 'a', { tier: 'preferred', job: 'web/prod/x', priority: 0, disruptable: 0 }), victim('free', 'b', { tier: 'preferred', job: 'web/prod/y', priority: 5 })];
+  assert.deepEqual(place(input(agents, [pending()], spent)).preemptions[0]?.victims, ['free'], 'the cheaper victim is protected by its budget');
+  const one = [victim('y0', 'a', { tier: 'preferred', job: 'web/prod/y', priority: 0, disruptable: 1 }), victim('y1', 'b', { tier: 'preferred', job: 'web/prod/y', priority: 0, disruptable: 1 })];
+  const r = place(input(agents, [pending(), pending({ instance: 1 })], one));
+  assert.equal(r.preemptions.length, 1, 'one victim of web/prod/y in all');
+});
+
 void test('place() preempts a revocable task before a preemptible one when either frees what is lacking', () => {
   // The agents have the cpus; they lack disk, which revocable tasks hold outside slack.
   const agents = [slot('a', 'cpus:4;mem:8GiB'), slot('b', 'cpus:4;mem:8GiB')];

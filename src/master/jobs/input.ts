@@ -3,7 +3,7 @@
 
 import { isTerminal, parseJobKey, requestOf, subtract, type PortRange, type Resources } from '../../core/index.js';
 import { AgentTable, type AgentSlot, type Offer, type PendingTask, type RunningTask, type Tier } from '../../scheduler/index.js';
-import { budgetLeft, specAt, type AgentRecord, type CellState, type Event, type JobRecord, type LoggedEvent, type TaskRecord } from '../state/index.js';
+import { budgetLeft, isInMotion, specAt, type AgentRecord, type CellState, type Event, type JobRecord, type LoggedEvent, type TaskRecord } from '../state/index.js';
 
 /** Slack is what an agent's non-revocable tasks reserve and do not use: revocable tasks may run in it. */
 export interface Slack {
@@ -165,9 +165,10 @@ export function runningTaskOf(state: CellState, task: TaskRecord): RunningTask |
     gpus: task.gpus ?? [],
     killing: task.kill !== undefined,
   };
-  // Preferred services keep to their disruption budget when preempted, as on any planned change.
-  // Worked out only if preemption asks (it costs a walk of the job's instances).
-  if (job !== undefined && spec?.tier === 'preferred' && spec.kind === 'service') {
+  // Preferred services keep to their disruption budget when preempted, as on any planned change
+  // (a task that is down anyway costs none). Worked out only if preemption asks: it costs a walk
+  // of the job's instances.
+  if (job !== undefined && spec?.tier === 'preferred' && spec.kind === 'service' && job.instances[task.instance]?.taskId === task.taskId && !isInMotion(state, job, task.instance)) {
     let left: number | undefined;
     Object.defineProperty(running, 'disruptable', { enumerable: true, get: () => (left ??= Math.max(0, budgetLeft(state, job))) });
   }

@@ -157,7 +157,7 @@ test('apply() marks the tasks of an unreachable agent and takes one back if its 
   assert.deepEqual(job?.instances[1]?.previousTaskIds, ['t1']);
 });
 
-test('apply() kills one instance for good, restarts another, and removes a killed job once its tasks ended', () => {
+test('apply() kills one instance for good, restarts another, and ends a killed job (KILLED, kept for the retention) once its tasks ended', () => {
   const s = cell({ type: 'JobCreated', at: 1, spec: spec() }, launched('t0', 0), launched('t1', 1));
   apply(s, { type: 'KillRequested', at: 20, job: 'web/prod/hello', instances: [1], restart: true, wholeJob: false, reason: 'REASON_INSTANCE_RESTARTED' });
   apply(s, status('t1', 'TASK_KILLED', 21));
@@ -169,8 +169,8 @@ test('apply() kills one instance for good, restarts another, and removes a kille
   assert.equal(job?.instances[0]?.state, 'KILLED');
   assert.equal(job?.state, 'ACTIVE');
   apply(s, { type: 'KillRequested', at: 40, job: 'web/prod/hello', instances: [0, 1], restart: false, wholeJob: true, reason: 'REASON_KILLED_BY_USER' });
-  assert.equal(s.jobs.has('web/prod/hello'), false, 'instance 1 was pending, so the job ends at once');
-  assert.equal(s.tasks.has('t0'), false);
+  assert.equal(s.jobs.get('web/prod/hello')?.state, 'KILLED', 'instance 1 was pending, so the job ends at once');
+  assert.equal(s.tasks.get('t0')?.state, 'TASK_KILLED', 'its last task is kept with it');
 });
 
 test('a snapshot round-trips the state, derived indexes included', () => {
@@ -228,7 +228,7 @@ test('apply() counts GPU shares per device and gives them back when the task end
   assert.deepEqual(agent?.gpuUsed, [0, 500]);
   apply(s, { type: 'KillRequested', at: 30, job: 'ml/prod/train', instances: [0, 1], restart: false, wholeJob: true, reason: 'REASON_KILLED_BY_USER' });
   apply(s, status('t1', 'TASK_KILLED', 31));
-  assert.equal(s.jobs.has('ml/prod/train'), false);
+  assert.equal(s.jobs.get('ml/prod/train')?.state, 'KILLED');
   assert.deepEqual(agent?.gpuUsed, [0, 0]);
   assert.equal(agent?.used.cpusMilli, 0);
 });
@@ -277,7 +277,7 @@ test('apply() keeps the link from a victim to its preemptor when a user kills th
   apply(s, { type: 'KillRequested', at: 35, job: 'batch/prod/low', instances: [0], restart: false, wholeJob: false, reason: 'REASON_KILLED_BY_USER' });
   assert.equal(s.tasks.get('low0')?.kill?.restart, false);
   apply(s, status('low0', 'TASK_KILLED', 40));
-  assert.equal(s.jobs.has('batch/prod/low'), false, 'its only instance was killed, so the job is gone');
+  assert.equal(s.jobs.get('batch/prod/low')?.state, 'KILLED', 'its only instance was killed, so the job has ended');
   assert.equal(s.jobs.get('web/prod/high')?.instances[0]?.awaitingVictims, undefined);
 });
 
