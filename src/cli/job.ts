@@ -1,21 +1,22 @@
-// `muster job …`: create, list, status, kill and restart jobs. Each verb is one request to the
-// master (create --wait then polls); the master validates, the CLI only checks what it can read.
+// `muster job …`: create, list, status, kill and restart jobs; diff, scale and the history of their
+// configs. Each verb is one request to the master (create --wait and scale --wait then poll); the
+// master validates, the CLI only checks what it can read.
 
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
 import type { Command } from 'commander';
-import type { InstanceView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
+import { MAX_INSTANCES } from '../core/index.js';
+import type { InstanceView, JobHistoryView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
 import { contextOf } from './context.js';
 import { UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
 import { ago, gpuShares, instanceList, keyValues, note, pendingLines, ports, printJson, printLines, stateWord, table } from './output.js';
 import { instancesArg, jobKeyArg } from './refs.js';
+import { changesNothing, contentTypeOf, DEFAULT_UPDATE_WAIT_SECS, diffLines, jobKeyOfConfig, readConfig, reportStarted, updateTable } from './update.js';
 import { CRASH_LOOP_FAILURES, DEFAULT_SETTLE_SECS, DEFAULT_WAIT_SECS, waitForJob } from './wait.js';
 
 export function addJobCommands(program: Command): void {
   const job = program
     .command('job')
-    .description('create, inspect, kill and restart jobs (role/env/name)')
+    .description('create, inspect, diff, scale, kill and restart jobs (role/env/name)')
     .addHelpText(
       'after',
       `
@@ -26,6 +27,8 @@ Examples:
   $ muster job plan examples/hello-service.yaml
   $ muster job create examples/hello-service.yaml --wait
   $ muster job status web/prod/hello
+  $ muster job diff web/prod/hello hello-v2.yaml
+  $ muster job scale web/prod/hello 5 --wait
   $ muster job kill web/prod/hello/0,2-4`,
     );
 
@@ -72,7 +75,7 @@ Examples:
       }
       const text = await readConfig(file);
       const ctx = contextOf(cmd);
-      const contentType = extname(file).toLowerCase() === '.json' ? 'application/json' : 'application/yaml';
+      const contentType = contentTypeOf(file);
       const created = await ctx.client.createJob(text, key === undefined ? { contentType } : { contentType, job: key });
       if (!ctx.json) note(`created ${created.job} with ${created.instances} instance${created.instances === 1 ? '' : 's'}`);
       if (opts.wait === true) {
@@ -117,7 +120,7 @@ Examples:
       const key = args.length === 2 ? jobKeyArg(args[0] as string) : undefined;
       const text = await readConfig(file);
       const ctx = contextOf(cmd);
-      const contentType = extname(file).toLowerCase() === '.json' ? 'application/json' : 'application/yaml';
+      const contentType = contentTypeOf(file);
       const plan = await ctx.client.planJob(text, key === undefined ? { contentType } : { contentType, job: key });
       if (ctx.json) return printJson(plan);
       printLines(planLines(plan));
@@ -126,24 +129,24 @@ Examples:
   job
     .command('list')
     .description('list the jobs of the cell with their state and a count of their tasks by state')
+    .option('--all', 'list killed jobs too, while the master keeps them (--job-retention)')
     .addHelpText(
       'after',
       `
+A job with an active update shows it in an UPDATE column; with --all, an ended job says when and
+why it ended.
+
 Examples:
   $ muster job list
+  $ muster job list --all
   $ muster job list --json | jq '.jobs[].job'`,
     )
-    .action(async (_opts: unknown, cmd: Command) => {
+    .action(async (opts: { all?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const jobs = await ctx.client.listJobs();
+      const jobs = await ctx.client.listJobs(opts.all === true ? { all: true } : {});
       if (ctx.json) return printJson({ jobs });
       if (jobs.length === 0) return note('no jobs yet; create one with: muster job create FILE');
-      printLines(
-        table(
-          ['JOB', 'KIND', 'STATE', 'INSTANCES', 'TASKS'],
-          jobs.map((j) => [j.job, j.kind, j.state, String(j.instanceCount), countsOf(j)]),
-        ),
-      );
+      printLines(jobListLines(jobs, Date.now()));
     });
 
   job
@@ -165,13 +168,93 @@ Examples:
       printLines(statusLines(job, Date.now()));
     });
 
+  job
+    .command('diff')
+    .description("show what updating a job to a new config would change: its fields and each instance's fate; changes nothing")
+    .usage('[options] [KEY] FILE')
+    .argument('[KEY_FILE...]')
+    .addHelpText(
+      'after',
+      `
+FILE and KEY are read as by muster update start (without KEY, the config's job: names the job).
+The master compares the config with the job's current version and answers which fields change and
+which instances an update would add, remove, replace or leave alone.
+
+Examples:
+  $ muster job diff web/prod/hello hello-v2.yaml
+    web/prod/hello, against version 1:
+      processes[0].cmd: "./hello --v1" -> "./hello --v2"
+      instances: 3 -> 5
+    an update will: add instances 3-4, replace instances 0-2
+  $ muster job diff hello-v2.yaml --json | jq '.fields'`,
+    )
+    .action(async (args: string[], _opts: unknown, cmd: Command) => {
+      if (args.length === 0) throw new UsageError('job diff needs a config FILE', 'e.g. muster job diff web/prod/hello hello-v2.yaml');
+      if (args.length > 2) throw new UsageError(`job diff takes [KEY] FILE, got ${args.length} arguments`);
+      const file = args[args.length - 1] as string;
+      const text = await readConfig(file);
+      const key = jobKeyArg(args.length === 2 ? (args[0] as string) : jobKeyOfConfig(text, file));
+      const ctx = contextOf(cmd);
+      const diff = await ctx.client.diffJob(key, text, { contentType: contentTypeOf(file) });
+      if (ctx.json) return printJson(diff);
+      if (changesNothing(diff)) return printLines([`nothing to change: ${key} already runs this config (version ${diff.fromVersion})`]);
+      printLines(diffLines(diff, 'an update'));
+    });
+
+  job
+    .command('history')
+    .description("list the versions of a job's config (who made each, how, which instances run it) and its updates")
+    .argument('<KEY>', 'the job, role/env/name')
+    .option('--specs', "print each version's config too")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ muster job history web/prod/hello
+  $ muster job history web/prod/hello --specs --json | jq '.versions[-1].spec'`,
+    )
+    .action(async (keyText: string, opts: { specs?: boolean }, cmd: Command) => {
+      const key = jobKeyArg(keyText);
+      const ctx = contextOf(cmd);
+      const history = await ctx.client.jobHistory(key, { specs: opts.specs === true });
+      if (ctx.json) return printJson(history);
+      printLines(historyLines(history, Date.now()));
+    });
+
+  job
+    .command('scale')
+    .description("change the number of a service's instances, as a rolling update (added instances start, the highest ones stop)")
+    .argument('<KEY>', 'the job, role/env/name')
+    .argument('<N>', 'the number of instances it should have', flags.positiveInt(MAX_INSTANCES))
+    .option('-m, --message <text>', 'why, recorded with the update and the new config version')
+    .option('--wait', 'follow the update until it ends, as muster update wait does')
+    .option('--timeout <secs>', `how long --wait waits before giving up with exit code 7 (default ${DEFAULT_UPDATE_WAIT_SECS}); the update goes on`, flags.seconds)
+    .addHelpText(
+      'after',
+      `
+The scale is an update of kind scale: it takes the job's update: settings (batches, watch time)
+and shows in muster update status. The same count starts nothing and exits 0. With --wait, exit
+codes as muster update wait.
+
+Examples:
+  $ muster job scale web/prod/hello 5
+  $ muster job scale web/prod/hello 2 --wait -m "traffic is down"`,
+    )
+    .action(async (keyText: string, n: number, opts: { message?: string; wait?: boolean; timeout?: number }, cmd: Command) => {
+      const key = jobKeyArg(keyText);
+      if (opts.timeout !== undefined && opts.wait !== true) throw new UsageError('--timeout applies only with --wait');
+      const ctx = contextOf(cmd);
+      const answer = await ctx.client.scaleJob(key, n, opts.message);
+      await reportStarted(ctx, key, answer, { wait: opts.wait === true, timeoutSecs: opts.timeout ?? DEFAULT_UPDATE_WAIT_SECS });
+    });
+
   for (const verb of ['kill', 'restart'] as const) {
     job
       .command(verb)
       .description(
         verb === 'kill'
           ? 'kill a job, or some of its instances; killed instances are not restarted'
-          : 'restart instances of a job: kill their tasks and place new ones',
+          : "restart instances of a job: a service's as a rolling restart (an update), a batch job's at once",
       )
       .argument('<KEY[/INSTANCES]>', 'the job, role/env/name, optionally with instances: web/prod/hello/0,2-4')
       .option('--instances <list>', 'instances to act on, e.g. 0,2-4 (default: all)')
@@ -189,21 +272,10 @@ Examples:
         const answer = verb === 'kill' ? await ctx.client.killJob(key, instances) : await ctx.client.restartJob(key, instances);
         if (ctx.json) return printJson(answer);
         const which = answer.instances.length === 0 ? 'no instances (none is active)' : `instances ${instanceList(answer.instances)}`;
-        printLines([`asked the master to ${verb} ${answer.job} ${which}`]);
+        if (answer.update === undefined) return printLines([`asked the master to ${verb} ${answer.job} ${which}`]);
+        printLines([`rolling restart of ${answer.job} ${which}: update ${answer.update}`]);
+        note(`follow it with: muster update wait ${answer.job}`);
       });
-  }
-}
-
-/** readConfig reads the job file; a file that cannot be read is a mistake on the command line. */
-async function readConfig(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`cannot read ${file}: no such file`, 'check the path');
-    if (code === 'EISDIR') throw new UsageError(`cannot read ${file}: it is a directory`, 'give the job config file');
-    if (code === 'EACCES' || code === 'EPERM') throw new UsageError(`cannot read ${file}: permission denied`);
-    throw err;
   }
 }
 
@@ -227,22 +299,28 @@ function instanceNote(i: InstanceView, now: number): string {
 
 /** statusLines is the readable form of `job status`: a header, then a row per instance. */
 export function statusLines(job: JobView, now: number): string[] {
-  const header = keyValues([
+  const pairs: [string, string][] = [
     ['job', job.job],
     ['kind', job.kind],
     ['state', job.state],
     ['tier', `${job.tier}, priority ${job.priority}`],
     ['instances', String(job.instanceCount)],
-    ['created', ago(job.createdAt, now)],
-  ]);
+  ];
+  if (job.version !== undefined) pairs.push(['version', `v${job.version}`]);
+  if (job.update !== undefined) pairs.push(['update', `${job.update.id} ${job.update.status}${job.update.kind === 'update' ? '' : ` (${job.update.kind})`}; see muster update status ${job.job}`]);
+  pairs.push(['created', ago(job.createdAt, now)]);
+  if (job.endedAt !== undefined || job.endReason !== undefined) pairs.push(['ended', endText(job, now)]);
+  const header = keyValues(pairs);
   const batch = job.kind === 'batch';
-  const headers = ['INSTANCE', 'STATE', 'AGENT', 'TASK', 'PORTS', 'STARTED', ...(batch ? ['FAILURES'] : []), 'NOTE'];
+  const versioned = job.instances.some((i) => i.version !== undefined);
+  const headers = ['INSTANCE', 'STATE', ...(versioned ? ['VERSION'] : []), 'AGENT', 'TASK', 'PORTS', 'STARTED', ...(batch ? ['FAILURES'] : []), 'NOTE'];
   const rows = job.instances.map((i) => {
     const task = i.state === 'PENDING' ? undefined : i.task;
     const agent = task === undefined ? '-' : task.hostname === task.address ? task.address : `${task.hostname} (${task.address})`;
     return [
       String(i.instance),
       instanceState(i),
+      ...(versioned ? [i.version === undefined ? '-' : `v${i.version}`] : []),
       agent,
       task?.taskId ?? '-',
       task === undefined ? '-' : ports(task.ports),
@@ -254,6 +332,60 @@ export function statusLines(job: JobView, now: number): string[] {
   const pending = job.instances.flatMap((i) => (i.state === 'PENDING' ? [{ instance: i.instance, reason: i.pendingReason ?? 'pending', ...(i.why === undefined ? {} : { why: i.why }) }] : []));
   const why = pendingLines(pending);
   return [...header, '', ...table(headers, rows), ...(why.length === 0 ? [] : ['', ...why])];
+}
+
+/** endText writes when and why a job ended: "5m ago: killed by alice". */
+function endText(job: JobSummary, now: number): string {
+  const when = job.endedAt === undefined ? '' : ago(job.endedAt, now);
+  if (job.endReason === undefined) return when;
+  return when === '' ? job.endReason : `${when}: ${job.endReason}`;
+}
+
+/**
+ * jobListLines is the readable form of `job list`: a row per job; an UPDATE column when a job has an
+ * active update, an ENDED column when a job (listed by --all) ended.
+ */
+export function jobListLines(jobs: readonly JobSummary[], now: number): string[] {
+  const updating = jobs.some((j) => j.update !== undefined);
+  const ended = jobs.some((j) => j.endedAt !== undefined || j.endReason !== undefined);
+  return table(
+    ['JOB', 'KIND', 'STATE', 'INSTANCES', 'TASKS', ...(updating ? ['UPDATE'] : []), ...(ended ? ['ENDED'] : [])],
+    jobs.map((j) => [
+      j.job,
+      j.kind,
+      j.state,
+      String(j.instanceCount),
+      countsOf(j),
+      ...(updating ? [j.update === undefined ? '-' : `${j.update.status}${j.update.kind === 'update' ? '' : ` (${j.update.kind})`}`] : []),
+      ...(ended ? [j.endedAt === undefined && j.endReason === undefined ? '-' : endText(j, now)] : []),
+    ]),
+  );
+}
+
+/** historyLines is the readable form of `job history`: a row per config version, then the job's updates. */
+export function historyLines(history: JobHistoryView, now: number): string[] {
+  const lines = [
+    `${history.job}: version ${history.version}`,
+    ...table(
+      ['VERSION', 'AT', 'BY', 'CAUSE', 'INSTANCES', 'MESSAGE'],
+      history.versions.map((v) => [
+        `v${v.version}${v.version === history.version ? ' *' : ''}`,
+        ago(v.at, now),
+        v.by ?? '-',
+        v.updateId === undefined ? v.cause : `${v.cause} ${v.updateId}`,
+        v.instances.length === 0 ? '-' : instanceList(v.instances),
+        v.message ?? '',
+      ]),
+    ),
+  ];
+  for (const v of history.versions) {
+    if (v.spec === undefined) continue;
+    lines.push('', `v${v.version}:`, ...JSON.stringify(v.spec, undefined, 2).split('\n').map((l) => `  ${l}`));
+  }
+  lines.push('');
+  if (history.updates.length === 0) lines.push('no updates');
+  else lines.push('updates:', ...updateTable(history.updates, now, { job: false }));
+  return lines;
 }
 
 /** planLines is the readable form of `job plan`: a count, a row per placed instance, then the rest. */

@@ -18,6 +18,7 @@ import { addJobCommands } from './job.js';
 import { addQuotaCommands } from './quota.js';
 import { report, wantsJson } from './report.js';
 import { addTaskCommands } from './task.js';
+import { addUpdateCommands } from './update.js';
 
 /** The commands that run a daemon rather than call one. */
 const DAEMONS = new Set(['master', 'agent', 'dev']);
@@ -48,8 +49,9 @@ Examples:
   $ muster task logs web/prod/hello/0 -f
 
 Exit codes:
-  0 ok, 1 internal error or the job --wait watched failed, 2 usage error, 3 input refused,
-  4 not found, 5 conflict, 6 master unreachable or unavailable, 7 timed out waiting,
+  0 ok, 1 internal error, or the job or update --wait watched failed (an update rolled back),
+  2 usage error, 3 input refused, 4 not found, 5 conflict (or the update watched was aborted),
+  6 master unreachable or unavailable, 7 timed out waiting,
   8 no valid token (401) or not permitted (403).
 With --json, a failure prints the API's error object on stdout: {"error":{"code","message","details"}}.`,
     );
@@ -58,6 +60,7 @@ With --json, a failure prints the API's error object on stdout: {"error":{"code"
   program.hook('preAction', (_program, action) => (DAEMONS.has(action.name()) ? undefined : loadConfigFile()));
   addDaemonCommands(program);
   addJobCommands(program);
+  addUpdateCommands(program);
   addTaskCommands(program);
   addQuotaCommands(program);
   addHostCommands(program);

@@ -34,6 +34,7 @@ export function addUpdateRoutes(router: Router, log: EventLog): void {
     `${jobPath}/diff`,
     async ({ req, res, url, params }) => {
       const key = keyOf(params);
+      findJob(log.state, key);
       const spec = await readJobSpec(req, withJob(url, key));
       sendJson(res, 200, diffJob(findJob(log.state, key), spec));
     },
@@ -63,6 +64,8 @@ export function addUpdateRoutes(router: Router, log: EventLog): void {
 
   router.add('POST', `${jobPath}/update`, async ({ req, res, url, params, caller }) => {
     const key = keyOf(params);
+    // An unknown job is a 404 before its config is read (and found to name another job).
+    findJob(log.state, key);
     const spec = await readJobSpec(req, withJob(url, key));
     const instances = parseInstanceRanges(url.searchParams.get('instances'));
     const message = messageOf(url);

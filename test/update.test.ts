@@ -1,0 +1,150 @@
+// Rolling updates with real processes: a master and two agents as separate processes, a 6-instance
+// service with a health check updated in batches of 2. A good config rolls forward with never more
+// than maxUnavailable down; a command that exits 1 rolls back on its own; a master killed with
+// SIGKILL mid-update finishes it as it would have; scaling touches no other instance.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { MusterClient } from '../src/client/index.js';
+import type { JobSpecInput } from '../src/core/index.js';
+import type { JobView, UpdateView } from '../src/protocol/index.js';
+import { cell, waitFor } from './harness.js';
+import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
+import { waitRunning } from './jobs.js';
+import { hasProcfs, taskProcesses } from './proc.js';
+import { requireOrSkip } from './require.js';
+
+const KEY = 'web/prod/rolling';
+const PATH = `/api/v1/jobs/${KEY}`;
+
+function config(cmd: string, over: Partial<JobSpecInput> = {}): JobSpecInput {
+  return serviceConfig(KEY, {
+    instances: 6,
+    processes: [{ name: 'main', cmd }],
+    health: { command: { cmd: 'true' }, intervalSecs: 0.5, gracePeriodSecs: 0, timeoutSecs: 5 },
+    update: { batchSize: 2, watchSecs: 1, progressDeadlineSecs: 60 },
+    ...over,
+  });
+}
+
+async function startUpdate(client: MusterClient, spec: JobSpecInput, query = ''): Promise<UpdateView> {
+  const answer = await client.request<{ update: UpdateView }>('POST', `${PATH}/update${query}`, spec);
+  return answer.update;
+}
+
+/** waitEnded polls the update until it is no longer active, counting the instances down at each look. */
+async function waitEnded(client: MusterClient, timeoutMs = 90_000): Promise<{ update: UpdateView; maxDown: number }> {
+  let maxDown = 0;
+  const update = await waitFor(
+    async () => {
+      const [u, job] = await Promise.all([client.request<UpdateView>('GET', `${PATH}/update`), client.getJob(KEY)]);
+      maxDown = Math.max(maxDown, down(job));
+      return u;
+    },
+    { what: 'the update to end', timeoutMs, intervalMs: 100, until: (u) => !['ROLLING_FORWARD', 'ROLLING_BACK', 'ROLL_FORWARD_PAUSED', 'ROLL_BACK_PAUSED', 'AWAITING_PROMOTION'].includes(u.status) },
+  );
+  return { update, maxDown };
+}
+
+/** down: instances not running and healthy. */
+function down(job: JobView): number {
+  return job.instances.filter((i) => i.task?.state !== 'TASK_RUNNING' || i.task.healthy !== true || i.task.killRequested).length;
+}
+
+/** healthy: every instance runs and is healthy. */
+function healthy(job: JobView): boolean {
+  return job.instances.every((i) => i.task?.state === 'TASK_RUNNING' && i.task.healthy === true);
+}
+
+test('a rolling update to a good config rolls forward in batches within maxUnavailable; one that exits 1 rolls back by itself', async (t) => {
+  if (!requireOrSkip(t, hasProcfs(), 'needs /proc (Linux) to see which command each task runs')) return;
+  const c = cell(t);
+  const { client } = await c.startCell(2);
+  await client.createJob(yamlOf(config('exec sleep 3601')), YAML);
+  await waitRunning(client, KEY, { what: 'six healthy instances', until: healthy });
+
+  const started = await startUpdate(client, config('exec sleep 3602'));
+  assert.equal(started.status, 'ROLLING_FORWARD');
+  assert.deepEqual(started.instances.map((i) => i.change), Array(6).fill('change'));
+  const { update, maxDown } = await waitEnded(client);
+  assert.equal(update.status, 'ROLLED_FORWARD', JSON.stringify(update.events));
+  assert.ok(maxDown <= 2, `never more than maxUnavailable (2) instances down at once; saw ${maxDown}`);
+  assert.deepEqual(Object.values(update.versions), Array(6).fill(2));
+  const updating = update.instanceEvents.filter((e) => e.action === 'UPDATING').map((e) => e.instance);
+  assert.deepEqual(updating.sort(), [0, 1, 2, 3, 4, 5], 'each instance was updated once');
+  // The processes themselves run the new command, one each.
+  const job = await waitRunning(client, KEY, { until: healthy });
+  for (const i of job.instances) {
+    const procs = taskProcesses({ taskId: i.task?.taskId ?? '', argv: ['sleep', '3602'], under: c.dir });
+    assert.equal(procs.length, 1, `instance ${i.instance} runs the new command`);
+  }
+
+  // A command that exits 1: the update rolls back without anyone asking.
+  await startUpdate(client, config('exit 1'));
+  const failed = await waitEnded(client);
+  assert.equal(failed.update.status, 'ROLLED_BACK', JSON.stringify(failed.update.events));
+  assert.ok(failed.maxDown <= 2, `rolling back stays within the budget too; saw ${failed.maxDown}`);
+  assert.deepEqual(Object.values(failed.update.versions), Array(6).fill(2), 'every instance is back on version 2');
+  const back = await waitRunning(client, KEY, { until: healthy, what: 'every instance healthy on the old config' });
+  for (const i of back.instances) {
+    assert.equal(taskProcesses({ taskId: i.task?.taskId ?? '', argv: ['sleep', '3602'], under: c.dir }).length, 1, `instance ${i.instance} runs the old command again`);
+  }
+  const acted = failed.update.instanceEvents.filter((e) => e.action === 'UPDATING' || e.action === 'ROLLING_BACK');
+  const once = new Set(acted.map((e) => `${e.action}:${e.instance}`));
+  assert.equal(once.size, acted.length, 'each instance touched at most once each way');
+
+  // Refusals change nothing.
+  await assert.rejects(() => client.request('POST', `/api/v1/jobs/web/prod/none/update`, config('x')), /JOB_NOT_FOUND|no job/);
+  await assert.rejects(() => client.request('POST', `${PATH}/update`, { ...config('x'), kind: 'batch' }), (e: Error & { status?: number }) => /kind/.test(e.message));
+  await assert.rejects(() => client.request('POST', `${PATH}/update/promote`), /only an update waiting for its canaries|no active update/);
+});
+
+test('a master killed with SIGKILL mid-update finishes it as it would have; scaling up and down keeps the other tasks', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster({ agentTimeoutSecs: 10 });
+  await c.startAgent(master);
+  await c.startAgent(master);
+  await c.waitForAgents(2);
+  const client = c.client();
+  await client.createJob(yamlOf(config('exec sleep 3601', { update: { batchSize: 2, watchSecs: 3, progressDeadlineSecs: 60 } })), YAML);
+  await waitRunning(client, KEY, { what: 'six healthy instances', until: healthy });
+
+  await startUpdate(client, config('exec sleep 3602', { update: { batchSize: 2, watchSecs: 3, progressDeadlineSecs: 60 } }));
+  // Into the second batch, then kill -9.
+  await waitFor(() => client.request<UpdateView>('GET', `${PATH}/update`), { what: 'the second batch to start', until: (u) => u.batch >= 2, timeoutMs: 60_000 });
+  await master.kill('SIGKILL');
+  await master.restart();
+  const { update } = await waitEnded(client);
+  assert.equal(update.status, 'ROLLED_FORWARD', JSON.stringify(update.events));
+  assert.deepEqual(Object.values(update.versions), Array(6).fill(2));
+  const updating = update.instanceEvents.filter((e) => e.action === 'UPDATING').map((e) => e.instance).sort();
+  assert.deepEqual(updating, [0, 1, 2, 3, 4, 5], 'no instance was updated twice across the restart');
+  assert.deepEqual(update.batches, 3);
+
+  // Scale up to 8, then down to 3: the instances kept have the same tasks throughout.
+  const before = await waitRunning(client, KEY, { until: healthy });
+  const ids = before.instances.map((i) => i.task?.taskId);
+  await client.request('POST', `${PATH}/scale`, { instances: 8 });
+  const up = await waitEnded(client);
+  assert.equal(up.update.status, 'ROLLED_FORWARD');
+  const eight = await waitRunning(client, KEY, { until: (j) => j.instances.length === 8 && healthy(j) });
+  assert.deepEqual(eight.instances.slice(0, 6).map((i) => i.task?.taskId), ids, 'scaling up restarted nothing');
+  await client.request('POST', `${PATH}/scale`, { instances: 3 });
+  const downTo3 = await waitEnded(client);
+  assert.equal(downTo3.update.status, 'ROLLED_FORWARD');
+  const three = await client.getJob(KEY);
+  assert.equal(three.instances.length, 3);
+  assert.deepEqual(three.instances.map((i) => i.task?.taskId), ids.slice(0, 3), 'scaling down removed the highest instances only');
+
+  // History: three versions, three updates, who and when.
+  const history = await client.request<{ versions: { version: number; cause: string }[]; updates: unknown[] }>('GET', `${PATH}/history`);
+  assert.deepEqual(history.versions.map((v) => [v.version, v.cause]), [[1, 'create'], [2, 'update'], [3, 'scale'], [4, 'scale']]);
+  assert.equal(history.updates.length, 3);
+
+  // A killed job stays visible, with why.
+  await client.killJob(KEY);
+  const killed = await waitFor(() => client.getJob(KEY), { what: 'the job to end', until: (j) => j.state === 'KILLED' });
+  assert.match(killed.endReason ?? '', /killed/);
+  const all = await client.request<{ jobs: { job: string; state: string }[] }>('GET', '/api/v1/jobs?all=true');
+  assert.deepEqual(all.jobs.map((j) => [j.job, j.state]), [[KEY, 'KILLED']]);
+});
