@@ -519,7 +519,9 @@ export async function waitForUpdate(ctx: Context, ref: UpdateRef, options: { tim
         last = u;
         const now = Date.now();
         if (tty) {
-          const width = Math.max(20, (process.stderr.columns ?? 80) - 1);
+          // A terminal that tells no width (0, under some ptys) gets 80 columns.
+          const columns = process.stderr.columns > 0 ? process.stderr.columns : 80;
+          const width = Math.max(20, columns - 1);
           process.stderr.write(`\r\x1b[K${progressLine(u, now, { bar: true }).slice(0, width)}`);
           drawn = true;
         } else if (changeOf(u) !== shown) {
