@@ -16,7 +16,7 @@ import { MusterError } from '../src/core/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { answerAsStandby, type LeaderView, type Leadership } from '../src/master/http/leader.js';
 import type { LeaderInfo } from '../src/master/leader.js';
-import { encodeRecord, type CellView, type JobView } from '../src/protocol/index.js';
+import { encodeRecord, type CellView, type JobView, type UpdateView } from '../src/protocol/index.js';
 import { startEtcd, type EtcdCluster, type EtcdMember } from './etcd.js';
 import { cell, cli, freePort, settle, waitFor, type AgentProcess, type Cell, type MusterProcess } from './harness.js';
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
@@ -525,4 +525,37 @@ test('kill -9 of the leader with an external framework connected: it follows the
     { what: 'keep-1 running on the agent', until: (ts) => ts.length > 0 },
   );
   assert.equal(running.length, 1, `one keep-1 runs: ${JSON.stringify(running)}`);
+});
+
+test('kill -9 of the leader in the middle of an update: the new leader finishes it, every instance updated once, failures counted across', async (t) => {
+  const ha = await startHaCell(t, 'muster-update');
+  if (ha === undefined) return;
+  const { c, masters, urls, leader } = ha;
+  await c.startAgent(urls.join(','));
+  await c.startAgent(urls.join(','));
+  const client = new MusterClient({ masters: urls });
+  await agentsConnected(client, 2);
+  const key = 'web/prod/rolling';
+  const spec = (cmd: string): Parameters<typeof serviceConfig>[1] => ({
+    instances: 4,
+    processes: [{ name: 'main', cmd }],
+    update: { batchSize: 1, watchSecs: 2, progressDeadlineSecs: 60 },
+  });
+  await client.createJob(yamlOf(serviceConfig(key, spec('exec sleep 3601'))), YAML);
+  await waitRunning(client, key, { until: (j) => j.instances.every((i) => i.task?.state === 'TASK_RUNNING') });
+  const started = await client.request<{ update: UpdateView }>('POST', `/api/v1/jobs/${key}/update`, serviceConfig(key, spec('exec sleep 3602')));
+  assert.equal(started.update.status, 'ROLLING_FORWARD');
+  await waitFor(() => client.request<UpdateView>('GET', `/api/v1/jobs/${key}/update`), { what: 'the second batch', until: (u) => u.batch >= 2, timeoutMs: 60_000 });
+
+  await leader.kill('SIGKILL');
+  await waitLeader(masters.filter((m) => m !== leader), 'a surviving master to lead');
+  const ended = await waitFor(() => client.request<UpdateView>('GET', `/api/v1/jobs/${key}/update`), {
+    what: 'the update to end under the new leader',
+    timeoutMs: 90_000,
+    until: (u) => u.status === 'ROLLED_FORWARD' || u.status === 'ROLLED_BACK' || u.status === 'FAILED' || u.status === 'ABORTED',
+  });
+  assert.equal(ended.status, 'ROLLED_FORWARD', JSON.stringify(ended.events));
+  assert.deepEqual(Object.values(ended.versions), [2, 2, 2, 2]);
+  assert.deepEqual(ended.instanceEvents.filter((e) => e.action === 'UPDATING').map((e) => e.instance).sort(), [0, 1, 2, 3], 'no instance updated twice across the failover');
+  assert.deepEqual(ended.batches, 4);
 });
