@@ -4,8 +4,8 @@
 //
 // One at a time on purpose: the `dev` benchmark starts processes and the `log` one fsyncs, and
 // either would skew the other's figures on a small machine. MUSTER_BENCH_SCALE=0.1 shrinks the
-// hollow-cell benchmarks (c1m, online, memory, ablation) and the task storms (storm, churn) for a
-// quick run.
+// hollow-cell benchmarks (c1m, online, memory, ablation, update) and the task storms (storm,
+// churn) for a quick run.
 
 import { performance } from 'node:perf_hooks';
 import { runAblationBench } from './ablation.js';
@@ -25,6 +25,7 @@ import { runOnlineBench } from './online.js';
 import { runPackingBench } from './packing.js';
 import { runPlaceBench } from './place.js';
 import { runStormBench } from './storm.js';
+import { runUpdateBench } from './update.js';
 import { fmt, machine, writeResults } from './report.js';
 
 interface Benchmark {
@@ -50,6 +51,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'failover', what: 'HA masters: kill -9 of the leader to the first placement and to the agents re-subscribed, 10 runs', run: runFailoverBench },
   { name: 'auth', what: 'access control: what checking a token and a permission costs a call, and an HTTP request', run: runAuthBench },
   { name: 'frameworks', what: 'external frameworks over the Mesos API beside the built-in one on 10,000 hollow agents: allocation pass, ACCEPT throughput', run: runFrameworksBench },
+  { name: 'update', what: 'a rolling update of 10,000 instances on 1,000 hollow agents in batches of 500: master time per instance transition, online placement latency of other jobs while it runs', run: runUpdateBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 
