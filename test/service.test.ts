@@ -230,7 +230,9 @@ test('restarting one instance of a service gives it a new task and leaves the ot
   const old = taskOf(before, 2).taskId;
 
   const answer = await client.restartJob(KEY, [2]);
-  assert.deepEqual(answer, { job: KEY, instances: [2] });
+  // A service restarts as a rolling restart: an update of its own.
+  assert.deepEqual({ ...answer, update: undefined }, { job: KEY, instances: [2], update: undefined });
+  assert.match(answer.update ?? '', /^[0-9a-f-]{36}$/, 'the rolling restart is an update');
   const after = await waitRunning(client, KEY, {
     what: `instance 2 of ${KEY} to run as a new task`,
     until: (job) => taskOf(job, 2).taskId !== old,

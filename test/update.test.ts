@@ -4,11 +4,13 @@
 // SIGKILL mid-update finishes it as it would have; scaling touches no other instance.
 
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MusterClient } from '../src/client/index.js';
 import type { JobSpecInput } from '../src/core/index.js';
 import type { JobView, UpdateView } from '../src/protocol/index.js';
-import { cell, waitFor } from './harness.js';
+import { cell, ok, waitFor } from './harness.js';
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
 import { waitRunning } from './jobs.js';
 import { hasProcfs, taskProcesses } from './proc.js';
@@ -147,4 +149,49 @@ test('a master killed with SIGKILL mid-update finishes it as it would have; scal
   assert.match(killed.endReason ?? '', /killed/);
   const all = await client.request<{ jobs: { job: string; state: string }[] }>('GET', '/api/v1/jobs?all=true');
   assert.deepEqual(all.jobs.map((j) => [j.job, j.state]), [[KEY, 'KILLED']]);
+});
+
+test('the CLI: job diff, update start --wait (forward, then a rollback with exit 1), update status and list, job history, a rolling restart', async (t) => {
+  const c = cell(t);
+  const { client } = await c.startCell(1);
+  const write = (name: string, cmd: string): string => {
+    const file = join(c.dir, name);
+    const { health: _none, ...plain } = config(cmd, { instances: 2, update: { batchSize: 1, watchSecs: 1, progressDeadlineSecs: 30 } });
+    writeFileSync(file, yamlOf(plain));
+    return file;
+  };
+  const v1 = write('v1.yaml', 'exec sleep 3601');
+  const v2 = write('v2.yaml', 'exec sleep 3602');
+  const bad = write('bad.yaml', 'exit 1');
+  ok(await c.cli(['job', 'create', v1, '--wait', '--settle', '0']), 'muster job create');
+
+  const diff = ok(await c.cli(['job', 'diff', KEY, v2]), 'muster job diff');
+  assert.match(diff, /processes\[0\]\.cmd: "exec sleep 3601" -> "exec sleep 3602"/);
+  assert.match(diff, /replace.*0-1|0-1.*replace/i);
+
+  const forward = await c.cli(['update', 'start', KEY, v2, '--wait', '-m', 'to v2']);
+  assert.equal(forward.code, 0, `update start --wait exits 0 once rolled forward; stderr:\n${forward.stderr}`);
+  assert.match(forward.stdout + forward.stderr, /ROLLED_FORWARD|rolled forward/i);
+
+  const back = await c.cli(['update', 'start', KEY, bad, '--wait']);
+  assert.equal(back.code, 1, `a rolled-back update exits 1; stdout:\n${back.stdout}\nstderr:\n${back.stderr}`);
+  assert.match(back.stdout + back.stderr, /rolled back/i);
+
+  const status = ok(await c.cli(['update', 'status', KEY]), 'muster update status');
+  assert.match(status, /ROLLED_BACK/);
+  assert.match(status, /v2: 0-1|2: 0-1/);
+  const list = ok(await c.cli(['update', 'list', '--job', KEY]), 'muster update list');
+  assert.equal(list.split('\n').filter((l) => l.includes(KEY)).length, 2, list);
+  const history = ok(await c.cli(['job', 'history', KEY]), 'muster job history');
+  assert.match(history, /^v3\s.*update/m, history);
+  assert.match(history, /ROLLED_BACK\s+update\s+v2 -> v3/, history);
+  const paused = await c.cli(['update', 'pause', KEY]);
+  assert.equal(paused.code, 4, `no active update to pause: exit 4; ${paused.stderr}`);
+
+  const restart = ok(await c.cli(['job', 'restart', KEY]), 'muster job restart');
+  assert.match(restart, /rolling restart/);
+  const waited = await c.cli(['update', 'wait', KEY]);
+  assert.equal(waited.code, 0, `the rolling restart ends rolled forward; ${waited.stderr}`);
+  const job = await client.getJob(KEY);
+  assert.deepEqual(job.instances.map((i) => i.version), [2, 2], 'the restart kept the version');
 });

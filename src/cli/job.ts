@@ -193,7 +193,7 @@ Examples:
       if (args.length > 2) throw new UsageError(`job diff takes [KEY] FILE, got ${args.length} arguments`);
       const file = args[args.length - 1] as string;
       const text = await readConfig(file);
-      const key = jobKeyArg(args.length === 2 ? (args[0] as string) : jobKeyOfConfig(text, file));
+      const key = jobKeyArg(args.length === 2 ? (args[0] as string) : await jobKeyOfConfig(text, file));
       const ctx = contextOf(cmd);
       const diff = await ctx.client.diffJob(key, text, { contentType: contentTypeOf(file) });
       if (ctx.json) return printJson(diff);

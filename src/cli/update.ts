@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { JobContentType } from '../client/index.js';
-import { MusterError, parseJobText } from '../core/index.js';
+import { MusterError } from '../core/index.js';
 import { ACTIVE_UPDATE_STATUSES } from '../protocol/index.js';
 import type { JobDiffView, UpdateStatus, UpdateSummaryView, UpdateView } from '../protocol/index.js';
 import type { Context } from './context.js';
@@ -81,7 +81,7 @@ Examples:
       if (opts.timeout !== undefined && opts.wait !== true) throw new UsageError('--timeout applies only with --wait');
       const file = args[args.length - 1] as string;
       const text = await readConfig(file);
-      const { key, instances } = instancesArg(args.length === 2 ? (args[0] as string) : jobKeyOfConfig(text, file), opts.instances);
+      const { key, instances } = instancesArg(args.length === 2 ? (args[0] as string) : await jobKeyOfConfig(text, file), opts.instances);
       const ctx = contextOf(cmd);
       const answer = await ctx.client.startUpdate(key, text, {
         contentType: contentTypeOf(file),
@@ -266,7 +266,9 @@ export function contentTypeOf(file: string): JobContentType {
  * update names its job, which job create can leave to the master. A config that does not parse is
  * the master's INVALID_JOB (exit 3), as it would be if sent.
  */
-export function jobKeyOfConfig(text: string, file: string): string {
+export async function jobKeyOfConfig(text: string, file: string): Promise<string> {
+  // Loaded when needed: the YAML reader (and zod, beside it) stay out of every other command's start-up.
+  const { parseJobText } = await import('../core/jobspec.js');
   const doc = parseJobText(text);
   const job = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as { job?: unknown }).job : undefined;
   if (typeof job !== 'string' || job === '') throw new UsageError(`${file} has no job: to name the job`, 'give the job before FILE: role/env/name FILE');

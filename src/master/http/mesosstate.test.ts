@@ -760,14 +760,14 @@ test('POST /api/v1 SUBSCRIBE streams SUBSCRIBED with the state, then the changes
   assert.equal(removed['name'], 'marathon');
   await m.append(status('master-task-7', 'TASK_KILLED', T0 + 27_000));
 
-  // A job killed: the end of its last task is sent though the state forgets the task with its job.
+  // A job killed: the end of its last task is sent, and the job is kept as KILLED with its last tasks.
   await m.append({ type: 'KillRequested', at: T0 + 28_000, job: 'web/prod/hello', instances: [0, 1], restart: false, wholeJob: true, reason: 'REASON_TASK_KILLED' });
   await m.append(status('hello-0', 'TASK_KILLED', T0 + 29_000));
   const first = obj((await expectEvent(s, 'TASK_UPDATED'))['task_updated']);
   assert.deepEqual(obj(first['status'])['task_id'], { value: 'hello-0' }, "the removed framework's task was not sent");
   assert.equal(first['state'], 'TASK_KILLED');
   await m.append(status('hello-1b', 'TASK_KILLED', T0 + 30_000));
-  assert.equal(m.log.state.tasks.has('hello-1b'), false, 'the task is forgotten with its job');
+  assert.equal(m.log.state.jobs.get('web/prod/hello')?.state, 'KILLED', 'the job has ended and is kept for the retention');
   const last = obj((await expectEvent(s, 'TASK_UPDATED'))['task_updated']);
   assert.deepEqual(last['framework_id'], { value: 'muster' });
   assert.deepEqual(obj(last['status'])['task_id'], { value: 'hello-1b' });

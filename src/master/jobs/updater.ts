@@ -143,11 +143,13 @@ function stepUpdate(state: CellState, job: JobRecord, u: UpdateRecord, now: numb
   }
   // 5. Within the disruption budget: an instance serving now is taken down only while the budget
   // has room; one that is down anyway (pending, crashing) costs nothing to replace.
-  let left = budgetLeft(state, job);
+  // The budget walks every instance of the job: worked out only when there is something to start.
+  let left: number | undefined;
   const starts: UpdateAction[] = [];
   for (const i of candidates) {
     const serving = i < job.instances.length && job.instances[i]?.state === 'ACTIVE' && !isInMotion(state, job, i) && i < job.spec.instances;
     if (serving) {
+      left ??= budgetLeft(state, job);
       if (left <= 0) break;
       left--;
     }
@@ -211,6 +213,34 @@ export function pruneSteps(state: CellState, now: number, retentionMs: number): 
   return jobs.length === 0 && updates.length === 0 ? [] : [{ type: 'JobsPruned', at: now, jobs: jobs.sort(), updates: updates.sort() }];
 }
 
+/**
+ * movesUpdates: the event may move an active update: an update's own event, a change to a task or
+ * an instance of a job that has one, or a change to agents or hosts (which may take any down).
+ */
+export function movesUpdates(state: CellState, event: Event): boolean {
+  const active = (key: string): boolean => state.jobs.get(key)?.activeUpdate !== undefined;
+  switch (event.type) {
+    case 'UpdateStarted':
+    case 'UpdateInstancesActed':
+    case 'UpdateStatusChanged':
+    case 'AgentUnreachable':
+    case 'UnreachableReplaced':
+    case 'HostMaintenance':
+    case 'TasksPreempted':
+      return true;
+    case 'TaskStatusUpdated': {
+      const task = state.tasks.get(event.status.taskId);
+      return task === undefined || active(task.job);
+    }
+    case 'TasksLaunched':
+      return event.tasks.some((t) => active(t.job));
+    case 'KillRequested':
+      return active(event.job);
+    default:
+      return false;
+  }
+}
+
 /** UpdateController is the running update loop; close stops it. */
 export interface UpdateController {
   close(): void;
@@ -253,7 +283,10 @@ export function startUpdateController(log: EventLog, logger: Logger, options: { 
     scheduled = true;
     setImmediate(run);
   };
-  const stopListening = log.onAppended(kick);
+  // Only appends that can move an update wake it: a cell busy with other jobs costs it nothing.
+  const stopListening = log.onAppended((events) => {
+    if (log.state.activeUpdates.size > 0 && events.some((e) => movesUpdates(log.state, e.event))) kick();
+  });
   const interval = setInterval(kick, UPDATE_INTERVAL_MS);
   interval.unref();
   kick();
