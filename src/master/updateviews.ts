@@ -1,8 +1,7 @@
 // Views of updates and config versions: the REST API's shapes (protocol/updates.ts). Read-only.
 
 import type { ConfigVersionView, JobHistoryView, UpdateInstanceView, UpdateSummaryView, UpdateView } from '../protocol/index.js';
-import { scopeOf } from './jobs/updater.js';
-import type { CellState, JobRecord, UpdateRecord } from './state/index.js';
+import { scopeOf, type CellState, type JobRecord, type UpdateRecord } from './state/index.js';
 import { instanceVersion } from './views.js';
 
 function done(u: UpdateRecord): number {

@@ -77,12 +77,14 @@ export function planJob(state: CellState, spec: JobSpec, ctx: PlanContext): JobP
   const tasks = withPlanned(others, planned);
 
   const oldTasks = existing ? runningOfJob(state, key) : [];
+  // Disruption budgets of the jobs preemption looks at, as the scheduling pass keeps them.
+  const budgets = new Map<string, number>();
   const agents = agentSlots(state, undefined, ctx.slackOf, ctx.isConnected).map((slot) => freedOf(state, slot, oldTasks));
   const result = place({
     tasks,
     agents,
     runningOf: (job) => (job === key ? [] : runningOfJob(state, job)),
-    runningOn: (agentId) => runningOnAgent(state, agentId).filter((t) => t.job !== key),
+    runningOn: (agentId) => runningOnAgent(state, agentId, budgets).filter((t) => t.job !== key),
     options: { ...ctx.options, preemptionBudget: PLAN_PREEMPTION_BUDGET },
   });
 

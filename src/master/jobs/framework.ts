@@ -143,6 +143,8 @@ export class MusterFramework implements InProcessFramework {
         more = true;
         tasks = tasks.slice(0, scheduling.maxTasksPerPass);
       }
+      // Disruption budgets of the jobs preemption looks at, each worked out once this pass.
+      const budgets = new Map<string, number>();
       const table = this.slots.refresh(
         state,
         offers,
@@ -154,7 +156,7 @@ export class MusterFramework implements InProcessFramework {
         agents: table.agents,
         table,
         runningOf: (job) => runningOfJob(state, job),
-        runningOn: (agentId) => runningOnAgent(state, agentId),
+        runningOn: (agentId) => runningOnAgent(state, agentId, budgets),
         options: this.placementOptions(this.budget.available(now)),
         demand: this.demand,
       });

@@ -151,9 +151,8 @@ export function agentSlots(
 /** runningTaskOf is a non-terminal task as limits, spread and preemption see it. */
 export function runningTaskOf(state: CellState, task: TaskRecord): RunningTask | undefined {
   if (isTerminal(task.state)) return undefined;
-  const job = state.jobs.get(task.job);
-  const spec = job?.spec;
-  const running: RunningTask = {
+  const spec = state.jobs.get(task.job)?.spec;
+  return {
     taskId: task.taskId,
     job: task.job,
     instance: task.instance,
@@ -165,14 +164,6 @@ export function runningTaskOf(state: CellState, task: TaskRecord): RunningTask |
     gpus: task.gpus ?? [],
     killing: task.kill !== undefined,
   };
-  // Preferred services keep to their disruption budget when preempted, as on any planned change
-  // (a task that is down anyway costs none). Worked out only if preemption asks: it costs a walk
-  // of the job's instances.
-  if (job !== undefined && spec?.tier === 'preferred' && spec.kind === 'service' && job.instances[task.instance]?.taskId === task.taskId && !isInMotion(state, job, task.instance)) {
-    let left: number | undefined;
-    Object.defineProperty(running, 'disruptable', { enumerable: true, get: () => (left ??= Math.max(0, budgetLeft(state, job))) });
-  }
-  return running;
 }
 
 /** runningOfJob: the non-terminal tasks of a job's instances, the current ones only. */
@@ -190,8 +181,13 @@ export function runningOfJob(state: CellState, jobKey: string): RunningTask[] {
   return out;
 }
 
-/** runningOnAgent: the non-terminal tasks on an agent. */
-export function runningOnAgent(state: CellState, agentId: string): RunningTask[] {
+/**
+ * runningOnAgent: the non-terminal tasks on an agent. With budgets (a map kept for one scheduling
+ * pass), each task of a preferred service that is serving carries how many more of its job may be
+ * taken down now (its disruption budget, state/budget.ts), which preemption keeps to; the budget
+ * of a job is worked out once per pass, as it walks the job's instances.
+ */
+export function runningOnAgent(state: CellState, agentId: string, budgets?: Map<string, number>): RunningTask[] {
   const agent = state.agents.get(agentId);
   if (agent === undefined) return [];
   const out: RunningTask[] = [];
@@ -199,7 +195,15 @@ export function runningOnAgent(state: CellState, agentId: string): RunningTask[]
     const task = state.tasks.get(id);
     if (task === undefined) continue;
     const r = runningTaskOf(state, task);
-    if (r !== undefined) out.push(r);
+    if (r === undefined) continue;
+    const job = budgets === undefined || r.tier !== 'preferred' ? undefined : state.jobs.get(task.job);
+    if (budgets !== undefined && job?.spec.kind === 'service' && job.instances[task.instance]?.taskId === task.taskId && !isInMotion(state, job, task.instance)) {
+      let left = budgets.get(job.key);
+      if (left === undefined) budgets.set(job.key, (left = Math.max(0, budgetLeft(state, job))));
+      out.push({ ...r, disruptable: left });
+    } else {
+      out.push(r);
+    }
   }
   return out;
 }

@@ -11,6 +11,7 @@ import { drainKills } from '../commands/drain.js';
 import { startUpdate, steerUpdate, type UpdateVerb } from '../commands/updates.js';
 import { killInstances } from '../commands/jobs.js';
 import { apply, deserializeState, emptyState, isInMotion, serializeState, specAt, type CellState, type Event, type UpdateRecord } from '../state/index.js';
+import { runningOnAgent } from './input.js';
 import { pruneSteps, updateSteps } from './updater.js';
 import type { Caller } from '../auth/index.js';
 
@@ -365,4 +366,15 @@ void test('a killed job stays visible as KILLED with why, and is pruned after th
   assert.deepEqual(pruned.map((e) => e.type === 'JobsPruned' && e.jobs), [[JOB]]);
   sim.fold(pruned);
   assert.equal(sim.s.jobs.has(JOB), false);
+});
+
+void test('preemption sees each serving task of a preferred service with what is left of its budget, worked out once a pass', () => {
+  const sim = new Sim(spec('sleep 1000', { update: { batchSize: 2, maxUnavailable: 2 } }));
+  const budgets = new Map<string, number>();
+  assert.deepEqual(runningOnAgent(sim.s, 'a1', budgets).map((r) => r.disruptable), [2, 2, 2]);
+  // One instance down (killed to run again): one left, and the one down costs nothing to take.
+  sim.fold(killInstances(sim.s, sim.now, ROOT, { key: JOB, asked: [0], restart: true }).events);
+  const again = runningOnAgent(sim.s, 'a1', new Map());
+  assert.deepEqual(again.map((r) => [r.instance, r.disruptable]), [[0, undefined], [2, 1], [4, 1]]);
+  assert.equal(runningOnAgent(sim.s, 'a1')[1]?.disruptable, undefined, 'without budgets (spread, limits) no budget is worked out');
 });

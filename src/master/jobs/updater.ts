@@ -16,6 +16,7 @@ import {
   actionFor,
   budgetLeft,
   isInMotion,
+  scopeOf,
   specAt,
   targetVersion,
   type CellState,
@@ -53,17 +54,12 @@ export function updateSteps(state: CellState, now: number): { events: Event[]; w
   return wakeAt === undefined ? { events } : { events, wakeAt };
 }
 
-/** scopeOf: the instances an update works on in its current direction, in the order it takes them. */
-export function scopeOf(u: UpdateRecord): number[] {
-  return u.direction === 'forward' ? u.order : [...u.batches.flat(), ...(u.backPlan ?? []).slice(u.batches.length).flat()];
-}
-
 function stepUpdate(state: CellState, job: JobRecord, u: UpdateRecord, now: number, wake: (at: number) => void): Event[] {
   const s = u.settings;
   const scope = scopeOf(u);
   const verdicts = new Map<number, Verdict>();
   // 1. Judge what is in flight, in every active status: a paused update forgets nothing.
-  for (const i of scope) {
+  for (const i of u.working) {
     const ui = u.instances[i];
     if (ui?.status !== 'WORKING') continue;
     const v = judge(state, job, u, ui, now, wake);
@@ -77,7 +73,7 @@ function stepUpdate(state: CellState, job: JobRecord, u: UpdateRecord, now: numb
     }
     events.push({ type: 'UpdateInstancesActed', at: now, id: u.id, actions });
   }
-  const statusOf = (i: number): UpdateInstanceRecord['status'] => verdicts.get(i)?.status ?? u.instances[i]?.status ?? 'SUCCEEDED';
+  const isIdle = (i: number): boolean => u.instances[i]?.status === 'IDLE';
   const failedNow = [...verdicts.entries()].filter(([, v]) => v.status === 'FAILED');
   const failed = u.failed + failedNow.length;
 
@@ -100,50 +96,51 @@ function stepUpdate(state: CellState, job: JobRecord, u: UpdateRecord, now: numb
     events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: back ? 'ROLLING_BACK' : 'FAILED', message: `${why} (more than maxFailedInstances ${s.maxFailedInstances})` });
     return events;
   }
-  const idle = scope.filter((i) => statusOf(i) === 'IDLE');
-  const working = scope.filter((i) => statusOf(i) === 'WORKING');
-  if (idle.length === 0 && working.length === 0) {
+  // Instances are started in scope order: the idle ones are the scope from `started` on.
+  const idleCount = scope.length - u.started;
+  const working = u.working.length - verdicts.size;
+  if (idleCount === 0 && working === 0) {
     events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: u.direction === 'forward' ? 'ROLLED_FORWARD' : 'ROLLED_BACK' });
     return events;
   }
+  const nextIdle = (n: number): number[] => scope.slice(u.started, u.started + Math.max(0, n));
   // 3. Canaries first: once they are updated, the update waits for its promotion.
   let limit = Number.POSITIVE_INFINITY;
   if (u.direction === 'forward' && !u.promoted && s.canary > 0) {
-    const started = scope.length - idle.length;
-    if (started >= s.canary) {
-      if (working.length === 0) {
-        const canaries = scope.filter((i) => statusOf(i) !== 'IDLE');
+    if (u.started >= s.canary) {
+      if (working === 0) {
+        const canaries = scope.slice(0, u.started);
         const how = s.autoPromoteSecs === undefined ? `promote it with: muster update promote ${u.job}` : `it promotes itself after ${s.autoPromoteSecs}s of health`;
         events.push({ type: 'UpdateStatusChanged', at: now, id: u.id, status: 'AWAITING_PROMOTION', message: `canar${canaries.length === 1 ? 'y' : 'ies'} ${canaries.join(', ')} updated; ${how}` });
       }
       return events;
     }
-    limit = s.canary - started;
+    limit = s.canary - u.started;
   }
   // 4. What to start: the rest of the current batch (the budget may have held some back), or a new batch.
   let candidates: number[] = [];
   let newBatch: number[] | undefined;
   const current = u.batches[u.batches.length - 1];
-  const waitingInBatch = current?.filter((i) => statusOf(i) === 'IDLE') ?? [];
+  const waitingInBatch = current?.filter(isIdle) ?? [];
   if (s.strategy === 'queue' && u.direction === 'forward') {
-    const room = (s.batchSizes[0] ?? 1) - working.length;
-    if (room > 0) newBatch = candidates = idle.slice(0, Math.min(room, limit));
+    const room = (s.batchSizes[0] ?? 1) - working;
+    if (room > 0) newBatch = candidates = nextIdle(Math.min(room, limit));
   } else if (waitingInBatch.length > 0) {
     candidates = waitingInBatch;
-  } else if (working.length === 0) {
+  } else if (working === 0) {
     if (u.direction === 'back') {
-      newBatch = (u.backPlan?.[u.batches.length] ?? []).filter((i) => statusOf(i) === 'IDLE');
+      newBatch = (u.backPlan?.[u.batches.length] ?? []).filter(isIdle);
     } else {
       const canaryBatch = s.canary > 0 ? 1 : 0;
       const k = Math.max(0, u.batches.length - canaryBatch);
       const size = Number.isFinite(limit) ? limit : (s.batchSizes[Math.min(k, s.batchSizes.length - 1)] ?? 1);
-      newBatch = idle.slice(0, size);
+      newBatch = nextIdle(size);
     }
     candidates = newBatch;
   }
   // 5. Within the disruption budget: an instance serving now is taken down only while the budget
-  // has room; one that is down anyway (pending, crashing) costs nothing to replace.
-  // The budget walks every instance of the job: worked out only when there is something to start.
+  // has room; one that is down anyway (pending, crashing) costs nothing to replace. The budget
+  // walks every instance of the job: worked out only when there is something to start.
   let left: number | undefined;
   const starts: UpdateAction[] = [];
   for (const i of candidates) {
@@ -158,7 +155,7 @@ function stepUpdate(state: CellState, job: JobRecord, u: UpdateRecord, now: numb
   if (starts.length > 0 || (newBatch !== undefined && newBatch.length > 0)) {
     const ev: Event = { type: 'UpdateInstancesActed', at: now, id: u.id, actions: starts };
     if (newBatch !== undefined && newBatch.length > 0) ev.newBatch = newBatch;
-    if (starts.length > 0 || ev.newBatch !== undefined) events.push(ev);
+    events.push(ev);
   }
   return events;
 }

@@ -616,6 +616,8 @@ function startUpdate(state: CellState, start: UpdateStart, at: number, by: strin
     order: start.instances.map((i) => i.instance),
     direction: 'forward',
     batches: [],
+    started: 0,
+    working: [],
     failed: 0,
     promoted: start.settings.canary === 0,
     events: [{ status: 'ROLLING_FORWARD', at, ...(by === undefined ? {} : { by }), ...(start.message === undefined ? {} : { message: start.message }) }],
@@ -649,15 +651,19 @@ function actOnInstance(state: CellState, u: UpdateRecord, a: UpdateAction, at: n
   if (u.instanceEvents.length > INSTANCE_EVENTS_KEPT + INSTANCE_EVENTS_KEPT / 10) u.instanceEvents.splice(0, u.instanceEvents.length - INSTANCE_EVENTS_KEPT);
   if (a.action === 'UPDATED' || a.action === 'ROLLED_BACK') {
     ui.status = 'SUCCEEDED';
+    stopWorking(u, a.instance);
     return;
   }
   if (a.action === 'UPDATE_FAILED' || a.action === 'ROLLBACK_FAILED') {
     if (ui.status !== 'FAILED') u.failed++;
     ui.status = 'FAILED';
+    stopWorking(u, a.instance);
     if (a.message !== undefined) ui.message = a.message;
     return;
   }
   // UPDATING / ROLLING_BACK: this instance starts working.
+  if (ui.status === 'IDLE') u.started++;
+  if (ui.status !== 'WORKING') u.working.push(a.instance);
   ui.status = 'WORKING';
   ui.failures = 0;
   ui.workingAt = at;
@@ -745,7 +751,10 @@ function setUpdateStatus(state: CellState, u: UpdateRecord, status: UpdateStatus
       .map((b) => b.filter((i) => touched.has(i)).reverse())
       .filter((b) => b.length > 0)
       .reverse();
+    u.backOrder = u.backPlan.flat();
     u.batches = [];
+    u.started = 0;
+    u.working = [];
   }
   if (status === 'ROLLING_FORWARD' && u.status === 'AWAITING_PROMOTION') u.promoted = true;
   if (status === 'AWAITING_PROMOTION') u.canariesDoneAt = at;
@@ -773,6 +782,11 @@ function setUpdateStatus(state: CellState, u: UpdateRecord, status: UpdateStatus
     while (job.instances.length > count && job.instances[job.instances.length - 1]?.state === 'KILLED') job.instances.pop();
   }
   pruneVersions(job, state);
+}
+
+function stopWorking(u: UpdateRecord, instance: number): void {
+  const i = u.working.indexOf(instance);
+  if (i >= 0) u.working.splice(i, 1);
 }
 
 /** endActiveUpdate: the job ended (killed, finished, failed), so its update stops where it is. */

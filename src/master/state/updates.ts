@@ -62,8 +62,17 @@ export interface UpdateRecord {
   direction: 'forward' | 'back';
   /** The batches started in this direction, each its instances in the order taken. */
   batches: number[][];
-  /** Rolling back: the batches still to take (the forward ones reversed, each reversed). */
+  /** Rolling back: its batches (the forward ones reversed, each reversed), and their instances in order. */
   backPlan?: number[][];
+  backOrder?: number[];
+  /**
+   * How many instances of the current direction's scope have been started: they are always taken
+   * in scope order, so the idle ones are the scope from here on. Kept by apply, with working, so a
+   * step of a 10,000-instance update looks at what is in flight, not at every instance.
+   */
+  started: number;
+  /** The instances working now, in the order they started. */
+  working: number[];
   /** Instances that failed in this direction. */
   failed: number;
   /** The canaries were promoted (or there were none). */
@@ -121,6 +130,11 @@ export function actionFor(direction: 'forward' | 'back', status: 'WORKING' | 'SU
 export function targetVersion(update: UpdateRecord, ui: UpdateInstanceRecord): number | undefined {
   if (update.direction === 'back') return ui.initial;
   return ui.change === 'remove' ? undefined : update.to;
+}
+
+/** scopeOf: the instances an update works on in its current direction, in the order it takes them. */
+export function scopeOf(u: UpdateRecord): readonly number[] {
+  return u.direction === 'forward' ? u.order : (u.backOrder ?? []);
 }
 
 /** specAt is the config of a job's version: its spec where it is the job's version, else from its versions. */
