@@ -195,3 +195,87 @@ test('the CLI: job diff, update start --wait (forward, then a rollback with exit
   const job = await client.getJob(KEY);
   assert.deepEqual(job.instances.map((i) => i.version), [2, 2], 'the restart kept the version');
 });
+
+test('a new health check that fails rolls back; one that never passes fails at progressDeadlineSecs and rolls back: never stuck', async (t) => {
+  const c = cell(t);
+  const { client } = await c.startCell(2);
+  const small = { instances: 2, update: { batchSize: 1, watchSecs: 1, progressDeadlineSecs: 8 } };
+  await client.createJob(yamlOf(config('exec sleep 3601', small)), YAML);
+  await waitRunning(client, KEY, { what: 'two healthy instances', until: healthy });
+
+  // Fails: the agent kills the task after one failed check; its instance fails; the update rolls back.
+  await startUpdate(client, config('exec sleep 3602', { ...small, health: { command: { cmd: 'false' }, intervalSecs: 0.5, gracePeriodSecs: 0, consecutiveFailures: 1 } }));
+  const failing = await waitEnded(client);
+  assert.equal(failing.update.status, 'ROLLED_BACK', JSON.stringify(failing.update.events));
+  assert.deepEqual(Object.values(failing.update.versions), [1, 1]);
+
+  // Never passes (failures inside a long grace period do not count, so the task is never killed and
+  // never healthy): the instance fails at the deadline, and the update rolls back.
+  const started = Date.now();
+  await startUpdate(client, config('exec sleep 3603', { ...small, health: { command: { cmd: 'false' }, intervalSecs: 0.5, gracePeriodSecs: 3600 } }));
+  const stuck = await waitEnded(client);
+  assert.equal(stuck.update.status, 'ROLLED_BACK', JSON.stringify(stuck.update.events));
+  const back = stuck.update.events.find((e) => e.status === 'ROLLING_BACK');
+  assert.match(back?.message ?? '', /not running and healthy within progressDeadlineSecs 8/);
+  assert.ok((back?.at ?? 0) - started >= 8000, 'not before the deadline');
+  const job = await waitRunning(client, KEY, { until: healthy, what: 'both instances healthy on version 1' });
+  assert.deepEqual(job.instances.map((i) => i.version), [1, 1]);
+});
+
+test('steering: a canary waits for promote, pause and resume keep it waiting, abort stops where it is, rollback restores; a drain meanwhile stays within maxUnavailable', async (t) => {
+  const c = cell(t);
+  const master = await c.startMaster({ agentTimeoutSecs: 10 });
+  await c.startAgent(master, { hostname: 'host-a' });
+  await c.startAgent(master, { hostname: 'host-b' });
+  await c.waitForAgents(2);
+  const client = c.client();
+  const settings = { instances: 4, update: { batchSize: 1, maxUnavailable: 1, watchSecs: 2, progressDeadlineSecs: 60, canary: 1 } };
+  await client.createJob(yamlOf(config('exec sleep 3601', settings)), YAML);
+  await waitRunning(client, KEY, { what: 'four healthy instances', until: healthy });
+
+  await startUpdate(client, config('exec sleep 3602', settings));
+  const canary = await waitFor(() => client.request<UpdateView>('GET', `${PATH}/update`), { what: 'the canary to be updated', until: (u) => u.status === 'AWAITING_PROMOTION', timeoutMs: 60_000 });
+  assert.deepEqual(canary.canaries, [0]);
+  assert.deepEqual(Object.values(canary.versions), [2, 1, 1, 1]);
+  await assert.rejects(() => client.request('POST', `${PATH}/update/resume`), /only a paused update can be resumed/);
+  assert.equal((await client.request<UpdateView>('POST', `${PATH}/update/pause`)).status, 'ROLL_FORWARD_PAUSED');
+  assert.equal((await client.request<UpdateView>('POST', `${PATH}/update/resume`)).status, 'ROLLING_FORWARD');
+  await waitFor(() => client.request<UpdateView>('GET', `${PATH}/update`), { what: 'it to wait for promotion again', until: (u) => u.status === 'AWAITING_PROMOTION' });
+  assert.equal((await client.request<UpdateView>('POST', `${PATH}/update/promote`)).status, 'ROLLING_FORWARD');
+
+  // A drain of host-a while the update rolls: together they never take more than one instance down.
+  let maxDown = 0;
+  let drained = false;
+  const aborted = await waitFor(
+    async () => {
+      const [u, job] = await Promise.all([client.request<UpdateView>('GET', `${PATH}/update`), client.getJob(KEY)]);
+      maxDown = Math.max(maxDown, down(job));
+      if (!drained) {
+        drained = true;
+        await client.drainHosts(['host-a']);
+      }
+      return u;
+    },
+    { what: 'instance 1 to be updated', timeoutMs: 90_000, intervalMs: 100, until: (u) => u.instances.find((i) => i.instance === 1)?.status === 'SUCCEEDED' },
+  );
+  assert.equal(aborted.status, 'ROLLING_FORWARD');
+  assert.ok(maxDown <= 1, `the drain and the update together kept to maxUnavailable 1; saw ${maxDown} down`);
+
+  const stopped = await client.request<UpdateView>('POST', `${PATH}/update/abort`);
+  assert.equal(stopped.status, 'ABORTED');
+  const mixed = await client.getJob(KEY);
+  assert.equal(mixed.version, 1, 'abort leaves the job on its old config');
+  // Instance 2 was in flight (its old task may still be ending), instance 3 not yet taken.
+  const versions = mixed.instances.map((i) => i.version);
+  assert.deepEqual([versions[0], versions[1], versions[3]], [2, 2, 1], `and the instances on the versions they run: ${versions.join(',')}`);
+  await assert.rejects(() => client.request('POST', `${PATH}/update/pause`), /no active update/);
+
+  const rolling = await client.request<UpdateView>('POST', `${PATH}/update/rollback`);
+  assert.equal(rolling.status, 'ROLLING_BACK');
+  const { update } = await waitEnded(client);
+  assert.equal(update.status, 'ROLLED_BACK', JSON.stringify(update.events));
+  assert.deepEqual(Object.values(update.versions), [1, 1, 1, 1]);
+  const job = await waitRunning(client, KEY, { until: (j) => healthy(j) && j.instances.every((i) => i.task?.hostname === 'host-b') });
+  assert.deepEqual(job.instances.map((i) => i.version), [1, 1, 1, 1]);
+  await client.activateHosts(['host-a']);
+});

@@ -337,6 +337,11 @@ void test('refusals change nothing: no job, another update active, another kind 
   assert.equal(code(() => startUpdate(sim.s, sim.now, ROOT, { key: JOB, spec: validateJobSpec({ ...spec('x'), job: 'web/prod/other' }), kind: 'update', id: 'x' })), 'INVALID_ARGUMENT');
   assert.equal(code(() => startUpdate(sim.s, sim.now, ROOT, { key: JOB, spec: spec('x'), kind: 'update', id: 'x', instances: [7] })), 'INVALID_ARGUMENT');
   assert.equal(startUpdate(sim.s, sim.now, ROOT, { key: JOB, spec: spec('sleep 1000'), kind: 'update', id: 'x' }).result.noop, true, 'the same config changes nothing');
+  // Scaling up is checked against the role's quota, as a create is; scaling down always may.
+  sim.fold([{ type: 'QuotaSet', at: sim.now, role: 'web', quota: { cpusMilli: 1000 } }]);
+  assert.equal(code(() => startUpdate(sim.s, sim.now, ROOT, { key: JOB, spec: spec('sleep 1000', { instances: 20 }), kind: 'scale', id: 'q' })), 'QUOTA_EXCEEDED');
+  assert.equal(startUpdate(sim.s, sim.now, ROOT, { key: JOB, spec: spec('sleep 1000', { instances: 2 }), kind: 'scale', id: 'q' }).events.length, 1);
+  assert.equal(sim.job.activeUpdate, undefined, 'nothing was started by the refusals');
   sim.start(spec('sleep 5'));
   assert.equal(code(() => startUpdate(sim.s, sim.now, ROOT, { key: JOB, spec: spec('sleep 6'), kind: 'update', id: 'y' })), 'CONFLICT');
   assert.equal(code(() => killInstances(sim.s, sim.now, ROOT, { key: JOB, asked: undefined, restart: true, updateId: 'z' })), 'CONFLICT', 'a restart waits for the update');
