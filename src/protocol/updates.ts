@@ -1,7 +1,7 @@
 // The REST API's shapes for changing a running job: config versions, diffs, rolling updates (with
 // canaries and automatic rollback), rolling restarts and scaling. See README "Updates".
 
-import type { JobSpec } from '../core/index.js';
+import type { JobSpec, UpdateSettings } from '../core/index.js';
 
 /**
  * UpdateStatus is where an update stands (Aurora's JobUpdateStatus, less its pulses, plus the wait
@@ -26,23 +26,12 @@ export type UpdateKind = 'update' | 'scale' | 'restart';
 /** InstanceAction is what an update did to one instance, as recorded (Aurora's JobUpdateAction). */
 export type InstanceAction = 'UPDATING' | 'UPDATED' | 'UPDATE_FAILED' | 'ROLLING_BACK' | 'ROLLED_BACK' | 'ROLLBACK_FAILED';
 
-/** UpdateSettingsView is a job's `update:` block as it is applied (every default filled in). */
-export interface UpdateSettingsView {
-  /** Sizes of the batches in order; the last repeats (`batchSize: 2` is [2]). */
-  batchSizes: number[];
-  strategy: 'batch' | 'queue';
-  watchSecs: number;
-  maxPerInstanceFailures: number;
-  maxFailedInstances: number;
-  rollbackOnFailure: boolean;
-  progressDeadlineSecs: number;
-  /** How many instances may be down at once for a planned reason (an update, a restart, a drain, a preemption). */
-  maxUnavailable: number;
-  /** Instances updated first, before the update waits for `update promote` (0: no canary). */
-  canary: number;
-  /** The update promotes itself once its canaries have been healthy this long (absent: it waits for a person). */
-  autoPromoteSecs?: number;
-}
+/**
+ * UpdateSettingsView is a job's `update:` block as it is applied, every default filled in and
+ * every size a number (core's UpdateSettings: batchSizes, the last repeating; maxUnavailable, the
+ * disruption budget; canary and autoPromoteSecs).
+ */
+export type UpdateSettingsView = UpdateSettings;
 
 /** UpdateInstanceView is one instance in an update's scope. */
 export interface UpdateInstanceView {
