@@ -52,7 +52,8 @@ function cellWith(jobs: JobSpec[], drain = true): CellState {
     apply(s, { type: 'JobCreated', at: 1, spec: j });
     for (let i = 0; i < j.instances; i++) {
       apply(s, launched(taskId(j.job, i), j.job, i, 'a1'));
-      apply(s, status(taskId(j.job, i), 'TASK_RUNNING', 11));
+      // A job with a health check serves once its check has passed.
+      apply(s, status(taskId(j.job, i), 'TASK_RUNNING', 11, j.health === undefined ? undefined : true));
     }
   }
   if (drain) s.maintenance.set('A', { hostname: 'A', mode: 'DRAINING', since: 20 });
@@ -118,11 +119,13 @@ test('drainKills() waits until the replacements run, not just launch', () => {
   assert.deepEqual(killed(s, drainKills(s, 44)), { [WEB]: [2] });
 });
 
-test('drainKills() waits for a replacement its health check reported unhealthy', () => {
+test('drainKills() waits for a replacement until its health check has passed', () => {
   const s = cellWith([spec(WEB, { update: { batchSize: 1 }, health: { command: { cmd: 'true' } } })]);
   assert.deepEqual(killed(s, drainKills(s, 30)), { [WEB]: [0] });
-  replace(s, WEB, 0, 'TASK_RUNNING', 40, false);
-  assert.deepEqual(drainKills(s, 41), [], 'an unhealthy replacement does not count as moved');
+  replace(s, WEB, 0, 'TASK_RUNNING', 40);
+  assert.deepEqual(drainKills(s, 41), [], 'a replacement not yet checked does not count as moved');
+  apply(s, status(taskId(WEB, 0, 40), 'TASK_RUNNING', 41, false));
+  assert.deepEqual(drainKills(s, 41), [], 'nor an unhealthy one');
   apply(s, status(taskId(WEB, 0, 40), 'TASK_RUNNING', 42, true));
   assert.deepEqual(killed(s, drainKills(s, 43)), { [WEB]: [1] });
 });

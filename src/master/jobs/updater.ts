@@ -11,7 +11,8 @@
 // retention (JobsPruned).
 
 import type { Logger } from '../../log/index.js';
-import type { Decision, EventLog } from '../eventlog.js';
+import type { EventLog } from '../eventlog.js';
+import { startControllerLoop, type ControllerLoop } from './loop.js';
 import {
   actionFor,
   budgetLeft,
@@ -239,60 +240,29 @@ export function movesUpdates(state: CellState, event: Event): boolean {
 }
 
 /** UpdateController is the running update loop; close stops it. */
-export interface UpdateController {
-  close(): void;
-}
+export type UpdateController = ControllerLoop;
 
 /**
- * startUpdateController runs updateSteps inside log.submit after each append (coalesced), at the
- * earliest time a watch or deadline ends, and every UPDATE_INTERVAL_MS; pruneSteps every
- * PRUNE_INTERVAL_MS. Only a leader's submit succeeds, so a standby's loop decides nothing.
+ * startUpdateController runs updateSteps inside log.submit after each append that can move an
+ * update (a cell busy with other jobs costs it nothing), at the earliest time a watch or deadline
+ * ends, and every UPDATE_INTERVAL_MS; pruneSteps every PRUNE_INTERVAL_MS. Only a leader's submit
+ * succeeds, so a standby's loop decides nothing.
  */
 export function startUpdateController(log: EventLog, logger: Logger, options: { retentionSecs: number }): UpdateController {
-  let scheduled = false;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
   let lastPrune = 0;
-  const run = (): void => {
-    scheduled = false;
-    if (closed || !log.isLeader) return;
-    const prune = log.now() - lastPrune >= PRUNE_INTERVAL_MS;
-    if (log.state.activeUpdates.size === 0 && !prune) return;
-    if (prune) lastPrune = log.now();
-    log
-      .submit((state: CellState, now: number): Decision<number | undefined> => {
-        const { events, wakeAt } = updateSteps(state, now);
-        if (prune) events.push(...pruneSteps(state, now, options.retentionSecs * 1000));
-        return { events, result: wakeAt };
-      })
-      .then((wakeAt) => {
-        if (wakeAt === undefined || closed) return;
-        clearTimeout(timer);
-        timer = setTimeout(kick, Math.max(0, wakeAt - log.now()) + 5);
-        timer.unref();
-      })
-      .catch((e: unknown) => {
-        logger.warn('update controller could not decide', { error: e instanceof Error ? e.message : String(e) });
-      });
-  };
-  const kick = (): void => {
-    if (scheduled || closed) return;
-    scheduled = true;
-    setImmediate(run);
-  };
-  // Only appends that can move an update wake it: a cell busy with other jobs costs it nothing.
-  const stopListening = log.onAppended((events) => {
-    if (log.state.activeUpdates.size > 0 && events.some((e) => movesUpdates(log.state, e.event))) kick();
-  });
-  const interval = setInterval(kick, UPDATE_INTERVAL_MS);
-  interval.unref();
-  kick();
-  return {
-    close(): void {
-      closed = true;
-      stopListening();
-      clearInterval(interval);
-      clearTimeout(timer);
+  const pruneDue = (): boolean => log.now() - lastPrune >= PRUNE_INTERVAL_MS;
+  return startControllerLoop(log, logger, {
+    what: 'update controller',
+    intervalMs: UPDATE_INTERVAL_MS,
+    idle: () => !log.isLeader || (log.state.activeUpdates.size === 0 && !pruneDue()),
+    wakesOn: (events) => log.state.activeUpdates.size > 0 && events.some((e) => movesUpdates(log.state, e.event)),
+    decide: (state, now) => {
+      const { events, wakeAt } = updateSteps(state, now);
+      if (pruneDue()) {
+        lastPrune = now;
+        events.push(...pruneSteps(state, now, options.retentionSecs * 1000));
+      }
+      return { events, result: wakeAt };
     },
-  };
+  });
 }

@@ -9,7 +9,7 @@ import { specAt } from './updates.js';
 
 /**
  * isInMotion: the instance is not serving as it should: pending, its task not TASK_RUNNING yet,
- * being killed to run again, or reported unhealthy by its health check.
+ * being killed to run again, or not (or no longer) healthy where its version has a health check.
  */
 export function isInMotion(state: CellState, job: JobRecord, instance: number): boolean {
   const inst = job.instances[instance];
@@ -20,7 +20,8 @@ export function isInMotion(state: CellState, job: JobRecord, instance: number): 
   if (task === undefined) return true;
   if (task.kill !== undefined) return task.kill.restart;
   if (task.state !== 'TASK_RUNNING') return true;
-  return specAt(job, task.version).health !== undefined && task.healthy === false;
+  // With a health check, a task serves once its check has passed, not merely once it runs.
+  return specAt(job, task.version).health !== undefined && task.healthy !== true;
 }
 
 /**
