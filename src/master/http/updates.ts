@@ -8,6 +8,7 @@ import { can } from '../auth/index.js';
 import { findJob } from '../commands/find.js';
 import { diffJob, latestUpdateOf, startUpdate, steerUpdate, type UpdateVerb } from '../commands/updates.js';
 import type { EventLog } from '../eventlog.js';
+import { roleOf } from '../state/index.js';
 import { jobHistoryView, updateSummary, updateView } from '../updateviews.js';
 import { readJobSpec } from './jobs.js';
 import { readJson, sendJson, type RouteContext, type Router } from './router.js';
@@ -136,7 +137,7 @@ export function addUpdateRoutes(router: Router, log: EventLog): void {
     };
     const updates = [...state.updates.values()]
       .filter((u) => {
-        const r = u.job.slice(0, u.job.indexOf('/'));
+        const r = roleOf(u.job);
         return (role === null || r === role) && (jobKey === undefined || u.job === jobKey) && (statuses === undefined || statuses.has(u.status)) && mayRead(r);
       })
       .sort((a, b) => b.createdAt - a.createdAt)
@@ -159,7 +160,7 @@ export function addUpdateRoutes(router: Router, log: EventLog): void {
 /** roleOfUpdate: the role of an update's job, for its permission check ("*" for an unknown id, which tells nothing). */
 function roleOfUpdate(log: EventLog, id: string): string {
   const job = log.state.updates.get(id)?.job;
-  return job === undefined ? '*' : job.slice(0, job.indexOf('/'));
+  return job === undefined ? '*' : roleOf(job);
 }
 
 function keyOf(params: Record<string, string>): string {
