@@ -64,6 +64,7 @@ const KEYS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo',
 const tmp = mkdtempSync(join(tmpdir(), 'muster-test-report-'));
 const totals = Object.fromEntries(KEYS.map((k) => [k, 0]));
 const skippedTests = [];
+const failedTests = [];
 let failed = false;
 
 /** run spawns one `node --test` and resolves with its exit code. */
@@ -79,6 +80,35 @@ function run(args) {
       resolve(code ?? (signal === null ? 1 : 128));
     });
   });
+}
+
+/**
+ * failures lists each failed test of a TAP report with where it is and the first line of its error.
+ * A failing subtest also fails its parents; only the innermost one is listed.
+ */
+function failures(report) {
+  const lines = report.split('\n');
+  const out = [];
+  for (const [i, line] of lines.entries()) {
+    const m = /^(\s*)not ok \d+ - (.*)$/.exec(line);
+    if (m === null) continue;
+    let location = '';
+    let error = '';
+    let parent = false;
+    for (let j = i + 1; j < lines.length && j < i + 40; j++) {
+      const l = lines[j];
+      if (/^\s*\.\.\.$/.test(l)) break;
+      const loc = /^\s*location: '(.*)'$/.exec(l);
+      if (loc !== null) location = relative(root, loc[1].replace(/^file:\/\//, ''));
+      const err = /^\s*error: (.*)$/.exec(l);
+      // A multi-line error is a YAML block: its first line is the next one.
+      if (err !== null) error = (/^[|>]-?$/.test(err[1]) ? (lines[j + 1] ?? '').trim() : err[1]).replace(/^'|'$/g, '').slice(0, 400);
+      if (/^\s*failureType: 'subtestsFailed'$/.test(l)) parent = true;
+    }
+    if (parent) continue;
+    out.push(`${m[2]}${location === '' ? '' : ` [${location}]`}${error === '' ? '' : `: ${error}`}`);
+  }
+  return out;
 }
 
 for (const [i, group] of groups.entries()) {
@@ -105,6 +135,7 @@ for (const [i, group] of groups.entries()) {
     const m = /^\s*ok \d+ - (.*) # SKIP(?: (.*))?$/.exec(line);
     if (m !== null) skippedTests.push(`${m[1]}${m[2] === undefined ? '' : ` (${m[2]})`}`);
   }
+  failedTests.push(...failures(report));
   console.log(`\n--- ${group.name}: summary ---`);
   for (const key of KEYS) {
     if (summary[key] !== undefined) {
@@ -122,6 +153,9 @@ rmSync(tmp, { recursive: true, force: true });
 
 console.log('\n=== all tests ===');
 for (const key of KEYS) console.log(`# ${key} ${key === 'duration_ms' ? totals[key].toFixed(0) : totals[key]}`);
+// The failures are listed again at the end because CI keeps only the tail of the output: the spec
+// report printed them many screens earlier.
+if (failedTests.length > 0) console.log(`\nfailed:\n${failedTests.map((s) => `  - ${s}`).join('\n')}`);
 if (skippedTests.length > 0) console.log(`\nskipped:\n${skippedTests.map((s) => `  - ${s}`).join('\n')}`);
 if (totals.skipped > 0 || skippedTests.length > 0) {
   if (requireAll) {
