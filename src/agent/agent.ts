@@ -3,14 +3,14 @@
 // its own file; this one only decides the order of start and stop.
 
 import os from 'node:os';
-import { formatRanges, formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
+import { DOCKER_ATTRIBUTE, DOCKER_BRIDGE_ATTRIBUTE, formatRanges, formatResources, isTaskReason, MusterError, toView, VERSION, type TaskReason } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { AgentEvent } from '../protocol/index.js';
 import { checkServerTls } from '../tls/index.js';
 import { loadApiToken } from './apitoken.js';
 import { readCredential, saveCredential } from './credential.js';
 import { taskDir } from './checkpoint.js';
-import { ProcessContainerizer } from './containerizer.js';
+import { Containerizers, DockerContainerizer, ProcessContainerizer, type DockerAvailability } from './containerizers/index.js';
 import { advertiseAddress, detectAttributes, detectResources } from './detect.js';
 import { serveExec } from './exec.js';
 import { SandboxGc } from './gc.js';
@@ -25,6 +25,8 @@ import { Tasks } from './tasks.js';
 import { prepareWorkDir, readAgentId, workDirProblems, writeAgentId } from './workdir.js';
 
 const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
+/** Where the Docker daemon listens unless --docker-socket says otherwise. */
+const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 const DEFAULT_RETENTION_SECS = 7 * 24 * 3600;
 
 
@@ -61,13 +63,37 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   for (const problem of workDirProblems(workDir, { otherUsers: isolator.mode !== 'none' })) {
     logger.warn(problem, { workDir });
   }
-  const containerizer = new ProcessContainerizer({
-    workDir,
-    isolator,
-    logMaxBytes: opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
-    logMaxFiles: opts.logMaxFiles ?? 5,
-    logger: logger.child('containerizer'),
-  });
+  const kinds = opts.containerizers ?? ['process'];
+  const logMaxBytes = opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES;
+  const logMaxFiles = opts.logMaxFiles ?? 5;
+  const docker = kinds.includes('docker')
+    ? new DockerContainerizer({
+        workDir,
+        socketPath: opts.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
+        allowedVolumes: opts.dockerVolumes ?? [],
+        ...(opts.dockerBridge === undefined ? {} : { bridgeNetwork: opts.dockerBridge }),
+        logMaxBytes,
+        logMaxFiles,
+        agentId: () => masterLink.agentId,
+        // The scheduler places docker tasks by these attributes: tell the master at once.
+        onAvailability: (a) => {
+          setDockerAttributes(a);
+          if (linkStarted) masterLink.resubscribe(a.up ? 'the docker daemon answers again' : 'the docker daemon does not answer');
+        },
+        logger: logger.child('docker'),
+      })
+    : undefined;
+  const containerizer = new Containerizers(
+    kinds.includes('process') ? new ProcessContainerizer({ workDir, isolator, logMaxBytes, logMaxFiles, logger: logger.child('containerizer') }) : undefined,
+    docker,
+  );
+  let linkStarted = false;
+  function setDockerAttributes(a: DockerAvailability): void {
+    attributes[DOCKER_ATTRIBUTE] = a.up ? 'up' : 'down';
+    if (a.bridge) attributes[DOCKER_BRIDGE_ATTRIBUTE] = 'up';
+    else delete attributes[DOCKER_BRIDGE_ATTRIBUTE];
+  }
+  if (docker !== undefined) setDockerAttributes(await docker.start());
   // A registry of this agent's own (muster dev runs an agent beside its master, tests run several);
   // it reads the parts below only when scraped, once they all exist.
   const metrics = new AgentMetrics(() => ({
@@ -208,6 +234,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   }
   const httpServer = server;
   masterLink.start();
+  linkStarted = true;
   monitor.start();
   gc.start();
   const url = `${opts.tls === undefined ? 'http' : 'https'}://${address.includes(':') ? `[${address}]` : address}:${httpServer.port}`;
@@ -272,6 +299,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
         logger.warn('stopping with status updates the master has not acknowledged', { pending: updates.pending().length });
       }
       await table.settled();
+      docker?.detach();
     } else {
       // The tasks run on under their supervisors; the next agent reattaches to them.
       table.stopHealthChecks();

@@ -42,8 +42,10 @@ export interface TaskCheckpoint {
   task: TaskInfo;
   sandbox: string;
   isolation: IsolationRecord;
-  /** Absent while the supervisor is being started. */
+  /** Absent while the supervisor is being started (and for a docker task, which has none). */
   supervisor?: SupervisorRecord;
+  /** A docker task's container: its name at once, its id once created. */
+  docker?: { name: string; containerId?: string };
   launchedAt: number;
 }
 

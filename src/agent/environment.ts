@@ -2,6 +2,7 @@
 // environment: a task must not inherit the agent's secrets or depend on how the agent was started.
 
 import path from 'node:path';
+import { CONTAINER_SANDBOX } from '../core/index.js';
 import type { TaskInfo } from '../protocol/index.js';
 
 /** GPU_MILLI is one whole GPU device in the milli of TaskInfo.gpus. */
@@ -46,6 +47,36 @@ export function taskEnvironment(
   if (env['PORT0'] !== undefined) env['PORT'] = env['PORT0'];
   // The GPU variables come after the task's own: a job that named other devices would run on GPUs
   // the master gave to other tasks, which is what these variables are there to prevent.
+  return { ...env, ...task.env, ...gpuEnvironment(task, options.agentGpus ?? 0) };
+}
+
+/**
+ * containerEnvironment builds the variables of a docker task's container. The image's own PATH,
+ * HOME and the like stay (the Engine merges these over the image's ENV, so the agent's must not
+ * be passed). The sandbox is where the container sees it, /mnt/mesos/sandbox, also as
+ * MESOS_SANDBOX, as Mesos sets it. PORT_<NAME> is the port to listen on inside the container: on a
+ * bridge network, the job's portMappings (or the same number); HOST_PORT_<NAME> is the agent's port
+ * the world reaches it at.
+ */
+export function containerEnvironment(task: TaskInfo, options: { host: string; agentGpus?: number }): Record<string, string> {
+  const docker = task.container?.docker;
+  const env: Record<string, string> = {
+    MUSTER_TASK_ID: task.taskId,
+    MUSTER_INSTANCE: String(task.instance),
+    MUSTER_JOB: task.job,
+    MUSTER_ROLE: task.role,
+    MUSTER_SANDBOX: CONTAINER_SANDBOX,
+    MESOS_SANDBOX: CONTAINER_SANDBOX,
+    HOST: options.host,
+  };
+  Object.keys(task.ports).forEach((name, i) => {
+    const hostPort = task.ports[name] as number;
+    const inside = String(docker?.network === 'bridge' ? (docker.portMappings[name] ?? hostPort) : hostPort);
+    env[`PORT_${name.toUpperCase()}`] = inside;
+    env[`HOST_PORT_${name.toUpperCase()}`] = String(hostPort);
+    env[`PORT${i}`] = inside;
+  });
+  if (env['PORT0'] !== undefined) env['PORT'] = env['PORT0'];
   return { ...env, ...task.env, ...gpuEnvironment(task, options.agentGpus ?? 0) };
 }
 

@@ -1,31 +1,20 @@
 // Running a command inside a running task: `muster task exec` (Borg's "ssh into a task") and the
-// command health checks. The command runs through `muster-supervisor enter`, which joins the
-// task's cgroups, enters its mount and pid namespaces and becomes its user before exec, so it sees
-// what the task sees and is charged to the task. No shell is put in between; the caller gives
-// ["sh", "-c", "..."] when it wants one.
+// command health checks. The task's containerizer runs it where the task runs (muster-supervisor
+// enter joins a process task's cgroups and namespaces; a docker task's command is a Docker exec),
+// so it sees what the task sees and is charged to the task. No shell is put in between; the caller
+// gives ["sh", "-c", "..."] when it wants one.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isSafeId, MusterError, parseExecRequest } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { encodeRecord, type ExecEvent } from '../protocol/index.js';
-import type { Containerizer } from './containerizer.js';
+import type { Containerizer, TaskCommand } from './containerizers/index.js';
 
 /** How long a command that ignored SIGTERM at its timeout has before SIGKILL. */
 const KILL_AFTER_MS = 2000;
 
-/**
- * spawnInTask starts argv inside the task with env (the task's own environment, so the command sees
- * MUSTER_* and PORT_* as the task does); stdin is closed, stdout and stderr are pipes.
- */
-export function spawnInTask(containerizer: Containerizer, taskId: string, argv: string[], env: Record<string, string>): ChildProcess {
-  const command = containerizer.exec(taskId, argv);
-  // detached: the enter process leads its own group, so a timeout can signal it and what it forwards to.
-  return spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
-}
-
 /** stopAfter ends a command at its deadline: SIGTERM (forwarded into the task), then SIGKILL. */
-export function stopAfter(child: ChildProcess, timeoutMs: number): () => void {
+export function stopAfter(child: TaskCommand, timeoutMs: number): () => void {
   let killTimer: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
     child.kill('SIGTERM');
@@ -49,9 +38,10 @@ export function runInTask(
 ): Promise<{ exitCode: number | null; output: string }> {
   const max = options.maxOutputBytes ?? 64 * 1024;
   return new Promise((resolve, reject) => {
-    let child: ChildProcess;
+    let child: TaskCommand;
     try {
-      child = spawnInTask(containerizer, taskId, argv, options.env);
+      // The task's own environment, so the command sees MUSTER_* and PORT_* as the task does.
+      child = containerizer.exec(taskId, argv, options.env);
     } catch (err) {
       reject(err instanceof Error ? err : new Error(String(err)));
       return;
@@ -63,17 +53,19 @@ export function runInTask(
       chunks.push(chunk.subarray(0, max - size));
       size += Math.min(chunk.length, max - size);
     };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
     const cancel = stopAfter(child, options.timeoutMs);
-    child.once('error', (err) => {
-      cancel();
-      reject(err);
-    });
-    child.once('close', (code) => {
-      cancel();
-      resolve({ exitCode: code, output: Buffer.concat(chunks).toString('utf8') });
-    });
+    child.ended.then(
+      (end) => {
+        cancel();
+        resolve({ exitCode: end.exitCode, output: Buffer.concat(chunks).toString('utf8') });
+      },
+      (err: unknown) => {
+        cancel();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
   });
 }
 
@@ -102,9 +94,9 @@ export async function serveExec(req: IncomingMessage, res: ServerResponse, deps:
   if (!deps.isRunning(taskId) || env === undefined) {
     throw new MusterError('TASK_NOT_RUNNING', `task ${taskId} is not running (${state}): exec needs a running task`);
   }
-  let child: ChildProcess;
+  let child: TaskCommand;
   try {
-    child = spawnInTask(deps.containerizer, taskId, spec.argv, env);
+    child = deps.containerizer.exec(taskId, spec.argv, env);
   } catch (err) {
     throw new MusterError('TASK_NOT_RUNNING', `cannot exec into task ${taskId}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -114,30 +106,27 @@ export async function serveExec(req: IncomingMessage, res: ServerResponse, deps:
     if (!res.writableEnded) res.write(encodeRecord(event));
   };
   const output = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => emit({ type: 'OUTPUT', stream, data: chunk.toString('base64') });
-  child.stdout?.on('data', output('stdout'));
-  child.stderr?.on('data', output('stderr'));
+  child.stdout.on('data', output('stdout'));
+  child.stderr.on('data', output('stderr'));
   const cancel = stopAfter(child, spec.timeoutSecs * 1000);
-  // The client hung up: stop the command (the enter process forwards SIGTERM into the task).
+  let over = false;
+  // The client hung up: stop the command (it is forwarded into the task).
   res.on('close', () => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (!over) {
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS).unref();
     }
   });
-  await new Promise<void>((resolve) => {
-    child.once('error', (err) => {
-      cancel();
-      emit({ type: 'ERROR', message: `cannot run the command: ${err.message}` });
-      res.end();
-      resolve();
-    });
-    child.once('close', (code, signal) => {
-      cancel();
-      emit({ type: 'EXIT', exitCode: code, signal });
-      res.end();
-      resolve();
-    });
-  });
+  try {
+    const end = await child.ended;
+    emit({ type: 'EXIT', exitCode: end.exitCode, signal: end.signal });
+  } catch (err) {
+    emit({ type: 'ERROR', message: `cannot run the command: ${err instanceof Error ? err.message : String(err)}` });
+  } finally {
+    over = true;
+    cancel();
+    res.end();
+  }
 }
 
 async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {

@@ -8,7 +8,7 @@
 
 import type { Logger } from '../log/index.js';
 import type { TaskInfo, TaskUsage } from '../protocol/index.js';
-import type { Containerizer, Limitation } from './containerizer.js';
+import type { Containerizer, Limitation } from './containerizers/index.js';
 import { diskUsage } from './disk.js';
 import { sandboxPath } from './sandbox.js';
 

@@ -44,6 +44,14 @@ export interface AgentOptions {
   logMaxBytes?: number;
   /** Rotated files kept per stream (default 5). */
   logMaxFiles?: number;
+  /** Which containerizers run tasks: process (muster-supervisor), docker (the Docker Engine); default process. */
+  containerizers?: ('process' | 'docker')[];
+  /** The Docker daemon's unix socket (default /var/run/docker.sock). */
+  dockerSocket?: string;
+  /** Host directories docker tasks may mount as volumes (default none). */
+  dockerVolumes?: string[];
+  /** The daemon's network that network: bridge tasks join (default "bridge"). */
+  dockerBridge?: string;
   /** Seconds between usage reports (cpu, memory) to the master (default 10). */
   usageIntervalSecs?: number;
   /** How many tasks the agent sets up at once; the rest wait their turn (default 8). */

@@ -2,7 +2,7 @@
 // trusts nothing from the wire: a task id becomes a directory name, a command runs as a process,
 // and a bug or a version skew on the master must end in a clear TASK_ERROR, not in a crash.
 
-import { checkKeyPart, gpusToMilli, isGpuAmount, isSafeId, LIMITS, parseJobKey } from '../core/index.js';
+import { checkKeyPart, containerSchema, gpusToMilli, isGpuAmount, isSafeId, LIMITS, parseJobKey } from '../core/index.js';
 import type { HealthCheck } from '../core/index.js';
 import type { TaskGpu, TaskInfo } from '../protocol/index.js';
 
@@ -54,6 +54,7 @@ export function checkTaskInfo(raw: unknown, agent: AgentFacts = { gpus: 0 }): Ta
     killGraceSecs: t['killGraceSecs'] as number,
   };
   if (t['health'] !== undefined) task.health = copyHealth(t['health'] as Record<string, unknown>);
+  if (t['container'] !== undefined) task.container = containerSchema.parse(t['container']);
   const gpus = t['gpus'] as Record<string, unknown>[] | undefined;
   if (gpus !== undefined && gpus.length > 0) task.gpus = gpus.map((g) => ({ device: g['device'] as number, milli: g['milli'] as number }));
   return { ok: true, task };
@@ -83,7 +84,8 @@ function findProblem(t: Record<string, unknown>): string | undefined {
   return (
     checkResources(t['resources']) ??
     checkPorts(t['ports']) ??
-    checkProcesses(t['processes']) ??
+    checkContainer(t['container']) ??
+    checkProcesses(t['processes'], t['container'] !== undefined) ??
     checkEnv(t['env']) ??
     (t['health'] === undefined ? undefined : checkHealth(t['health'], t['ports'] as Record<string, unknown>))
   );
@@ -189,8 +191,18 @@ function checkPorts(ports: unknown): string | undefined {
   return undefined;
 }
 
-function checkProcesses(processes: unknown): string | undefined {
-  if (!Array.isArray(processes) || processes.length === 0) return 'processes must be a non-empty list';
+/** checkContainer validates a task's container block with the job schema's own (it parses to a copy). */
+function checkContainer(c: unknown): string | undefined {
+  if (c === undefined) return undefined;
+  const result = containerSchema.safeParse(c);
+  if (result.success) return undefined;
+  const issue = result.error.issues[0];
+  return `container.${(issue?.path ?? []).join('.')}: ${issue?.message ?? 'is not valid'}`.slice(0, 300);
+}
+
+/** checkProcesses: a list of named commands; empty only for a task whose image's own command runs. */
+function checkProcesses(processes: unknown, inImage: boolean): string | undefined {
+  if (!Array.isArray(processes) || (processes.length === 0 && !inImage)) return 'processes must be a non-empty list';
   if (processes.length > LIMITS.processes) return `a task can have at most ${LIMITS.processes} processes`;
   const seen = new Set<string>();
   for (const p of processes as unknown[]) {

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { silentLogger } from '../log/index.js';
 import type { TaskStatus } from '../protocol/index.js';
 import { taskInfo } from '../../test/fixtures.js';
-import type { Containerizer, Termination } from './containerizer.js';
+import type { Containerizer, Termination } from './containerizers/index.js';
 import { StatusUpdates } from './statusupdates.js';
 import { Tasks } from './tasks.js';
 

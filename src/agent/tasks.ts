@@ -13,8 +13,8 @@ import { isTerminal, LIMITS, rangesContain, type PortRange, type TaskReason, typ
 import type { Logger } from '../log/index.js';
 import type { ReconciledTask, RunningTask, TaskInfo, TaskStatus } from '../protocol/index.js';
 import { removeTaskDir } from './checkpoint.js';
-import { LaunchError, type Containerizer, type Limitation, type Termination } from './containerizer.js';
-import { taskEnvironment } from './environment.js';
+import { LaunchError, type Containerizer, type Limitation, type Termination } from './containerizers/index.js';
+import { containerEnvironment, taskEnvironment } from './environment.js';
 import { HealthChecker } from './health.js';
 import { busyPorts, heldPorts } from './ports.js';
 import { runInTask } from './exec.js';
@@ -134,7 +134,7 @@ export class Tasks {
       ? { state: 'TASK_DROPPED' as const, reason: 'REASON_AGENT_SHUTDOWN' as const, message: 'the agent is shutting down' }
       : this.tasks.size >= MAX_TASKS
         ? { state: 'TASK_ERROR' as const, reason: 'REASON_INVALID_TASK' as const, message: `the agent already holds ${MAX_TASKS} tasks, its limit` }
-        : (this.portProblem(info) ?? this.gpuProblem(info));
+        : (this.portProblem(info) ?? this.gpuProblem(info) ?? this.containerProblem(info));
     if (refusal !== undefined) {
       logger.warn('refusing a task', { task: info.taskId, problem: refusal.message });
       updates.enqueue(makeStatus(info.taskId, refusal.state, { reason: refusal.reason, message: refusal.message }));
@@ -236,7 +236,7 @@ export class Tasks {
    */
   async recover(): Promise<void> {
     const { containerizer, updates, logger, workDir } = this.options;
-    const found = await containerizer.recover();
+    const found = await containerizer.recover(() => true);
     for (const r of found) {
       const log = updates.recover(r.taskId);
       if (r.task === undefined) {
@@ -309,11 +309,8 @@ export class Tasks {
 
   /** environmentOf a task: what its processes see, and so what exec'd commands see too. */
   environmentOf(info: TaskInfo): Record<string, string> {
-    return taskEnvironment(info, {
-      sandbox: sandboxPath(this.options.workDir, info.taskId),
-      host: this.options.host,
-      agentGpus: this.options.gpus ?? 0,
-    });
+    const options = { sandbox: sandboxPath(this.options.workDir, info.taskId), host: this.options.host, agentGpus: this.options.gpus ?? 0 };
+    return info.container?.docker === undefined ? taskEnvironment(info, options) : containerEnvironment(info, options);
   }
 
   /** info of a known task. */
@@ -429,6 +426,12 @@ export class Tasks {
     return undefined;
   }
 
+  /** containerProblem: a task this agent's containerizers cannot run (no docker, a volume it does not allow). */
+  private containerProblem(info: TaskInfo): { state: 'TASK_ERROR'; reason: 'REASON_INVALID_TASK'; message: string } | undefined {
+    const message = this.options.containerizer.check?.(info);
+    return message === undefined ? undefined : { state: 'TASK_ERROR', reason: 'REASON_INVALID_TASK', message };
+  }
+
   /** gpuProblem: GPU shares that would take a device past whole with its other live tasks refuse the task. */
   private gpuProblem(info: TaskInfo): { state: 'TASK_ERROR'; reason: 'REASON_INVALID_TASK'; message: string } | undefined {
     if (info.gpus === undefined) return undefined;
@@ -471,7 +474,15 @@ export class Tasks {
       return;
     }
     try {
-      await containerizer.launch({ task: info, sandbox, env: this.environmentOf(info) });
+      await containerizer.launch({
+        task: info,
+        sandbox,
+        env: this.environmentOf(info),
+        // A slow set-up (an image pull) tells how it goes in the task's status message.
+        progress: (message) => {
+          if (task.phase === 'launching' && task.kill === undefined) this.send(task, 'TASK_STARTING', undefined, message);
+        },
+      });
       release();
     } catch (err) {
       logger.warn('the launch failed', { task: info.taskId, error: err });

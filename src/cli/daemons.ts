@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AgentHandle, AgentOptions } from '../agent/index.js';
-import { MusterError } from '../core/index.js';
+import { MusterError, parseVolumeList } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { MasterHandle, MasterOptions } from '../master/index.js';
 import { readPem } from '../tls/index.js';
@@ -47,9 +47,18 @@ interface MasterFlags extends SchedulingFlags {
   tlsKey?: string;
   tlsCa?: string;
   tlsClientCa?: string;
+  dockerVolumes?: string[];
 }
 
-interface AgentFlags {
+/** DockerFlags are the agent's docker flags, shared by `muster agent` and `muster dev`. */
+interface DockerFlags {
+  containerizers?: ('process' | 'docker')[];
+  dockerSocket?: string;
+  dockerVolumes?: string[];
+  dockerBridge?: string;
+}
+
+interface AgentFlags extends DockerFlags {
   joinTokenFile?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -75,7 +84,7 @@ interface AgentFlags {
   sandboxRetention?: number;
 }
 
-interface DevFlags extends SchedulingFlags {
+interface DevFlags extends SchedulingFlags, DockerFlags {
   port?: number;
   agentPort?: number;
   dir?: string;
@@ -184,6 +193,40 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** containerizersFlag reads --containerizers "process,docker". */
+function containerizersFlag(value: string): ('process' | 'docker')[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new InvalidArgumentError('give one or more of process, docker, e.g. process,docker.');
+  for (const n of names) if (n !== 'process' && n !== 'docker') throw new InvalidArgumentError(`"${n}" is not a containerizer; use process, docker or both (process,docker).`);
+  return [...new Set(names)] as ('process' | 'docker')[];
+}
+
+/** volumesFlag reads --docker-volumes "/srv/data,/var/cache/app": host directories docker tasks may mount. */
+function volumesFlag(value: string): string[] {
+  try {
+    return parseVolumeList(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${err instanceof Error ? err.message.replace(/^--docker-volumes: /, '') : String(err)}.`);
+  }
+}
+
+/** addDockerOptions adds the agent's docker flags to `muster agent` and `muster dev`. */
+function addDockerOptions(cmd: Command): Command {
+  return cmd
+    .option('--containerizers <list>', 'what runs tasks: process (muster-supervisor), docker (the Docker Engine), or process,docker (default process)', containerizersFlag)
+    .option('--docker-socket <path>', 'the Docker daemon\'s unix socket (default /var/run/docker.sock)')
+    .option('--docker-volumes <dirs>', 'host directories docker tasks may mount as volumes, comma-separated (default none)', volumesFlag)
+    .option('--docker-bridge <network>', 'the daemon network that network: bridge tasks join (default bridge)');
+}
+
+/** applyDockerFlags copies the docker flags given into the agent's options. */
+function applyDockerFlags(options: AgentOptions, opts: DockerFlags): void {
+  if (opts.containerizers !== undefined) options.containerizers = opts.containerizers;
+  if (opts.dockerSocket !== undefined) options.dockerSocket = opts.dockerSocket;
+  if (opts.dockerVolumes !== undefined) options.dockerVolumes = opts.dockerVolumes;
+  if (opts.dockerBridge !== undefined) options.dockerBridge = opts.dockerBridge;
+}
+
 /** addSchedulingOptions adds the scheduler's flags to `muster master` and `muster dev`. */
 function addSchedulingOptions(cmd: Command): Command {
   return cmd
@@ -227,7 +270,8 @@ export function addDaemonCommands(program: Command): void {
       .option('--tls-cert <file>', 'serve the API, the agent link and the status page over HTTPS with this certificate (PEM; with --tls-key)')
       .option('--tls-key <file>', "the certificate's private key (PEM)")
       .option('--tls-ca <file>', 'the CA that agents serving HTTPS have certificates of, for logs, files and exec (default: the system\'s CAs)')
-      .option('--tls-client-ca <file>', 'ask clients for a certificate: accept those this CA signed, refuse others; tokens stay the identity'),
+      .option('--tls-client-ca <file>', 'ask clients for a certificate: accept those this CA signed, refuse others; tokens stay the identity')
+      .option('--docker-volumes <dirs>', 'host directories docker jobs may mount as volumes, comma-separated; a job with another is refused at create (default none)', volumesFlag),
   )
     .addHelpText(
       'after',
@@ -268,6 +312,7 @@ Examples:
       if (opts.advertiseUrl !== undefined) options.advertiseUrl = opts.advertiseUrl;
       options.auth = opts.insecureNoAuth !== true;
       if (opts.allowedHost !== undefined) options.allowedHosts = opts.allowedHost;
+      if (opts.dockerVolumes !== undefined) options.dockerVolumes = opts.dockerVolumes;
       const tls = readTls(opts, { '--tls-ca': opts.tlsCa, '--tls-client-ca': opts.tlsClientCa });
       if (tls.cas['--tls-client-ca'] !== undefined && tls.server === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key: client certificates come with TLS');
       if (tls.server !== undefined) options.tls = { ...tls.server, ...(tls.cas['--tls-client-ca'] === undefined ? {} : { clientCa: tls.cas['--tls-client-ca'] }) };
@@ -287,9 +332,11 @@ Examples:
       stopOnSignal(() => master.close());
     });
 
-  program
-    .command('agent')
-    .description('run an agent: offer this machine to the master and run the tasks it places here')
+  addDockerOptions(
+    program
+      .command('agent')
+      .description('run an agent: offer this machine to the master and run the tasks it places here'),
+  )
     .option('--work-dir <dir>', `agent id, task checkpoints and sandboxes (default ${DEFAULT_AGENT_WORK_DIR})`)
     .option('--port <port>', `port of the agent's files, health and metrics server; 0 picks a free one (default ${DEFAULT_AGENT_PORT})`, flags.port)
     .option('--host <addr>', `address to listen on (default ${DEFAULT_HOST})`)
@@ -329,12 +376,18 @@ Tasks run under a supervisor that outlives the agent: SIGTERM or Ctrl-C stops th
 its tasks running, and the next agent on the same --work-dir reattaches to them. SIGUSR1 kills
 every task first (to take a machine out of service).
 
+With --containerizers process,docker the agent also runs jobs with container.docker through the
+Docker daemon at --docker-socket, and advertises the attribute docker:up while the daemon answers
+(docker:down while it does not: no docker task is placed here then). Docker tasks' containers
+outlive the agent too, and are found again by their labels.
+
 Examples:
   $ muster agent --master http://10.0.0.1:5050
   $ muster agent --master http://m1:5050,http://m2:5050 --host 0.0.0.0 --advertise-address 10.0.0.7
   $ muster agent --master http://127.0.0.1:5050 --resources "cpus:2;mem:2GiB" --attributes "rack:r1"
   $ muster agent --master http://10.0.0.1:5050 --role-users "web=www-data" --task-user nobody
-  $ muster agent --master https://10.0.0.1:5050 --tls-ca tls/ca.pem --tls-cert tls/agent.pem --tls-key tls/agent-key.pem`,
+  $ muster agent --master https://10.0.0.1:5050 --tls-ca tls/ca.pem --tls-cert tls/agent.pem --tls-key tls/agent-key.pem
+  $ muster agent --master http://10.0.0.1:5050 --containerizers process,docker --docker-volumes /srv/data`,
     )
     .action(async (opts: AgentFlags, cmd: Command) => {
       const masters = mastersOf(cmd.optsWithGlobals<GlobalOptions>().master, undefined);
@@ -382,6 +435,7 @@ Examples:
       if (opts.launchConcurrency !== undefined) options.launchConcurrency = opts.launchConcurrency;
       if (opts.diskWatchInterval !== undefined) options.diskWatchIntervalSecs = opts.diskWatchInterval;
       if (opts.sandboxRetention !== undefined) options.sandboxRetentionSecs = opts.sandboxRetention;
+      applyDockerFlags(options, opts);
       const agent = await starting(() => startAgent(options), { what: 'agent', host: options.host, port: options.port });
       note(`muster agent listening on ${agent.url}, registering with ${masters.join(', ')}`);
       stopOnSignal(() => agent.close());
@@ -398,7 +452,7 @@ Examples:
       });
     });
 
-  addSchedulingOptions(
+  addDockerOptions(addSchedulingOptions(
     program
       .command('dev')
       .description('run a master and one local agent in this process: a whole cell to try Muster on')
@@ -406,7 +460,7 @@ Examples:
       .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
       .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
       .option('--cgroup-root <path>', "the agent's cgroup when run as root (default muster)", flags.cgroupRoot),
-  )
+  ))
     .addHelpText(
       'after',
       `
@@ -417,7 +471,8 @@ ${SCHEDULING_HELP}
 Examples:
   $ muster dev
   $ muster dev --port 6050 --agent-port 6051 --dir /tmp/muster-play
-  $ muster dev --preemptions-per-minute 0`,
+  $ muster dev --preemptions-per-minute 0
+  $ muster dev --containerizers process,docker`,
     )
     .action(async (opts: DevFlags) => {
       const dir = opts.dir ?? DEFAULT_DEV_DIR;
@@ -434,22 +489,21 @@ Examples:
         logger: createLogger('master'),
       };
       applySchedulingFlags(masterOptions, opts, DEFAULT_MASTER_OPTIONS);
+      if (opts.dockerVolumes !== undefined) masterOptions.dockerVolumes = opts.dockerVolumes;
       const master = await starting(() => startMaster(masterOptions), { what: 'master', host: DEFAULT_HOST, port: masterOptions.port });
       let agent: AgentHandle;
       try {
         const agentPort = opts.agentPort ?? DEFAULT_AGENT_PORT;
-        agent = await starting(
-          () =>
-            startAgent({
-              masters: [master.url],
-              workDir: join(dir, 'agent'),
-              port: agentPort,
-              host: DEFAULT_HOST,
-              logger: createLogger('agent'),
-              ...(opts.cgroupRoot === undefined ? {} : { cgroupRoot: opts.cgroupRoot }),
-            }),
-          { what: 'agent', host: DEFAULT_HOST, port: agentPort },
-        );
+        const agentOptions: AgentOptions = {
+          masters: [master.url],
+          workDir: join(dir, 'agent'),
+          port: agentPort,
+          host: DEFAULT_HOST,
+          logger: createLogger('agent'),
+          ...(opts.cgroupRoot === undefined ? {} : { cgroupRoot: opts.cgroupRoot }),
+        };
+        applyDockerFlags(agentOptions, opts);
+        agent = await starting(() => startAgent(agentOptions), { what: 'agent', host: DEFAULT_HOST, port: agentPort });
       } catch (err) {
         await master.close();
         throw err;

@@ -5,5 +5,6 @@ export * from './resources.js';
 export * from './jobkey.js';
 export * from './ids.js';
 export * from './jobspec.js';
+export * from './container.js';
 export * from './version.js';
 export * from './exec.js';

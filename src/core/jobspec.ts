@@ -5,6 +5,7 @@
 
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { containerSchema } from './container.js';
 import { MusterError } from './errors.js';
 import { MAX_INSTANCES, parseJobKey } from './jobkey.js';
 import { nearestWord } from './nearest.js';
@@ -296,10 +297,11 @@ export const jobSpecSchema = z
     tier: z.enum(TIERS, { error: `tier must be one of ${TIERS.join(', ')}` }).default('preferred'),
     priority: z.number().int().min(0).max(LIMITS.priority).default(0),
     resources: resourcesSchema,
+    /** Required unless container.docker is given: then the image's own command runs when there are none. */
     processes: z
       .array(processSchema)
-      .min(1, 'a job needs at least one process')
       .max(LIMITS.processes)
+      .default([])
       .refine((a) => new Set(a.map((p) => p.name)).size === a.length, 'process names must be unique'),
     env: z
       .record(z.string(), withoutControls(z.string().max(LIMITS.envValueLength), true))
@@ -310,7 +312,7 @@ export const jobSpecSchema = z
         for (const name of names) {
           if (!ENV_NAME.test(name)) {
             ctx.addIssue({ code: 'custom', path: [name], message: `${quoted(name)} is not a variable name` });
-          } else if (name.startsWith('MUSTER_') || /^PORT(_|\d)/.test(name) || name === 'HOST' || name === 'CUDA_VISIBLE_DEVICES' || name === 'NVIDIA_VISIBLE_DEVICES') {
+          } else if (name.startsWith('MUSTER_') || /^(HOST_)?PORT(_|\d)/.test(name) || name === 'MESOS_SANDBOX' || name === 'HOST' || name === 'CUDA_VISIBLE_DEVICES' || name === 'NVIDIA_VISIBLE_DEVICES') {
             ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by Muster and cannot be overridden` });
           }
         }
@@ -331,6 +333,8 @@ export const jobSpecSchema = z
       .optional(),
     /** How changes roll out (updates, restarts, drains): see updateSettings. */
     update: updateSchema.prefault({}),
+    /** Run the tasks in a Docker image (see core/container.ts). */
+    container: containerSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     try {
@@ -346,6 +350,23 @@ export const jobSpecSchema = z
         path: ['health', which, 'port'],
         message: `port "${checkPort}" is not one of the job's ports (resources.ports: ${spec.resources.ports.join(', ') || 'none'})`,
       });
+    }
+    const docker = spec.container?.docker;
+    if (spec.processes.length === 0 && docker === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['processes'], message: 'a job needs at least one process (or a container.docker image, whose own command runs)' });
+    }
+    if (docker !== undefined) {
+      if (spec.processes.length > 0 && (docker.entrypoint !== undefined || docker.args !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['container', 'docker', docker.entrypoint !== undefined ? 'entrypoint' : 'args'], message: 'give processes (run by /bin/sh in the image) or entrypoint and args, not both' });
+      }
+      for (const name of Object.keys(docker.portMappings)) {
+        if (!spec.resources.ports.includes(name)) {
+          ctx.addIssue({ code: 'custom', path: ['container', 'docker', 'portMappings', name], message: `"${name}" is not one of the job's ports (resources.ports: ${spec.resources.ports.join(', ') || 'none'})` });
+        }
+      }
+      if (docker.network === 'none' && (spec.resources.ports.length > 0 || spec.health?.http !== undefined || spec.health?.tcp !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['container', 'docker', 'network'], message: 'network none has no ports: drop resources.ports and http or tcp health checks, or use host or bridge' });
+      }
     }
     if (spec.restartBackoff.maxSecs < spec.restartBackoff.initialSecs) {
       ctx.addIssue({ code: 'custom', path: ['restartBackoff', 'maxSecs'], message: 'maxSecs must be at least initialSecs' });

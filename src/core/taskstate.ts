@@ -57,6 +57,8 @@ export const TASK_REASONS = [
   'REASON_INVALID_TASK',
   'REASON_CONTAINER_LIMITATION_MEMORY',
   'REASON_CONTAINER_LIMITATION_DISK',
+  /** The container could not be prepared: its image is missing, cannot be pulled, or is not allowed. */
+  'REASON_CONTAINER_PREPARE_FAILED',
   'REASON_HEALTH_CHECK_FAILED',
   'REASON_PREEMPTED',
   /** Killed to move off a host an operator is draining; its instance runs again elsewhere. */

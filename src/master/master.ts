@@ -251,12 +251,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     sendJson(res, 200, cellView(view(), { ...info(), ...(etcd === undefined ? {} : { etcd }) }));
   });
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
-  addJobRoutes(router, { log, view });
-  addUpdateRoutes(router, log);
+  const policy = { dockerVolumes: opts.dockerVolumes ?? [] };
+  addJobRoutes(router, { log, view, policy });
+  addUpdateRoutes(router, log, policy);
   addQuotaRoutes(router, { log });
   addSnapshotRoutes(router, { log });
   addHostRoutes(router, { log });
   addPlanRoutes(router, {
+    policy,
     log,
     placementOptions: () => leading().framework.placementOptions(PLAN_PREEMPTION_BUDGET),
     slackOf: (id) => leading().links.slackOf(id),

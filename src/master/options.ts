@@ -45,6 +45,8 @@ export interface MasterOptions {
   auth?: boolean;
   /** Host names (besides loopback names and IP literals) a master running open answers to: the rest is a rebound name. */
   allowedHosts?: readonly string[];
+  /** Host directories docker jobs may mount as volumes (--docker-volumes); a job with another is refused. Default none. */
+  dockerVolumes?: readonly string[];
   /**
    * Serve the whole API over HTTPS with this certificate and key (PEM text); the URL the master
    * advertises becomes https://. With clientCa, clients are asked for a certificate: one signed by

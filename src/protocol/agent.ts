@@ -5,7 +5,7 @@
 // other call (UPDATE, HEARTBEAT) is a separate POST to the same path, answered 202. Shapes follow
 // Mesos's v1 agent/executor APIs in spirit (type + one field named after it), in camelCase.
 
-import type { HealthCheck, ResourcesView, TaskReason, TaskState } from '../core/index.js';
+import type { ContainerSpec, HealthCheck, ResourcesView, TaskReason, TaskState } from '../core/index.js';
 
 export const AGENT_API_PATH = '/api/v1/agent';
 export const AGENT_PROTOCOL_VERSION = 1;
@@ -66,6 +66,8 @@ export interface TaskInfo {
   killGraceSecs: number;
   /** The job's health check, run by the agent once the task runs. */
   health?: HealthCheck;
+  /** Run in this Docker image (the agent's docker containerizer); absent: plain processes. */
+  container?: ContainerSpec;
 }
 
 /** TaskStatus is one status update about one task. uuid makes retries idempotent. */

@@ -3,7 +3,7 @@
 // today; an access check goes here too). Each returns the Decision EventLog.submit takes: the
 // events to append and the answer; a refusal is a MusterError naming what to fix.
 
-import { MusterError, parseJobKey, requestOf, type JobSpec, type TaskReason } from '../../core/index.js';
+import { MusterError, parseJobKey, placementConstraints, requestOf, type JobSpec, type TaskReason } from '../../core/index.js';
 import type { JobCreated, JobInstancesAnswer } from '../../protocol/index.js';
 import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import { authorize, type Caller } from '../auth/index.js';
@@ -24,7 +24,7 @@ export function createJob(state: CellState, now: number, caller: Caller, spec: J
   if (existing?.state === 'KILLING') {
     throw new MusterError('JOB_EXISTS', `job ${spec.job} is being killed; create it again once its tasks have ended`);
   }
-  const why = neverFits(requestOf(spec), spec.constraints, agentsForFit(state), parseJobKey(spec.job).role, spec.tier);
+  const why = neverFits(requestOf(spec), placementConstraints(spec, true), agentsForFit(state), parseJobKey(spec.job).role, spec.tier);
   if (why !== undefined) {
     throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
   }

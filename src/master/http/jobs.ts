@@ -12,6 +12,7 @@ import {
   parseJobKey,
   parseJobText,
   validateJobSpec,
+  volumeProblem,
   type JobSpec,
 } from '../../core/index.js';
 import type { PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
@@ -32,6 +33,24 @@ const MAX_KILL_BODY_BYTES = 256 * 1024;
 export interface JobRoutesDeps {
   log: EventLog;
   view: () => ViewContext;
+  policy: JobPolicy;
+}
+
+/** JobPolicy is what this cell allows of a job config beyond its schema (the master's flags). */
+export interface JobPolicy {
+  /** Host directories docker jobs may mount (--docker-volumes). */
+  dockerVolumes: readonly string[];
+}
+
+/** checkJobPolicy refuses a config the cell's policy does not allow, naming the field (400). */
+export function checkJobPolicy(spec: JobSpec, policy: JobPolicy): void {
+  const volumes = spec.container?.docker.volumes ?? [];
+  for (const [i, v] of volumes.entries()) {
+    const why = volumeProblem(v.hostPath, policy.dockerVolumes);
+    if (why === undefined) continue;
+    const field = `container.docker.volumes[${i}].hostPath`;
+    throw new MusterError('INVALID_JOB', why, { details: { field, problems: [{ field, path: ['container', 'docker', 'volumes', i, 'hostPath'], message: why }] } });
+  }
 }
 
 export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
@@ -47,7 +66,7 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
   });
 
   router.add('POST', '/api/v1/jobs', async ({ req, res, url, caller }) => {
-    const spec = await readJobSpec(req, url);
+    const spec = await readJobSpec(req, url, deps.policy);
     const created = await log.submit((state, now) => createJob(state, now, caller, spec), caller.principal);
     sendJson(res, 201, created);
   });
@@ -164,7 +183,13 @@ function readableRoles(state: CellState, caller: Caller): (role: string) => bool
  * content type says (415 for any other, or none), within JOB_CONFIG_LIMITS (413 over its size),
  * with the job key of ?job= filled in (or checked against the config's job:).
  */
-export async function readJobSpec(req: IncomingMessage, url: URL): Promise<JobSpec> {
+export async function readJobSpec(req: IncomingMessage, url: URL, policy: JobPolicy): Promise<JobSpec> {
+  const spec = await readJobSpecText(req, url);
+  checkJobPolicy(spec, policy);
+  return spec;
+}
+
+async function readJobSpecText(req: IncomingMessage, url: URL): Promise<JobSpec> {
   const type = mediaTypeOf(req, JOB_CONFIG_TYPES);
   if (type === undefined) {
     throw new MusterError('UNSUPPORTED_MEDIA_TYPE', `send the job config as the body, as ${JOB_CONFIG_TYPES.join(', ')}`, { details: { accepted: JOB_CONFIG_TYPES } });

@@ -16,7 +16,7 @@ import type { EventLog } from '../eventlog.js';
 import { agentSlots, pendingTaskOf, pendingTasks, runningOfJob, runningOnAgent, type Slack } from '../jobs/index.js';
 import { checkQuota, type CellState, type InstanceRecord, type JobRecord } from '../state/index.js';
 import { whyPendingView } from '../views.js';
-import { readJobSpec } from './jobs.js';
+import { readJobSpec, type JobPolicy } from './jobs.js';
 import { sendJson, type Router } from './router.js';
 
 /**
@@ -28,6 +28,7 @@ export const PLAN_PREEMPTION_BUDGET = 1000;
 
 export interface PlanRoutesDeps {
   log: EventLog;
+  policy: JobPolicy;
   /** The options the master's job scheduler places with (seed, weights, sampling). */
   placementOptions: () => PlacementOptions;
   /** Slack of each agent: what revocable tasks may use. */
@@ -39,7 +40,7 @@ export interface PlanRoutesDeps {
 export function addPlanRoutes(router: Router, deps: PlanRoutesDeps): void {
   router.add('POST', '/api/v1/jobs/plan', async ({ req, res, url, caller }) => {
     // Parsed and validated exactly as a create is, so a plan refuses what a create would refuse.
-    const spec = await readJobSpec(req, url);
+    const spec = await readJobSpec(req, url, deps.policy);
     const log = deps.log;
     // A plan changes nothing, but shows the cell's agents and the role's neighbours: a read.
     authorize(log.state, caller, 'job:read', spec.job.split('/')[0] ?? '*');

@@ -39,7 +39,7 @@ async function startMaster(t: TestContext, options: { dir?: string; snapshotEver
     pendingReason: () => undefined,
     usageOf: () => undefined,
   });
-  addJobRoutes(router, { log, view });
+  addJobRoutes(router, { log, view, policy: { dockerVolumes: [] } });
   addQuotaRoutes(router, { log });
   const server: Server = createServer((req, res) => void router.handle(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -10,7 +10,7 @@ import { diffJob, latestUpdateOf, startUpdate, steerUpdate, type UpdateVerb } fr
 import type { EventLog } from '../eventlog.js';
 import { roleOf } from '../state/index.js';
 import { jobHistoryView, updateSummary, updateView } from '../updateviews.js';
-import { readJobSpec } from './jobs.js';
+import { readJobSpec, type JobPolicy } from './jobs.js';
 import { readJson, sendJson, type RouteContext, type Router } from './router.js';
 
 const UPDATE_STATUSES: readonly UpdateStatus[] = [...ACTIVE_UPDATE_STATUSES, 'ROLLED_FORWARD', 'ROLLED_BACK', 'ABORTED', 'FAILED'];
@@ -26,7 +26,7 @@ const STATUS_GROUPS: Readonly<Record<string, readonly UpdateStatus[]>> = {
 const MESSAGE_MAX = 1024;
 const VERBS: readonly UpdateVerb[] = ['pause', 'resume', 'abort', 'rollback', 'promote'];
 
-export function addUpdateRoutes(router: Router, log: EventLog): void {
+export function addUpdateRoutes(router: Router, log: EventLog, policy: JobPolicy): void {
   const jobPath = '/api/v1/jobs/:role/:env/:name';
   const readRole = { permission: { action: 'job:read' as const, role: ({ params }: Omit<RouteContext, 'caller'>) => params['role'] ?? '' } };
 
@@ -36,7 +36,7 @@ export function addUpdateRoutes(router: Router, log: EventLog): void {
     async ({ req, res, url, params }) => {
       const key = keyOf(params);
       findJob(log.state, key);
-      const spec = await readJobSpec(req, withJob(url, key));
+      const spec = await readJobSpec(req, withJob(url, key), policy);
       sendJson(res, 200, diffJob(findJob(log.state, key), spec));
     },
     readRole,
@@ -67,7 +67,7 @@ export function addUpdateRoutes(router: Router, log: EventLog): void {
     const key = keyOf(params);
     // An unknown job is a 404 before its config is read (and found to name another job).
     findJob(log.state, key);
-    const spec = await readJobSpec(req, withJob(url, key));
+    const spec = await readJobSpec(req, withJob(url, key), policy);
     const instances = parseInstanceRanges(url.searchParams.get('instances'));
     const message = messageOf(url);
     const id = randomUUID();

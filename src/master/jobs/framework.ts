@@ -319,6 +319,7 @@ export function taskInfoOf(state: CellState, l: LaunchedTask): TaskInfo | undefi
     killGraceSecs: spec.killGraceSecs,
   };
   if (spec.health !== undefined) info.health = spec.health;
+  if (spec.container !== undefined) info.container = spec.container;
   if (l.gpus !== undefined && l.gpus.length > 0) info.gpus = l.gpus.map((g) => ({ device: g.device, milli: g.milli }));
   return info;
 }

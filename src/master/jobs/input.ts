@@ -1,7 +1,7 @@
 // The scheduler's input, built from the cell state. The master's job scheduler, `muster job plan`
 // and the benchmarks all build it here, so that each asks the placement code the same question.
 
-import { isTerminal, parseJobKey, requestOf, subtract, type PortRange, type Resources } from '../../core/index.js';
+import { isTerminal, parseJobKey, placementConstraints, requestOf, subtract, type PortRange, type Resources } from '../../core/index.js';
 import { AgentTable, type AgentSlot, type Offer, type PendingTask, type RunningTask, type Tier } from '../../scheduler/index.js';
 import { budgetLeft, isInMotion, specAt, type AgentRecord, type CellState, type Event, type JobRecord, type LoggedEvent, type TaskRecord } from '../state/index.js';
 
@@ -33,7 +33,7 @@ export function pendingTaskOf(job: JobRecord, instance: number, request = reques
     instance,
     role: parseJobKey(job.key).role,
     request,
-    constraints: spec.constraints,
+    constraints: placementConstraints(spec),
     tier,
     priority: spec.priority,
     spreadBy: spreadByOf(spec),

@@ -3,18 +3,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { silentLogger } from '../log/index.js';
-import type { TaskInfo } from '../protocol/index.js';
-import { taskInfo as fixtureTaskInfo } from '../../test/fixtures.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { ProcessContainerizer } from './containerizer.js';
-import { taskEnvironment } from './environment.js';
-import { runInTask } from './exec.js';
-import { Isolator } from './isolation/index.js';
-import { processStartTime } from './proc.js';
-import { createSandbox } from './sandbox.js';
-import { createMetaDir, startSupervisor } from './supervisor.js';
-import { prepareWorkDir } from './workdir.js';
+import { silentLogger } from '../../log/index.js';
+import type { TaskInfo } from '../../protocol/index.js';
+import { taskInfo as fixtureTaskInfo } from '../../../test/fixtures.js';
+import { readCheckpoint, writeCheckpoint } from '../checkpoint.js';
+import { ProcessContainerizer } from './process.js';
+import { taskEnvironment } from '../environment.js';
+import { runInTask } from '../exec.js';
+import { Isolator } from '../isolation/index.js';
+import { processStartTime } from '../proc.js';
+import { createSandbox } from '../sandbox.js';
+import { createMetaDir, startSupervisor } from '../supervisor.js';
+import { prepareWorkDir } from '../workdir.js';
 
 function taskInfo(taskId: string, processes: { name: string; cmd: string }[], overrides: Partial<TaskInfo> = {}): TaskInfo {
   return fixtureTaskInfo({
@@ -207,6 +207,6 @@ describe('ProcessContainerizer', () => {
     assert.ok(containerizer.usage('exec-task') !== undefined, 'a running task has usage');
     containerizer.kill('exec-task', 0);
     await containerizer.wait('exec-task');
-    assert.throws(() => containerizer.exec('exec-task', ['true']), /not running/);
+    assert.throws(() => containerizer.exec('exec-task', ['true'], {}), /not running/);
   });
 });

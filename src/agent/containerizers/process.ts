@@ -1,7 +1,3 @@
-// A containerizer starts a task's processes and reports how they ended. Containerizers sit behind
-// one interface (launch, wait, kill, recover, usage, destroy) so that a docker one can join the
-// process one later.
-//
 // The process containerizer runs every task under muster-supervisor (supervisor.ts), a small C
 // program in its own session that applies the task's isolation (cgroups, pid and mount namespaces,
 // the role's user), runs the processes, rotates their output into the sandbox, and writes their
@@ -13,11 +9,11 @@
 // then, after the grace period, SIGUSR1 (it SIGKILLs them all). If even that does not end the
 // supervisor, the agent kills the task's cgroup and the supervisor itself.
 
+import { spawn } from 'node:child_process';
 import { lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TaskReason } from '../core/index.js';
-import type { Logger } from '../log/index.js';
-import type { TaskInfo } from '../protocol/index.js';
+import type { Logger } from '../../log/index.js';
+import type { TaskInfo } from '../../protocol/index.js';
 import {
   checkpointedTasks,
   readCheckpoint,
@@ -25,9 +21,9 @@ import {
   type IsolationRecord,
   type SupervisorRecord,
   type TaskCheckpoint,
-} from './checkpoint.js';
-import type { Isolator } from './isolation/index.js';
-import { processStartTime, procPids, sessionUsage } from './proc.js';
+} from '../checkpoint.js';
+import type { Isolator } from '../isolation/index.js';
+import { processStartTime, procPids, sessionUsage } from '../proc.js';
 import {
   createMetaDir,
   enterArgs,
@@ -38,97 +34,18 @@ import {
   supervisorBinary,
   type SupervisorExit,
   type SupervisorProcess,
-} from './supervisor.js';
-
-/** LaunchSpec is what a containerizer needs to start a task whose sandbox already exists. */
-export interface LaunchSpec {
-  task: TaskInfo;
-  sandbox: string;
-  env: Record<string, string>;
-}
-
-/** ProcessExit is how one process of a task ended. */
-export interface ProcessExit {
-  process: string;
-  exitCode: number | null;
-  signal: string | null;
-}
-
-/** Limitation is a resource limit that ended a task. */
-export interface Limitation {
-  reason: Extract<TaskReason, 'REASON_CONTAINER_LIMITATION_MEMORY' | 'REASON_CONTAINER_LIMITATION_DISK'>;
-  message: string;
-}
-
-/** Termination is how a whole task ended. */
-export interface Termination {
-  /** The first process that did not exit 0. */
-  failure?: ProcessExit;
-  /** The supervisor was told to stop the task (by this agent, or by one before a restart). */
-  killed?: boolean;
-  /** The kernel killed a process for exceeding the task's memory. */
-  limitation?: Limitation;
-  /** The supervisor could not set the task up (nothing ran). */
-  error?: string;
-  /** There is no exit status: the supervisor vanished without writing one. */
-  lost?: string;
-}
-
-/** Usage is what a running task consumes right now. */
-export interface Usage {
-  cpuSecs: number;
-  memBytes: number;
-}
-
-/** Recovered is a task found in the checkpoints when the agent starts. */
-export interface Recovered {
-  taskId: string;
-  /** Absent when the checkpoint holds no TaskInfo (the agent died before writing it). */
-  task?: TaskInfo;
-  /** The supervisor still runs and is reattached; otherwise wait() resolves with how it ended. */
-  running: boolean;
-}
-
-/** ExecCommand is how to run a command inside a running task. */
-export interface ExecCommand {
-  file: string;
-  args: string[];
-}
-
-/** LaunchError says why a launch failed, with the reason the status update carries. */
-export class LaunchError extends Error {
-  override readonly name = 'LaunchError';
-  constructor(
-    readonly reason: TaskReason,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Containerizer is what the agent asks to run tasks. */
-export interface Containerizer {
-  /** launch starts every process of the task and resolves once they run; throws LaunchError. */
-  launch(spec: LaunchSpec): Promise<void>;
-  /** wait resolves once the task has ended. */
-  wait(taskId: string): Promise<Termination>;
-  /** kill asks the task's processes to stop (SIGTERM), and forces them (SIGKILL) after graceSecs. */
-  kill(taskId: string, graceSecs: number): void;
-  /** recover finds the tasks a previous agent left: live ones are reattached. */
-  recover(): Promise<Recovered[]>;
-  /** usage of a running task, or undefined. */
-  usage(taskId: string): Usage | undefined;
-  /** memoryLimitation: set once the kernel has OOM-killed a process of the task. */
-  memoryLimitation(taskId: string): Limitation | undefined;
-  /** exec is the command line that runs argv inside a running task; throws if it does not run. */
-  exec(taskId: string, argv: string[]): ExecCommand;
-  /** pid of the task's supervisor, while it runs. */
-  pid(taskId: string): number | undefined;
-  /** destroy forgets an ended task and removes its cgroups; the sandbox and the checkpoint stay. */
-  destroy(taskId: string): Promise<void>;
-  /** detach lets the agent exit while tasks run on (the next agent reattaches them). */
-  detach(): void;
-}
+} from '../supervisor.js';
+import {
+  LaunchError,
+  type CommandEnd,
+  type Containerizer,
+  type Limitation,
+  type LaunchSpec,
+  type Recovered,
+  type TaskCommand,
+  type Termination,
+  type Usage,
+} from './interface.js';
 
 interface Container {
   task: TaskInfo;
@@ -268,7 +185,7 @@ export class ProcessContainerizer implements Containerizer {
     return this.checkMemory(container);
   }
 
-  exec(taskId: string, argv: string[]): ExecCommand {
+  exec(taskId: string, argv: string[], env: Record<string, string>): TaskCommand {
     const container = this.containers.get(taskId);
     if (container?.supervisor === undefined || container.ended !== undefined) throw new Error(`task ${taskId} is not running`);
     const { isolation, supervisor } = container;
@@ -276,17 +193,28 @@ export class ProcessContainerizer implements Containerizer {
     if (supervisor.startTime !== undefined && processStartTime(supervisor.pid) !== supervisor.startTime) {
       throw new Error(`task ${taskId} is not running`);
     }
+    const args = enterArgs({
+      target: supervisor.initPid,
+      pidNamespace: isolation.pidNamespace,
+      mountNamespace: isolation.mountNamespace,
+      cgroups: isolation.cgroups,
+      ...(isolation.user === undefined ? {} : { user: isolation.user }),
+      cwd: container.sandbox,
+      argv,
+    });
+    // detached: the enter process leads its own group, so a timeout can signal it and what it forwards to.
+    const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
+    const ended = new Promise<CommandEnd>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
+    });
     return {
-      file: this.binary,
-      args: enterArgs({
-        target: supervisor.initPid,
-        pidNamespace: isolation.pidNamespace,
-        mountNamespace: isolation.mountNamespace,
-        cgroups: isolation.cgroups,
-        ...(isolation.user === undefined ? {} : { user: isolation.user }),
-        cwd: container.sandbox,
-        argv,
-      }),
+      stdout: child.stdout,
+      stderr: child.stderr,
+      ended,
+      kill: (signal) => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
     };
   }
 
@@ -320,11 +248,12 @@ export class ProcessContainerizer implements Containerizer {
    * with none, the exit file tells whether it ran and how it ended. Cgroups under the agent's root
    * that belong to no checkpoint are removed.
    */
-  async recover(): Promise<Recovered[]> {
+  async recover(mine: (task: TaskInfo | undefined) => boolean = () => true): Promise<Recovered[]> {
     const { workDir, logger, isolator } = this.options;
     const out: Recovered[] = [];
     for (const taskId of checkpointedTasks(workDir, logger)) {
       const cp = readCheckpoint(workDir, taskId, logger);
+      if (!mine(cp?.task)) continue;
       if (cp === undefined) {
         out.push({ taskId, running: false });
         continue;
