@@ -568,7 +568,7 @@ export class Tasks {
       return;
     }
     // Name the process only when there is more than one: "Command" is then ambiguous.
-    const which = task.info.processes.length > 1 ? ` (process ${failure.process})` : '';
+    const which = task.info.processes.length > 1 && failure.process !== '' ? ` (process ${failure.process})` : '';
     if (failure.signal !== null) {
       this.end(task, 'TASK_FAILED', 'REASON_COMMAND_SIGNALED', `Command terminated by signal ${failure.signal}${which}`);
     } else {

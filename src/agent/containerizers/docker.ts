@@ -19,7 +19,7 @@
 // docker task there) and keeps each task's watch waiting; when it answers again, every task is
 // looked at afresh and reported as it is.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -27,7 +27,6 @@ import { CONTAINER_SANDBOX, imageName, parseImageRef, volumeProblem, type Docker
 import type { Logger } from '../../log/index.js';
 import type { TaskInfo } from '../../protocol/index.js';
 import { checkpointedTasks, readCheckpoint, writeCheckpoint, type TaskCheckpoint } from '../checkpoint.js';
-import { writeJsonAtomic } from '../workdir.js';
 import {
   LaunchError,
   type CommandEnd,
@@ -39,7 +38,7 @@ import {
   type Termination,
   type Usage,
 } from './interface.js';
-import { Demuxer, RotatingLog } from './logfile.js';
+import { Demuxer, LogMark, RotatingLog } from './logfile.js';
 
 export interface DockerOptions {
   workDir: string;
@@ -93,8 +92,8 @@ const PROGRESS_MS = 1000;
 const STATS_MAX_AGE_MS = 1000;
 /** The daemon's log driver keeps this much per container, for reattaching after an agent restart. */
 const DAEMON_LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } };
-/** Where each task's last delivered log timestamp is kept, so a new agent resumes its logs there. */
-const LOG_MARK_FILE = path.join('.muster', 'docker-logs.json');
+/** Where each task's last written log line's timestamp is kept, so a new agent resumes its logs there (see LogMark). */
+const LOG_MARK_FILE = path.join('.muster', 'docker-logs.mark');
 /** How long the daemon has to answer a ping before it counts as down. */
 const PING_TIMEOUT_MS = 3000;
 
@@ -116,7 +115,7 @@ interface Container {
   stopLogs: (() => void) | undefined;
   /** Nanoseconds since the epoch of the last log line written, to resume after an agent restart. */
   lastLogNs: bigint;
-  markWritten: number;
+  mark: LogMark | undefined;
   stdout: RotatingLog | undefined;
   stderr: RotatingLog | undefined;
   usage: Usage | undefined;
@@ -301,7 +300,6 @@ export class DockerContainerizer implements Containerizer {
     for (const container of this.containers.values()) {
       container.detached = true;
       clearTimeout(container.killTimer);
-      this.saveLogMark(container, true);
       container.stopLogs?.();
     }
     for (const wake of this.waiters) wake();
@@ -322,7 +320,7 @@ export class DockerContainerizer implements Containerizer {
       if (cp === undefined || !mine(cp.task)) continue;
       const container = this.newContainer(cp.task, cp.sandbox);
       container.id = cp.docker?.containerId;
-      container.lastLogNs = readLogMark(cp.sandbox);
+      container.lastLogNs = LogMark.read(path.join(cp.sandbox, LOG_MARK_FILE));
       this.containers.set(taskId, container);
       this.openLogs(container);
       out.push({ taskId, task: cp.task, running: true });
@@ -401,7 +399,9 @@ export class DockerContainerizer implements Containerizer {
       t.error = state.Error;
       return t;
     }
-    if (state.ExitCode !== 0) t.failure = { process: container.task.processes[0]?.name ?? 'container', exitCode: state.ExitCode, signal: null };
+    // Which of several processes failed is not known from the container's exit (the script says
+    // it on stderr): the failure then names none.
+    if (state.ExitCode !== 0) t.failure = { process: container.task.processes.length === 1 ? (container.task.processes[0]?.name ?? '') : '', exitCode: state.ExitCode, signal: null };
     return t;
   }
 
@@ -412,7 +412,6 @@ export class DockerContainerizer implements Containerizer {
     container.watching = false;
     container.stopLogs?.();
     this.closeLogs(container);
-    this.saveLogMark(container, true);
     container.resolve(termination);
   }
 
@@ -577,7 +576,8 @@ export class DockerContainerizer implements Containerizer {
       LogConfig: DAEMON_LOG_CONFIG,
       RestartPolicy: { Name: 'no' },
     };
-    const options: Docker.ContainerCreateOptions = { name: container.name, Image: image, Env: envList(env), HostConfig: host };
+    // StopTimeout: a daemon that stops its containers itself (its own shutdown) gives them the job's grace too.
+    const options: Docker.ContainerCreateOptions = { name: container.name, Image: image, Env: envList(env), HostConfig: host, StopTimeout: Math.ceil(task.killGraceSecs) };
     const exposed: Record<string, object> = {};
     if (docker.network === 'bridge') {
       const bindings: Record<string, { HostPort: string }[]> = {};
@@ -595,6 +595,9 @@ export class DockerContainerizer implements Containerizer {
       options.Entrypoint = ['/bin/sh', '-c'];
       options.Cmd = [processScript(task.processes)];
       options.WorkingDir = CONTAINER_SANDBOX;
+      // The daemon's init as pid 1 passes SIGTERM on: a command that is pid 1 itself would ignore
+      // it (the kernel drops signals pid 1 has no handler for), and every kill would wait out its grace.
+      host.Init = true;
     } else {
       if (docker.entrypoint !== undefined) options.Entrypoint = docker.entrypoint;
       if (docker.args !== undefined) options.Cmd = docker.args;
@@ -676,6 +679,8 @@ export class DockerContainerizer implements Containerizer {
   private closeLogs(container: Container): void {
     container.stdout?.close();
     container.stderr?.close();
+    container.mark?.close();
+    container.mark = undefined;
     container.stdout = undefined;
     container.stderr = undefined;
   }
@@ -714,7 +719,6 @@ export class DockerContainerizer implements Containerizer {
       } finally {
         container.logs = undefined;
         container.stopLogs = undefined;
-        this.saveLogMark(container, true);
       }
     })();
   }
@@ -733,22 +737,12 @@ export class DockerContainerizer implements Containerizer {
     }
     try {
       (which === 'stdout' ? container.stdout : container.stderr)?.write(line);
+      if (container.lastLogNs > 0n) {
+        container.mark ??= new LogMark(path.join(container.sandbox, LOG_MARK_FILE));
+        container.mark.write(container.lastLogNs);
+      }
     } catch (err) {
       this.options.logger.warn('cannot write a task\'s output', { task: container.task.taskId, error: err });
-    }
-    this.saveLogMark(container, false);
-  }
-
-  /** saveLogMark keeps the last written line's time in the sandbox, at most once a second unless forced. */
-  private saveLogMark(container: Container, force: boolean): void {
-    if (container.lastLogNs === 0n) return;
-    const now = Date.now();
-    if (!force && now - container.markWritten < 1000) return;
-    container.markWritten = now;
-    try {
-      writeJsonAtomic(path.join(container.sandbox, LOG_MARK_FILE), { lastLogNs: String(container.lastLogNs) });
-    } catch {
-      // A lost mark costs a few repeated lines after a restart, nothing more.
     }
   }
 
@@ -820,7 +814,7 @@ export class DockerContainerizer implements Containerizer {
       logs: undefined,
       stopLogs: undefined,
       lastLogNs: 0n,
-      markWritten: 0,
+      mark: undefined,
       stdout: undefined,
       stderr: undefined,
       usage: undefined,
@@ -841,7 +835,13 @@ export function processScript(processes: readonly { name: string; cmd: string }[
   if (processes.length === 1) return `exec /bin/sh -c ${shellQuote(processes[0]?.cmd ?? '')}`;
   const lines = ['pids=""', 'trap \'kill -TERM $pids 2>/dev/null\' TERM INT'];
   for (const p of processes) lines.push(`/bin/sh -c ${shellQuote(p.cmd)} & pids="$pids $!"`);
-  lines.push('status=0', 'for p in $pids; do wait $p; s=$?; if [ $status -eq 0 ]; then status=$s; fi; done', 'exit $status');
+  lines.push(`names=${shellQuote(processes.map((p) => p.name).join(' '))}`);
+  lines.push(
+    'status=0',
+    'set -- $names',
+    'for p in $pids; do wait $p; s=$?; if [ $s -ne 0 ] && [ $status -eq 0 ]; then status=$s; echo "muster: process $1 exited with status $s" >&2; fi; shift; done',
+    'exit $status',
+  );
   return lines.join('\n');
 }
 
@@ -866,17 +866,6 @@ function oomLimitation(task: TaskInfo): Limitation {
     reason: 'REASON_CONTAINER_LIMITATION_MEMORY',
     message: `Memory limit exceeded: the task may use ${Math.max(task.resources.mem, MIN_MEMORY_MIB)} MiB and the kernel killed a process of its container that needed more`,
   };
-}
-
-function readLogMark(sandbox: string): bigint {
-  const file = path.join(sandbox, LOG_MARK_FILE);
-  if (!existsSync(file)) return 0n;
-  try {
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { lastLogNs?: unknown };
-    return typeof doc.lastLogNs === 'string' && /^[0-9]{1,25}$/.test(doc.lastLogNs) ? BigInt(doc.lastLogNs) : 0n;
-  } catch {
-    return 0n;
-  }
 }
 
 /** parseTimestampNs reads the Engine's RFC 3339 timestamp with nanoseconds into nanoseconds since the epoch. */

@@ -4,7 +4,7 @@
 // Writes are synchronous: each is one write(2) of a chunk the daemon already framed, cheaper than
 // the promise an async write would cost, and it keeps the bytes in order across a rotation.
 
-import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 
 export class RotatingLog {
   private fd: number;
@@ -75,5 +75,65 @@ export class Demuxer {
       buf = buf.subarray(HEADER + size);
     }
     this.pending = buf.length === 0 ? Buffer.alloc(0) : Buffer.from(buf);
+  }
+}
+
+/** A mark file past this size is started again with its last mark only. */
+const MARK_FILE_MAX = 64 * 1024;
+
+/**
+ * LogMark records, after each line of a docker task's output is written to its sandbox, the
+ * daemon's timestamp of that line (nanoseconds since the epoch), appended to a small file. A new
+ * agent after kill -9 resumes the container's log stream after the last mark: no line is written
+ * twice, and none is lost but one caught between its write and its mark. Appending costs one
+ * write(2) a line; rewriting a JSON file at each line would cost a file and a rename.
+ */
+export class LogMark {
+  private fd = -1;
+  private size = 0;
+
+  constructor(private readonly file: string) {}
+
+  /** read is the last mark in the file, 0n when there is none. */
+  static read(file: string): bigint {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return 0n;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const len = Math.min(size, 128);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      const lines = buf.toString('latin1').split('\n').filter((l) => /^[0-9]{1,25}$/.test(l));
+      const last = lines[lines.length - 1];
+      return last === undefined ? 0n : BigInt(last);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  write(ns: bigint): void {
+    if (this.fd < 0) {
+      this.fd = openSync(this.file, 'a', 0o600);
+      this.size = fstatSync(this.fd).size;
+    }
+    if (this.size > MARK_FILE_MAX) {
+      closeSync(this.fd);
+      writeFileSync(`${this.file}.tmp`, `${ns}\n`, { mode: 0o600 });
+      renameSync(`${this.file}.tmp`, this.file);
+      this.fd = openSync(this.file, 'a', 0o600);
+      this.size = fstatSync(this.fd).size;
+      return;
+    }
+    const line = `${ns}\n`;
+    this.size += writeSync(this.fd, line);
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
   }
 }
