@@ -79,7 +79,7 @@ async function dockerCell(t: TestContext, d: Dockerd, agentArgs: string[] = [], 
   return { c, client: c.client(master), agent };
 }
 
-test('a service of an image: its own command runs, output in task logs, the sandbox at /mnt/mesos/sandbox, exec, usage, health on host and mapped bridge ports, a graceful kill', async (t) => {
+test('a service of an image: its own command runs, output in task logs, the sandbox at /mnt/mesos/sandbox, exec, usage, a command health check in the container and an http one on a mapped bridge port, a graceful kill', async (t) => {
   const d = daemon(t);
   if (d === undefined) return;
   const { client, agent } = await dockerCell(t, d, ['--docker-bridge', TEST_BRIDGE]);
@@ -100,7 +100,8 @@ test('a service of an image: its own command runs, output in task logs, the sand
         'httpd -f -p $PORT_HTTP -h $MESOS_SANDBOX & wait',
       ].join('\n'),
       { network: 'host' },
-      { resources: { cpus: 0.1, mem: '32MiB', ports: ['http'] }, health: { http: { port: 'http' }, intervalSecs: 0.5, gracePeriodSecs: 10 } },
+      // A command check runs inside the container (busybox's wget, on the host network).
+      { resources: { cpus: 0.1, mem: '32MiB', ports: ['http'] }, health: { command: { cmd: 'wget -q -O- http://127.0.0.1:$PORT_HTTP/ | grep -q ok' }, intervalSecs: 0.5, gracePeriodSecs: 10 } },
     ),
   );
   const bridgeKey = 'web/prod/dk-bridge';

@@ -11,7 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -453,7 +453,50 @@ export function testTmpDir(): string {
   return tmpdir();
 }
 
-let cellCount = 0;
+/** How many blocks of 1000 task ports there are, from 20000 up: all below the kernel's ephemeral range. */
+const PORT_BLOCKS = 12;
+
+/**
+ * claimPortBlock takes a block of 1000 task ports no other live test process holds (test files run
+ * two at a time), by creating <tmp>/muster-test-ports/<block> holding its pid. A claim whose pid is
+ * gone is stale and taken over. Returns the block, or a random one when all are held (their tasks
+ * then may meet a port another test holds, and are dropped and placed again, as in production).
+ */
+function claimPortBlock(): { block: number; release: () => void } {
+  const dir = join(testTmpDir(), 'muster-test-ports');
+  mkdirSync(dir, { recursive: true });
+  const start = Math.floor(Math.random() * PORT_BLOCKS);
+  for (let i = 0; i < PORT_BLOCKS; i++) {
+    const block = (start + i) % PORT_BLOCKS;
+    const file = join(dir, String(block));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        return { block, release: () => rmSync(file, { force: true }) };
+      } catch {
+        let holder = 0;
+        try {
+          holder = Number(readFileSync(file, 'utf8').trim() || '0');
+        } catch {
+          continue; // released meanwhile: try again
+        }
+        if (holder > 0 && holder !== process.pid && isAlive(holder)) break;
+        if (holder === process.pid) break; // another cell of this process holds it
+        rmSync(file, { force: true }); // stale: its process is gone
+      }
+    }
+  }
+  return { block: start, release: () => undefined };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Cell is one test's world: a temp dir, the daemons started in it, and their task processes.
@@ -464,6 +507,7 @@ export class Cell {
   readonly dir: string;
   readonly processes: MusterProcess[] = [];
   private readonly portBase: number;
+  private readonly releasePorts: () => void;
   private agentCount = 0;
   private masterCount = 0;
   private tornDown = false;
@@ -474,9 +518,10 @@ export class Cell {
     // run as root, and must be able to reach their sandboxes below it.
     chmodSync(this.dir, 0o755);
     // Each cell takes a block of 1000 task ports and each agent 100 of them, so that the tasks of
-    // two agents never clash. The block is picked at random below the kernel's ephemeral range.
-    cellCount++;
-    this.portBase = 20_000 + ((process.pid * 7 + cellCount) % 12) * 1000;
+    // two agents never clash, in this test process or another one running beside it.
+    const claim = claimPortBlock();
+    this.portBase = 20_000 + claim.block * 1000;
+    this.releasePorts = claim.release;
   }
 
   /** The agents' --cgroup-root: one per cell, removed by teardown. */
@@ -645,6 +690,7 @@ export class Cell {
       }
     }
     await removeCgroups(this.cgroupRoot);
+    this.releasePorts();
     if (process.env['MUSTER_TEST_KEEP'] === '1') {
       console.error(`MUSTER_TEST_KEEP=1: kept ${this.dir}`);
       return;

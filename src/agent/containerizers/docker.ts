@@ -363,6 +363,8 @@ export class DockerContainerizer implements Containerizer {
           container.pid = info.State.Pid > 0 ? info.State.Pid : undefined;
           if (info.State.Running) this.options.logger.info('reattached to a running container', { task: container.task.taskId, container: found.Id.slice(0, 12) });
           this.followLogs(container, container.lastLogNs);
+          // A kill asked for while the daemon did not answer reached no container: ask again.
+          if (container.killing && info.State.Running) this.signal(container, this.stopSignal(container));
         }
         const id = container.id;
         if (id === undefined) throw new Error('no container id');
