@@ -4,8 +4,8 @@
 //
 // One at a time on purpose: the `dev` benchmark starts processes and the `log` one fsyncs, and
 // either would skew the other's figures on a small machine. MUSTER_BENCH_SCALE=0.1 shrinks the
-// hollow-cell benchmarks (c1m, online, memory, ablation, update) and the task storms (storm,
-// churn) for a quick run.
+// hollow-cell benchmarks (c1m, online, memory, ablation, update), the task storms (storm,
+// churn) and the docker launches (docker) for a quick run.
 
 import { performance } from 'node:perf_hooks';
 import { runAblationBench } from './ablation.js';
@@ -16,6 +16,7 @@ import { runChurnBench } from './churn.js';
 import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
+import { runDockerBench } from './docker.js';
 import { runEtcdLogBench } from './etcdlog.js';
 import { runFailoverBench } from './failover.js';
 import { runFrameworksBench } from './frameworks.js';
@@ -41,6 +42,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'dev', what: '`muster dev` end to end: start-up, job create to running, stop', run: runDevBench },
   { name: 'cli', what: 'a `muster` command beside node\'s own start-up: --version, and job list against a local master', run: runCliBench },
   { name: 'agent', what: 'agent: LAUNCH → TASK_RUNNING latency with and without isolation, memory with 100 tasks', run: runAgentBench },
+  { name: 'docker', what: 'agent: docker task LAUNCH → TASK_RUNNING latency beside `docker run -d` of the same image, agent memory with 100 docker tasks', run: runDockerBench },
   { name: 'churn', what: 'a real master and agent of 16 one-cpu slots: 1,000 jobs and 1,000 instances of /bin/true, 200 × sleep 1; tasks/s and where a task\'s time goes', run: runChurnBench },
   { name: 'storm', what: 'agent: 2,000 LAUNCHes at once on one agent: time until all run, latency, event-loop block, heartbeats missed', run: runStormBench },
   { name: 'c1m', what: 'scheduling: 1,000 jobs × 1,000 tasks onto 10,000 hollow agents, every placement durably committed', run: runC1mBench },
