@@ -12,11 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MusterClient } from '../src/client/index.js';
 import type { JobSpecInput } from '../src/core/index.js';
 import type { JobView, TaskView, UpdateView } from '../src/protocol/index.js';
-import { TEST_BRIDGE, TEST_IMAGE, TEST_IMAGE_2, startDockerd, whyNoDocker, type Dockerd } from './dockerd.js';
-import { cell, waitFor, type AgentProcess, type Cell } from './harness.js';
+import { TEST_BRIDGE, TEST_IMAGE, TEST_IMAGE_2, pushImage, startDockerd, startRegistry, whyNoDocker, type Dockerd } from './dockerd.js';
+import { cell, freePort, waitFor, type AgentProcess, type Cell } from './harness.js';
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
 import { taskOf, waitRunning } from './jobs.js';
-import { requireOrSkip } from './require.js';
+import { hasBinary, requireOrSkip } from './require.js';
 
 let dockerd: Dockerd | undefined;
 const missing = whyNoDocker();
@@ -323,4 +323,35 @@ test('bad docker configs are refused naming the field; volumes only from allowed
   const vol2 = await endedTask(client, 'web/prod/vol2');
   assert.equal(vol2.state, 'TASK_ERROR');
   assert.match(vol2.message ?? '', /outside the directories this agent lets tasks mount/);
+});
+
+test('an image from a registry is pulled at launch, the task saying so while it pulls; pull: always pulls a tag again', async (t) => {
+  const d = daemon(t);
+  if (d === undefined) return;
+  if (!requireOrSkip(t, hasBinary('docker-registry'), 'needs docker-registry on PATH (apt-get install docker-registry)')) return;
+  const registry = await startRegistry(await freePort());
+  t.after(() => registry.stop());
+  const image = `${registry.address}/team/app:1`;
+  await pushImage(d, image, 8 * 1024 * 1024);
+  await assert.rejects(d.docker.getImage(image).inspect(), 'the daemon no longer has the image: a launch must pull it');
+
+  const { client } = await dockerCell(t, d);
+  const statuses: { state?: string; message?: string }[] = [];
+  const stop = new AbortController();
+  const events = client
+    .events((e) => {
+      if (e.type === 'TaskStatusUpdated') statuses.push(e['status'] as { state?: string; message?: string });
+    }, stop.signal)
+    .catch(() => undefined);
+  t.after(() => stop.abort());
+  await create(client, { ...dockerJob('batch/prod/pulled', 'wc -c < /payload', { image }), kind: 'batch', maxTaskFailures: 0 });
+  const done = await endedTask(client, 'batch/prod/pulled');
+  assert.equal(done.state, 'TASK_FINISHED', done.message);
+  assert.equal((await stdoutOf(client, done.taskId)).trim(), String(8 * 1024 * 1024), 'the pulled image\'s own file');
+  await waitFor(() => statuses, {
+    what: 'a TASK_STARTING update that says the image is being pulled',
+    until: (list) => list.some((st) => st.state === 'TASK_STARTING' && (st.message ?? '').startsWith(`Pulling image ${image}`)),
+  });
+  stop.abort();
+  await events;
 });

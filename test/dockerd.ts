@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -35,6 +36,77 @@ export interface Dockerd {
   stop(): Promise<void>;
   /** remove removes every container, stops the daemon and removes its dirs. */
   remove(): Promise<void>;
+}
+
+/** Registry is a real registry (Debian's docker-registry) on a loopback port, which the daemon may use over plain HTTP. */
+export interface Registry {
+  /** host:port, the prefix of its images' names. */
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * startRegistry runs docker-registry on a free loopback port with its storage in a temp dir. The
+ * daemon talks plain HTTP to registries on 127.0.0.0/8 without being told.
+ */
+export async function startRegistry(port: number): Promise<Registry> {
+  const root = mkdtempSync('/tmp/mreg-');
+  const config = join(root, 'config.yml');
+  writeFileSync(config, `version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: ${join(root, 'data')}}}\nhttp: {addr: "127.0.0.1:${port}"}\n`);
+  const logFile = join(root, 'registry.log');
+  const log = openSync(logFile, 'a');
+  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const address = `127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}:\n${tailOf(logFile, 20)}`);
+      return (await fetch(`http://${address}/v2/`)).ok;
+    },
+    { what: 'the registry to answer', timeoutMs: 20_000, intervalMs: 100 },
+  );
+  return {
+    address,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * pushImage imports the busybox root filesystem with `payloadBytes` of random data added (so that
+ * its layer is its own, and a pull has something to download) as `name`, pushes it to its registry
+ * and removes it from the daemon: the next use of `name` has to pull it.
+ */
+export async function pushImage(d: Dockerd, name: string, payloadBytes: number): Promise<void> {
+  const root = mkdtempSync('/tmp/mimg-');
+  try {
+    const rootfs = buildRootfs(root);
+    writeFileSync(join(rootfs, 'payload'), randomBytes(payloadBytes));
+    const at = name.lastIndexOf(':');
+    await importRootfs(d, rootfs, name.slice(0, at), name.slice(at + 1));
+    // The Engine wants an X-Registry-Auth header on a push, even an empty one for a registry without auth.
+    const stream = await d.docker.getImage(name).push({ authconfig: {} });
+    await new Promise<void>((resolve, reject) =>
+      d.docker.modem.followProgress(
+        stream,
+        (err: Error | null, events: { error?: string }[]) => {
+          const failed = events.find((e) => e.error !== undefined);
+          if (err !== null) reject(err);
+          else if (failed !== undefined) reject(new Error(`pushing ${name}: ${failed.error ?? ''}`));
+          else resolve();
+        },
+      ),
+    );
+    await d.docker.getImage(name).remove({ force: true });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** whyNoDocker says what is missing to run a test daemon, or undefined. */
@@ -136,6 +208,14 @@ async function cleanup(d: Dockerd, root: string): Promise<void> {
 
 /** importTestImage builds a busybox root filesystem and imports it as TEST_IMAGE (docker import, through the Engine API). */
 async function importTestImage(d: Dockerd, root: string): Promise<void> {
+  await importRootfs(d, buildRootfs(root), 'muster-test/busybox', '1');
+  await d.docker.getImage(TEST_IMAGE).tag({ repo: 'muster-test/busybox', tag: '2' });
+  const images = await d.docker.listImages();
+  assert.ok(images.some((i) => (i.RepoTags ?? []).includes(TEST_IMAGE)), `the test image was imported: ${JSON.stringify(images.map((i) => i.RepoTags))}`);
+}
+
+/** buildRootfs lays out busybox-static and its applet links under root/rootfs. */
+function buildRootfs(root: string): string {
   const rootfs = join(root, 'rootfs');
   for (const dir of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) mkdirSync(join(rootfs, dir), { recursive: true });
   const busybox = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
@@ -144,10 +224,12 @@ async function importTestImage(d: Dockerd, root: string): Promise<void> {
   for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
   writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  return rootfs;
+}
+
+/** importRootfs packs a root filesystem with tar and imports it as repo:tag (docker import, through the Engine API). */
+async function importRootfs(d: Dockerd, rootfs: string, repo: string, tag: string): Promise<void> {
   const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const stream = (await d.docker.importImage(tar.stdout, { repo: 'muster-test/busybox', tag: '1', changes: ['CMD ["/bin/sh"]', 'ENV PATH=/bin'] } as Record<string, unknown>));
+  const stream = await d.docker.importImage(tar.stdout, { repo, tag, changes: ['CMD ["/bin/sh"]', 'ENV PATH=/bin'] } as Record<string, unknown>);
   await new Promise<void>((resolve, reject) => d.docker.modem.followProgress(stream, (err: Error | null) => (err === null ? resolve() : reject(err))));
-  await d.docker.getImage(TEST_IMAGE).tag({ repo: 'muster-test/busybox', tag: '2' });
-  const images = await d.docker.listImages();
-  assert.ok(images.some((i) => (i.RepoTags ?? []).includes(TEST_IMAGE)), `the test image was imported: ${JSON.stringify(images.map((i) => i.RepoTags))}`);
 }
