@@ -270,6 +270,8 @@ export interface BenchAgentOptions {
    * second to a file, read back with loopSeconds().
    */
   watchLoop?: boolean;
+  /** More flags for `muster agent` (bench docker's --containerizers and --docker-socket). */
+  args?: readonly string[];
 }
 
 /** BenchAgent is a `muster agent` process a benchmark started, with a work dir of its own. */
@@ -304,6 +306,7 @@ export async function startBenchAgent(master: BenchMaster, options: BenchAgentOp
     '--disk-watch-interval', '600',
   ];
   if (options.isolation === 'none') args.push('--allow-root-tasks');
+  args.push(...(options.args ?? []));
   const loopFile = options.watchLoop === true ? join(dir, 'loop.txt') : undefined;
   const node = loopFile === undefined ? [] : ['--import', pathToFileURL(join(repoRoot(), 'dist', 'bench', 'loopwatch.js')).href];
   // MUSTER_BENCH_CPU_PROF=DIR: a V8 CPU profile of the agent, written into DIR when it exits.

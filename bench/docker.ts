@@ -16,17 +16,17 @@
 // MUSTER_BENCH_SCALE=0.1 launches 4 of each and keeps 10 tasks for the memory figure.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerSchema, type ContainerSpec } from '../src/core/index.js';
 import type { AgentEvent, TaskInfo } from '../src/protocol/index.js';
 import { startDockerd, TEST_IMAGE, whyNoDocker, type Dockerd } from '../test/dockerd.js';
 import { hasBinary } from '../test/require.js';
-import { BenchMaster, stopBenchAgent, taskInfo, type BenchAgent } from './agent.js';
+import { BenchMaster, startBenchAgent, stopBenchAgent, taskInfo, type BenchAgent } from './agent.js';
 import { benchScale } from './c1m.js';
-import { printTable, repoRoot } from './report.js';
+import { printTable } from './report.js';
 import { percentile, round } from './stats.js';
 
 const LAUNCHES = 30;
@@ -92,48 +92,6 @@ async function launchTask(master: BenchMaster, task: TaskInfo): Promise<number> 
   const { sentAt, running } = await master.launch(task);
   if (running.state !== 'TASK_RUNNING') throw new Error(`task ${task.taskId} ended ${running.state}: ${running.message ?? ''}`);
   return running.timestamp - sentAt;
-}
-
-/**
- * startDockerAgent starts a `muster agent` as bench/agent.ts's startBenchAgent does (same flags, a
- * process group of its own, stopped with stopBenchAgent) with the docker containerizer beside the
- * process one, talking to the bench's daemon. Isolation is off: it concerns process tasks only.
- */
-async function startDockerAgent(master: BenchMaster, socket: string): Promise<BenchAgent> {
-  const base = process.getuid?.() === 0 ? '/var/tmp' : (process.env['TMPDIR'] ?? '/tmp');
-  const dir = mkdtempSync(join(base, 'muster-bench-docker-'));
-  chmodSync(dir, 0o711);
-  const args = [
-    join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
-    'agent',
-    '--master', master.url,
-    '--port', '0',
-    '--work-dir', join(dir, 'agent'),
-    '--resources', 'cpus:64;mem:65536;disk:65536;ports:[31000-31999]',
-    '--isolation', 'none',
-    '--allow-root-tasks',
-    '--usage-interval', '60',
-    '--disk-watch-interval', '600',
-    '--containerizers', 'process,docker',
-    '--docker-socket', socket,
-  ];
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    detached: true,
-    env: { ...process.env, MUSTER_LOG_LEVEL: 'warn' },
-  });
-  const agent: BenchAgent = { child, pid: child.pid as number, dir, loopFile: undefined };
-  try {
-    const deadline = Date.now() + TIMEOUT_MS;
-    while (!master.subscribed) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error('the agent did not subscribe');
-      await sleep(20);
-    }
-  } catch (err) {
-    await stopBenchAgent(agent);
-    throw err;
-  }
-  return agent;
 }
 
 function rssKiB(pid: number): number {
@@ -212,7 +170,12 @@ export async function runDockerBench(): Promise<Record<string, unknown>> {
   let agent: BenchAgent | undefined;
   try {
     await master.start();
-    agent = await startDockerAgent(master, d.socket);
+    agent = await startBenchAgent(master, {
+      name: 'muster-bench-docker',
+      isolation: 'none',
+      resources: 'cpus:64;mem:65536;disk:65536;ports:[31000-31999]',
+      args: ['--containerizers', 'process,docker', '--docker-socket', d.socket],
+    });
     await sleep(1000); // the same settling time as before the loaded figure
     const idle = { agentRssKiB: rssKiB(agent.pid), ...daemonMemory(d) };
 

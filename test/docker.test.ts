@@ -336,11 +336,11 @@ test('an image from a registry is pulled at launch, the task saying so while it 
   await assert.rejects(d.docker.getImage(image).inspect(), 'the daemon no longer has the image: a launch must pull it');
 
   const { client } = await dockerCell(t, d);
-  const statuses: { state?: string; message?: string }[] = [];
+  const statuses: { taskId?: string; state?: string; message?: string }[] = [];
   const stop = new AbortController();
   const events = client
     .events((e) => {
-      if (e.type === 'TaskStatusUpdated') statuses.push(e['status'] as { state?: string; message?: string });
+      if (e.type === 'TaskStatusUpdated') statuses.push(e['status'] as { taskId?: string; state?: string; message?: string });
     }, stop.signal)
     .catch(() => undefined);
   t.after(() => stop.abort());
@@ -348,10 +348,14 @@ test('an image from a registry is pulled at launch, the task saying so while it 
   const done = await endedTask(client, 'batch/prod/pulled');
   assert.equal(done.state, 'TASK_FINISHED', done.message);
   assert.equal((await stdoutOf(client, done.taskId)).trim(), String(8 * 1024 * 1024), 'the pulled image\'s own file');
-  await waitFor(() => statuses, {
-    what: 'a TASK_STARTING update that says the image is being pulled',
-    until: (list) => list.some((st) => st.state === 'TASK_STARTING' && (st.message ?? '').startsWith(`Pulling image ${image}`)),
-  });
+  const pulling = (taskId: string) => (list: typeof statuses) => list.some((st) => st.taskId === taskId && st.state === 'TASK_STARTING' && (st.message ?? '').startsWith(`Pulling image ${image}`));
+  await waitFor(() => statuses, { what: 'a TASK_STARTING update that says the image is being pulled', until: pulling(done.taskId) });
+
+  // The daemon has the image now: missing would not pull again, always does.
+  await create(client, { ...dockerJob('batch/prod/always', 'true', { image, pull: 'always' }), kind: 'batch', maxTaskFailures: 0 });
+  const again = await endedTask(client, 'batch/prod/always');
+  assert.equal(again.state, 'TASK_FINISHED', again.message);
+  await waitFor(() => statuses, { what: 'pull: always to pull the present image again', until: pulling(again.taskId) });
   stop.abort();
   await events;
 });
