@@ -427,9 +427,12 @@ export class Tasks {
   }
 
   /** containerProblem: a task this agent's containerizers cannot run (no docker, a volume it does not allow). */
-  private containerProblem(info: TaskInfo): { state: 'TASK_ERROR'; reason: 'REASON_INVALID_TASK'; message: string } | undefined {
-    const message = this.options.containerizer.check?.(info);
-    return message === undefined ? undefined : { state: 'TASK_ERROR', reason: 'REASON_INVALID_TASK', message };
+  private containerProblem(info: TaskInfo): { state: 'TASK_ERROR' | 'TASK_DROPPED'; reason: 'REASON_INVALID_TASK' | 'REASON_LAUNCH_FAILED'; message: string } | undefined {
+    const problem = this.options.containerizer.check?.(info);
+    if (problem === undefined) return undefined;
+    return problem.drop === true
+      ? { state: 'TASK_DROPPED', reason: 'REASON_LAUNCH_FAILED', message: problem.message }
+      : { state: 'TASK_ERROR', reason: 'REASON_INVALID_TASK', message: problem.message };
   }
 
   /** gpuProblem: GPU shares that would take a device past whole with its other live tasks refuse the task. */

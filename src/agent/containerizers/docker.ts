@@ -19,7 +19,7 @@
 // docker task there) and keeps each task's watch waiting; when it answers again, every task is
 // looked at afresh and reported as it is.
 
-import { mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -153,15 +153,17 @@ export class DockerContainerizer implements Containerizer {
    * check says why this agent cannot run the task, or undefined: a volume outside --docker-volumes,
    * a bridge network it has not. The master checks the volumes at create too; this is the agent's word.
    */
-  check(task: TaskInfo): string | undefined {
+  check(task: TaskInfo): { message: string; drop?: boolean } | undefined {
     const docker = task.container?.docker;
     if (docker === undefined) return undefined;
     for (const v of docker.volumes) {
       const why = volumeProblem(v.hostPath, this.options.allowedVolumes ?? []);
-      if (why !== undefined) return why.replace('this cell allows', 'this agent allows').replace('this cell lets', 'this agent lets');
+      if (why !== undefined) return { message: why.replace('this cell allows', 'this agent allows').replace('this cell lets', 'this agent lets') };
     }
+    // The master placed it before it heard the daemon went away: not the task's fault.
+    if (!this.availability.up) return { message: `this agent's docker daemon does not answer (${this.availability.error ?? 'down'})`, drop: true };
     if (docker.network === 'bridge' && !this.availability.bridge) {
-      return `this agent's docker daemon has no network ${this.bridgeName()} for network: bridge`;
+      return { message: `this agent's docker daemon has no network ${this.bridgeName()} for network: bridge`, drop: true };
     }
     return undefined;
   }
@@ -181,6 +183,9 @@ export class DockerContainerizer implements Containerizer {
       launchedAt: Date.now(),
     };
     try {
+      // A container that runs as a numeric user (parameter user) must be able to write its sandbox.
+      const owner = numericUser(docker.parameters.find((p) => p.key === 'user')?.value);
+      if (owner !== undefined) chownSync(sandbox, owner.uid, owner.gid);
       // Checkpoint before the create: an agent that dies right after it finds the container by name.
       writeCheckpoint(this.options.workDir, checkpoint);
       await this.pullIfNeeded(docker, spec.progress);
@@ -849,6 +854,14 @@ export function processScript(processes: readonly { name: string; cmd: string }[
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** numericUser reads a `user` parameter of the form uid[:gid]; a name is the image's to resolve, not the host's. */
+function numericUser(value: string | undefined): { uid: number; gid: number } | undefined {
+  const m = /^([0-9]{1,10})(?::([0-9]{1,10}))?$/.exec(value ?? '');
+  if (m === null) return undefined;
+  const uid = Number(m[1]);
+  return { uid, gid: m[2] === undefined ? uid : Number(m[2]) };
 }
 
 function envList(env: Record<string, string>): string[] {

@@ -25,13 +25,13 @@ export class Containerizers implements Containerizer {
     readonly docker: DockerContainerizer | undefined,
   ) {}
 
-  /** check says why this agent cannot run the task (TASK_ERROR), or undefined. */
-  check(task: TaskInfo): string | undefined {
+  /** check says why this agent cannot run the task, or undefined (see Containerizer.check). */
+  check(task: TaskInfo): { message: string; drop?: boolean } | undefined {
     if (isDockerTask(task)) {
-      if (this.docker === undefined) return 'this agent runs no docker containerizer (start it with --containerizers process,docker)';
+      if (this.docker === undefined) return { message: 'this agent runs no docker containerizer (start it with --containerizers process,docker)' };
       return this.docker.check(task);
     }
-    return this.process === undefined ? 'this agent runs only docker tasks (--containerizers docker)' : undefined;
+    return this.process === undefined ? { message: 'this agent runs only docker tasks (--containerizers docker)' } : undefined;
   }
 
   async launch(spec: LaunchSpec): Promise<void> {
@@ -105,7 +105,7 @@ export class Containerizers implements Containerizer {
 
   private forTask(task: TaskInfo): Containerizer {
     const c = isDockerTask(task) ? this.docker : this.process;
-    if (c === undefined) throw new LaunchError('REASON_INVALID_TASK', this.check(task) ?? 'no containerizer for the task');
+    if (c === undefined) throw new LaunchError('REASON_INVALID_TASK', this.check(task)?.message ?? 'no containerizer for the task');
     return c;
   }
 }

@@ -91,8 +91,12 @@ export class LaunchError extends Error {
 
 /** Containerizer is what the agent asks to run tasks. */
 export interface Containerizer {
-  /** check says why the task cannot run here (the agent refuses it with TASK_ERROR), or undefined. */
-  check?(task: TaskInfo): string | undefined;
+  /**
+   * check says why the task cannot run here, or undefined: a task that can never run here (a volume
+   * the agent does not allow) is refused with TASK_ERROR; one that cannot run now (its daemon does
+   * not answer), `drop`, is dropped (TASK_DROPPED: nothing ran, and the master places it again).
+   */
+  check?(task: TaskInfo): { message: string; drop?: boolean } | undefined;
   /** launch starts every process of the task and resolves once they run; throws LaunchError. */
   launch(spec: LaunchSpec): Promise<void>;
   /** wait resolves once the task has ended. */
