@@ -206,3 +206,48 @@ function checkedTask(): TaskInfo {
   assert.ok(check.ok);
   return check.task;
 }
+
+test('checkTaskInfo accepts a task in a container without processes, and carries the container with its defaults', () => {
+  const check = checkTaskInfo(task({ processes: [], container: { docker: { image: 'busybox:1.36', network: 'bridge', portMappings: { http: 8080 } } } }));
+  assert.ok(check.ok, JSON.stringify(check));
+  assert.deepEqual(check.task.processes, []);
+  assert.deepEqual(check.task.container, {
+    docker: { image: 'busybox:1.36', pull: 'missing', network: 'bridge', portMappings: { http: 8080 }, volumes: [], parameters: [] },
+  });
+  const withProcesses = checkTaskInfo(task({ container: { docker: { image: 'busybox' } } }));
+  assert.ok(withProcesses.ok);
+  assert.deepEqual(withProcesses.task.processes, [{ name: 'main', cmd: 'sleep 1' }]);
+  assert.equal(withProcesses.task.container?.docker.image, 'busybox');
+  const plain = checkTaskInfo(task());
+  assert.equal(plain.ok && 'container' in plain.task, false, 'a task without a container has none');
+});
+
+test('checkTaskInfo refuses a task with neither processes nor a container', () => {
+  const check = checkTaskInfo(task({ processes: [] }));
+  assert.equal(check.ok, false);
+  if (!check.ok) {
+    assert.equal(check.message, 'Invalid task: processes must be a non-empty list');
+    assert.equal(check.taskId, 'web-prod-hello-0-abc');
+  }
+});
+
+test('checkTaskInfo refuses a container block the job schema would refuse, naming the field', () => {
+  const cases: [unknown, RegExp][] = [
+    [{ docker: { image: 'Not An Image' } }, /^Invalid task: container\.docker\.image: "Not An Image" is not an image reference/],
+    [{ docker: {} }, /^Invalid task: container\.docker\.image: /],
+    [{ docker: { image: 'busybox', parameters: [{ key: 'privileged', value: 'true' }] } }, /^Invalid task: container\.docker\.parameters\.0\.key: "privileged" is not an allowed docker parameter/],
+    [{ docker: { image: 'busybox', volumes: [{ hostPath: '/srv', containerPath: '/mnt/mesos/sandbox' }] } }, /^Invalid task: container\.docker\.volumes\.0\.containerPath: /],
+    [{ docker: { image: 'busybox', portMappings: { http: 8080 } } }, /^Invalid task: container\.docker\.portMappings: portMappings need network: bridge/],
+    [{ docker: { image: 'busybox' }, rkt: {} }, /^Invalid task: container\./],
+    ['busybox', /^Invalid task: container\./],
+    [null, /^Invalid task: container\./],
+  ];
+  for (const [container, problem] of cases) {
+    const check = checkTaskInfo(task({ processes: [], container }));
+    assert.equal(check.ok, false, JSON.stringify(container));
+    if (!check.ok) {
+      assert.match(check.message, problem);
+      assert.equal(check.taskId, 'web-prod-hello-0-abc');
+    }
+  }
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { MusterError } from './errors.js';
 import { MAX_PROBLEMS, parseJobText, requestOf, validateJobSpec, updateSettings, type FieldProblem } from './jobspec.js';
 import { parseInstanceRef, parseJobKey } from './jobkey.js';
@@ -297,4 +297,163 @@ test('parseJobText refuses a text over JOB_CONFIG_LIMITS before the parser build
   const doubling = ['a: &a [x, x, x, x, x, x, x, x]', ...Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
   refusedAs(doubling, 'INVALID_JOB', /cannot be read/);
   refusedAs(`job: a/b/c\n# ${'x'.repeat(300 * 1024)}\n`, 'PAYLOAD_TOO_LARGE', /over the limit of 262144 bytes/);
+});
+
+describe('validateJobSpec with a container.docker block', () => {
+  /** image is a docker job: the base job's resources, no processes, the given docker fields. */
+  const image = (docker: Record<string, unknown> = {}, fields: Record<string, unknown> = {}) => ({
+    job: 'web/prod/hello',
+    resources: { cpus: 0.25, mem: '64MiB', ports: ['http'] },
+    container: { docker: { image: 'busybox:1.36', ...docker } },
+    ...fields,
+  });
+  const parameter = (key: string, value: string) => image({ parameters: [{ key, value }] });
+
+  test('a job with an image and no processes is valid and gets the defaults', () => {
+    const spec = validateJobSpec(image());
+    assert.deepEqual(spec.processes, []);
+    assert.deepEqual(spec.container, {
+      docker: { image: 'busybox:1.36', pull: 'missing', network: 'host', portMappings: {}, volumes: [], parameters: [] },
+    });
+    const volume = validateJobSpec(image({ volumes: [{ hostPath: '/srv/data', containerPath: '/data' }] })).container?.docker.volumes;
+    assert.deepEqual(volume, [{ hostPath: '/srv/data', containerPath: '/data', readOnly: false }]);
+  });
+
+  test('a job with processes runs them in the image', () => {
+    const spec = validateJobSpec(image({}, { processes: [{ name: 'main', cmd: 'echo hi' }] }));
+    assert.deepEqual(spec.processes, [{ name: 'main', cmd: 'echo hi' }]);
+    assert.equal(spec.container?.docker.image, 'busybox:1.36');
+  });
+
+  test('a job with neither processes nor an image is refused, naming processes', () => {
+    const p = problem({ job: 'web/prod/hello', resources: { cpus: 0.25, mem: '64MiB' } });
+    assert.equal(p.field, 'processes');
+    assert.match(p.message, /a job needs at least one process \(or a container\.docker image/);
+  });
+
+  test('an invalid or missing image is refused, naming the field', () => {
+    for (const bad of ['BusyBox', 'busy box', '', 'a:b:c', `${'a'.repeat(256)}:1`, 'x'.repeat(513)]) {
+      assert.equal(problem(image({ image: bad })).field, 'container.docker.image', bad.slice(0, 40));
+    }
+    assert.match(problem(image({ image: 'BusyBox' })).message, /^field "container\.docker\.image": "BusyBox" is not an image reference/);
+    assert.equal(problem({ ...image(), container: { docker: {} } }).field, 'container.docker.image');
+    assert.equal(problem(image({ image: 'busybox', privileged: true })).field, 'container.docker.privileged');
+  });
+
+  test('a docker parameter outside the allow-list is refused, naming its key', () => {
+    for (const key of ['privileged', 'cap-add', 'device', 'pid', 'network', 'volume', 'memory', 'toString', '__proto__']) {
+      const p = problem(parameter(key, 'true'));
+      assert.equal(p.field, 'container.docker.parameters[0].key', key);
+      assert.match(p.message, /is not an allowed docker parameter; allowed: hostname, user/, key);
+    }
+  });
+
+  test('an allowed parameter with a bad value is refused, naming its value', () => {
+    const cases: [string, string][] = [
+      ['user', 'root; rm -rf /'],
+      ['hostname', '-web'],
+      ['read-only', 'yes'],
+      ['ulimit', 'rtprio=99'],
+      ['tmpfs', 'run'],
+      ['workdir', 'app'],
+    ];
+    for (const [key, value] of cases) {
+      const p = problem(parameter(key, value));
+      assert.equal(p.field, 'container.docker.parameters[0].value', `${key}=${value}`);
+      assert.match(p.message, new RegExp(`is not a valid value for ${key}, e\\.g\\. `), `${key}=${value}`);
+    }
+    const ok = validateJobSpec(image({ parameters: [{ key: 'user', value: '1000:1000' }, { key: 'ulimit', value: 'nofile=1024:2048' }] }));
+    assert.equal(ok.container?.docker.parameters.length, 2);
+  });
+
+  test('a parameter that cannot repeat is refused the second time; one that can, is not', () => {
+    const twice = problem(image({ parameters: [{ key: 'hostname', value: 'a' }, { key: 'user', value: 'nobody' }, { key: 'hostname', value: 'b' }] }));
+    assert.equal(twice.field, 'container.docker.parameters[2].key');
+    assert.match(twice.message, /hostname is given twice/);
+    const drops = validateJobSpec(image({ parameters: [{ key: 'cap-drop', value: 'NET_RAW' }, { key: 'cap-drop', value: 'MKNOD' }] }));
+    assert.equal(drops.container?.docker.parameters.length, 2);
+  });
+
+  test('a label in the muster. namespace is refused', () => {
+    const p = problem(parameter('label', 'muster.task=other'));
+    assert.equal(p.field, 'container.docker.parameters[0].value');
+    assert.match(p.message, /labels starting with "muster\." are Muster's own/);
+    assert.doesNotThrow(() => validateJobSpec(parameter('label', 'team=search')));
+  });
+
+  test('portMappings need network bridge', () => {
+    for (const network of [undefined, 'host', 'none']) {
+      const docker = network === undefined ? { portMappings: { http: 8080 } } : { network, portMappings: { http: 8080 } };
+      const r = refusal(image(docker, { resources: { cpus: 0.25, mem: '64MiB', ports: ['http'] } }));
+      assert.ok(
+        r.details.problems.some((p) => p.field === 'container.docker.portMappings' && /portMappings need network: bridge/.test(p.message)),
+        `${network}: ${JSON.stringify(r.details.problems)}`,
+      );
+    }
+    const bridged = validateJobSpec(image({ network: 'bridge', portMappings: { http: 8080 } }));
+    assert.deepEqual(bridged.container?.docker.portMappings, { http: 8080 });
+  });
+
+  test("portMappings must name the job's own ports", () => {
+    const p = problem(image({ network: 'bridge', portMappings: { admin: 9000 } }));
+    assert.equal(p.field, 'container.docker.portMappings.admin');
+    assert.match(p.message, /"admin" is not one of the job's ports \(resources\.ports: http\)/);
+    assert.equal(problem(image({ network: 'bridge', portMappings: { http: 0 } })).field, 'container.docker.portMappings.http');
+    assert.equal(problem(image({ network: 'bridge', portMappings: { http: 65536 } })).field, 'container.docker.portMappings.http');
+  });
+
+  test('network none is refused with ports or a port health check, and valid without them', () => {
+    const p = problem(image({ network: 'none' }));
+    assert.equal(p.field, 'container.docker.network');
+    assert.match(p.message, /network none has no ports/);
+    const noPorts = { resources: { cpus: 0.25, mem: '64MiB' } };
+    assert.equal(validateJobSpec(image({ network: 'none' }, noPorts)).container?.docker.network, 'none');
+    assert.ok(
+      refusal(image({ network: 'none' }, { ...noPorts, health: { tcp: { port: 'http' } } })).details.problems.some((q) => q.field === 'container.docker.network'),
+    );
+  });
+
+  test('processes together with entrypoint or args are refused', () => {
+    const processes = { processes: [{ name: 'main', cmd: 'echo hi' }] };
+    const entrypoint = problem(image({ entrypoint: ['/bin/app'] }, processes));
+    assert.equal(entrypoint.field, 'container.docker.entrypoint');
+    assert.match(entrypoint.message, /give processes \(run by \/bin\/sh in the image\) or entrypoint and args, not both/);
+    assert.equal(problem(image({ args: ['--port', '8080'] }, processes)).field, 'container.docker.args');
+    const own = validateJobSpec(image({ entrypoint: ['/bin/app'], args: ['--port', '8080'] }));
+    assert.deepEqual([own.container?.docker.entrypoint, own.container?.docker.args], [['/bin/app'], ['--port', '8080']]);
+  });
+
+  test('a volume cannot be mounted over the sandbox or the root, nor twice at one place', () => {
+    for (const containerPath of ['/mnt/mesos/sandbox', '/mnt/mesos/sandbox/', '/mnt/mesos/sandbox/logs', '/']) {
+      const p = problem(image({ volumes: [{ hostPath: '/srv/data', containerPath }] }));
+      assert.equal(p.field, 'container.docker.volumes[0].containerPath', containerPath);
+      assert.match(p.message, /containerPath cannot be \/ or \/mnt\/mesos\/sandbox/, containerPath);
+    }
+    assert.doesNotThrow(() => validateJobSpec(image({ volumes: [{ hostPath: '/srv/data', containerPath: '/mnt/mesos/sandbox2' }] })));
+    const twice = problem(image({ volumes: [{ hostPath: '/a', containerPath: '/data' }, { hostPath: '/b', containerPath: '/data' }] }));
+    assert.equal(twice.field, 'container.docker.volumes[1].containerPath');
+  });
+
+  test('a volume path must be absolute and written plainly', () => {
+    for (const hostPath of ['srv/data', '/srv/../etc', '/srv//data', '/srv/./data']) {
+      const p = problem(image({ volumes: [{ hostPath, containerPath: '/data' }] }));
+      assert.equal(p.field, 'container.docker.volumes[0].hostPath', hostPath);
+    }
+    assert.equal(problem(image({ volumes: [{ hostPath: '/srv', containerPath: 'data' }] })).field, 'container.docker.volumes[0].containerPath');
+  });
+
+  test('variables Muster sets in a container are refused in env', () => {
+    for (const name of ['MESOS_SANDBOX', 'HOST_PORT_HTTP', 'PORT_HTTP', 'PORT0', 'MUSTER_SANDBOX']) {
+      const p = problem(image({}, { env: { [name]: 'x' } }));
+      assert.equal(p.field, `env.${name}`, name);
+      assert.equal(p.message, `field "env.${name}": "${name}" is set by Muster and cannot be overridden`);
+    }
+    assert.deepEqual(validateJobSpec(image({}, { env: { MESOS_SANDBOX_X: 'x', HOST_PORTS: 'y' } })).env, { MESOS_SANDBOX_X: 'x', HOST_PORTS: 'y' });
+  });
+
+  test('pull and network take only their known values', () => {
+    assert.equal(validateJobSpec(image({ pull: 'always' })).container?.docker.pull, 'always');
+    assert.equal(problem(image({ pull: 'sometimes' })).field, 'container.docker.pull');
+    assert.equal(problem(image({ network: 'overlay' })).field, 'container.docker.network');
+  });
 });

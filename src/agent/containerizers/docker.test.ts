@@ -155,23 +155,35 @@ describe('processScript', () => {
       { name: 'one', cmd: `trap 'echo one got TERM; exit 0' TERM; echo one ready; while :; do sleep 0.05; done` },
       { name: 'two', cmd: `trap 'echo two got TERM; exit 0' TERM; echo two ready; while :; do sleep 0.05; done` },
     ]);
-    const child = spawn('/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that whatever happens every process it started can be ended.
+    const child = spawn('/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const group = child.pid as number;
+    const killGroup = (): void => {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // all ended
+      }
+    };
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    // 'close' comes once the script has exited and its output is all read.
-    const closed = once(child, 'close');
-    let ended = false;
-    void closed.then(() => (ended = true));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    let exited = false;
+    const exit = once(child, 'exit').then(() => (exited = true));
+    const waitFor = async (done: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!done()) {
+        assert.ok(Date.now() < deadline, `${what}; output so far: ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     try {
-      while (!ended && !(out.includes('one ready') && out.includes('two ready'))) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(ended, false, `the script ended before its processes were ready: ${out}`);
+      await waitFor(() => exited || (out.includes('one ready') && out.includes('two ready')), 'the processes never got ready');
+      assert.equal(exited, false, `the script ended before its processes were ready: ${out}`);
       child.kill('SIGTERM');
-      await closed;
+      await exit;
+      await waitFor(() => out.includes('one got TERM') && out.includes('two got TERM'), 'SIGTERM did not reach both processes');
     } finally {
-      clearTimeout(killer);
+      killGroup();
     }
-    assert.match(out, /one got TERM/);
-    assert.match(out, /two got TERM/);
   });
 });
