@@ -90,6 +90,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   let linkStarted = false;
   function setDockerAttributes(a: DockerAvailability): void {
     attributes[DOCKER_ATTRIBUTE] = a.up ? 'up' : 'down';
+    // While the daemon is down nothing is placed here anyway (docker: down); its bridge is kept as
+    // last seen, so that a bridge job can still be created in a cell whose daemons are all down.
+    if (!a.up) return;
     if (a.bridge) attributes[DOCKER_BRIDGE_ATTRIBUTE] = 'up';
     else delete attributes[DOCKER_BRIDGE_ATTRIBUTE];
   }

@@ -134,6 +134,12 @@ describe('parseVolumeList', () => {
     assert.throws(() => parseVolumeList('/srv/data,'), /--docker-volumes: "" must be an absolute directory/);
   });
 
+  test('one trailing slash is the directory itself; two are refused', () => {
+    assert.deepEqual(parseVolumeList('/srv/data/,/'), ['/srv/data', '/']);
+    assert.equal(volumeProblem('/srv/data', parseVolumeList('/srv/data/')), undefined);
+    assert.throws(() => parseVolumeList('/srv/data//'), /"\/srv\/data\/\/" must be an absolute directory written plainly/);
+  });
+
   test('what it returns is what volumeProblem checks against', () => {
     const allowed = parseVolumeList(' /srv/data ');
     assert.equal(volumeProblem('/srv/data', allowed), undefined);

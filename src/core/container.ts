@@ -208,10 +208,11 @@ export function volumeProblem(hostPath: string, allowed: readonly string[]): str
 export function parseVolumeList(text: string | undefined): string[] {
   if (text === undefined || text.trim() === '') return [];
   return text.split(',').map((s) => {
-    const dir = s.trim();
-    if (!path.posix.isAbsolute(dir) || path.posix.normalize(dir) !== dir.replace(/(.)\/$/, '$1') || dir.includes('\0')) {
-      throw new Error(`--docker-volumes: "${dir}" must be an absolute directory written plainly, e.g. /srv/data`);
-    }
-    return dir.length > 1 ? dir.replace(/\/$/, '') : dir;
+    const given = s.trim();
+    // One trailing slash is allowed (/srv/data/ is /srv/data); anything else must be written plainly.
+    const dir = given.length > 1 && given.endsWith('/') ? given.slice(0, -1) : given;
+    const plain = path.posix.isAbsolute(dir) && !dir.includes('\0') && path.posix.normalize(dir) === dir && (dir === '/' || !dir.endsWith('/'));
+    if (!plain) throw new Error(`--docker-volumes: "${given}" must be an absolute directory written plainly, e.g. /srv/data`);
+    return dir;
   });
 }

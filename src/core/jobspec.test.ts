@@ -67,7 +67,7 @@ test('validateJobSpec suggests known fields for typos, other spellings and abbre
   assert.deepEqual(suggested({ ...base, resources: { cpu: 1, memory: '1GiB' } }).slice(0, 2), ['cpus', 'mem']);
   const stranger = refusal({ ...base, frobnicate: 1 });
   assert.equal(stranger.details.problems[0]?.suggestion, undefined);
-  assert.match(stranger.message, /^unknown field `frobnicate` \(known fields: job, kind, instances, .*update\)$/);
+  assert.match(stranger.message, /^unknown field `frobnicate` \(known fields: job, kind, instances, .*update, container\)$/);
   // A field the config already has is not suggested again: `cmd` is there, so `command` is just extra.
   const extra = refusal({ ...base, processes: [{ name: 'a', cmd: 'x', command: 'y' }] }).details.problems[0];
   assert.equal(extra?.suggestion, undefined);

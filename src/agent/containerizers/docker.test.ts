@@ -167,8 +167,13 @@ describe('processScript', () => {
     };
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
     let exited = false;
-    const exit = once(child, 'exit').then(() => (exited = true));
+    const exit = once(child, 'exit').then(([code]) => {
+      exited = true;
+      return code as number | null;
+    });
     const waitFor = async (done: () => boolean, what: string): Promise<void> => {
       const deadline = Date.now() + 5000;
       while (!done()) {
@@ -180,8 +185,11 @@ describe('processScript', () => {
       await waitFor(() => exited || (out.includes('one ready') && out.includes('two ready')), 'the processes never got ready');
       assert.equal(exited, false, `the script ended before its processes were ready: ${out}`);
       child.kill('SIGTERM');
-      await exit;
+      const code = await exit;
       await waitFor(() => out.includes('one got TERM') && out.includes('two got TERM'), 'SIGTERM did not reach both processes');
+      // Both ended with 0 on TERM: the task's status is theirs, not that of the interrupted wait.
+      assert.equal(code, 0, `the script's status; stderr: ${err}`);
+      assert.equal(err, '', 'no process is said to have failed');
     } finally {
       killGroup();
     }

@@ -846,7 +846,9 @@ export function processScript(processes: readonly { name: string; cmd: string }[
   lines.push(
     'status=0',
     'set -- $names',
-    'for p in $pids; do wait $p; s=$?; if [ $s -ne 0 ] && [ $status -eq 0 ]; then status=$s; echo "muster: process $1 exited with status $s" >&2; fi; shift; done',
+    // A wait the TERM trap interrupts returns 128+15 while the process still runs: wait for it again.
+    'for p in $pids; do while :; do wait $p; s=$?; if [ $s -gt 128 ] && kill -0 $p 2>/dev/null; then continue; fi; break; done',
+    '  if [ $s -ne 0 ] && [ $status -eq 0 ]; then status=$s; echo "muster: process $1 exited with status $s" >&2; fi; shift; done',
     'exit $status',
   );
   return lines.join('\n');
