@@ -28,6 +28,7 @@ import type { Logger } from '../../log/index.js';
 import type { TaskInfo } from '../../protocol/index.js';
 import { checkpointedTasks, readCheckpoint, writeCheckpoint, type TaskCheckpoint } from '../checkpoint.js';
 import {
+  escalateKill,
   LaunchError,
   type CommandEnd,
   type Containerizer,
@@ -219,15 +220,7 @@ export class DockerContainerizer implements Containerizer {
   kill(taskId: string, graceSecs: number): void {
     const container = this.containers.get(taskId);
     if (container === undefined || container.ended !== undefined) return;
-    const deadline = Date.now() + Math.max(0, graceSecs) * 1000;
-    if (!container.killing) {
-      container.killing = true;
-      this.signal(container, this.stopSignal(container));
-    }
-    if (deadline >= container.killDeadline) return;
-    container.killDeadline = deadline;
-    clearTimeout(container.killTimer);
-    container.killTimer = setTimeout(() => this.signal(container, 'SIGKILL'), deadline - Date.now());
+    escalateKill(container, graceSecs, () => this.signal(container, this.stopSignal(container)), () => this.signal(container, 'SIGKILL'));
   }
 
   usage(taskId: string): Usage | undefined {

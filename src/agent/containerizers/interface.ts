@@ -121,3 +121,28 @@ export interface Containerizer {
   /** detach lets the agent exit while tasks run on (the next agent reattaches them). */
   detach(): void;
 }
+
+/** KillState is what a containerizer keeps of a task's kill: asked, and when the force is due. */
+export interface KillState {
+  killing: boolean;
+  /** When the force is due (ms since epoch), to let a shorter grace period win. */
+  killDeadline: number;
+  killTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * escalateKill is a kill's two steps, the same for every containerizer: the first kill asks the
+ * task to stop (stop), and force runs once graceSecs have passed. A later kill with a shorter grace
+ * period (a limitation, the agent shutting down) moves the force up; a longer one changes nothing.
+ */
+export function escalateKill(k: KillState, graceSecs: number, stop: () => void, force: () => void): void {
+  const deadline = Date.now() + Math.max(0, graceSecs) * 1000;
+  if (!k.killing) {
+    k.killing = true;
+    stop();
+  }
+  if (deadline >= k.killDeadline) return;
+  k.killDeadline = deadline;
+  clearTimeout(k.killTimer);
+  k.killTimer = setTimeout(force, deadline - Date.now());
+}

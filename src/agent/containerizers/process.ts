@@ -36,6 +36,7 @@ import {
   type SupervisorProcess,
 } from '../supervisor.js';
 import {
+  escalateKill,
   LaunchError,
   type CommandEnd,
   type Containerizer,
@@ -156,16 +157,7 @@ export class ProcessContainerizer implements Containerizer {
   kill(taskId: string, graceSecs: number): void {
     const container = this.containers.get(taskId);
     if (container === undefined || container.ended !== undefined) return;
-    const deadline = Date.now() + Math.max(0, graceSecs) * 1000;
-    if (!container.killing) {
-      container.killing = true;
-      this.signal(container, 'SIGTERM');
-    }
-    // A second kill with a shorter grace period (a limitation, the agent shutting down) moves the force up.
-    if (deadline >= container.killDeadline) return;
-    container.killDeadline = deadline;
-    clearTimeout(container.killTimer);
-    container.killTimer = setTimeout(() => this.force(container), deadline - Date.now());
+    escalateKill(container, graceSecs, () => this.signal(container, 'SIGTERM'), () => this.force(container));
   }
 
   usage(taskId: string): Usage | undefined {
