@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { containerSchema, imageName, parseImageRef, parseVolumeList, placementConstraints, volumeProblem, type ContainerSpec } from './container.js';
+import { containerSchema, imageName, parseImageRef, placementConstraints, type ContainerSpec } from './container.js';
+import { parseVolumeList, volumeProblem } from './volumes.js';
 
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
 

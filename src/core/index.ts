@@ -6,5 +6,6 @@ export * from './jobkey.js';
 export * from './ids.js';
 export * from './jobspec.js';
 export * from './container.js';
+export * from './volumes.js';
 export * from './version.js';
 export * from './exec.js';
