@@ -5,7 +5,7 @@
 //   node scripts/test.mjs service cli  only test files whose path contains one of the words
 //
 // Integration tests start real masters, agents and tasks. Most of their time is spent waiting (for
-// a heartbeat, a health check, a grace period), so they run two files at a time, as unit tests do.
+// a heartbeat, a health check, a grace period), so they run three files at a time (unit tests two).
 // The few whose assertions depend on having the machine to themselves run one at a time after
 // them (SOLO): the drills (a 1,000-task storm that must not miss a heartbeat), the hostile corpus
 // (the master's event loop is timed) and the HA tests (a 2 s leader lease on a 3-member etcd). Each
@@ -53,10 +53,19 @@ const integrationDir = join(dist, 'test') + sep;
 /** SOLO: integration test files that run alone, after the others (see above). */
 const SOLO = ['drill.test.js', 'hostile-input.test.js', 'ha.test.js'];
 const isSolo = (f) => SOLO.some((name) => f.endsWith(sep + name));
-const integration = all.filter((f) => f.startsWith(integrationDir));
+/**
+ * LONGEST: the integration files that take longest (about 60-80 s each), started first so that no
+ * long file starts last and runs on alone while the other slots sit idle. The rest follow in order.
+ */
+const LONGEST = ['update.test.js', 'docker.test.js', 'scheduler-api.test.js', 'service.test.js', 'cli-wait.test.js', 'isolation.test.js'];
+const rank = (f) => {
+  const i = LONGEST.findIndex((name) => f.endsWith(sep + name));
+  return i < 0 ? LONGEST.length : i;
+};
+const integration = all.filter((f) => f.startsWith(integrationDir)).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
 const groups = [
   { name: 'unit tests (src/)', files: all.filter((f) => !f.startsWith(integrationDir)), args: [...concurrency(2), ...timeout(120_000)] },
-  { name: 'integration tests (test/), two at a time', files: integration.filter((f) => !isSolo(f)), args: [...concurrency(2), ...timeout(240_000)] },
+  { name: 'integration tests (test/), three at a time', files: integration.filter((f) => !isSolo(f)), args: [...concurrency(3), ...timeout(240_000)] },
   { name: 'integration tests (test/), one at a time', files: integration.filter(isSolo), args: [...concurrency(1), ...timeout(240_000)] },
 ];
 
