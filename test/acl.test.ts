@@ -295,9 +295,10 @@ test('HA masters with authentication: a standby checks tokens against the log it
   assert.notEqual(readFileSync(standby.logFile, 'utf8').includes('bootstrap token'), true, 'only the first leader of an empty cell makes a bootstrap token');
   const revokedAt = Date.now();
   await admin.revokeToken('reader');
-  await waitFor(() => whoAmI(standby), { what: 'the standby to refuse the revoked token', until: (s) => s === 401, timeoutMs: 1000, intervalMs: 20 });
+  await waitFor(() => whoAmI(standby), { what: 'the standby to refuse the revoked token', until: (s) => s === 401, timeoutMs: 3000, intervalMs: 20 });
   const took = Date.now() - revokedAt;
-  assert.ok(took < 1000, `refused on the standby ${took} ms after the revocation`);
+  // The standby follows the log: within moments, not at its next poll or restart.
+  assert.ok(took < 3000, `refused on the standby ${took} ms after the revocation`);
   assert.equal(await whoAmI((leaderUrl === first.url ? first : second)), 401);
 });
 

@@ -14,7 +14,8 @@ test('parseInstanceList refuses an instance number no job can have, at once', ()
   refused(() => parseInstanceList('0-99999999999999999999'), /beyond the last instance/);
   refused(() => parseInstanceList(`${MAX_INSTANCES}`), /beyond the last instance/);
   refused(() => parseInstanceList(`1${'0'.repeat(400)}`), /beyond the last instance/);
-  assert.ok(performance.now() - start < 100, 'nothing iterates towards a huge number');
+  // A bound on a blow-up (iterating towards 10^20), not a timing goal: generous under load.
+  assert.ok(performance.now() - start < 2000, 'nothing iterates towards a huge number');
   assert.deepEqual(parseInstanceList(`${MAX_INSTANCES - 1}`), [MAX_INSTANCES - 1]);
   assert.equal(parseInstanceList(`0-${MAX_INSTANCES - 1}`).length, MAX_INSTANCES);
   assert.deepEqual(parseInstanceList('0,2-4, 3'), [0, 2, 3, 4]);

@@ -275,7 +275,8 @@ test('validateJobSpec shows an unknown key that is long or holds control charact
   const long = 'k'.repeat(100_000);
   const start = performance.now();
   const p = problem({ ...base, [long]: 1 });
-  assert.ok(performance.now() - start < 200, 'no edit distance over a 100,000-character key');
+  // A bound on a blow-up (an edit distance over 100,000 characters takes minutes), not a timing goal.
+  assert.ok(performance.now() - start < 2000, 'no edit distance over a 100,000-character key');
   assert.ok(p.message.length < 400, p.message.slice(0, 400));
   assert.doesNotMatch(p.message, /did you mean/);
   const escaped = problem({ ...base, env: { ['A\x1b']: 'x' } });
@@ -287,7 +288,8 @@ test('parseJobText refuses a text over JOB_CONFIG_LIMITS before the parser build
   const refusedAs = (text: string, code: string, message: RegExp): void => {
     const start = performance.now();
     assert.throws(() => parseJobText(text), (e: unknown) => e instanceof MusterError && e.code === code && message.test(e.message), message.source);
-    assert.ok(performance.now() - start < 100, `${message.source} took ${performance.now() - start} ms`);
+    // A bound on a blow-up (the parser building 60,000 nested nodes), not a timing goal: generous under load.
+    assert.ok(performance.now() - start < 2000, `${message.source} took ${performance.now() - start} ms`);
   };
   refusedAs(`job: a/b/c\nx: ${'['.repeat(30_000)}${']'.repeat(30_000)}\n`, 'INVALID_JOB', /nested deeper than 32 levels \(at line 2\)/);
   refusedAs(`job: a/b/c\nx: [${Array.from({ length: 5000 }, (_, i) => i).join(', ')}]\n`, 'INVALID_JOB', /more than 4096 YAML tokens/);

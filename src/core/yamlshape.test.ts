@@ -45,7 +45,8 @@ test('checkYamlShape stops at the first limit crossed, naming it and the line', 
   const deep = `a: ${'['.repeat(30_000)}${']'.repeat(30_000)}`;
   const start = performance.now();
   const p = checkYamlShape(deep, LIMITS);
-  assert.ok(performance.now() - start < 50, 'the scan stops at the limit, not at the end of the text');
+  // A bound on a blow-up, not a timing goal: generous, so that a loaded machine does not fail it.
+  assert.ok(performance.now() - start < 2000, 'the scan stops at the limit, not at the end of the text');
   assert.equal(p?.limit, 'depth');
   assert.match(p?.message ?? '', /nested deeper than 32 levels \(at line 1\)/);
 

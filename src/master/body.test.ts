@@ -106,7 +106,8 @@ test('parseJson refuses JSON nested too deep or with too many values before pars
   const start = performance.now();
   assert.match(jsonShapeProblem('['.repeat(1_000_000), 32, Infinity) ?? '', /deeper than 32/);
   assert.equal(jsonShapeProblem(JSON.stringify({ s: 'x'.repeat(1 << 20) }), 32, Infinity), undefined);
-  assert.ok(performance.now() - start < 100);
+  // A bound on a blow-up (a quadratic scan of a megabyte takes minutes), not a timing goal: generous under load.
+  assert.ok(performance.now() - start < 2000);
 });
 
 test('mediaTypeOf returns the type without parameters, and nothing for a request without body or type', () => {

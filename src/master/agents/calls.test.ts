@@ -66,7 +66,8 @@ test('parseAgentCall refuses control characters in what an agent says of itself,
   for (let i = 0; i < 100_000; i++) many[`a${i}`] = 'x';
   const start = performance.now();
   assert.match(await refusal({ type: 'SUBSCRIBE', subscribe: { agent: { ...agent, attributes: many }, tasks: [] } }), /at most 64 attributes/);
-  assert.ok(performance.now() - start < 200);
+  // A bound on a blow-up (checking 100,000 attributes one by one), not a timing goal: generous under load.
+  assert.ok(performance.now() - start < 2000);
 });
 
 test('parseAgentCall leaves optional fields out rather than undefined', async () => {
