@@ -350,6 +350,8 @@ export interface MasterOptions {
   store?: string;
   /** More flags for `muster master`, after the harness's own. */
   args?: readonly string[];
+  /** A fixed DNS port; by default a free one (the master logs which). */
+  dnsPort?: number;
   /** Authentication on (without --insecure-no-auth): the master prints its bootstrap token at first start. */
   auth?: boolean;
   /** Serve HTTPS (--tls-cert, --tls-key) and trust ca for agents (--tls-ca); the master's url is then https://. */
@@ -549,6 +551,8 @@ export class Cell {
       '--store', options.store ?? `sqlite:${join(this.dir, `${name}.db`)}`,
       '--agent-timeout', String(options.agentTimeoutSecs ?? 4),
       '--heartbeat', String(options.heartbeatSecs ?? 1),
+      // A DNS server on a free port: test masters run side by side, and 8053 is for a person's cell.
+      '--dns-port', String(options.dnsPort ?? 0),
       // Open unless a test is about access control: those start it with auth and read its bootstrap token.
       ...(options.auth === true ? [] : ['--insecure-no-auth']),
       ...tlsArgs(options.tls),
@@ -606,7 +610,7 @@ export class Cell {
     const port = options.port ?? (await freePort());
     const agentPort = options.agentPort ?? (await freePort());
     const dir = options.dir ?? join(this.dir, 'dev');
-    const args = ['dev', '--port', String(port), '--agent-port', String(agentPort), '--dir', dir, '--cgroup-root', `${this.cgroupRoot}/dev`];
+    const args = ['dev', '--port', String(port), '--agent-port', String(agentPort), '--dir', dir, '--cgroup-root', `${this.cgroupRoot}/dev`, '--dns-port', '0'];
     const dev = new MusterProcess({ name: 'dev', port, args, logFile: join(this.dir, 'dev.log'), cwd: this.dir });
     this.processes.push(dev);
     await dev.start();

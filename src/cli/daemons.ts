@@ -22,6 +22,59 @@ const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_AGENT_WORK_DIR = './.muster/agent';
 const DEFAULT_DEV_DIR = '.muster';
 
+/** DnsFlags are the DNS server's flags, shared by `muster master` and `muster dev`. */
+interface DnsFlags {
+  dnsPort?: number;
+  dns?: boolean;
+  dnsDomain?: string;
+  dnsTtl?: number;
+  dnsForward?: string[];
+}
+
+/** The DNS port unless --dns-port says otherwise (53 needs root, and is often taken by a resolver). */
+const DEFAULT_DNS_PORT = 8053;
+
+/** dnsDomain reads --dns-domain: one or more DNS labels, e.g. muster or cell1.example. */
+function dnsDomainFlag(value: string): string {
+  const d = value.trim().toLowerCase().replace(/\.$/, '');
+  if (d.length === 0 || d.length > 200 || !d.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
+    throw new InvalidArgumentError('give a domain of DNS labels (letters, digits and -), e.g. muster or cell1.example.');
+  }
+  return d;
+}
+
+/** resolversFlag reads --dns-forward "10.0.0.2,10.0.0.3:5353": IPv4 resolvers, each with an optional port. */
+function resolversFlag(value: string): string[] {
+  const out = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (out.length === 0 || out.length > 8) throw new InvalidArgumentError('give 1 to 8 resolvers, e.g. 10.0.0.2 or 10.0.0.2:53,10.0.0.3.');
+  for (const r of out) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(r);
+    if (m === null || m[1]?.split('.').some((o) => Number(o) > 255) === true || Number(m[2] ?? 53) > 65535 || Number(m[2] ?? 53) < 1) {
+      throw new InvalidArgumentError(`"${r}" is not a resolver: give an IPv4 address and an optional port, e.g. 10.0.0.2:53.`);
+    }
+  }
+  return out;
+}
+
+/** addDnsOptions adds the DNS server's flags to `muster master` and `muster dev`. */
+function addDnsOptions(cmd: Command): Command {
+  return cmd
+    .option('--dns-port <port>', `the DNS server's port, UDP and TCP, on --host (default ${DEFAULT_DNS_PORT}; 0 picks a free one)`, flags.port)
+    .option('--no-dns', 'run no DNS server')
+    .option('--dns-domain <domain>', 'the domain the DNS server answers for (default muster)', dnsDomainFlag)
+    .option('--dns-ttl <secs>', 'the TTL of DNS answers (default 5)', flags.positiveInt(86_400))
+    .option('--dns-forward <resolvers>', 'forward names outside the domain to these resolvers (default: refuse them)', resolversFlag);
+}
+
+/** applyDnsFlags copies the DNS flags into the master's options. */
+function applyDnsFlags(options: MasterOptions, opts: DnsFlags): void {
+  if (opts.dns === false) return;
+  options.dnsPort = opts.dnsPort ?? DEFAULT_DNS_PORT;
+  if (opts.dnsDomain !== undefined) options.dnsDomain = opts.dnsDomain;
+  if (opts.dnsTtl !== undefined) options.dnsTtlSecs = opts.dnsTtl;
+  if (opts.dnsForward !== undefined) options.dnsForward = opts.dnsForward;
+}
+
 /** SchedulingFlags are the scheduler's flags, shared by `muster master` and `muster dev`. */
 interface SchedulingFlags {
   scoreWeights?: Partial<Record<ScoreWeightName, number>>;
@@ -30,7 +83,7 @@ interface SchedulingFlags {
   roleWeights?: Record<string, number>;
 }
 
-interface MasterFlags extends SchedulingFlags {
+interface MasterFlags extends SchedulingFlags, DnsFlags {
   port?: number;
   host?: string;
   store?: string;
@@ -84,7 +137,7 @@ interface AgentFlags extends DockerFlags {
   sandboxRetention?: number;
 }
 
-interface DevFlags extends SchedulingFlags, DockerFlags {
+interface DevFlags extends SchedulingFlags, DockerFlags, DnsFlags {
   port?: number;
   agentPort?: number;
   dir?: string;
@@ -251,7 +304,7 @@ function applySchedulingFlags(options: MasterOptions, opts: SchedulingFlags, def
 }
 
 export function addDaemonCommands(program: Command): void {
-  addSchedulingOptions(
+  addDnsOptions(addSchedulingOptions(
     program
       .command('master')
     .description('run the master: the REST API, the agent link, the web UI and /metrics')
@@ -272,7 +325,7 @@ export function addDaemonCommands(program: Command): void {
       .option('--tls-ca <file>', 'the CA that agents serving HTTPS have certificates of, for logs, files and exec (default: the system\'s CAs)')
       .option('--tls-client-ca <file>', 'ask clients for a certificate: accept those this CA signed, refuse others; tokens stay the identity')
       .option('--docker-volumes <dirs>', 'host directories docker jobs may mount as volumes, comma-separated; a job with another is refused at create (default none)', volumesFlag),
-  )
+  ))
     .addHelpText(
       'after',
       `
@@ -313,6 +366,7 @@ Examples:
       options.auth = opts.insecureNoAuth !== true;
       if (opts.allowedHost !== undefined) options.allowedHosts = opts.allowedHost;
       if (opts.dockerVolumes !== undefined) options.dockerVolumes = opts.dockerVolumes;
+      applyDnsFlags(options, opts);
       const tls = readTls(opts, { '--tls-ca': opts.tlsCa, '--tls-client-ca': opts.tlsClientCa });
       if (tls.cas['--tls-client-ca'] !== undefined && tls.server === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key: client certificates come with TLS');
       if (tls.server !== undefined) options.tls = { ...tls.server, ...(tls.cas['--tls-client-ca'] === undefined ? {} : { clientCa: tls.cas['--tls-client-ca'] }) };
@@ -452,7 +506,7 @@ Examples:
       });
     });
 
-  addDockerOptions(addSchedulingOptions(
+  addDnsOptions(addDockerOptions(addSchedulingOptions(
     program
       .command('dev')
       .description('run a master and one local agent in this process: a whole cell to try Muster on')
@@ -460,7 +514,7 @@ Examples:
       .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
       .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
       .option('--cgroup-root <path>', "the agent's cgroup when run as root (default muster)", flags.cgroupRoot),
-  ))
+  )))
     .addHelpText(
       'after',
       `
@@ -490,6 +544,7 @@ Examples:
       };
       applySchedulingFlags(masterOptions, opts, DEFAULT_MASTER_OPTIONS);
       if (opts.dockerVolumes !== undefined) masterOptions.dockerVolumes = opts.dockerVolumes;
+      applyDnsFlags(masterOptions, opts);
       const master = await starting(() => startMaster(masterOptions), { what: 'master', host: DEFAULT_HOST, port: masterOptions.port });
       let agent: AgentHandle;
       try {
@@ -514,6 +569,7 @@ Examples:
           `muster dev: a master and one agent are running (state in ${dir}/)`,
           `  open        no authentication, on ${DEFAULT_HOST} only: any program on this machine may drive the cell`,
           `  web UI      ${master.url}/`,
+          ...(master.dnsPort === undefined ? [] : [`  dns         dig @${DEFAULT_HOST} -p ${master.dnsPort} hello.prod.web.${masterOptions.dnsDomain ?? 'muster'}`]),
           `  try         npx muster job create examples/hello-service.yaml --wait`,
           `              npx muster job status web/prod/hello`,
           `  stop        Ctrl-C (kills the tasks; the jobs resume on the next muster dev)`,

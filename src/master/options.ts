@@ -45,6 +45,17 @@ export interface MasterOptions {
   auth?: boolean;
   /** Host names (besides loopback names and IP literals) a master running open answers to: the rest is a rebound name. */
   allowedHosts?: readonly string[];
+  /**
+   * The DNS server's port, UDP and TCP, on --host (`muster master` and `muster dev` default 8053; 0
+   * picks a free one); absent: no DNS server.
+   */
+  dnsPort?: number;
+  /** The domain the DNS server answers for (default "muster"). */
+  dnsDomain?: string;
+  /** The TTL of its answers in seconds (default 5). */
+  dnsTtlSecs?: number;
+  /** Resolvers ("ip" or "ip:port") names outside the domain are forwarded to; none: they are REFUSED. */
+  dnsForward?: string[];
   /** Host directories docker jobs may mount as volumes (--docker-volumes); a job with another is refused. Default none. */
   dockerVolumes?: readonly string[];
   /**
@@ -108,6 +119,8 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
 export interface MasterHandle {
   readonly url: string;
   readonly port: number;
+  /** The DNS server's port, when it runs one. */
+  readonly dnsPort?: number;
   /** Stops serving, closes agent streams and the store. Tasks on agents keep running. */
   close(): Promise<void>;
 }
