@@ -15,6 +15,7 @@ import type {
   FrameworkView,
   JobInstancesAnswer,
   CellView,
+  EndpointsView,
   EventResetView,
   EventView,
   ExecEvent,
@@ -541,6 +542,63 @@ export class MusterClient {
         if (broke === undefined) return;
         throw new MusterError('UNAVAILABLE', `the event stream from the master broke: ${broke instanceof Error ? broke.message : 'the connection was lost'}`, { retryable: true, cause: broke });
       }
+      retryMs = parser.retryMs ?? retryMs;
+      if (!(await pause(retryMs, signal))) return;
+    }
+  }
+
+  /** endpoints lists the job's instances that have a live task: where they run, their ports, whether they are ready. */
+  endpoints(key: string): Promise<EndpointsView> {
+    return this.request<EndpointsView>('GET', `/api/v1/endpoints/${encodeJobKey(key)}`);
+  }
+
+  /**
+   * watchEndpoints calls onView with the job's endpoints at once and again each time they change,
+   * until signal aborts (then it resolves). Each view is whole, so a dropped stream (a master
+   * restart, a failover) is simply opened again, with backoff while no master can serve it; the
+   * first view after a reconnect may equal the last one before it. A refusal that retrying cannot
+   * fix (no such job, no permission) rejects.
+   */
+  async watchEndpoints(key: string, onView: (view: EndpointsView) => void, signal: AbortSignal): Promise<void> {
+    const path = `/api/v1/endpoints/${encodeJobKey(key)}?watch=true`;
+    let retryMs = EVENTS_RETRY_MS;
+    let failures = 0;
+    for (;;) {
+      let res: Response;
+      try {
+        res = await this.send('GET', path, { accept: 'text/event-stream', signal, headersOnlyTimeout: true });
+      } catch (err) {
+        if (signal.aborted) return;
+        if (!(err instanceof MusterError && err.retryable)) throw err;
+        failures++;
+        if (!(await pause(Math.min(retryMs * 2 ** (failures - 1), EVENTS_MAX_RETRY_MS), signal))) return;
+        continue;
+      }
+      failures = 0;
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      let inCallback = false;
+      try {
+        for await (const chunk of res.body ?? []) {
+          for (const message of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
+            if (message.event !== 'endpoints') continue;
+            let view: EndpointsView;
+            try {
+              view = JSON.parse(message.data) as EndpointsView;
+            } catch {
+              continue; // a message not meant for us
+            }
+            inCallback = true;
+            onView(view);
+            inCallback = false;
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        // An error thrown by onView is the caller's and goes back to it as it is; a broken stream is opened again.
+        if (inCallback) throw err;
+      }
+      if (signal.aborted) return;
       retryMs = parser.retryMs ?? retryMs;
       if (!(await pause(retryMs, signal))) return;
     }

@@ -487,3 +487,37 @@ export interface WhoAmIView {
   policies: string[];
   expiresAt?: number;
 }
+
+/**
+ * EndpointView is one instance of a job with a live task, as GET /api/v1/endpoints/... shows it:
+ * where it runs, its named ports, and whether a client may be sent to it now (ready), or why not.
+ */
+export interface EndpointView {
+  instance: number;
+  taskId: string;
+  /** The agent's hostname. */
+  host: string;
+  /** The address the agent advertises (an IP, or a name). */
+  address: string;
+  /** The task's ports by the job's names for them. */
+  ports: Record<string, number>;
+  state: TaskState;
+  /** The task's health; absent when the job has no health check (or none has run yet). */
+  healthy?: boolean;
+  /** Running, healthy where checked, not being killed, on a reachable agent that is not draining. */
+  ready: boolean;
+  /** Why it is not ready, for a person. */
+  why?: string;
+}
+
+/**
+ * EndpointsView is GET /api/v1/endpoints/:role/:env/:name, and each `endpoints` message of its
+ * watch (?watch): every instance of the job that has a live task, in instance order, ready or not.
+ * A job killed (or pruned while watched) has none.
+ */
+export interface EndpointsView {
+  job: string;
+  /** The version of the job's config last rolled out whole. */
+  version: number;
+  instances: EndpointView[];
+}
