@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import { MAX_INSTANCES } from '../core/index.js';
-import type { InstanceView, JobHistoryView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
+import type { EndpointsView, InstanceView, JobHistoryView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
 import { contextOf } from './context.js';
 import { UsageError } from './exitcodes.js';
 import * as flags from './flags.js';
@@ -166,6 +166,57 @@ Examples:
       const job = await ctx.client.getJob(key);
       if (ctx.json) return printJson(job);
       printLines(statusLines(job, Date.now()));
+    });
+
+  job
+    .command('endpoints')
+    .description('list where the instances of a job run, their ports, and which are ready for traffic; --watch follows changes')
+    .argument('<KEY>', 'the job, role/env/name')
+    .option('--watch', 'print the endpoints again each time they change, until interrupted')
+    .addHelpText(
+      'after',
+      `
+An instance is ready when its task runs, is healthy (where the job has a health check), is not
+being killed, and its agent is reachable and not draining: the same answer the master's DNS gives.
+--watch follows GET /api/v1/endpoints/KEY?watch, which pushes each change as it happens, and
+reconnects on its own; with --json it prints one JSON document per line, one per change.
+
+Examples:
+  $ muster job endpoints web/prod/hello
+    web/prod/hello v1: 2 of 3 ready
+    INSTANCE  HOST     ADDRESS    PORTS       HEALTH     READY
+    0         agent-1  10.0.0.11  http=31000  healthy    yes
+    1         agent-2  10.0.0.12  http=31004  unhealthy  no: it is unhealthy
+    2         agent-1  10.0.0.11  http=31001  healthy    yes
+  $ muster job endpoints web/prod/hello --watch --json | jq -c '[.instances[] | select(.ready) | .ports.http]'`,
+    )
+    .action(async (keyText: string, opts: { watch?: boolean }, cmd: Command) => {
+      const key = jobKeyArg(keyText);
+      const ctx = contextOf(cmd);
+      if (opts.watch !== true) {
+        const view = await ctx.client.endpoints(key);
+        if (ctx.json) return printJson(view);
+        return printLines(endpointsLines(view));
+      }
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let first = true;
+      try {
+        await ctx.client.watchEndpoints(
+          key,
+          (view) => {
+            if (ctx.json) printLines([JSON.stringify(view)]);
+            else printLines([...(first ? [] : ['']), ...endpointsLines(view, new Date())]);
+            first = false;
+          },
+          stop.signal,
+        );
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 
   job
@@ -332,6 +383,31 @@ export function statusLines(job: JobView, now: number): string[] {
   const pending = job.instances.flatMap((i) => (i.state === 'PENDING' ? [{ instance: i.instance, reason: i.pendingReason ?? 'pending', ...(i.why === undefined ? {} : { why: i.why }) }] : []));
   const why = pendingLines(pending);
   return [...header, '', ...table(headers, rows), ...(why.length === 0 ? [] : ['', ...why])];
+}
+
+/**
+ * endpointsLines is the readable form of `job endpoints`: a count of the ready, then a row per
+ * instance with a live task. With at (--watch), the count says when the view came.
+ */
+export function endpointsLines(view: EndpointsView, at?: Date): string[] {
+  const ready = view.instances.filter((e) => e.ready).length;
+  const when = at === undefined ? '' : `${at.toISOString().slice(11, 19)} `;
+  const head = `${when}${view.job} v${view.version}: ${ready} of ${view.instances.length} ready`;
+  if (view.instances.length === 0) return [`${head} (no instance has a live task)`];
+  return [
+    head,
+    ...table(
+      ['INSTANCE', 'HOST', 'ADDRESS', 'PORTS', 'HEALTH', 'READY'],
+      view.instances.map((e) => [
+        String(e.instance),
+        e.host || '-',
+        e.address || '-',
+        ports(e.ports),
+        e.healthy === undefined ? '-' : e.healthy ? 'healthy' : 'unhealthy',
+        e.ready ? 'yes' : `no: ${e.why ?? stateWord(e.state)}`,
+      ]),
+    ),
+  ];
 }
 
 /** endText writes when and why a job ended: "5m ago: killed by alice". */
