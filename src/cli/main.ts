@@ -15,6 +15,7 @@ import { loadConfigFile } from './config.js';
 import { addFrameworkCommands } from './framework.js';
 import { addHostCommands } from './host.js';
 import { addJobCommands } from './job.js';
+import { addLbCommands } from './lb.js';
 import { addQuotaCommands } from './quota.js';
 import { report, wantsJson } from './report.js';
 import { addTaskCommands } from './task.js';
@@ -67,6 +68,7 @@ With --json, a failure prints the API's error object on stdout: {"error":{"code"
   addFrameworkCommands(program);
   addAclCommands(program);
   addCellCommands(program);
+  addLbCommands(program);
   finish(program, 'muster');
   return program;
 }
