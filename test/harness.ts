@@ -362,6 +362,11 @@ export interface AgentOptions {
   /** The --resources flag; the agent's own port range is appended unless it names ports. */
   resources?: string;
   attributes?: Record<string, string>;
+  /**
+   * A loopback address of its own to listen on and advertise (127.0.0.2, 127.0.0.3, ...): agents
+   * then have addresses as distinct as on separate machines (for DNS answers), without a namespace.
+   */
+  address?: string;
   /** Defaults to agent-N, so that tests and `cell status` can tell agents apart. */
   hostname?: string;
   /** More flags for `muster agent`, after the harness's own. */
@@ -575,7 +580,7 @@ export class Cell {
     let resources = options.resources ?? 'cpus:2;mem:1024;disk:1024';
     if (!/(^|;)\s*ports:/.test(resources)) resources += `;ports:[${ports.begin}-${ports.end}]`;
     const netns = options.netns;
-    const host = netns?.insideAddress ?? '127.0.0.1';
+    const host = netns?.insideAddress ?? options.address ?? '127.0.0.1';
     const args = [
       'agent',
       '--master', masterUrlFor(master, netns),
