@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { MusterError } from '../core/index.js';
 import type { MusterClient } from '../client/index.js';
@@ -205,7 +206,9 @@ interface RunOptions {
  * runHaproxy follows the job until SIGTERM or SIGINT (it resolves) or a failure it cannot go on
  * from (it rejects): the job is not found, HAProxy will not start or exits.
  */
-async function runHaproxy(opts: RunOptions, client: Pick<MusterClient, 'watchEndpoints'>): Promise<void> {
+async function runHaproxy(opts: RunOptions, client: Pick<MusterClient, 'endpoints' | 'watchEndpoints'>): Promise<void> {
+  // Asked once first, so that a wrong --master or job fails now (exit 6 or 4); the watch retries on its own.
+  await client.endpoints(opts.key);
   const own = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'muster-lb-'));
   mkdirSync(dir, { recursive: true });
@@ -311,9 +314,22 @@ function check(haproxy: string, file: string): Promise<string | undefined> {
   });
 }
 
-/** start runs HAProxy in master-worker mode in the foreground; its messages go to our stderr. */
+/**
+ * ROUTINE matches what HAProxy says on every start, reload and stop (its version, each worker
+ * forked, each proxy stopped with its counts): left out of our stderr, so that each change reads
+ * as one line. Its alerts, and any warning not listed here, go through.
+ */
+const ROUTINE = /^\[NOTICE\]|Proxy \S+ stopped \(cumulated conns|worker \(\d+\) exited with code 0 \(Exit\)|Exiting Master process|All workers exited\. Exiting\.\.\. \(0\)/;
+
+/** start runs HAProxy in master-worker mode in the foreground; its messages that matter go to our stderr. */
 function start(haproxy: string, cfg: string): { child: ChildProcess; exited: Promise<string> } {
-  const child = spawn(haproxy, ['-W', '-db', '-f', cfg], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(haproxy, ['-W', '-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream === null) continue;
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      if (!ROUTINE.test(line)) process.stderr.write(`${line}\n`);
+    });
+  }
   const exited = new Promise<string>((resolveExit) => {
     child.once('error', (err: NodeJS.ErrnoException) => resolveExit(spawnProblem(haproxy, err).message));
     child.once('exit', (code, signal) => resolveExit(signal === null ? `code ${String(code)}` : `signal ${signal}`));
