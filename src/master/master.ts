@@ -24,6 +24,7 @@ import { mesos } from '../protocol/index.js';
 import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
+import { addEndpointRoutes } from './http/endpoints.js';
 import { addJobRoutes, taskRoleOf } from './http/jobs.js';
 import { addUpdateRoutes } from './http/updates.js';
 import { startUpdateController, type UpdateController } from './jobs/updater.js';
@@ -253,6 +254,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
   const policy = { dockerVolumes: opts.dockerVolumes ?? [] };
   addJobRoutes(router, { log, view, policy });
+  addEndpointRoutes(router, { log });
   addUpdateRoutes(router, log, policy);
   addQuotaRoutes(router, { log });
   addSnapshotRoutes(router, { log });
