@@ -183,7 +183,7 @@ async function runWorkload(w: Workload, label: string): Promise<Outcome> {
   chmodSync(dir, 0o711); // tasks run as their role's user and must reach their sandbox by its path
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const master = new Daemon(`master-${label}`, ['master', '--port', String(port), '--store', `sqlite:${join(dir, 'master.db')}`, '--insecure-no-auth']);
+  const master = new Daemon(`master-${label}`, ['master', '--port', String(port), '--store', `sqlite:${join(dir, 'master.db')}`, '--insecure-no-auth', '--dns-port', '0']);
   const agent = new Daemon(`agent-${label}`, [
     'agent',
     '--master', url,

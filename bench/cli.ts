@@ -96,7 +96,7 @@ async function freePort(): Promise<number> {
 async function startMaster(entry: string, dir: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [entry, 'master', '--port', String(port), '--store', `sqlite:${join(dir, 'master.db')}`, '--insecure-no-auth'], {
+  const child = spawn(process.execPath, [entry, 'master', '--port', String(port), '--store', `sqlite:${join(dir, 'master.db')}`, '--insecure-no-auth', '--dns-port', '0'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let output = '';

@@ -62,7 +62,7 @@ test('the bin runs a master and an agent and drives them: create --wait, list, s
   };
   const port = await freePort();
   const master = `http://127.0.0.1:${port}`;
-  start('bin-master', ['master', '--port', String(port), '--store', `sqlite:${join(c.dir, 'master.db')}`, '--heartbeat', '1', '--insecure-no-auth']);
+  start('bin-master', ['master', '--port', String(port), '--store', `sqlite:${join(c.dir, 'master.db')}`, '--heartbeat', '1', '--insecure-no-auth', '--dns-port', '0']);
   start('bin-agent', [
     'agent', '--master', master, '--port', String(await freePort()), '--work-dir', join(c.dir, 'agent'),
     '--resources', 'cpus:2;mem:1024;disk:1024;ports:[34000-34099]', '--cgroup-root', `${c.cgroupRoot}/bin-agent`,
