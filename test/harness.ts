@@ -603,7 +603,7 @@ export class Cell {
     const agent = new AgentProcess({
       name, port, args, logFile: join(this.dir, `${name}.log`), cwd: this.dir, workDir, ports, hostname,
       ...(options.tls === undefined ? {} : { caFile: options.tls.ca }),
-      ...(netns === undefined ? {} : { netns, host, command: netns.command }),
+      ...(netns === undefined ? (options.address === undefined ? {} : { host }) : { netns, host, command: netns.command }),
     });
     this.processes.push(agent);
     await agent.start();

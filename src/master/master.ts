@@ -26,6 +26,7 @@ import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addEndpointRoutes } from './http/endpoints.js';
 import { addJobRoutes, taskRoleOf } from './http/jobs.js';
+import { startDnsServer } from './dns/index.js';
 import { addUpdateRoutes } from './http/updates.js';
 import { startUpdateController, type UpdateController } from './jobs/updater.js';
 import { addLeaderRoutes, answerAsStandby, type Leadership } from './http/leader.js';
@@ -84,6 +85,10 @@ const DEFAULT_JOB_RETENTION_SECS = 86_400;
 /** MAX_LEADER_TTL_SECS: LeaderElection's own bound; a longer lease would make failover pointless anyway. */
 const MAX_LEADER_TTL_SECS = 600;
 
+/** The DNS server's domain and TTL unless --dns-domain and --dns-ttl say otherwise. */
+const DEFAULT_DNS_DOMAIN = 'muster';
+const DEFAULT_DNS_TTL_SECS = 5;
+
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const logger = opts.logger ?? createLogger('master');
   validate(opts);
@@ -113,6 +118,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   let acting: Acting | undefined;
   let stopping = false;
   const authOn = opts.auth === true;
+  const dnsDomain = opts.dnsDomain ?? DEFAULT_DNS_DOMAIN;
+  /** The DNS server, once it runs (after the HTTP server listens). */
+  let dns: { port: number; close(): Promise<void> } | undefined;
 
   /**
    * bootstrap makes the first management token when a cell with authentication has none, once: the
@@ -226,6 +234,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       authentication: authOn ? ('tokens' as const) : ('open' as const),
       ...(leader === undefined ? {} : { leader: leader.url, epoch: leader.epoch }),
       ...(election === undefined ? {} : { masters: registry?.masters() ?? [] }),
+      ...(dns === undefined ? {} : { dns: { port: dns.port, domain: dnsDomain } }),
     };
   };
   let registry: MasterRegistry | undefined;
@@ -347,6 +356,33 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const url = `${opts.tls === undefined ? 'http' : 'https'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   self.url = opts.advertiseUrl?.replace(/\/+$/, '') ?? url;
 
+  // Every master answers DNS, a standby from the state it follows: a resolver may list them all.
+  if (opts.dnsPort !== undefined) {
+    try {
+      dns = await startDnsServer({
+        host: opts.host,
+        port: opts.dnsPort,
+        domain: dnsDomain,
+        ttlSecs: opts.dnsTtlSecs ?? DEFAULT_DNS_TTL_SECS,
+        forward: opts.dnsForward ?? [],
+        state: () => log.state,
+        masters: () => {
+          const leader = election === undefined ? self.url : election.leader()?.url;
+          const all = registry?.masters().map((m) => m.url) ?? [self.url];
+          return leader === undefined ? { all } : { leader, all };
+        },
+        self: hostOfUrl(self.url),
+        logger: logger.child('dns'),
+      });
+    } catch (e) {
+      stopActing();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+      const code = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
+      throw new MusterError('INVALID_ARGUMENT', `cannot serve DNS on ${opts.host}:${opts.dnsPort} (${code}): give another --dns-port, or --no-dns`, { cause: e });
+    }
+  }
+
   if (ha !== undefined) {
     const { endpoints, prefix } = parseEtcdUrl(opts.store);
     const ttlSecs = opts.leaderTtlSecs ?? DEFAULT_TTL_SECS;
@@ -407,6 +443,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await dns?.close();
       await log.flushed();
       // Resigning deletes the leader key, so a standby takes over now rather than after the TTL.
       await registry?.close();
@@ -428,7 +465,12 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     void close().finally(() => process.exit(1));
   });
   acting?.cycle.kick();
-  return { url, port, close };
+  return { url, port, ...(dns === undefined ? {} : { dnsPort: dns.port }), close };
+}
+
+/** hostOfUrl is the host of a URL, without the brackets of an IPv6 literal. */
+function hostOfUrl(url: string): string {
+  return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
 /**

@@ -156,6 +156,8 @@ export interface CellView {
   masters?: MasterView[];
   /** HA masters: the leader's URL, when one is known. */
   leader?: string;
+  /** This master's DNS server (absent: it runs none): where to ask, and the domain it answers for. */
+  dns?: { port: number; domain: string };
   /** HA masters: the leader's epoch (its term; it only grows). */
   epoch?: number;
   /** HA masters: each etcd endpoint of the store, as the leader found it when the view was built. */
