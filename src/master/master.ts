@@ -366,6 +366,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
         ttlSecs: opts.dnsTtlSecs ?? DEFAULT_DNS_TTL_SECS,
         forward: opts.dnsForward ?? [],
         state: () => log.state,
+        // Answers are cached per name until the log moves on: a standby's follows the leader's.
+        stateIndex: () => log.appliedIndex,
         masters: () => {
           const leader = election === undefined ? self.url : election.leader()?.url;
           const all = registry?.masters().map((m) => m.url) ?? [self.url];
