@@ -6,11 +6,14 @@
 
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { createServer } from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import dnsPacket, { type DecodedPacket, type Question } from 'dns-packet';
 import { parseResourceFlag, validateJobSpec, type Resources, type TaskState } from '../../core/index.js';
 import { silentLogger } from '../../log/index.js';
+import { addMesosDnsRoutes } from '../http/mesosdns.js';
+import { Router } from '../http/router.js';
 import { apply, emptyState, type CellState, type Event } from '../state/index.js';
 import { Responder, startDnsServer, type DnsOptions } from './server.js';
 import { RCODE } from './wire.js';
@@ -522,4 +525,29 @@ test('TCP answers several queries on one connection and closes an idle one', asy
     setTimeout(() => resolve(false), 2000);
   });
   assert.ok(closed);
+});
+
+test('Mesos-DNS\'s HTTP API answers /v1/version, /v1/hosts and /v1/services in its shapes', async (t) => {
+  const state = cell();
+  const router = new Router(silentLogger);
+  addMesosDnsRoutes(router, { state: () => state, masters: () => ({ leader: 'http://10.1.0.1:5050', all: ['http://10.1.0.1:5050'] }), self: '10.1.0.1', version: '0.1.0' });
+  const server = createServer((req, res) => void router.handle(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const get = async (path: string): Promise<unknown> => (await fetch(base + path)).json();
+  assert.deepEqual(await get('/v1/version'), { Service: 'Mesos-DNS', Version: '0.1.0', URL: 'https://github.com/mesosphere/mesos-dns' });
+  const hosts = (await get('/v1/hosts/Hello.prod.web.muster')) as { host: string; ip: string }[];
+  assert.deepEqual(hosts.sort((a, b) => a.ip.localeCompare(b.ip)), ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((ip) => ({ host: 'hello.prod.web.muster.', ip })));
+  assert.deepEqual(await get('/v1/hosts/nope.muster.'), [{ host: '', ip: '' }]);
+  const services = (await get('/v1/services/_http._tcp.hello.prod.web.muster.')) as { port: string }[];
+  assert.deepEqual(
+    services.sort((a, b) => a.port.localeCompare(b.port)),
+    [0, 1, 2].map((i) => ({ service: '_http._tcp.hello.prod.web.muster.', host: `${i}.hello.prod.web.muster.`, ip: `10.0.0.${i + 1}`, port: String(31000 + i) })),
+  );
+  assert.deepEqual(await get('/v1/services/_my-nginx._tcp.marathon.prod.muster'), [
+    { service: '_my-nginx._tcp.marathon.prod.muster.', host: 'my-nginx-8cgxf-a2.marathon.prod.slave.muster.', ip: '10.0.0.2', port: '31005' },
+  ]);
+  assert.deepEqual(await get('/v1/services/_x._tcp.nope.muster'), [{ service: '', host: '', ip: '', port: '' }]);
+  assert.equal((await fetch(`${base}/v1/hosts/hello.prod.web.muster/ports`)).status, 501);
 });
