@@ -109,6 +109,15 @@ test('A and SRV for a 3-instance service, every order over 50 queries, one insta
   assert.equal((await dig(port, 'muster.', 'NS')).answers[0]?.type, 'NS');
   assert.equal((await dig(port, 'example.com.')).status, 'REFUSED', 'outside the domain, without --dns-forward');
 
+  // Mesos-DNS's HTTP API on the master's port, in its shapes (a port is a string there).
+  const hosts = await client.request<{ host: string; ip: string }[]>('GET', '/v1/hosts/hello.prod.web.muster');
+  assert.deepEqual(hosts.map((h) => h.ip).sort(), ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+  assert.ok(hosts.every((h) => h.host === NAME));
+  const services = await client.request<{ service: string; host: string; ip: string; port: string }[]>('GET', '/v1/services/_http._tcp.hello.prod.web.muster');
+  assert.deepEqual(services.map((x) => x.port).sort(), ports.map(String));
+  assert.deepEqual(await client.request('GET', '/v1/hosts/nosuch.prod.web.muster'), [{ host: '', ip: '' }]);
+  assert.equal((await client.request<{ Service: string }>('GET', '/v1/version')).Service, 'Mesos-DNS');
+
   const upper = await dig(port, NAME.toUpperCase());
   assert.equal(upper.answers.length, 3, 'names are case-insensitive');
 

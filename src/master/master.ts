@@ -25,6 +25,7 @@ import { addEventRoutes } from './http/events.js';
 import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addEndpointRoutes } from './http/endpoints.js';
+import { addMesosDnsRoutes } from './http/mesosdns.js';
 import { addJobRoutes, taskRoleOf } from './http/jobs.js';
 import { startDnsServer } from './dns/index.js';
 import { addUpdateRoutes } from './http/updates.js';
@@ -119,6 +120,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   let stopping = false;
   const authOn = opts.auth === true;
   const dnsDomain = opts.dnsDomain ?? DEFAULT_DNS_DOMAIN;
+  /** The host others reach this master at (ns1.DOMAIN's address): known before the server listens. */
+  const advertisedHost = opts.advertiseUrl === undefined ? opts.host : hostOfUrl(opts.advertiseUrl);
+  /** mastersForDns: the leader's and every master's URL, for leader.DOMAIN and master.DOMAIN. */
+  const mastersForDns = (): { leader?: string; all: string[] } => {
+    const leader = election === undefined ? self.url : election.leader()?.url;
+    const all = registry?.masters().map((m) => m.url) ?? [self.url];
+    return leader === undefined ? { all } : { leader, all };
+  };
   /** The DNS server, once it runs (after the HTTP server listens). */
   let dns: { port: number; close(): Promise<void> } | undefined;
 
@@ -264,6 +273,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const policy = { dockerVolumes: opts.dockerVolumes ?? [] };
   addJobRoutes(router, { log, view, policy });
   addEndpointRoutes(router, { log });
+  // Mesos-DNS's HTTP API, for tools written for it: the same names the DNS server answers.
+  addMesosDnsRoutes(router, {
+    state: () => log.state,
+    stateIndex: () => log.appliedIndex,
+    masters: () => mastersForDns(),
+    self: advertisedHost,
+    domain: dnsDomain,
+    version: VERSION,
+  });
   addUpdateRoutes(router, log, policy);
   addQuotaRoutes(router, { log });
   addSnapshotRoutes(router, { log });
@@ -368,12 +386,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
         state: () => log.state,
         // Answers are cached per name until the log moves on: a standby's follows the leader's.
         stateIndex: () => log.appliedIndex,
-        masters: () => {
-          const leader = election === undefined ? self.url : election.leader()?.url;
-          const all = registry?.masters().map((m) => m.url) ?? [self.url];
-          return leader === undefined ? { all } : { leader, all };
-        },
-        self: hostOfUrl(self.url),
+        masters: () => mastersForDns(),
+        self: advertisedHost,
         logger: logger.child('dns'),
       });
     } catch (e) {
