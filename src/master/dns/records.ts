@@ -9,7 +9,7 @@
 // Answers encodes each (name, type)'s records once and keeps them until the state's index moves
 // (the event log's appliedIndex); a query then costs a map lookup, a shuffle and a few copies.
 
-import type { CellState, TaskRecord } from '../state/index.js';
+import type { CellState, Event, LoggedEvent, TaskRecord } from '../state/index.js';
 import { endpointOf, liveJob, readyEndpoints } from '../discovery.js';
 import { agentIdTail, domainFrag, hostOfUrl, ipFamily, ipv6Bytes, reverseLabels, sanitizeLabel, taskHash, writeIPv4 } from './names.js';
 import { addressBody, aRecord, encodeName, labelsOf, nameKey, nameRecord, soaRecord, srvRecord, TYPE, RCODE, type Answer, type Query, type Rr } from './wire.js';
@@ -48,6 +48,12 @@ export interface NameRecords {
   apex: boolean;
   /** Made from the masters' list, which is not in the state: not cached. */
   volatile: boolean;
+  /**
+   * The job (ROLE/ENV/NAME) whose records these are, existing or not, when nothing else in the
+   * state contributes to the name: the answer stays good until an event touches that job (or one
+   * that could touch every job, such as an agent's).
+   */
+  job?: string;
 }
 
 function empty(): NameRecords {
@@ -130,6 +136,7 @@ export class Zone {
     if (n <= 2 && ix.jobParents.has(key)) r.exists = true;
     const named = ix.names.get(key);
     if (named !== undefined) merge(r, named);
+    else if (n >= 3 && n <= 5) r.job = `${rel[n - 1]}/${rel[n - 2]}/${rel[n - 3]}`;
     return r;
   }
 
@@ -311,6 +318,38 @@ function portsOf(task: TaskRecord): number[] {
   return [...out];
 }
 
+/** touchedJobs: the jobs an event can change the DNS answers of, or 'every'. */
+function touchedJobs(state: CellState, event: Event): readonly string[] | 'every' {
+  switch (event.type) {
+    case 'TokenCreated':
+    case 'TokenRevoked':
+    case 'PolicySet':
+    case 'PolicyDeleted':
+    case 'QuotaSet':
+      return [];
+    case 'JobCreated':
+      return [event.spec.job];
+    case 'KillRequested':
+      return [event.job];
+    case 'JobsPruned':
+      return event.jobs;
+    case 'TasksLaunched': {
+      const out: string[] = [];
+      for (const t of event.tasks) {
+        if (t.frameworkId !== undefined) return 'every';
+        out.push(t.job);
+      }
+      return out;
+    }
+    case 'TaskStatusUpdated': {
+      const task = state.tasks.get(event.status.taskId);
+      return task === undefined || task.frameworkId !== undefined ? 'every' : [task.job];
+    }
+    default:
+      return 'every';
+  }
+}
+
 /** nameIn finds or makes a name in an index, and marks the names above it as existing. */
 function nameIn(names: Map<string, NameRecords>, rel: string[]): NameRecords {
   const key = rel.join('.');
@@ -358,11 +397,17 @@ function addressBytes(address: string): Buffer {
   return ipv6Bytes(address);
 }
 
-/** A cached answer: its records and the state index it was made at. */
+/** A cached answer: its records, the state index it was made at, and the job it depends on alone. */
 interface Cached {
   version: number;
   answer: Answer;
+  job: string | undefined;
+  /** Answers.tick when it was made. */
+  tick: number;
 }
+
+/** MAX_TRACKED_JOBS bounds the jobs whose last change is remembered; past it every answer starts over. */
+const MAX_TRACKED_JOBS = 200_000;
 
 /** CACHE_MAX bounds the cached (name, type) answers; past it the cache starts over. */
 export const CACHE_MAX = 100_000;
@@ -372,7 +417,17 @@ export const CACHE_MAX = 100_000;
  * (name, type)'s answer until the state's index moves.
  */
 export class Answers {
-  private readonly cache = new Map<string, Cached>();
+  /** Per query type, by the name's lowercased wire bytes. */
+  private readonly cache = new Map<number, Map<string, Cached>>();
+  /**
+   * Change tracking from the log's events (track()): a job's answers stay good while no event
+   * touched it, though the state's index moved. tick counts the batches seen; touched is the tick
+   * of each job's last change, everyAt the tick of the last change that may touch any job.
+   */
+  private tracking = false;
+  private tick = 1;
+  private everyAt = 0;
+  private readonly touched = new Map<string, number>();
   private soaCache: { serial: number; rr: Rr } | undefined;
   private readonly ttl: number;
   private readonly nsName: Buffer;
@@ -388,21 +443,60 @@ export class Answers {
   answer(buf: Buffer, q: Query): Answer | 'outside' {
     const version = this.zone.version();
     let key: string | undefined;
+    let byName: Map<string, Cached> | undefined;
     if (version !== undefined) {
-      key = `${q.qtype}:${nameKey(buf, q)}`;
-      const hit = this.cache.get(key);
-      if (hit !== undefined && hit.version === version) return hit.answer;
+      key = nameKey(buf, q);
+      byName = this.cache.get(q.qtype);
+      if (byName === undefined) this.cache.set(q.qtype, (byName = new Map<string, Cached>()));
+      const hit = byName.get(key);
+      if (hit !== undefined && (hit.version === version || this.unchanged(hit))) return hit.answer;
     }
     const labels = labelsOf(buf, q);
     const found = this.zone.find(labels);
     if (found === 'outside') return 'outside';
     const inDomain = this.zone.inDomainName(labels);
     const answer = this.build(found, q, inDomain ? labels.length - this.zone.domain.length : -1);
-    if (key !== undefined && version !== undefined && !found.volatile) {
-      if (this.cache.size >= CACHE_MAX) this.cache.clear();
-      this.cache.set(key, { version, answer });
+    if (byName !== undefined && key !== undefined && version !== undefined && !found.volatile) {
+      if (byName.size >= CACHE_MAX) byName.clear();
+      byName.set(key, { version, answer, job: found.job, tick: this.tick });
     }
     return answer;
+  }
+
+  /** unchanged: an answer made at an older state index that no event since can have changed. */
+  private unchanged(hit: Cached): boolean {
+    return this.tracking && hit.job !== undefined && hit.tick >= this.everyAt && hit.tick >= (this.touched.get(hit.job) ?? 0);
+  }
+
+  /**
+   * track is told each batch of events the state applied (the event log's onAppended), and notes
+   * which jobs they touched. Events about tokens, policies and quotas touch none; a task's status,
+   * a launch, a kill, a job's creation or pruning touch their jobs; any other event (an agent's, a
+   * host's, a framework's, an update's) may touch any job's answer, and all start over.
+   */
+  track(events: readonly LoggedEvent[]): void {
+    this.tracking = true;
+    const tick = ++this.tick;
+    const state = this.zone.o.state();
+    const every = (): void => {
+      this.everyAt = tick;
+      this.touched.clear();
+    };
+    for (const { event } of events) {
+      const jobs = touchedJobs(state, event);
+      if (jobs === 'every') {
+        every();
+        return;
+      }
+      for (const job of jobs) this.touched.set(job, tick);
+    }
+    if (this.touched.size > MAX_TRACKED_JOBS) every();
+  }
+
+  /** reset: the state was replaced (a standby loaded it again): every answer starts over. */
+  reset(): void {
+    this.everyAt = ++this.tick;
+    this.touched.clear();
   }
 
   /** build encodes a name's records of the asked type; relCount is how many labels precede the domain (-1: a reverse name). */

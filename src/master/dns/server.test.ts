@@ -14,7 +14,7 @@ import { parseResourceFlag, validateJobSpec, type Resources, type TaskState } fr
 import { silentLogger } from '../../log/index.js';
 import { addMesosDnsRoutes } from '../http/mesosdns.js';
 import { Router } from '../http/router.js';
-import { apply, emptyState, type CellState, type Event } from '../state/index.js';
+import { apply, emptyState, type CellState, type Event, type LoggedEvent } from '../state/index.js';
 import { Responder, startDnsServer, type DnsOptions } from './server.js';
 import { RCODE } from './wire.js';
 
@@ -550,4 +550,28 @@ test('Mesos-DNS\'s HTTP API answers /v1/version, /v1/hosts and /v1/services in i
   ]);
   assert.deepEqual(await get('/v1/services/_x._tcp.nope.muster'), [{ service: '', host: '', ip: '', port: '' }]);
   assert.equal((await fetch(`${base}/v1/hosts/hello.prod.web.muster/ports`)).status, 501);
+});
+
+test('with the log\'s events, a job\'s cached answer outlives changes to other jobs and not one to its own', async (t) => {
+  let listener: ((events: readonly LoggedEvent[]) => void) | undefined;
+  let index = 100;
+  const served = await serve(t, { stateIndex: () => index, onAppended: (l) => ((listener = l), () => (listener = undefined)) });
+  const names = async (): Promise<string[]> => data((await ask(served.port, 'hello.prod.web.muster', 'A')).p).sort();
+  assert.deepEqual(await names(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+  // hello's instance 2 ends, but the log tells only of an event of another job: the answer made
+  // before is still good as far as the server can know (a real log tells of every event).
+  const ended = status('web-prod-hello-2', 'TASK_KILLED');
+  apply(served.state, ended);
+  index++;
+  listener?.([{ index, event: status('web-prod-many-0', 'TASK_RUNNING') }]);
+  assert.equal((await names()).length, 3);
+  // The event of hello's own task: made again.
+  index++;
+  listener?.([{ index, event: ended }]);
+  assert.deepEqual(await names(), ['10.0.0.1', '10.0.0.2']);
+  // An agent's event may touch any job: every answer is made again.
+  apply(served.state, { type: 'AgentUnreachable', at: T0 + 9000, agentId: 'a1', message: 'silent' });
+  index++;
+  listener?.([{ index, event: { type: 'AgentUnreachable', at: T0 + 9000, agentId: 'a1', message: 'silent' } }]);
+  assert.deepEqual(await names(), ['10.0.0.2']);
 });

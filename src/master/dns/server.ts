@@ -10,7 +10,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../../log/index.js';
-import type { CellState } from '../state/index.js';
+import type { CellState, LoggedEvent } from '../state/index.js';
 import { Answers, Zone } from './records.js';
 import { encodeAnswer, encodeRefusal, isInternetClass, readQuery, RCODE, Shuffler, TCP_MAX, TYPE, UDP_MAX, UDP_MIN, type Query } from './wire.js';
 
@@ -38,6 +38,15 @@ export interface DnsOptions {
    * cached (every query reads the state) and the serial is the time.
    */
   stateIndex?: () => number;
+  /**
+   * The event log's onAppended (each batch of events once durable, the state already folded). With
+   * it, a job's cached answers outlive changes to other jobs: they are made again only after an
+   * event touches their job (or could touch every job: an agent's, a host's, a framework's, an
+   * update's). Without it, any change makes every answer again.
+   */
+  onAppended?: (listener: (events: readonly LoggedEvent[]) => void) => () => void;
+  /** The event log's onReloaded (a standby replaced its state): every answer is made again. */
+  onReloaded?: (listener: () => void) => () => void;
   /** The least time between rebuilds of the agent and framework names after the state moved (default 1000 ms). */
   indexRefreshMs?: number;
   /** Seed of the answers' shuffle (default: from the clock). */
@@ -271,6 +280,8 @@ export async function startDnsServer(o: DnsOptions): Promise<DnsServer> {
   const resolvers = o.forward.map(parseResolver);
   const forwarder = resolvers.length > 0 ? new Forwarder(resolvers, o.forwardTimeoutMs ?? 2000, o.logger) : undefined;
   const responder = new Responder(o, forwarder);
+  const stopAppended = o.onAppended?.((events) => responder.answers.track(events));
+  const stopReloaded = o.onReloaded?.(() => responder.answers.reset());
   const family = net.isIPv6(o.host) ? 'udp6' : 'udp4';
   const sockets = new Set<net.Socket>();
   const maxTcp = o.maxTcpConnections ?? 256;
@@ -295,6 +306,8 @@ export async function startDnsServer(o: DnsOptions): Promise<DnsServer> {
       socket.close();
       if (o.port !== 0 || attempt >= 5 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
         forwarder?.close();
+        stopAppended?.();
+        stopReloaded?.();
         throw new Error(`the DNS server cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
       }
     }
@@ -318,6 +331,8 @@ export async function startDnsServer(o: DnsOptions): Promise<DnsServer> {
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         forwarder?.close();
+        stopAppended?.();
+        stopReloaded?.();
         for (const s of sockets) s.destroy();
         socket.close(() => tcpServer.close(() => resolve()));
       })),

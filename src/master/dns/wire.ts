@@ -129,10 +129,18 @@ export function isInternetClass(q: Query): boolean {
   return q.qclass === CLASS_IN || q.qclass === CLASS_ANY;
 }
 
-/** lowerName writes the question's name lowercased (ASCII) as a latin1 string of its wire bytes: a cache key. */
+/** nameKey is the question's name lowercased (ASCII) as a latin1 string of its wire bytes: a cache key. */
 export function nameKey(buf: Buffer, q: Query): string {
-  let key = '';
   for (let i = 12; i < q.nameEnd; i++) {
+    const c = buf[i] as number;
+    if ((c >= 65 && c <= 90) || c >= 128) return lowered(buf, q.nameEnd);
+  }
+  return buf.toString('latin1', 12, q.nameEnd);
+}
+
+function lowered(buf: Buffer, end: number): string {
+  let key = '';
+  for (let i = 12; i < end; i++) {
     const c = buf[i] as number;
     key += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
   }
