@@ -386,6 +386,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
         state: () => log.state,
         // Answers are cached per name until the log moves on: a standby's follows the leader's.
         stateIndex: () => log.appliedIndex,
+        // With the events, a job's cached answers are made again only when an event touches it.
+        onAppended: (listener) => log.onAppended(listener),
+        onReloaded: (listener) => log.onReloaded(listener),
         masters: () => mastersForDns(),
         self: advertisedHost,
         logger: logger.child('dns'),
