@@ -131,12 +131,18 @@ export class Zone {
     if (n === 2 && (first === '_leader') && (rel[1] === '_tcp' || rel[1] === '_udp')) this.leaderService(r);
     if (n === 1 && (first === '_tcp' || first === '_udp')) r.exists = true;
     this.job(rel, r);
-    const ix = this.index();
-    const key = rel.join('.');
-    if (n <= 2 && ix.jobParents.has(key)) r.exists = true;
-    const named = ix.names.get(key);
-    if (named !== undefined) merge(r, named);
-    else if (n >= 3 && n <= 5) r.job = `${rel[n - 1]}/${rel[n - 2]}/${rel[n - 3]}`;
+    // The indexes hold the roles and envs (one or two labels), HOST.agent names and frameworks'
+    // tasks' names: a job's name in a cell without frameworks need not look (nor cause a rebuild).
+    const last = rel[n - 1];
+    let named: NameRecords | undefined;
+    if (n <= 2 || last === 'agent' || last === 'slave' || this.o.state().frameworks.size > 0) {
+      const ix = this.index();
+      const key = rel.join('.');
+      if (n <= 2 && ix.jobParents.has(key)) r.exists = true;
+      named = ix.names.get(key);
+      if (named !== undefined) merge(r, named);
+    }
+    if (named === undefined && n >= 3 && n <= 5) r.job = `${rel[n - 1]}/${rel[n - 2]}/${rel[n - 3]}`;
     return r;
   }
 

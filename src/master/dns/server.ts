@@ -129,7 +129,9 @@ export class Responder {
 
   /** copy: the answer leaves the scratch buffer, which the next query writes over. */
   private copy(length: number): Buffer {
-    return Buffer.from(this.out.subarray(0, length));
+    const answer = Buffer.allocUnsafe(length);
+    this.out.copy(answer, 0, 0, length);
+    return answer;
   }
 }
 

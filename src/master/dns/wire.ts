@@ -58,22 +58,21 @@ export function readQuery(buf: Buffer, len: number = buf.length): Parsed {
   if ((flags & 0x8000) !== 0) return DROP;
   const opcode = (flags >> 11) & 0xf;
   const qdcount = buf.readUInt16BE(4);
-  const formerr = (): Parsed => ({ kind: 'refuse', id, flags, rcode: RCODE.FORMERR });
-  if (qdcount !== 1) return opcode !== 0 ? { kind: 'refuse', id, flags, rcode: RCODE.NOTIMP } : formerr();
+  if (qdcount !== 1) return refusal(id, flags, opcode !== 0 ? RCODE.NOTIMP : RCODE.FORMERR);
   // The question's name: plain labels only (a pointer could only point back into the header).
   const labels: number[] = [];
   let at = 12;
   for (;;) {
-    if (at >= len) return formerr();
+    if (at >= len) return refusal(id, flags, RCODE.FORMERR);
     const l = buf[at] as number;
     if (l === 0) break;
-    if ((l & 0xc0) !== 0 || l > MAX_LABEL) return formerr();
+    if ((l & 0xc0) !== 0 || l > MAX_LABEL) return refusal(id, flags, RCODE.FORMERR);
     labels.push(at);
     at += 1 + l;
-    if (at - 12 + 1 > MAX_NAME) return formerr();
+    if (at - 12 + 1 > MAX_NAME) return refusal(id, flags, RCODE.FORMERR);
   }
   const nameEnd = at + 1;
-  if (nameEnd + 4 > len) return formerr();
+  if (nameEnd + 4 > len) return refusal(id, flags, RCODE.FORMERR);
   const query: Query = {
     id,
     flags,
@@ -95,20 +94,24 @@ export function readQuery(buf: Buffer, len: number = buf.length): Parsed {
     for (let i = 0; i < counts[section]!; i++) {
       const nameAt = at;
       at = skipName(buf, at, len);
-      if (at < 0 || at + 10 > len) return formerr();
+      if (at < 0 || at + 10 > len) return refusal(id, flags, RCODE.FORMERR);
       const type = buf.readUInt16BE(at);
       const rdlen = buf.readUInt16BE(at + 8);
       if (section === 1 && type === TYPE.OPT) {
-        if (query.edns || buf[nameAt] !== 0) return formerr();
+        if (query.edns || buf[nameAt] !== 0) return refusal(id, flags, RCODE.FORMERR);
         query.edns = true;
         query.udpSize = Math.max(UDP_MIN, buf.readUInt16BE(at + 2));
         query.ednsVersion = buf[at + 5] as number;
       }
       at += 10 + rdlen;
-      if (at > len) return formerr();
+      if (at > len) return refusal(id, flags, RCODE.FORMERR);
     }
   }
   return { kind: 'query', query };
+}
+
+function refusal(id: number, flags: number, rcode: number): Parsed {
+  return { kind: 'refuse', id, flags, rcode };
 }
 
 /** skipName returns the offset after a name (plain labels ending in 0, or a pointer), or -1. */
