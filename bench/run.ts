@@ -16,6 +16,7 @@ import { runChurnBench } from './churn.js';
 import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
 import { runDevBench } from './dev.js';
+import { runDnsBench } from './dns.js';
 import { runDockerBench } from './docker.js';
 import { runEtcdLogBench } from './etcdlog.js';
 import { runFailoverBench } from './failover.js';
@@ -54,6 +55,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'auth', what: 'access control: what checking a token and a permission costs a call, and an HTTP request', run: runAuthBench },
   { name: 'frameworks', what: 'external frameworks over the Mesos API beside the built-in one on 10,000 hollow agents: allocation pass, ACCEPT throughput', run: runFrameworksBench },
   { name: 'update', what: 'a rolling update of 10,000 instances on 1,000 hollow agents in batches of 500: master time per instance transition, online placement latency of other jobs while it runs', run: runUpdateBench },
+  { name: 'dns', what: 'DNS server: dnsperf queries/s and latency on one core against 10,000 jobs × 10 running instances, cached, uncached and while placing the online workload; heap per instance', run: runDnsBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 
