@@ -52,6 +52,10 @@ test('a master killed and started again on the same store has the same jobs and 
       }
     }
   };
+  // TASK_RUNNING means each task's shell runs; on a loaded machine a shell may not have started sleep yet.
+  await waitFor(() => [service, batch].every((j) => j.instances.every((i) => taskProcesses({ job: j.job, instance: i.instance, argv: SLEEP, under: c.dir }).length === 1)), {
+    what: 'every task to run its sleep',
+  });
   assertOneRunEach('before the restart');
 
   await master.kill('SIGKILL');

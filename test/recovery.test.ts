@@ -25,8 +25,8 @@ test('kill -9 of the agent keeps its tasks running; the restarted agent reattach
   await client.createJob(yamlOf(batchConfig(batch, { processes: [{ name: 'main', cmd: 'sleep 2; exit 7' }], maxTaskFailures: 1 })), YAML);
   const serviceTask = taskOf(await waitRunning(client, service), 0);
   const batchTask = taskOf(await waitRunning(client, batch), 0);
-  const [process] = taskProcesses({ taskId: serviceTask.taskId, argv: ['sleep', '3600'] });
-  assert.ok(process !== undefined, 'the service task runs a sleep');
+  // TASK_RUNNING means its shell runs; on a loaded machine the shell may not have started sleep yet.
+  const process = await waitFor(() => taskProcesses({ taskId: serviceTask.taskId, argv: ['sleep', '3600'] })[0], { what: 'the service task to run its sleep' });
 
   await agent.kill('SIGKILL');
   // While the agent is down the batch task ends; the service task does not.
@@ -63,8 +63,7 @@ test('SIGTERM stops the agent without killing its tasks; SIGUSR1 kills them firs
   const key = 'web/prod/calm';
   await client.createJob(yamlOf(serviceConfig(key)), YAML);
   const task = taskOf(await waitRunning(client, key), 0);
-  const [process] = taskProcesses({ taskId: task.taskId, argv: ['sleep', '3600'] });
-  assert.ok(process !== undefined);
+  const process = await waitFor(() => taskProcesses({ taskId: task.taskId, argv: ['sleep', '3600'] })[0], { what: 'the task to run its sleep' });
 
   assert.deepEqual(await agent.kill('SIGTERM'), { code: 0, signal: null });
   assert.equal(isAlive(process.pid), true, 'SIGTERM left the task running');
