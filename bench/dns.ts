@@ -22,8 +22,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { validateJobSpec, type JobSpec } from '../src/core/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { Responder, startDnsServer, type DnsOptions } from '../src/master/dns/index.js';
@@ -31,6 +29,7 @@ import type { Event } from '../src/master/index.js';
 import { DEFAULT_PLACEMENT_OPTIONS } from '../src/scheduler/index.js';
 import { HollowCell, hollowAgents, hollowJobs } from '../src/sim/index.js';
 import { benchScale, C1M_SEED } from './c1m.js';
+import { collector } from './memory.js';
 import { printTable } from './report.js';
 import { percentile, round } from './stats.js';
 
@@ -418,18 +417,5 @@ async function echoFloor(file: string, seconds: number): Promise<PerfRun> {
     return await dnsperf(s.address().port, file, { seconds });
   } finally {
     s.close();
-  }
-}
-
-/** collector: a full GC, as bench/memory.ts gets one. */
-function collector(): (() => void) | undefined {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (typeof exposed === 'function') return exposed;
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
   }
 }

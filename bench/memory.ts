@@ -16,7 +16,7 @@ const MIB = 1024 * 1024;
  * collector returns a full GC: global.gc when node ran with --expose-gc, else one fetched by
  * turning the flag on now (V8 reads it when a context is made), else undefined.
  */
-function collector(): (() => void) | undefined {
+export function collector(): (() => void) | undefined {
   const exposed = (globalThis as { gc?: () => void }).gc;
   if (typeof exposed === 'function') return exposed;
   try {
