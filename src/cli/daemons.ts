@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AgentHandle, AgentOptions } from '../agent/index.js';
-import { MusterError, parseVolumeList } from '../core/index.js';
+import { CRON_DEFAULTS, MusterError, isTimeZone, parseVolumeList } from '../core/index.js';
 import { createLogger } from '../log/index.js';
 import type { MasterHandle, MasterOptions } from '../master/index.js';
 import { readPem } from '../tls/index.js';
@@ -75,6 +75,31 @@ function applyDnsFlags(options: MasterOptions, opts: DnsFlags): void {
   if (opts.dnsForward !== undefined) options.dnsForward = opts.dnsForward;
 }
 
+/** CronFlags are the cron flags, shared by `muster master` and `muster dev`. */
+interface CronFlags {
+  cronMinInterval?: number;
+  cronTimezone?: string;
+}
+
+/** timeZoneFlag reads --cron-timezone: an IANA zone name. */
+function timeZoneFlag(value: string): string {
+  if (!isTimeZone(value)) throw new InvalidArgumentError('give an IANA time zone name, e.g. UTC, Europe/Berlin or America/New_York.');
+  return value;
+}
+
+/** addCronOptions adds the cron flags to `muster master` and `muster dev`. */
+function addCronOptions(cmd: Command): Command {
+  return cmd
+    .option('--cron-min-interval <secs>', `refuse cron schedules that fire more often than this (default ${CRON_DEFAULTS.minIntervalSecs})`, flags.positiveInt(86_400))
+    .option('--cron-timezone <zone>', "the time zone of cron jobs that name none (default UTC)", timeZoneFlag);
+}
+
+/** applyCronFlags copies the cron flags into the master's options. */
+function applyCronFlags(options: MasterOptions, opts: CronFlags): void {
+  if (opts.cronMinInterval !== undefined) options.cronMinIntervalSecs = opts.cronMinInterval;
+  if (opts.cronTimezone !== undefined) options.cronTimezone = opts.cronTimezone;
+}
+
 /** SchedulingFlags are the scheduler's flags, shared by `muster master` and `muster dev`. */
 interface SchedulingFlags {
   scoreWeights?: Partial<Record<ScoreWeightName, number>>;
@@ -83,7 +108,7 @@ interface SchedulingFlags {
   roleWeights?: Record<string, number>;
 }
 
-interface MasterFlags extends SchedulingFlags, DnsFlags {
+interface MasterFlags extends SchedulingFlags, DnsFlags, CronFlags {
   port?: number;
   host?: string;
   store?: string;
@@ -137,7 +162,7 @@ interface AgentFlags extends DockerFlags {
   sandboxRetention?: number;
 }
 
-interface DevFlags extends SchedulingFlags, DockerFlags, DnsFlags {
+interface DevFlags extends SchedulingFlags, DockerFlags, DnsFlags, CronFlags {
   port?: number;
   agentPort?: number;
   dir?: string;
@@ -304,7 +329,7 @@ function applySchedulingFlags(options: MasterOptions, opts: SchedulingFlags, def
 }
 
 export function addDaemonCommands(program: Command): void {
-  addDnsOptions(addSchedulingOptions(
+  addCronOptions(addDnsOptions(addSchedulingOptions(
     program
       .command('master')
     .description('run the master: the REST API, the agent link, the web UI and /metrics')
@@ -325,7 +350,7 @@ export function addDaemonCommands(program: Command): void {
       .option('--tls-ca <file>', 'the CA that agents serving HTTPS have certificates of, for logs, files and exec (default: the system\'s CAs)')
       .option('--tls-client-ca <file>', 'ask clients for a certificate: accept those this CA signed, refuse others; tokens stay the identity')
       .option('--docker-volumes <dirs>', 'host directories docker jobs may mount as volumes, comma-separated; a job with another is refused at create (default none)', volumesFlag),
-  ))
+  )))
     .addHelpText(
       'after',
       `
@@ -367,6 +392,7 @@ Examples:
       if (opts.allowedHost !== undefined) options.allowedHosts = opts.allowedHost;
       if (opts.dockerVolumes !== undefined) options.dockerVolumes = opts.dockerVolumes;
       applyDnsFlags(options, opts);
+      applyCronFlags(options, opts);
       const tls = readTls(opts, { '--tls-ca': opts.tlsCa, '--tls-client-ca': opts.tlsClientCa });
       if (tls.cas['--tls-client-ca'] !== undefined && tls.server === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key: client certificates come with TLS');
       if (tls.server !== undefined) options.tls = { ...tls.server, ...(tls.cas['--tls-client-ca'] === undefined ? {} : { clientCa: tls.cas['--tls-client-ca'] }) };
@@ -506,7 +532,7 @@ Examples:
       });
     });
 
-  addDnsOptions(addDockerOptions(addSchedulingOptions(
+  addCronOptions(addDnsOptions(addDockerOptions(addSchedulingOptions(
     program
       .command('dev')
       .description('run a master and one local agent in this process: a whole cell to try Muster on')
@@ -514,7 +540,7 @@ Examples:
       .option('--agent-port <port>', `port of the agent (default ${DEFAULT_AGENT_PORT})`, flags.port)
       .option('--dir <dir>', `where the master's store and the agent's sandboxes live (default ${DEFAULT_DEV_DIR})`)
       .option('--cgroup-root <path>', "the agent's cgroup when run as root (default muster)", flags.cgroupRoot),
-  )))
+  ))))
     .addHelpText(
       'after',
       `
@@ -545,6 +571,7 @@ Examples:
       applySchedulingFlags(masterOptions, opts, DEFAULT_MASTER_OPTIONS);
       if (opts.dockerVolumes !== undefined) masterOptions.dockerVolumes = opts.dockerVolumes;
       applyDnsFlags(masterOptions, opts);
+      applyCronFlags(masterOptions, opts);
       const master = await starting(() => startMaster(masterOptions), { what: 'master', host: DEFAULT_HOST, port: masterOptions.port });
       let agent: AgentHandle;
       try {

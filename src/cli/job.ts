@@ -2,6 +2,7 @@
 // configs. Each verb is one request to the master (create --wait and scale --wait then poll); the
 // master validates, the CLI only checks what it can read.
 
+import { graphDot, graphLines, runsLines } from './cron.js';
 import type { Command } from 'commander';
 import { MAX_INSTANCES } from '../core/index.js';
 import type { EndpointsView, InstanceView, JobHistoryView, JobPlanView, JobSummary, JobView } from '../protocol/index.js';
@@ -165,7 +166,33 @@ Examples:
       const ctx = contextOf(cmd);
       const job = await ctx.client.getJob(key);
       if (ctx.json) return printJson(job);
+      // A cron or dependent job has no instances of its own: its schedule and runs, and the run going.
+      if (job.currentRuns !== undefined) {
+        const runs = await ctx.client.jobRuns(key);
+        printLines(runsLines(runs, Date.now()));
+        for (const current of job.currentRuns) printLines(['', ...statusLines(await ctx.client.getJob(current), Date.now())]);
+        return;
+      }
       printLines(statusLines(job, Date.now()));
+    });
+
+  job
+    .command('graph')
+    .description('show the jobs connected to one by after: (what it runs after, what runs after it)')
+    .argument('<KEY>', 'the job, role/env/name')
+    .option('--dot', "print Graphviz's DOT instead of a table")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ muster job graph etl/prod/load
+  $ muster job graph etl/prod/load --dot | dot -Tsvg > graph.svg`,
+    )
+    .action(async (keyText: string, opts: { dot?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const graph = await ctx.client.jobGraph(jobKeyArg(keyText));
+      if (ctx.json) return printJson(graph);
+      printLines(opts.dot === true ? graphDot(graph) : graphLines(graph));
     });
 
   job
@@ -357,6 +384,7 @@ export function statusLines(job: JobView, now: number): string[] {
     ['tier', `${job.tier}, priority ${job.priority}`],
     ['instances', String(job.instanceCount)],
   ];
+  if (job.parent !== undefined) pairs.push(['run', `${job.run ?? '?'} of ${job.parent}; see muster cron show ${job.parent}`]);
   if (job.version !== undefined) pairs.push(['version', `v${job.version}`]);
   if (job.update !== undefined) pairs.push(['update', `${job.update.id} ${job.update.status}${job.update.kind === 'update' ? '' : ` (${job.update.kind})`}; see muster update status ${job.job}`]);
   pairs.push(['created', ago(job.createdAt, now)]);

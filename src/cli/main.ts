@@ -20,6 +20,7 @@ import { addQuotaCommands } from './quota.js';
 import { report, wantsJson } from './report.js';
 import { addTaskCommands } from './task.js';
 import { addUpdateCommands } from './update.js';
+import { addCronCommands } from './cron.js';
 
 /** The commands that run a daemon rather than call one. */
 const DAEMONS = new Set(['master', 'agent', 'dev']);
@@ -62,6 +63,7 @@ With --json, a failure prints the API's error object on stdout: {"error":{"code"
   addDaemonCommands(program);
   addJobCommands(program);
   addUpdateCommands(program);
+  addCronCommands(program);
   addTaskCommands(program);
   addQuotaCommands(program);
   addHostCommands(program);

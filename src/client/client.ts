@@ -16,6 +16,9 @@ import type {
   JobInstancesAnswer,
   CellView,
   EndpointsView,
+  JobGraphView,
+  RunStartedView,
+  RunsView,
   EventResetView,
   EventView,
   ExecEvent,
@@ -545,6 +548,26 @@ export class MusterClient {
       retryMs = parser.retryMs ?? retryMs;
       if (!(await pause(retryMs, signal))) return;
     }
+  }
+
+  /** jobRuns is a cron or dependent job's schedule, next times, runs going and kept, and skipped times. */
+  jobRuns(key: string): Promise<RunsView> {
+    return this.request<RunsView>('GET', `/api/v1/jobs/${encodeJobKey(key)}/runs`);
+  }
+
+  /** startRun starts a run of a cron or dependent job now (`muster cron start`), under its concurrency policy. */
+  startRun(key: string): Promise<RunStartedView> {
+    return this.request<RunStartedView>('POST', `/api/v1/jobs/${encodeJobKey(key)}/runs`, {});
+  }
+
+  /** suspendRuns stops (true) or resumes (false) a cron or dependent job's runs; runs going are left alone. */
+  suspendRuns(key: string, suspended: boolean): Promise<{ job: string; suspended: boolean }> {
+    return this.request('POST', `/api/v1/jobs/${encodeJobKey(key)}/${suspended ? 'suspend' : 'resume'}`, {});
+  }
+
+  /** jobGraph is the graph of jobs connected to one by after:. */
+  jobGraph(key: string): Promise<JobGraphView> {
+    return this.request<JobGraphView>('GET', `/api/v1/jobs/${encodeJobKey(key)}/graph`);
   }
 
   /** endpoints lists the job's instances that have a live task: where they run, their ports, whether they are ready. */

@@ -9,3 +9,5 @@ export * from './container.js';
 export * from './volumes.js';
 export * from './version.js';
 export * from './exec.js';
+export * from './cron.js';
+export * from './runs.js';

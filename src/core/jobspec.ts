@@ -6,6 +6,8 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { containerSchema } from './container.js';
+import { cronSchema } from './cron.js';
+import { CRON_DEFAULTS, MAX_TEMPLATE_NAME, PARENT_FAILURE_POLICIES, RUN_SUFFIX } from './runs.js';
 import { MusterError } from './errors.js';
 import { MAX_INSTANCES, parseJobKey } from './jobkey.js';
 import { nearestWord } from './nearest.js';
@@ -16,7 +18,7 @@ import { checkYamlShape } from './yamlshape.js';
 // The text checks are the core's vocabulary too (the master checks agents' hostnames with them).
 export { controlCharacterProblem, escapeControls, findControlCharacter, quoted, type ControlCharacter } from './text.js';
 
-export const JOB_KINDS = ['service', 'batch'] as const;
+export const JOB_KINDS = ['service', 'batch', 'cron'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 export const TIERS = ['preferred', 'preemptible', 'revocable'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -63,6 +65,8 @@ export interface UnreachablePolicy {
 export const UNREACHABLE_DEFAULTS: Readonly<Record<JobKind, UnreachablePolicy>> = {
   service: { replaceAfterSecs: 0, killOnReturn: true },
   batch: { replaceAfterSecs: 300, killOnReturn: false },
+  // A cron job's runs are batch jobs.
+  cron: { replaceAfterSecs: 300, killOnReturn: false },
 };
 
 /** unreachablePolicy is a job's policy with its kind's defaults filled in (jobs stored before it existed have none). */
@@ -335,13 +339,31 @@ export const jobSpecSchema = z
     update: updateSchema.prefault({}),
     /** Run the tasks in a Docker image (see core/container.ts). */
     container: containerSchema.optional(),
+    /** kind: cron: when it runs (see core/cron.ts). */
+    cron: cronSchema.optional(),
+    /** Jobs (role/env/name) whose runs must all have succeeded since this job's last run before it runs again (Chronos's parents). */
+    after: z
+      .array(z.string({ error: 'after lists job keys, role/env/name' }).max(200))
+      .max(32, 'after lists at most 32 parents')
+      .refine((a) => new Set(a).size === a.length, 'after lists each parent once')
+      .optional(),
+    /** A parent's run failed: skip this job's run (and say so), or run it anyway. */
+    onParentFailure: z.enum(PARENT_FAILURE_POLICIES, { error: `onParentFailure must be one of ${PARENT_FAILURE_POLICIES.join(', ')}` }).optional(),
+    /** How many runs of a cron or dependent job are kept, with their tasks (default ${CRON_DEFAULTS.runHistory}). */
+    runHistory: z.number().int().min(1).max(1000).optional(),
   })
   .superRefine((spec, ctx) => {
     try {
-      parseJobKey(spec.job);
+      const { name } = parseJobKey(spec.job);
+      if (RUN_SUFFIX.test(name)) {
+        ctx.addIssue({ code: 'custom', path: ['job'], message: `a job name may not end in --<number>: that names the runs of cron and dependent jobs (${spec.job})` });
+      } else if (hasRuns(spec) && name.length > MAX_TEMPLATE_NAME) {
+        ctx.addIssue({ code: 'custom', path: ['job'], message: `the name of a cron or dependent job is at most ${MAX_TEMPLATE_NAME} characters (its runs add --<number>)` });
+      }
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['job'], message: e instanceof Error ? e.message : String(e) });
     }
+    runFieldProblems(spec, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     const checkPort = spec.health?.http?.port ?? spec.health?.tcp?.port;
     if (checkPort !== undefined && !spec.resources.ports.includes(checkPort)) {
       const which = spec.health?.http !== undefined ? 'http' : 'tcp';
@@ -372,6 +394,35 @@ export const jobSpecSchema = z
       ctx.addIssue({ code: 'custom', path: ['restartBackoff', 'maxSecs'], message: 'maxSecs must be at least initialSecs' });
     }
   });
+
+/** hasRuns: the job runs again and again, each run a batch job of its own (role/env/name--N): a cron job, or one that runs after others. */
+export function hasRuns(spec: { kind: JobKind; after?: readonly string[] | undefined }): boolean {
+  return spec.kind === 'cron' || (spec.after !== undefined && spec.after.length > 0);
+}
+
+/** runFieldProblems checks the fields of cron and dependent jobs against kind and each other. */
+function runFieldProblems(
+  spec: { job: string; kind: JobKind; cron?: unknown; after?: string[] | undefined; onParentFailure?: string | undefined; runHistory?: number | undefined },
+  problem: (path: (string | number)[], message: string) => void,
+): void {
+  if (spec.kind === 'cron' && spec.cron === undefined) problem(['cron'], 'a cron job needs a cron block: cron: { schedule: "0 * * * *" }');
+  if (spec.kind !== 'cron' && spec.cron !== undefined) problem(['cron'], `a cron block needs kind: cron (this job is a ${spec.kind})`);
+  const after = spec.after ?? [];
+  if (spec.kind === 'service' && after.length > 0) problem(['after'], 'a service runs all the time; only batch and cron jobs run after others');
+  for (const [i, parent] of after.entries()) {
+    try {
+      parseJobKey(parent);
+    } catch (e) {
+      problem(['after', i], e instanceof Error ? e.message : String(e));
+      continue;
+    }
+    if (parent === spec.job) problem(['after', i], `a job cannot run after itself (${parent})`);
+  }
+  if (!hasRuns(spec)) {
+    if (spec.onParentFailure !== undefined) problem(['onParentFailure'], 'onParentFailure needs after: the jobs this one runs after');
+    if (spec.runHistory !== undefined) problem(['runHistory'], 'runHistory is for cron jobs and jobs that run after others');
+  }
+}
 
 /** JobSpec is a validated, normalised job: every field present, mem and disk in MiB. */
 export type JobSpec = z.output<typeof jobSpecSchema>;

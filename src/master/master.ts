@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { MusterError, VERSION, isTerminal } from '../core/index.js';
+import { CRON_DEFAULTS, MusterError, VERSION, isTerminal } from '../core/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { METRICS_CONTENT_TYPE } from '../metrics/index.js';
 import { AgentLinks } from './agents/index.js';
@@ -26,10 +26,12 @@ import { addExecRoutes } from './http/exec.js';
 import { addFileRoutes } from './http/files.js';
 import { addEndpointRoutes } from './http/endpoints.js';
 import { addMesosDnsRoutes } from './http/mesosdns.js';
-import { addJobRoutes, taskRoleOf } from './http/jobs.js';
+import { addJobRoutes, taskRoleOf, type JobPolicy } from './http/jobs.js';
 import { startDnsServer } from './dns/index.js';
 import { addUpdateRoutes } from './http/updates.js';
+import { addRunRoutes } from './http/runs.js';
 import { startUpdateController, type UpdateController } from './jobs/updater.js';
+import { startRunController, type RunController } from './jobs/cron.js';
 import { addLeaderRoutes, answerAsStandby, type Leadership } from './http/leader.js';
 import { MasterMetrics } from './http/metrics.js';
 import { addPlanRoutes, PLAN_PREEMPTION_BUDGET } from './http/plan.js';
@@ -77,6 +79,7 @@ interface Acting {
   readonly externals: ExternalFrameworks;
   readonly drain: DrainController;
   readonly updater: UpdateController;
+  readonly runs: RunController;
   readonly stopKillHook: () => void;
 }
 
@@ -197,14 +200,16 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     });
     const drain = startDrainController(log, logger.child('drain'));
     const updater = startUpdateController(log, logger.child('update'), { retentionSecs: opts.jobRetentionSecs ?? DEFAULT_JOB_RETENTION_SECS });
+    const runs = startRunController(log, logger.child('cron'));
     bootstrap();
-    return { links, framework, cycle, externals, drain, updater, stopKillHook };
+    return { links, framework, cycle, externals, drain, updater, runs, stopKillHook };
   };
   const stopActing = (): void => {
     if (acting === undefined) return;
     acting.stopKillHook();
     acting.drain.close();
     acting.updater.close();
+    acting.runs.close();
     acting.cycle.close();
     acting.externals.close();
     acting.links.close();
@@ -270,7 +275,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     sendJson(res, 200, cellView(view(), { ...info(), ...(etcd === undefined ? {} : { etcd }) }));
   });
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
-  const policy = { dockerVolumes: opts.dockerVolumes ?? [] };
+  const policy: JobPolicy = {
+    dockerVolumes: opts.dockerVolumes ?? [],
+    cronMinIntervalSecs: opts.cronMinIntervalSecs ?? CRON_DEFAULTS.minIntervalSecs,
+    cronTimezone: opts.cronTimezone ?? 'UTC',
+  };
   addJobRoutes(router, { log, view, policy });
   addEndpointRoutes(router, { log });
   // Mesos-DNS's HTTP API, for tools written for it: the same names the DNS server answers.
@@ -283,6 +292,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     version: VERSION,
   });
   addUpdateRoutes(router, log, policy);
+  addRunRoutes(router, log);
   addQuotaRoutes(router, { log });
   addSnapshotRoutes(router, { log });
   addHostRoutes(router, { log });

@@ -56,6 +56,10 @@ export interface MasterOptions {
   dnsTtlSecs?: number;
   /** Resolvers ("ip" or "ip:port") names outside the domain are forwarded to; none: they are REFUSED. */
   dnsForward?: string[];
+  /** Cron schedules may not fire more often than this (--cron-min-interval, default 10). */
+  cronMinIntervalSecs?: number;
+  /** The zone of cron jobs that name none (--cron-timezone, default UTC). */
+  cronTimezone?: string;
   /** Host directories docker jobs may mount as volumes (--docker-volumes); a job with another is refused. Default none. */
   dockerVolumes?: readonly string[];
   /**

@@ -1,5 +1,6 @@
 // Views turn the cell state into the REST API's shapes (protocol/api.ts). Read-only.
 
+import { liveRuns, nextRunAt } from './runviews.js';
 import { EMPTY, add, formatMiB, milliToCpus, toView, type TaskState } from '../core/index.js';
 import type {
   FrameworkSummaryView,
@@ -138,6 +139,13 @@ export function jobSummary(ctx: ViewContext, job: JobRecord): JobSummary {
   if (job.endReason !== undefined) v.endReason = job.endReason;
   const u = job.activeUpdate === undefined ? undefined : ctx.state.updates.get(job.activeUpdate);
   if (u !== undefined) v.update = { id: u.id, status: u.status, kind: u.kind };
+  if (job.parent !== undefined) v.parent = job.parent;
+  if (job.run !== undefined) v.run = job.run;
+  if (job.runs !== undefined) {
+    const next = nextRunAt(job);
+    if (next !== undefined) v.nextRunAt = next;
+    v.currentRuns = liveRuns(ctx.state, job);
+  }
   return v;
 }
 

@@ -116,6 +116,12 @@ export interface JobSummary {
   version?: number;
   /** Its active update: id and status. */
   update?: { id: string; status: string; kind: string };
+  /** A run of a cron or dependent job: the job it is a run of, and its number. */
+  parent?: string;
+  run?: number;
+  /** A cron or dependent job: its next fire time (ms), and its runs going now. */
+  nextRunAt?: number;
+  currentRuns?: string[];
 }
 
 export interface JobView extends JobSummary {
@@ -522,4 +528,85 @@ export interface EndpointsView {
   /** The version of the job's config last rolled out whole. */
   version: number;
   instances: EndpointView[];
+}
+
+// ---- Runs of cron and dependent jobs ----------------------------------------------------------
+
+/** What started a run: its schedule, a person (`muster cron start`), or its parents' runs. */
+export type RunTrigger = 'schedule' | 'manual' | 'parents';
+/** How a run ended: every instance finished, one failed, or it was killed. */
+export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'KILLED';
+
+/** RunView is one run of a cron or dependent job; its tasks are its job's (`key`). */
+export interface RunView {
+  number: number;
+  /** The run's own job: role/env/name--number. */
+  key: string;
+  trigger: RunTrigger;
+  /** The scheduled time it is the run of (ms). */
+  scheduledAt?: number;
+  startedAt: number;
+  endedAt?: number;
+  /** Absent while it runs. */
+  outcome?: RunOutcome;
+  reason?: string;
+  /** The template's config version it ran. */
+  version: number;
+  by?: string;
+  /** The parents' runs it followed. */
+  parents?: { job: string; run?: number; outcome: RunOutcome; endedAt: number }[];
+  /** Its job's state now (absent once pruned). */
+  state?: JobState;
+  /** Its instances' latest tasks: where its exit codes and logs are. */
+  tasks?: { instance: number; taskId: string; state: TaskState; message?: string }[];
+}
+
+/** RunSkipView is a scheduled time (or range) or a parents' trigger that started no run, and why. */
+export interface RunSkipView {
+  at: number;
+  reason: string;
+  times?: { count: number; first: number; last: number; atLeast?: true };
+  parents?: { job: string; run?: number; outcome: RunOutcome; endedAt: number }[];
+}
+
+/** RunsView is GET /api/v1/jobs/:role/:env/:name/runs: a cron or dependent job's schedule, next times and runs. */
+export interface RunsView {
+  job: string;
+  kind: JobKind;
+  schedule?: {
+    expression: string;
+    /** The schedule in words ("At 02:30"). */
+    description: string;
+    timezone: string;
+    concurrency: 'allow' | 'forbid' | 'replace';
+    startingDeadlineSecs: number;
+  };
+  after: string[];
+  onParentFailure: 'skip' | 'run';
+  suspended: boolean;
+  /** The next fire times (ms; absent while suspended), at most 5. */
+  next: number[];
+  /** The runs going now. */
+  current: RunView[];
+  /** Runs, newest first (kept: runHistory). */
+  runs: RunView[];
+  skips: RunSkipView[];
+  runHistory: number;
+}
+
+/** RunStartedView answers `cron start`: the run made. */
+export interface RunStartedView {
+  job: string;
+  run: number;
+  key: string;
+  /** Runs killed for it (concurrency replace). */
+  replaced?: string[];
+}
+
+/** JobGraphView is GET /api/v1/jobs/:role/:env/:name/graph: the jobs connected to one by after:, and their edges. */
+export interface JobGraphView {
+  job: string;
+  nodes: { job: string; kind?: JobKind; state?: JobState; lastOutcome?: RunOutcome; missing?: true }[];
+  /** parent → child: the child runs after the parent. */
+  edges: { from: string; to: string }[];
 }

@@ -9,10 +9,11 @@ import { neverFits, type AgentCapacity } from '../../scheduler/index.js';
 import { authorize, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
 import { findJob } from './find.js';
+import { checkRunFields } from './runs.js';
 import { startUpdate } from './updates.js';
 
 export { findJob };
-import { apiAmount, checkQuota, type CellState } from '../state/index.js';
+import { apiAmount, checkQuota, type CellState, type Event, type JobRecord } from '../state/index.js';
 
 /** createJob: a new job, refused if one of that name is active or being killed, can never fit, or would exceed its role's quota. */
 export function createJob(state: CellState, now: number, caller: Caller, spec: JobSpec): Decision<JobCreated> {
@@ -24,6 +25,7 @@ export function createJob(state: CellState, now: number, caller: Caller, spec: J
   if (existing?.state === 'KILLING') {
     throw new MusterError('JOB_EXISTS', `job ${spec.job} is being killed; create it again once its tasks have ended`);
   }
+  checkRunFields(state, spec);
   const why = neverFits(requestOf(spec), placementConstraints(spec, true), agentsForFit(state), parseJobKey(spec.job).role, spec.tier);
   if (why !== undefined) {
     throw new MusterError('UNSATISFIABLE', `job ${spec.job} can never run in this cell: ${why}`, { details: { field: 'resources' } });
@@ -57,6 +59,7 @@ export function killInstances(
   const { key, asked, restart } = request;
   authorize(state, caller, 'job:write', parseJobKey(key).role);
   const job = findJob(state, key);
+  if (job.runs !== undefined) return killTemplate(state, now, job, asked, restart);
   // A service restarts as a rolling restart: an update that replaces each instance's task in the
   // job's batches, within its disruption budget, watched like any update.
   if (restart && job.spec.kind === 'service' && job.state === 'ACTIVE' && request.updateId !== undefined) {
@@ -93,6 +96,27 @@ export function killInstances(
   };
 }
 
+
+/**
+ * killTemplate: a cron or dependent job is killed whole, with its runs going (no run starts from
+ * then on); it has no instances of its own to name, and a restart of it is a new run (cron start).
+ */
+function killTemplate(state: CellState, now: number, job: JobRecord, asked: number[] | undefined, restart: boolean): Decision<JobInstancesAnswer> {
+  if (restart) {
+    throw new MusterError('INVALID_ARGUMENT', `job ${job.key} is a ${job.spec.kind === 'cron' ? 'cron' : 'dependent'} job: start a run now with muster cron start ${job.key}, or restart a run's job`);
+  }
+  if (asked !== undefined && asked.length > 0) {
+    throw new MusterError('INSTANCE_NOT_FOUND', `job ${job.key} has no instances of its own: its runs do (${job.key}--N); kill a run's job, or the whole job`);
+  }
+  if (job.state !== 'ACTIVE') return { events: [], result: { job: job.key, instances: [] } };
+  const events: Event[] = [{ type: 'KillRequested', at: now, job: job.key, instances: [], restart: false, wholeJob: true, reason: 'REASON_KILLED_BY_USER' }];
+  for (const r of job.runs?.records ?? []) {
+    const run = state.jobs.get(r.key);
+    if (run?.state !== 'ACTIVE') continue;
+    events.push({ type: 'KillRequested', at: now, job: r.key, instances: run.instances.map((i) => i.instance), restart: false, wholeJob: true, reason: 'REASON_JOB_KILLED', message: `its job ${job.key} was killed` });
+  }
+  return { events, result: { job: job.key, instances: [] } };
+}
 
 /** agentsForFit: the agents a new job is judged against: the reachable ones, or all if none is. */
 function agentsForFit(state: CellState): AgentCapacity[] {

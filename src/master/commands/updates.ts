@@ -3,12 +3,13 @@
 // is decided against the state it is appended to and refused, changing nothing, with an error that
 // names what to fix. The update's progress is jobs/updater.ts's; the state it folds, state/apply.ts.
 
-import { MusterError, parseJobKey, updateSettings, type JobSpec } from '../../core/index.js';
+import { MusterError, hasRuns, parseJobKey, updateSettings, type JobSpec } from '../../core/index.js';
 import type { FieldChangeView, JobDiffView, UpdateKind, UpdateStatus } from '../../protocol/index.js';
 import { authorize, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
 import { apiAmount, checkQuota, isActiveUpdate, specAt, updateMayMove, type CellState, type JobRecord, type UpdateRecord, type UpdateStart } from '../state/index.js';
 import { findJob } from './find.js';
+import { checkRunFields } from './runs.js';
 
 /** UpdateRequest is a start of an update: the new config, optionally a scope of instances and a message. */
 export interface UpdateRequest {
@@ -123,6 +124,7 @@ export function startUpdate(state: CellState, now: number, caller: Caller, reque
   if (job.state !== 'ACTIVE') {
     throw new MusterError('CONFLICT', `job ${key} is ${job.state}: only a running job can be updated`, { details: { state: job.state } });
   }
+  if (job.runs !== undefined) return updateTemplate(state, now, job, request);
   if (job.spec.kind !== 'service') {
     throw new MusterError('INVALID_ARGUMENT', `job ${key} is a ${job.spec.kind} job: only services are updated in place (a batch job runs to its end; create it anew)`, {
       details: { field: 'kind' },
@@ -197,6 +199,53 @@ export function startUpdate(state: CellState, now: number, caller: Caller, reque
     ...(request.message === undefined ? {} : { message: request.message }),
   };
   return { events: [{ type: 'UpdateStarted', at: now, update: start }], result: { update: request.id, diff, noop: false } };
+}
+
+/**
+ * updateTemplate: a cron or dependent job's new config is its whole update: its next run uses it,
+ * and a run going is left alone (Aurora's replaceCronTemplate). The update starts and rolls
+ * forward in one append, so `update start --wait` and the job's history read as for any job.
+ */
+function updateTemplate(state: CellState, now: number, job: JobRecord, request: UpdateRequest): Decision<{ update?: string; diff: JobDiffView; noop: boolean }> {
+  const key = job.key;
+  if (request.kind === 'restart' || request.spec === undefined) {
+    throw new MusterError('INVALID_ARGUMENT', `job ${key} has no instances of its own to restart: start a run with muster cron start ${key}`);
+  }
+  const spec = request.spec;
+  if (spec.job !== key) throw new MusterError('INVALID_ARGUMENT', `field "job": the config is for ${spec.job}, not ${key}`, { details: { field: 'job' } });
+  if (spec.kind !== job.spec.kind) {
+    throw new MusterError('INVALID_ARGUMENT', `field "kind": job ${key} is a ${job.spec.kind}; an update cannot make it a ${spec.kind}`, { details: { field: 'kind' } });
+  }
+  if (!hasRuns(spec)) {
+    throw new MusterError('INVALID_ARGUMENT', `field "after": job ${key} runs after other jobs; an update cannot make it a plain batch job (kill it and create one)`, { details: { field: 'after' } });
+  }
+  if (request.instances !== undefined) {
+    throw new MusterError('INVALID_ARGUMENT', `field "instances": job ${key}'s runs take the whole config; an update of some instances does not apply`, { details: { field: 'instances' } });
+  }
+  checkRunFields(state, spec);
+  const diff: JobDiffView = { job: key, fromVersion: job.version ?? 1, fields: fieldChanges(job.spec, spec), add: [], remove: [], change: [], unchanged: [] };
+  if (diff.fields.length === 0) return { events: [], result: { diff, noop: true } };
+  const to = nextVersion(state, job);
+  const start: UpdateStart = {
+    id: request.id,
+    job: key,
+    kind: request.kind,
+    from: job.version ?? 1,
+    to,
+    instanceCount: spec.instances,
+    settings: updateSettings(spec, Math.max(1, spec.instances)),
+    instances: [],
+    relabel: [],
+    spec,
+    ...(request.message === undefined ? {} : { message: request.message }),
+  };
+  return {
+    events: [
+      { type: 'UpdateStarted', at: now, update: start },
+      { type: 'UpdateStatusChanged', at: now, id: request.id, status: 'ROLLED_FORWARD', message: 'the next run uses the new config; a run going is left alone' },
+    ],
+    result: { update: request.id, diff, noop: false },
+  };
 }
 
 /** UpdateVerb is what a person may ask of a job's update. */

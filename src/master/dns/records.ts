@@ -335,6 +335,11 @@ function touchedJobs(state: CellState, event: Event): readonly string[] | 'every
       return [];
     case 'JobCreated':
       return [event.spec.job];
+    case 'RunStarted':
+      return [event.run.key, ...(event.run.prune ?? [])];
+    case 'RunSkipped':
+    case 'RunsSuspended':
+      return [];
     case 'KillRequested':
       return [event.job];
     case 'JobsPruned':

@@ -7,6 +7,8 @@ import {
   MAX_INSTANCES,
   MusterError,
   formatJobKey,
+  CRON_DEFAULTS,
+  minIntervalMs,
   isSafeId,
   isTerminal,
   parseJobKey,
@@ -40,10 +42,26 @@ export interface JobRoutesDeps {
 export interface JobPolicy {
   /** Host directories docker jobs may mount (--docker-volumes). */
   dockerVolumes: readonly string[];
+  /** A cron schedule may not fire more often (--cron-min-interval; default CRON_DEFAULTS.minIntervalSecs). */
+  cronMinIntervalSecs?: number;
+  /** The zone of a cron job that names none (--cron-timezone; default UTC). */
+  cronTimezone?: string;
 }
 
 /** checkJobPolicy refuses a config the cell's policy does not allow, naming the field (400). */
 export function checkJobPolicy(spec: JobSpec, policy: JobPolicy): void {
+  const cron = spec.cron;
+  if (cron !== undefined) {
+    // Stored with its zone: a later change of --cron-timezone does not move a job's times.
+    cron.timezone ??= policy.cronTimezone ?? 'UTC';
+    const min = policy.cronMinIntervalSecs ?? CRON_DEFAULTS.minIntervalSecs;
+    const gap = minIntervalMs(cron.schedule, cron.timezone, Date.now());
+    if (gap < min * 1000) {
+      const field = 'cron.schedule';
+      const why = `field "${field}": ${JSON.stringify(cron.schedule)} fires every ${gap / 1000} s at times; this cell runs cron jobs at most every ${min} s (--cron-min-interval)`;
+      throw new MusterError('INVALID_JOB', why, { details: { field, problems: [{ field, path: ['cron', 'schedule'], message: why }] } });
+    }
+  }
   const volumes = spec.container?.docker.volumes ?? [];
   for (const [i, v] of volumes.entries()) {
     const why = volumeProblem(v.hostPath, policy.dockerVolumes);

@@ -163,7 +163,7 @@ function roleOfUpdate(log: EventLog, id: string): string {
   return job === undefined ? '*' : roleOf(job);
 }
 
-function keyOf(params: Record<string, string>): string {
+export function keyOf(params: Record<string, string>): string {
   return formatJobKey(parseJobKey(`${params['role'] ?? ''}/${params['env'] ?? ''}/${params['name'] ?? ''}`));
 }
 

@@ -310,7 +310,8 @@ export function taskInfoOf(state: CellState, l: LaunchedTask): TaskInfo | undefi
     taskId: l.taskId,
     job: l.job,
     instance: l.instance,
-    kind: spec.kind,
+    // A cron job's template never runs; its runs are batch jobs.
+    kind: spec.kind === 'cron' ? 'batch' : spec.kind,
     role: parseJobKey(l.job).role,
     resources: toView(l.resources),
     ports: l.ports,

@@ -425,6 +425,9 @@ export function agentsTouchedBy(state: CellState, event: Event, into: Set<string
       return !isTerminal(event.status.state);
     }
     case 'JobCreated':
+    case 'RunStarted':
+    case 'RunSkipped':
+    case 'RunsSuspended':
     case 'KillRequested':
     case 'QuotaSet':
     case 'TasksPreempted':

@@ -202,6 +202,8 @@ export function pruneSteps(state: CellState, now: number, retentionMs: number): 
   const jobs: string[] = [];
   const updates: string[] = [];
   for (const job of state.jobs.values()) {
+    // A run is kept as long as its cron or dependent job keeps it in its history (see planRun).
+    if (job.parent !== undefined && state.jobs.has(job.parent)) continue;
     if (job.state !== 'ACTIVE' && job.state !== 'KILLING' && job.endedAt !== undefined && now - job.endedAt >= retentionMs) jobs.push(job.key);
   }
   const gone = new Set(jobs);

@@ -10,6 +10,7 @@ import { EMPTY, add, isTerminal, subtract, type Resources, type TaskState } from
 import { batchTaskEnded, serviceTaskEnded } from '../policy/index.js';
 import type { Event, InstanceOutcome, LaunchedTask, PreemptionRecord, UpdateAction, UpdateStart } from './events.js';
 import { AUDIT_KEPT, KEPT_TASKS_PER_INSTANCE, type AgentRecord, type CellState, type FrameworkRecord, type InstanceRecord, type JobRecord, type TaskRecord } from './state.js';
+import { newRuns, newTemplateConfig, recordRunStart, recordSkip, recordSuspension, runEnded } from './runs.js';
 import { INSTANCE_EVENTS_KEPT, VERSIONS_KEPT, isActiveUpdate, targetVersion, type UpdateRecord } from './updates.js';
 import type { UpdateStatus } from '../../protocol/index.js';
 
@@ -56,22 +57,41 @@ export function apply(state: CellState, event: Event): void {
       }
       return;
     case 'JobCreated': {
-      const old = state.jobs.get(event.spec.job);
-      if (old !== undefined) forgetJob(state, old);
-      const job: JobRecord = {
-        key: event.spec.job,
-        spec: event.spec,
-        state: 'ACTIVE',
-        createdAt: event.at,
-        instances: [],
-        version: 1,
-        versions: [{ version: 1, spec: event.spec, at: event.at, cause: 'create', ...(event.by === undefined ? {} : { by: event.by }) }],
-      };
-      for (let i = 0; i < event.spec.instances; i++) {
-        job.instances.push({ instance: i, state: 'PENDING', previousTaskIds: [], runs: 0, failures: 0, notBefore: event.at });
+      const template = event.spec.kind === 'cron' || (event.spec.after?.length ?? 0) > 0;
+      const job = createJob(state, event.spec, event.at, event.by, !template);
+      if (template) {
+        job.runs = newRuns(event.at, event.spec.cron?.suspended ?? false);
+        state.templates.add(job.key);
       }
-      state.jobs.set(job.key, job);
-      state.pendingJobs.add(job.key);
+      return;
+    }
+    case 'RunStarted': {
+      const template = state.jobs.get(event.run.job);
+      if (template === undefined) return;
+      for (const key of event.run.prune ?? []) {
+        const old = state.jobs.get(key);
+        if (old !== undefined && old.parent === template.key) forgetJob(state, old);
+      }
+      recordRunStart(template, event.run, event.at, event.by);
+      const run = createJob(state, event.run.spec, event.at, event.by, true);
+      run.parent = template.key;
+      run.run = event.run.number;
+      return;
+    }
+    case 'RunSkipped': {
+      const template = state.jobs.get(event.job);
+      if (template === undefined) return;
+      recordSkip(template, {
+        at: event.at,
+        reason: event.reason,
+        ...(event.times === undefined ? {} : { times: event.times }),
+        ...(event.parents === undefined ? {} : { parents: event.parents }),
+      });
+      return;
+    }
+    case 'RunsSuspended': {
+      const template = state.jobs.get(event.job);
+      if (template !== undefined) recordSuspension(template, event.suspended, event.at, event.skipped);
       return;
     }
     case 'TasksLaunched':
@@ -85,7 +105,7 @@ export function apply(state: CellState, event: Event): void {
       if (job === undefined) return;
       if (event.wholeJob && job.state === 'ACTIVE') {
         job.state = 'KILLING';
-        job.endReason = `killed${event.by === undefined ? '' : ` by ${event.by}`}`;
+        job.endReason = event.message ?? `killed${event.by === undefined ? '' : ` by ${event.by}`}`;
         // Its update stops where it is: nothing is left to update.
         const u = job.activeUpdate === undefined ? undefined : state.updates.get(job.activeUpdate);
         if (u !== undefined) setUpdateStatus(state, u, 'ABORTED', event.at, 'the job was killed', event.by);
@@ -270,6 +290,11 @@ function subjectOf(event: Event): string | undefined {
       return event.update.job;
     case 'UpdateStatusChanged':
       return event.id;
+    case 'RunStarted':
+      return event.run.key;
+    case 'RunSkipped':
+    case 'RunsSuspended':
+      return event.job;
     default:
       return undefined;
   }
@@ -537,6 +562,7 @@ function failJob(state: CellState, job: JobRecord, at: number): void {
   job.endedAt = at;
   const failed = job.instances.find((i) => i.state === 'FAILED');
   job.endReason = failed === undefined ? 'an instance failed' : `instance ${failed.instance} failed after ${failed.failures} failed run${failed.failures === 1 ? '' : 's'}`;
+  runEnded(state, job, at);
   for (const inst of job.instances) {
     if (inst.state === 'PENDING') inst.state = 'KILLED';
     else if (inst.state === 'ACTIVE' && inst.taskId !== undefined) {
@@ -555,11 +581,14 @@ function failJob(state: CellState, job: JobRecord, at: number): void {
  */
 function settleJob(state: CellState, job: JobRecord, at: number): void {
   for (const inst of job.instances) if (inst.state === 'PENDING' || inst.state === 'ACTIVE') return;
+  // A template has no instances: it ends only when killed.
+  if (job.runs !== undefined && job.state === 'ACTIVE') return;
   if (job.state === 'KILLING' || job.instances.every((i) => i.state === 'KILLED')) {
     job.state = 'KILLED';
     job.endedAt = at;
     job.endReason ??= 'every instance was killed';
     endActiveUpdate(state, job, at);
+    runEnded(state, job, at);
     return;
   }
   if (job.state === 'ACTIVE') {
@@ -568,12 +597,37 @@ function settleJob(state: CellState, job: JobRecord, at: number): void {
     job.endedAt = at;
     job.endReason ??= failed === undefined ? 'every instance finished' : `instance ${failed.instance} failed`;
     endActiveUpdate(state, job, at);
+    runEnded(state, job, at);
   }
+}
+
+/** createJob records a new job (a run's too) at version 1, its instances pending unless it is a template. */
+function createJob(state: CellState, spec: JobRecord['spec'], at: number, by: string | undefined, withInstances: boolean): JobRecord {
+  const old = state.jobs.get(spec.job);
+  if (old !== undefined) forgetJob(state, old);
+  const job: JobRecord = {
+    key: spec.job,
+    spec,
+    state: 'ACTIVE',
+    createdAt: at,
+    instances: [],
+    version: 1,
+    versions: [{ version: 1, spec, at, cause: 'create', ...(by === undefined ? {} : { by }) }],
+  };
+  if (withInstances) {
+    for (let i = 0; i < spec.instances; i++) {
+      job.instances.push({ instance: i, state: 'PENDING', previousTaskIds: [], runs: 0, failures: 0, notBefore: at });
+    }
+    state.pendingJobs.add(job.key);
+  }
+  state.jobs.set(job.key, job);
+  return job;
 }
 
 /** forgetJob forgets a job, its updates and its ended tasks; a task still alive is forgotten once it ends. */
 function forgetJob(state: CellState, job: JobRecord): void {
   state.jobs.delete(job.key);
+  state.templates.delete(job.key);
   for (const id of job.updateIds ?? []) forgetUpdate(state, id);
   for (const inst of job.instances) {
     for (const id of inst.taskId === undefined ? inst.previousTaskIds : [...inst.previousTaskIds, inst.taskId]) {
@@ -772,6 +826,7 @@ function setUpdateStatus(state: CellState, u: UpdateRecord, status: UpdateStatus
   if (status === 'ROLLED_FORWARD' && job.state === 'ACTIVE') {
     const v = job.versions?.find((x) => x.version === u.to);
     if (v !== undefined) {
+      if (job.runs !== undefined) newTemplateConfig(job.runs, job.spec, v.spec, at);
       job.version = v.version;
       job.spec = v.spec;
     }

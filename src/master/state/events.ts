@@ -6,6 +6,8 @@
 import type { JobSpec, Resources, TaskReason, UpdateSettings } from '../../core/index.js';
 import type { InstanceAction, TaskStatus, TokenView, UpdateKind, UpdateStatus } from '../../protocol/index.js';
 import type { InstanceChange } from './updates.js';
+import type { OwedFires } from '../../core/index.js';
+import type { RunSkip, RunStart } from './runs.js';
 import type { GpuShare } from '../../scheduler/index.js';
 
 /** AgentRecordInfo is what an agent registered with: its identity, address and resources. */
@@ -225,6 +227,8 @@ export type EventBody =
       restart: boolean;
       wholeJob: boolean;
       reason: TaskReason;
+      /** Why, for a person, where the reason does not say it (a run replaced by the next): the job's end reason. */
+      message?: string;
     }
   /**
    * The scheduler preempted tasks: each victim is killed with REASON_PREEMPTED and its instance
@@ -262,6 +266,16 @@ export type EventBody =
   | { type: 'UpdateInstancesActed'; at: number; id: string; actions: UpdateAction[]; newBatch?: number[] }
   /** An update's status changed: by a person (pause, resume, abort, promote, rollback) or by its own progress. */
   | { type: 'UpdateStatusChanged'; at: number; id: string; status: UpdateStatus; message?: string }
+  /**
+   * A cron or dependent job started a run: the run's own batch job is created (run.spec), the
+   * template's cursor moves past run.scheduledAt (and any earlier times owed), and ended runs
+   * beyond its history are forgotten (run.prune).
+   */
+  | { type: 'RunStarted'; at: number; run: RunStart }
+  /** A cron job's scheduled times (or a dependent job's parents' trigger) started no run, and why: the cursor moves past them. */
+  | ({ type: 'RunSkipped'; job: string } & RunSkip)
+  /** A cron or dependent job was suspended or resumed; the times skipped while suspended are recorded on resume. */
+  | { type: 'RunsSuspended'; at: number; job: string; suspended: boolean; skipped?: OwedFires }
   /** Ended jobs and updates past the master's retention are forgotten. */
   | { type: 'JobsPruned'; at: number; jobs: string[]; updates: string[] };
 

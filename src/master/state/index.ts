@@ -7,3 +7,4 @@ export * from './quota.js';
 export { INSTANCE_MOVES, instanceMayMove, JOB_MOVES, jobMayMove, TASK_MOVES, taskMayMove } from './machine.js';
 export * from './updates.js';
 export * from './budget.js';
+export * from './runs.js';

@@ -4,6 +4,7 @@
 import { add, EMPTY, isTerminal, type JobSpec, type Resources, type TaskReason, type TaskState } from '../../core/index.js';
 import type { JobState, InstanceState } from '../../protocol/index.js';
 import type { AgentRegistration, FrameworkRegistration, HostMode, LaunchedTask, PolicyRecord, RoleQuota, TokenRecord } from './events.js';
+import type { RunsRecord } from './runs.js';
 import { isActiveUpdate, type ConfigVersion, type UpdateRecord } from './updates.js';
 
 export interface AgentRecord extends AgentRegistration {
@@ -121,6 +122,11 @@ export interface JobRecord {
   activeUpdate?: string;
   /** Its updates' ids, oldest first (bounded like its versions). */
   updateIds?: string[];
+  /** A cron or dependent job (a template, with no instances of its own): its runs. */
+  runs?: RunsRecord;
+  /** A run: the cron or dependent job it is a run of, and its number. */
+  parent?: string;
+  run?: number;
 }
 
 /** MaintenanceRecord is a host an operator put in maintenance. */
@@ -172,6 +178,8 @@ export interface CellState {
   activeUpdates: Set<string>;
   /** The latest calls that changed the cell, oldest first, at most AUDIT_KEPT: who did what. */
   audit: AuditEntry[];
+  /** The cron and dependent jobs (derived): what the run controller looks at. */
+  templates: Set<string>;
 }
 
 /** AuditEntry is one recorded change and who caused it. */
@@ -204,6 +212,7 @@ export function emptyState(): CellState {
     updates: new Map(),
     activeUpdates: new Set(),
     audit: [],
+    templates: new Set(),
   };
 }
 
@@ -270,6 +279,7 @@ export function deserializeState(text: string): CellState {
   }
   for (const j of doc.jobs) {
     state.jobs.set(j.key, j);
+    if (j.runs !== undefined) state.templates.add(j.key);
     if (j.instances.some((i) => i.state === 'PENDING')) state.pendingJobs.add(j.key);
   }
   for (const t of doc.tasks) {
