@@ -22,6 +22,7 @@ import { cell, cli, freePort, settle, waitFor, type AgentProcess, type Cell, typ
 import { serviceConfig, YAML, yamlOf } from './jobconfig.js';
 import { launch, RawScheduler } from './mesosframework.js';
 import { brief, taskIds, waitRunning } from './jobs.js';
+import { jobEvidence } from './evidence.js';
 
 const SERVICE = 'web/prod/hello';
 const LATER = 'web/prod/later';
@@ -558,4 +559,35 @@ test('kill -9 of the leader in the middle of an update: the new leader finishes 
   assert.deepEqual(Object.values(ended.versions), [2, 2, 2, 2]);
   assert.deepEqual(ended.instanceEvents.filter((e) => e.action === 'UPDATING').map((e) => e.instance).sort(), [0, 1, 2, 3], 'no instance updated twice across the failover');
   assert.deepEqual(ended.batches, 4);
+});
+
+test('kill -9 of the leader around a fire time: exactly one run per scheduled time across the failover, counted on the agent', async (t) => {
+  const ha = await startHaCell(t, 'muster-cron');
+  if (ha === undefined) return;
+  const { c, masters, urls, leader } = ha;
+  const agent = await c.startAgent(urls.join(','));
+  const client = new MusterClient({ masters: urls });
+  await agentsConnected(client, 1);
+  const key = 'ops/prod/every10';
+  await client.createJob(yamlOf(serviceConfig(key, { kind: 'cron', cron: { schedule: '*/10 * * * * *' }, processes: [{ name: 'main', cmd: 'true' }], runHistory: 50 })), YAML);
+  // The first run, then the leader dies half a second before the next time.
+  await waitFor(() => client.jobRuns(key), { what: 'a first run', until: (v) => v.runs.length >= 1, timeoutMs: 30_000 });
+  const next = (await client.jobRuns(key)).next[0] ?? 0;
+  await sleep(Math.max(0, next - Date.now() - 500));
+  await leader.kill('SIGKILL');
+  await waitLeader(masters.filter((m) => m !== leader), 'a surviving master to lead');
+  // Three more times under the new leader.
+  const view = await waitFor(() => client.jobRuns(key), { what: 'three runs after the failover', timeoutMs: 60_000, until: (v) => v.runs.some((r) => (r.scheduledAt ?? 0) >= next + 30_000) });
+  const runs = [...view.runs].reverse();
+  const times = runs.map((r) => r.scheduledAt ?? 0);
+  assert.ok(times.includes(next), `the time the leader died at ran (${new Date(next).toISOString()}): ${JSON.stringify(view.skips)}`);
+  assert.deepEqual(times, [...new Set(times)], 'no time ran twice');
+  for (let i = 1; i < times.length; i++) assert.equal((times[i] as number) - (times[i - 1] as number), 10_000, 'no time was skipped');
+  await waitFor(() => client.jobRuns(key), { what: 'the runs to end', until: (v) => v.current.length === 0 });
+  // The agent's word: each run's task left one sandbox that exited 0, and no run the master does not know of ran.
+  for (const r of runs) {
+    assert.deepEqual(jobEvidence([agent], r.key).sandboxes.map((s) => s.outcome), ['succeeded'], `run ${r.number} (${new Date(r.scheduledAt ?? 0).toISOString()}) ran once`);
+  }
+  const last = Math.max(...runs.map((r) => r.number));
+  assert.equal(jobEvidence([agent], `${key}--${last + 1}`).sandboxes.length + jobEvidence([agent], `${key}--${last + 2}`).sandboxes.length, 0);
 });

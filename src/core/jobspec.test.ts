@@ -67,7 +67,7 @@ test('validateJobSpec suggests known fields for typos, other spellings and abbre
   assert.deepEqual(suggested({ ...base, resources: { cpu: 1, memory: '1GiB' } }).slice(0, 2), ['cpus', 'mem']);
   const stranger = refusal({ ...base, frobnicate: 1 });
   assert.equal(stranger.details.problems[0]?.suggestion, undefined);
-  assert.match(stranger.message, /^unknown field `frobnicate` \(known fields: job, kind, instances, .*update, container\)$/);
+  assert.match(stranger.message, /^unknown field `frobnicate` \(known fields: job, kind, instances, .*update, container, cron, after, onParentFailure, runHistory\)$/);
   // A field the config already has is not suggested again: `cmd` is there, so `command` is just extra.
   const extra = refusal({ ...base, processes: [{ name: 'a', cmd: 'x', command: 'y' }] }).details.problems[0];
   assert.equal(extra?.suggestion, undefined);
@@ -76,7 +76,7 @@ test('validateJobSpec suggests known fields for typos, other spellings and abbre
 
 test('validateJobSpec suggests the value a misspelt kind or tier most likely means', () => {
   const r = refusal({ ...base, kind: 'servce' });
-  assert.equal(r.message, 'field "kind": kind must be one of service, batch; did you mean `service`?');
+  assert.equal(r.message, 'field "kind": kind must be one of service, batch, cron; did you mean `service`?');
   assert.equal(r.details.problems[0]?.suggestion, 'service');
   assert.equal(refusal({ ...base, tier: 'zzz' }).details.problems[0]?.suggestion, undefined);
 });
@@ -113,7 +113,8 @@ test('validateJobSpec refuses a bad job key, a missing process and reserved vari
   assert.match(problem({ ...base, job: 'web/prod' }).message, /role\/env\/name/);
   assert.equal(problem({ ...base, processes: [] }).field, 'processes');
   assert.match(problem({ ...base, env: { MUSTER_TASK_ID: 'x' } }).message, /set by Muster/);
-  assert.match(problem({ ...base, kind: 'cron' }).message, /kind must be one of service, batch/);
+  assert.match(problem({ ...base, kind: 'cron' }).message, /a cron job needs a cron block/);
+  assert.match(problem({ ...base, kind: 'batchh' }).message, /kind must be one of service, batch, cron/);
   assert.match(problem({ ...base, constraints: { rack: 'limit:0' } }).message, /at least 1/);
 });
 

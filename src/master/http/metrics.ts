@@ -67,6 +67,9 @@ export class MasterMetrics {
   private readonly healthFailures: Counter;
   private readonly reconciliations: Counter;
   private readonly divergences: Counter;
+  private readonly runsStarted: Counter;
+  private readonly timesSkipped: Counter;
+  private readonly fireLateness: Histogram;
   private readonly loopDelay: Histogram;
   private readonly loopBlock: Histogram;
   /** Held here: the event-loop monitor keeps only a weak reference to it. */
@@ -168,6 +171,27 @@ export class MasterMetrics {
       registers,
     });
     for (const kind of ['missing', 'state', 'unwanted']) this.divergences.inc({ kind }, 0);
+
+    // Runs of cron and dependent jobs.
+    this.runsStarted = new Counter({
+      name: 'muster_master_runs_started_total',
+      help: 'Runs of cron and dependent jobs started, by what started them: a scheduled time (trigger="schedule"), a person (manual), or their parents\' runs (parents).',
+      labelNames: ['trigger'],
+      registers,
+    });
+    for (const trigger of ['schedule', 'manual', 'parents']) this.runsStarted.inc({ trigger }, 0);
+    this.timesSkipped = new Counter({
+      name: 'muster_master_run_times_skipped_total',
+      help: "Scheduled times of cron jobs that started no run (concurrency forbid, past the starting deadline, caught up by a later time, suspended, waiting for parents), and parents' triggers skipped for a failed parent.",
+      registers,
+    });
+    this.timesSkipped.inc(0);
+    this.fireLateness = new Histogram({
+      name: 'muster_master_cron_fire_lateness_seconds',
+      help: "Time from a cron job's scheduled time to its run's start being durable (its tasks are placed after that: see muster_master_placement_latency_seconds).",
+      buckets: FAST_BUCKETS,
+      registers,
+    });
     gauge('muster_master_launches_queued', "LAUNCHes waiting for room in their agent's launch window.", (g) => g.set(self.sourced().queuedLaunches?.() ?? 0));
     gauge(
       'muster_master_tasks',
@@ -356,7 +380,20 @@ export class MasterMetrics {
       at = event.at;
       switch (event.type) {
         case 'JobCreated':
+          if (event.spec.kind === 'cron' || (event.spec.after?.length ?? 0) > 0) break;
           for (let i = 0; i < event.spec.instances; i++) this.pendingSince.set(instanceKey(event.spec.job, i), event.at);
+          break;
+        case 'RunStarted':
+          for (let i = 0; i < event.run.spec.instances; i++) this.pendingSince.set(instanceKey(event.run.key, i), event.at);
+          if (leading) {
+            this.runsStarted.inc({ trigger: event.run.trigger });
+            if (event.run.scheduledAt !== undefined) this.fireLateness.observe(Math.max(0, event.at - event.run.scheduledAt) / 1000);
+            const earlier = (event.run.owed?.count ?? 1) - 1;
+            if (earlier > 0) this.timesSkipped.inc(earlier);
+          }
+          break;
+        case 'RunSkipped':
+          if (leading) this.timesSkipped.inc(event.times?.count ?? 1);
           break;
         case 'TasksLaunched':
           for (const t of event.tasks) {

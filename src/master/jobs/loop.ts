@@ -36,7 +36,9 @@ export function startControllerLoop(log: EventLog, logger: Logger, o: Controller
       .then((wakeAt) => {
         if (wakeAt === undefined || closed) return;
         clearTimeout(timer);
-        timer = setTimeout(kick, Math.max(0, wakeAt - log.now()) + 5);
+        // Beyond the interval the interval's own look comes first; setTimeout takes at most 2^31-1 ms
+        // (a yearly cron time is further) and fires at once past that.
+        timer = setTimeout(kick, Math.min(Math.max(0, wakeAt - log.now()) + 5, o.intervalMs));
         timer.unref();
       })
       .catch((e: unknown) => {
