@@ -20,7 +20,7 @@ import { batchConfig, YAML, yamlOf } from './jobconfig.js';
 const MASTER_ARGS = ['--cron-min-interval', '1'];
 
 function cronConfig(job: string, schedule: string, cmd: string, cron: Record<string, unknown> = {}, over: Partial<JobSpecInput> = {}): JobSpecInput {
-  return batchConfig(job, { kind: 'cron', cron: { schedule, ...cron }, processes: [{ name: 'main', cmd }], ...over } as Partial<JobSpecInput>);
+  return batchConfig(job, { kind: 'cron', cron: { schedule, ...cron }, processes: [{ name: 'main', cmd }], ...over });
 }
 
 /** runsOf: the master's view of a job's runs, oldest first. */
@@ -103,6 +103,11 @@ test('forbid skips a time while a run is going; replace kills the run going and 
   const refused = await c.cli(['cron', 'start', 'ops/prod/forbid']);
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /cannot start a run of ops\/prod\/forbid: run \d+ \(ops\/prod\/forbid--\d+\) is still going and concurrency is forbid/);
+  // job status of a cron job: its schedule, the run going, and that run's own instances.
+  const status = ok(await c.cli(['job', 'status', 'ops/prod/forbid']), 'job status');
+  assert.match(status, /going:\n.*RUN +OUTCOME +TRIGGER/);
+  assert.match(status, /run +\d+ of ops\/prod\/forbid; see muster cron show ops\/prod\/forbid/);
+  assert.match(status, /INSTANCE +STATE/);
 });
 
 test('kill -9 of the master across a fire time: restarted 5 s later the owed run starts once; restarted past the deadline the time is recorded as skipped', async (t) => {
