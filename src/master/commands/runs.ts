@@ -7,7 +7,7 @@ import { CRON_DEFAULTS, MusterError, hasRuns, owedFires, parseJobKey, runJobKey,
 import type { JobGraphView, RunStartedView, RunTrigger } from '../../protocol/index.js';
 import { authorize, type Caller } from '../auth/index.js';
 import type { Decision } from '../eventlog.js';
-import { checkQuota, isRunLive, type CellState, type Event, type JobRecord, type ParentRun } from '../state/index.js';
+import { checkQuota, isRunLive, type QuotaLedger, type CellState, type Event, type JobRecord, type ParentRun } from '../state/index.js';
 import { findJob } from './find.js';
 
 /** runSpecOf is the config of a template's run `n`: its own, as a batch job of the run's key. */
@@ -36,7 +36,7 @@ export type RunPlan = { events: Event[]; started: RunStartedView } | { refusal: 
  * over its role's quota; under replace, the runs going are killed first (their KILLs and the new
  * run's pending tasks are one append: the scheduler places the new run as they free room).
  */
-export function planRun(state: CellState, now: number, template: JobRecord, cause: RunCause): RunPlan {
+export function planRun(state: CellState, now: number, template: JobRecord, cause: RunCause, ledger?: QuotaLedger): RunPlan {
   const runs = template.runs;
   if (runs === undefined) return { refusal: `job ${template.key} is not a cron or dependent job`, code: 'CONFLICT' };
   const live = runs.records.filter((r) => isRunLive(state, r.key));
@@ -48,8 +48,9 @@ export function planRun(state: CellState, now: number, template: JobRecord, caus
     return { refusal: `run ${r.number} (${r.key}) is still going and concurrency is forbid`, code: 'CONFLICT' };
   }
   const spec = runSpecOf(template, number);
-  const refusal = checkQuota(state, spec);
+  const refusal = checkQuota(state, spec, ledger);
   if (refusal !== undefined) return { refusal: `quota: ${refusal.message}`, code: 'QUOTA_EXCEEDED' };
+  ledger?.add(state, spec);
   const replaced: string[] = [];
   if (concurrency === 'replace') {
     for (const r of live) {

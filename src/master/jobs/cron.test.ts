@@ -303,3 +303,14 @@ test('killing a cron job kills its runs going, and no run starts after', () => {
   assert.equal(sim.s.jobs.get('ops/prod/report--1')?.state, 'KILLED');
   assert.equal(sim.starts().length, 1);
 });
+
+test('runs firing at one time share their role quota: those that do not fit are skipped, saying so', () => {
+  const sim = new Sim();
+  sim.fold([{ type: 'QuotaSet', at: sim.now, role: 'ops', quota: { cpusMilli: 250 } }]);
+  for (const n of ['a', 'b', 'c']) sim.create(cron(`ops/prod/${n}`, '*/10 * * * * *', {}, 'sleep 5'));
+  sim.run(10_500);
+  assert.equal(sim.starts().length, 2, '0.1 cpus each, 0.25 of quota: two fit');
+  const skipped = ['a', 'b', 'c'].flatMap((n) => sim.skips(`ops/prod/${n}`));
+  assert.equal(skipped.length, 1);
+  assert.match(skipped[0]?.reason ?? '', /^quota: role "ops" has 0.05 cpus of quota left, the job needs 0.1/);
+});

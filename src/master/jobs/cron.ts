@@ -16,7 +16,7 @@ import { CRON_DEFAULTS, FireMemo, owedFires, type OwedFires } from '../../core/i
 import type { Logger } from '../../log/index.js';
 import { planRun, type RunCause } from '../commands/runs.js';
 import type { EventLog } from '../eventlog.js';
-import { latestParentRun, type CellState, type Event, type JobRecord, type LoggedEvent, type ParentRun } from '../state/index.js';
+import { QuotaLedger, latestParentRun, type CellState, type Event, type JobRecord, type LoggedEvent, type ParentRun } from '../state/index.js';
 import { startControllerLoop, type ControllerLoop } from './loop.js';
 
 /** How often the controller looks even when nothing woke it (a missed wake costs at most this). */
@@ -55,6 +55,7 @@ export interface RunSteps {
  */
 export function runSteps(state: CellState, now: number, memo = new FireMemo()): RunSteps {
   const events: Event[] = [];
+  const ledger = new QuotaLedger();
   let wakeAt: number | undefined;
   const wake = (at: number | undefined): void => {
     if (at !== undefined && (wakeAt === undefined || at < wakeAt)) wakeAt = at;
@@ -95,7 +96,7 @@ export function runSteps(state: CellState, now: number, memo = new FireMemo()): 
         }
         cause = { ...cause, parents: parents.runs };
       }
-      const plan = planRun(state, now, template, cause);
+      const plan = planRun(state, now, template, cause, ledger);
       if ('refusal' in plan) skip(plan.refusal);
       else events.push(...plan.events);
       continue;
@@ -108,7 +109,7 @@ export function runSteps(state: CellState, now: number, memo = new FireMemo()): 
       continue;
     }
     // A run still going under forbid: the parents' runs wait for it to end, then start one run.
-    const plan = planRun(state, now, template, { trigger: 'parents', parents: parents.runs });
+    const plan = planRun(state, now, template, { trigger: 'parents', parents: parents.runs }, ledger);
     if (!('refusal' in plan)) events.push(...plan.events);
     else if (plan.code === 'QUOTA_EXCEEDED') events.push({ type: 'RunSkipped', at: now, job: key, reason: plan.refusal, parents: parents.runs });
   }

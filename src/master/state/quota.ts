@@ -100,6 +100,30 @@ export function quotaUsageByRole(state: CellState): Map<string, QuotaAmounts> {
   return byRole;
 }
 
+/**
+ * QuotaLedger is what roles hold during one decision that creates many jobs (the run controller
+ * starting ten thousand cron runs at one time): each role's usage is added up once, and each job
+ * decided is added to it, so that the jobs of one decision cannot together exceed a quota that
+ * each alone would fit.
+ */
+export class QuotaLedger {
+  private readonly used = new Map<string, QuotaAmounts>();
+
+  usedBy(state: CellState, role: string): QuotaAmounts {
+    let sum = this.used.get(role);
+    if (sum === undefined) this.used.set(role, (sum = roleQuotaUsage(state, role)));
+    return sum;
+  }
+
+  /** add records a job decided in this decision (a no-op for a role without quota). */
+  add(state: CellState, spec: JobSpec): void {
+    const role = roleOf(spec.job);
+    if (!countsAgainstQuota(spec) || state.quotas.get(role) === undefined) return;
+    const sum = this.usedBy(state, role);
+    addRequests(sum, spec, spec.instances);
+  }
+}
+
 /** QuotaShortfall is one resource that a job would take past its role's quota, in exact units. */
 export interface QuotaShortfall {
   resource: QuotaResource;
@@ -123,12 +147,12 @@ export interface QuotaRefusal {
  * replaces an active one of the same key counts what it holds beyond the old one, so that a job
  * may always shrink, even in a role already over a quota that was lowered under it.
  */
-export function checkQuota(state: CellState, spec: JobSpec): QuotaRefusal | undefined {
+export function checkQuota(state: CellState, spec: JobSpec, ledger?: QuotaLedger): QuotaRefusal | undefined {
   if (!countsAgainstQuota(spec)) return undefined;
   const role = roleOf(spec.job);
   const quota = state.quotas.get(role)?.quota;
   if (quota === undefined) return undefined;
-  const used = roleQuotaUsage(state, role);
+  const used = ledger === undefined ? roleQuotaUsage(state, role) : ledger.usedBy(state, role);
   const wanted = specQuotaUsage(spec);
   const old = state.jobs.get(spec.job);
   const held = old === undefined ? noQuotaUsage() : jobQuotaUsage(old);
