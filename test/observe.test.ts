@@ -36,7 +36,7 @@ test('the event stream shows a job being created, placed and running, in log ord
   assert.equal((seen[0] as EventView & { spec: { job: string } }).spec.job, KEY);
 });
 
-test('the status page and /metrics show the cell, its agents, jobs and running tasks', async (t) => {
+test('the web UI is served at / and /metrics shows the cell, its agents, jobs and running tasks', async (t) => {
   const c = cell(t);
   const { master, agents, client } = await c.startCell(1);
   const agent = agents[0];
@@ -47,10 +47,8 @@ test('the status page and /metrics show the cell, its agents, jobs and running t
   const page = await fetch(`${master.url}/`);
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /text\/html/);
-  const html = await page.text();
-  assert.ok(html.includes(KEY), 'the page lists the job');
-  assert.equal((html.match(/>TASK_RUNNING</g) ?? []).length, 2, 'the page shows both instances running');
-  assert.ok(html.includes(agent.hostname), 'the page lists the agent');
+  // What the page shows is tested in a real browser: test/ui.test.ts.
+  assert.match(await page.text(), /<script type="module" src="\/ui\/app\.js\?v=[0-9a-f]+"><\/script>/, 'the page loads the web UI');
 
   const metrics = await (await fetch(`${master.url}/metrics`)).text();
   assert.match(metrics, /^muster_master_jobs 1$/m);

@@ -13,6 +13,10 @@ import type {
   WhoAmIView,
   FrameworkList,
   FrameworkView,
+  AgentList,
+  AgentView,
+  JobList,
+  TaskList,
   JobInstancesAnswer,
   CellView,
   EndpointsView,
@@ -94,6 +98,11 @@ export interface EventStreamOptions {
    * CONFLICT, rather than let the caller go on unaware of the events it missed.
    */
   onReset?: (reset: EventResetView) => void;
+  /**
+   * onConnection is told true each time the stream is open (the master answered), and false each
+   * time it is lost or cannot be opened: what a UI shows as "live" or "disconnected".
+   */
+  onConnection?: (connected: boolean) => void;
 }
 
 /** The pause before reconnecting an event stream until the master says otherwise (SSE `retry`). */
@@ -134,6 +143,37 @@ export function normalizeMaster(text: string): string {
     throw new MusterError('INVALID_ARGUMENT', `master "${text}" must be an http:// or https:// URL`);
   }
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/** PageOptions ask for one page of a list: where it starts and how long it is (at most 1000). */
+export interface PageOptions {
+  offset?: number;
+  limit?: number;
+}
+export interface JobsPageOptions extends PageOptions {
+  role?: string;
+  env?: string;
+  q?: string;
+  state?: string;
+  kind?: string;
+  pending?: boolean;
+  facets?: boolean;
+  all?: boolean;
+}
+export interface TasksPageOptions extends PageOptions {
+  job?: string;
+  agent?: string;
+  state?: string;
+  all?: boolean;
+}
+export interface AgentsPageOptions extends PageOptions {
+  q?: string;
+  state?: string;
+  sort?: string;
+}
+
+function pageParams(opts: PageOptions): URLSearchParams {
+  return new URLSearchParams({ offset: String(opts.offset ?? 0), limit: String(opts.limit ?? 100) });
 }
 
 function encodeJobKey(key: string): string {
@@ -188,6 +228,50 @@ export class MusterClient {
   /** listJobs lists the jobs of the cell; with all, killed jobs the master still keeps too. */
   async listJobs(opts: { all?: boolean } = {}): Promise<JobSummary[]> {
     return (await this.request<{ jobs: JobSummary[] }>('GET', `/api/v1/jobs${opts.all === true ? '?all=true' : ''}`)).jobs;
+  }
+
+  /**
+   * jobsPage lists one page of jobs, sorted by key, with the total that match: role, env, q (a part
+   * of the key), state and kind (comma-separated) narrow it; facets adds the jobs per role and env.
+   */
+  jobsPage(opts: JobsPageOptions = {}): Promise<JobList> {
+    const params = pageParams(opts);
+    for (const name of ['role', 'env', 'q', 'state', 'kind'] as const) {
+      const v = opts[name];
+      if (v !== undefined && v !== '') params.set(name, v);
+    }
+    if (opts.pending === true) params.set('pending', 'true');
+    if (opts.facets === true) params.set('facets', 'true');
+    if (opts.all === true) params.set('all', 'true');
+    return this.request<JobList>('GET', `/api/v1/jobs?${params.toString()}`);
+  }
+
+  /** tasksPage lists one page of tasks (of a job, an agent, in some states) with the total that match. */
+  tasksPage(opts: TasksPageOptions = {}): Promise<TaskList> {
+    const params = pageParams(opts);
+    if (opts.job !== undefined) params.set('job', opts.job);
+    if (opts.agent !== undefined) params.set('agent', opts.agent);
+    if (opts.state !== undefined && opts.state !== '') params.set('state', opts.state);
+    if (opts.all === true) params.set('all', 'true');
+    return this.request<TaskList>('GET', `/api/v1/tasks?${params.toString()}`);
+  }
+
+  /** agentsPage lists agents sorted (hostname, state, tasks, cpus, mem, registered; "-" reverses), filtered by q and state. */
+  agentsPage(opts: AgentsPageOptions = {}): Promise<AgentList> {
+    const params = pageParams(opts);
+    if (opts.q !== undefined && opts.q !== '') params.set('q', opts.q);
+    if (opts.state !== undefined && opts.state !== '') params.set('state', opts.state);
+    if (opts.sort !== undefined) params.set('sort', opts.sort);
+    return this.request<AgentList>('GET', `/api/v1/agents${params.size === 0 ? '' : `?${params.toString()}`}`);
+  }
+
+  getAgent(agentId: string): Promise<AgentView> {
+    return this.request<AgentView>('GET', `/api/v1/agents/${encodeURIComponent(agentId)}`);
+  }
+
+  /** cellSummary is the cell view without its list of agents (their counts by state stay). */
+  cellSummary(): Promise<CellView> {
+    return this.request<CellView>('GET', '/api/v1/cell?agents=false');
   }
 
   /** createJob sends the config text as written; the master parses and validates it. */
@@ -498,12 +582,14 @@ export class MusterClient {
         res = await this.send('GET', '/api/v1/events', send);
       } catch (err) {
         if (signal.aborted) return;
+        options.onConnection?.(false);
         if (options.reconnect !== true || !(err instanceof MusterError && err.retryable)) throw err;
         failures++;
         if (!(await pause(Math.min(retryMs * 2 ** (failures - 1), EVENTS_MAX_RETRY_MS), signal))) return;
         continue;
       }
       failures = 0;
+      options.onConnection?.(true);
       const parser = new SseParser();
       const decoder = new TextDecoder();
       // An error thrown by a callback is the caller's and goes back to it as it is.
@@ -541,6 +627,7 @@ export class MusterClient {
         broke = err;
       }
       if (signal.aborted) return;
+      options.onConnection?.(false);
       if (options.reconnect !== true) {
         if (broke === undefined) return;
         throw new MusterError('UNAVAILABLE', `the event stream from the master broke: ${broke instanceof Error ? broke.message : 'the connection was lost'}`, { retryable: true, cause: broke });
@@ -765,7 +852,9 @@ export class MusterClient {
   private async fetchTrusting(url: URL, init: RequestInit & { ca?: string }): Promise<Response> {
     const { ca, ...rest } = init;
     if (ca === undefined || url.protocol !== 'https:') return fetch(url, rest);
-    return fetch(url, { ...rest, dispatcher: await trustingDispatcher(ca) });
+    // dispatcher is node's extension of RequestInit (a browser never gets here: it sets no ca).
+    const trusting = { ...rest, dispatcher: await trustingDispatcher(ca) };
+    return fetch(url, trusting);
   }
 
   private timeoutError(method: string, url: URL, cause: unknown): MusterError {

@@ -39,7 +39,8 @@ import { addHostRoutes } from './http/hosts.js';
 import { addQuotaRoutes } from './http/quotas.js';
 import { addSnapshotRoutes } from './http/snapshot.js';
 import { Router, sendJson } from './http/router.js';
-import { renderStatusPage } from './http/statuspage.js';
+import { addUiRoutes } from './http/ui.js';
+import { addAgentRoutes } from './http/agents.js';
 import { MusterFramework, startDrainController, type DrainController } from './jobs/index.js';
 import { SCHEDULING_LIMITS, schedulingOptionsOf, type MasterHandle, type MasterOptions } from './options.js';
 import type { LoggedEvent } from './state/index.js';
@@ -269,11 +270,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   router.add('GET', '/health', ({ res }) => sendJson(res, 200, { ok: true, masterId, version: VERSION, leading: leadership.leading() }), { public: true });
   addLeaderRoutes(router, leadership);
   addAclRoutes(router, { log, open: () => !authOn });
-  router.add('GET', '/api/v1/cell', async ({ res }) => {
+  router.add('GET', '/api/v1/cell', async ({ res, url }) => {
     // etcd's health is asked for when the view is built (shared for a second), not polled forever.
     const etcd = await registry?.etcdHealth();
-    sendJson(res, 200, cellView(view(), { ...info(), ...(etcd === undefined ? {} : { etcd }) }));
+    const cell = cellView(view(), { ...info(), ...(etcd === undefined ? {} : { etcd }) });
+    // ?agents=false: the figures without the list of every agent (the UI's cell page on a large cell).
+    sendJson(res, 200, url.searchParams.get('agents') === 'false' ? { ...cell, agents: [] } : cell);
   });
+  addAgentRoutes(router, { view });
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
   const policy: JobPolicy = {
     dockerVolumes: opts.dockerVolumes ?? [],
@@ -330,11 +334,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     now: () => log.now(),
     onAppended: (fn) => log.onAppended(fn),
   });
-  router.add('GET', '/', ({ res }) => {
-    const html = renderStatusPage(view(), { ...info(), store: store.description });
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html) });
-    res.end(html);
-  });
+  // The web UI at / and its pages' addresses (dist/ui/, built by scripts/bundle-ui.mjs).
+  addUiRoutes(router);
   router.add('GET', '/metrics', async ({ res }) => {
     const text = await metrics.render();
     res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });

@@ -1,7 +1,7 @@
 // Views turn the cell state into the REST API's shapes (protocol/api.ts). Read-only.
 
 import { liveRuns, nextRunAt } from './runviews.js';
-import { EMPTY, add, formatMiB, milliToCpus, toView, type TaskState } from '../core/index.js';
+import { EMPTY, add, toView, type TaskState } from '../core/index.js';
 import type {
   FrameworkSummaryView,
   AgentState,
@@ -185,20 +185,28 @@ export function cellView(
   let total = EMPTY;
   let used = EMPTY;
   const agents: AgentView[] = [];
+  const agentStates: Partial<Record<AgentState, number>> = {};
   for (const a of ctx.state.agents.values()) {
-    agents.push(agentView(ctx, a));
+    const view = agentView(ctx, a);
+    agents.push(view);
+    agentStates[view.state] = (agentStates[view.state] ?? 0) + 1;
     if (!a.reachable) continue;
     total = add(total, { ...a.resources, ports: [] });
     used = add(used, { ...a.used, ports: [] });
   }
   let taskCount = 0;
   let pendingCount = 0;
+  const taskStates: Partial<Record<TaskState | 'PENDING', number>> = {};
   for (const job of ctx.state.jobs.values()) {
     for (const inst of job.instances) {
-      if (inst.state === 'ACTIVE') taskCount++;
-      else if (inst.state === 'PENDING') pendingCount++;
+      if (inst.state === 'ACTIVE') {
+        taskCount++;
+        const t = inst.taskId === undefined ? undefined : ctx.state.tasks.get(inst.taskId);
+        if (t !== undefined) taskStates[t.state] = (taskStates[t.state] ?? 0) + 1;
+      } else if (inst.state === 'PENDING') pendingCount++;
     }
   }
+  if (pendingCount > 0) taskStates.PENDING = pendingCount;
   const frameworks: FrameworkSummaryView[] = [];
   for (const f of ctx.state.frameworks.values()) {
     frameworks.push({ frameworkId: f.frameworkId, name: f.name, connected: ctx.frameworkConnected?.(f.frameworkId) ?? false, tasks: f.taskIds.size });
@@ -212,10 +220,7 @@ export function cellView(
     taskCount,
     pendingCount,
     frameworks,
+    taskStates,
+    agentStates,
   };
-}
-
-/** usageLine is "1.5/4 cpus, 2GiB/8GiB mem" for the status page. */
-export function usageLine(used: AgentRecord['used'], total: AgentRecord['resources']): string {
-  return `${milliToCpus(used.cpusMilli)}/${milliToCpus(total.cpusMilli)} cpus, ${formatMiB(used.memMiB)}/${formatMiB(total.memMiB)} mem`;
 }

@@ -97,6 +97,35 @@ export interface TaskList {
   tasks: TaskView[];
   /** Added after tasks: absent from masters older than `muster job plan`. */
   pending?: PendingInstanceView[];
+  /** Paged (?limit=, ?offset=): the tasks matching over every page, and where this page starts. */
+  total?: number;
+  offset?: number;
+  limit?: number;
+  /** Paged: every pending instance matching (pending holds at most limit of them). */
+  pendingTotal?: number;
+}
+
+/** JobList is GET /api/v1/jobs; total, offset and limit when paged (?limit=, ?offset=). */
+export interface JobList {
+  jobs: JobSummary[];
+  total?: number;
+  offset?: number;
+  limit?: number;
+  /** ?facets=true: the jobs per role and env, over the filters other than role and env. */
+  facets?: JobFacetsView;
+}
+
+/** JobFacetsView counts jobs per role, and per env within each role. */
+export interface JobFacetsView {
+  roles: { role: string; jobs: number; envs: { env: string; jobs: number }[] }[];
+}
+
+/** AgentList is GET /api/v1/agents; total, offset and limit when paged. */
+export interface AgentList {
+  agents: AgentView[];
+  total?: number;
+  offset?: number;
+  limit?: number;
 }
 
 export interface JobSummary {
@@ -170,6 +199,10 @@ export interface CellView {
   etcd?: EtcdMemberView[];
   /** External frameworks (the built-in "muster" is always there); absent from older masters. */
   frameworks?: FrameworkSummaryView[];
+  /** Live tasks by state, PENDING for instances waiting for a place; absent from older masters. */
+  taskStates?: Partial<Record<TaskState | 'PENDING', number>>;
+  /** Agents by state, over every agent (GET /api/v1/cell?agents=false leaves the list out, not these). */
+  agentStates?: Partial<Record<AgentState, number>>;
 }
 
 /** FrameworkSummaryView is one external framework in the cell view. */

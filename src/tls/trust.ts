@@ -5,9 +5,14 @@
 // process that trusts no CA of its own never loads it.
 
 import type { Dispatcher } from 'undici';
+import type { Dispatcher as NodeFetchDispatcher } from 'undici-types';
 
-/** FetchDispatcher is what global fetch takes as RequestInit.dispatcher (undici-types' Dispatcher). */
-export type FetchDispatcher = NonNullable<RequestInit['dispatcher']>;
+/**
+ * FetchDispatcher is what node's global fetch takes as RequestInit.dispatcher (undici-types'
+ * Dispatcher), named from undici-types itself so that code compiled with the DOM library too (the
+ * web UI imports the client) sees the same type.
+ */
+export type FetchDispatcher = NodeFetchDispatcher;
 
 const dispatchers = new Map<string, Promise<FetchDispatcher>>();
 

@@ -17,15 +17,16 @@ import {
   volumeProblem,
   type JobSpec,
 } from '../../core/index.js';
-import type { PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
+import type { JobFacetsView, JobList, PendingInstanceView, TaskList, TaskView } from '../../protocol/index.js';
 import { createJob, findJob, killInstances } from '../commands/jobs.js';
 import { can, type Caller } from '../auth/index.js';
 import type { EventLog } from '../eventlog.js';
 import { MUSTER_FRAMEWORK_ID } from '../jobs/framework.js';
-import type { CellState, TaskRecord } from '../state/index.js';
+import type { CellState, JobRecord, TaskRecord } from '../state/index.js';
 import { jobSummary, jobView, pendingInstanceView, taskView, type ViewContext } from '../views.js';
 import { JSON_TYPE, mediaTypeOf, parseJson } from '../body.js';
 import { readBody, readJson, sendJson, type RouteContext, type Router } from './router.js';
+import { compareText, listParam, pageInfo, pageOf, parsePage, textParam } from './paging.js';
 
 /** The media types a job config is taken in: JSON, and YAML under each name it goes by. */
 const JOB_CONFIG_TYPES = [JSON_TYPE, 'application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] as const;
@@ -76,11 +77,20 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
 
   // Lists show what the caller may read (job:read on the role), and leave the rest out.
   // Killed jobs are kept (--job-retention) but listed only with ?all=true, as before they were kept.
+  // With ?limit= or ?offset= the list is paged (sorted by key) and says its total; ?role= ?env= ?q=
+  // ?state= ?kind= filter it, and ?facets=true adds the jobs per role and env over the filters but role and env.
   router.add('GET', '/api/v1/jobs', ({ res, url, caller }) => {
     const ctx = deps.view();
     const readable = readableRoles(ctx.state, caller);
     const all = url.searchParams.get('all') === 'true';
-    sendJson(res, 200, { jobs: [...ctx.state.jobs.values()].filter((j) => (all || j.state !== 'KILLED') && readable(roleOfKey(j.key))).map((j) => jobSummary(ctx, j)) });
+    const filter = jobFilterOf(url);
+    const page = parsePage(url);
+    const shown = [...ctx.state.jobs.values()].filter((j) => (all || j.state !== 'KILLED' || filter.states?.has('KILLED') === true) && readable(roleOfKey(j.key)));
+    const matching = shown.filter((j) => matchesJob(j, filter));
+    if (page !== undefined) matching.sort((a, b) => compareText(a.key, b.key));
+    const answer: JobList = { jobs: pageOf(matching, page).map((j) => jobSummary(ctx, j)), ...pageInfo(matching.length, page) };
+    if (url.searchParams.get('facets') === 'true') answer.facets = jobFacets(shown.filter((j) => matchesJob(j, { ...filter, role: undefined, env: undefined })));
+    sendJson(res, 200, answer);
   });
 
   router.add('POST', '/api/v1/jobs', async ({ req, res, url, caller }) => {
@@ -123,20 +133,30 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
       throw new MusterError('NOT_FOUND', `no framework ${JSON.stringify(frameworkParam.slice(0, 80))}; see muster framework list`, { details: { field: 'framework' } });
     }
     const builtIn = frameworkParam === null || frameworkParam === MUSTER_FRAMEWORK_ID;
+    // ?state= (task states, comma-separated) and ?agent= narrow the tasks; ?limit=/?offset= page them.
+    const states = listParam(url, 'state');
+    const agentParam = textParam(url, 'agent');
+    const page = parsePage(url);
+    const wanted = (t: TaskRecord): boolean => (states === undefined || states.has(t.state)) && (agentParam === undefined || t.agentId === agentParam);
     const jobs = !builtIn ? [] : jobParam === null ? [...ctx.state.jobs.values()] : [findJob(ctx.state, formatJobKey(parseJobKey(jobParam)))];
     const tasks: TaskView[] = [];
     // Pending instances come beside the tasks, so that a list of "what runs" also shows what waits.
     const pending: PendingInstanceView[] = [];
+    let pendingCount = 0;
+    const matched: TaskRecord[] = [];
     for (const job of jobs) {
       if (!readable(roleOfKey(job.key))) continue;
       for (const inst of job.instances) {
-        if (inst.state === 'PENDING' && job.state === 'ACTIVE') pending.push(pendingInstanceView(ctx, job, inst));
+        if (inst.state === 'PENDING' && job.state === 'ACTIVE' && agentParam === undefined && (states === undefined || states.has('PENDING'))) {
+          pendingCount++;
+          if (page === undefined || pending.length < page.limit) pending.push(pendingInstanceView(ctx, job, inst));
+        }
         const ids = all ? [...inst.previousTaskIds, ...(inst.taskId === undefined ? [] : [inst.taskId])] : inst.taskId === undefined ? [] : [inst.taskId];
         for (const id of ids) {
           const t = ctx.state.tasks.get(id);
           if (t === undefined) continue;
           if (!all && isTerminal(t.state) && inst.state !== 'FINISHED' && inst.state !== 'FAILED') continue;
-          tasks.push(taskView(ctx, t));
+          if (wanted(t)) matched.push(t);
         }
       }
     }
@@ -146,11 +166,13 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
         if (frameworkParam !== null && f.frameworkId !== frameworkParam) continue;
         for (const id of f.taskIds) {
           const t = ctx.state.tasks.get(id);
-          if (t !== undefined && (all || !isTerminal(t.state)) && readable(roleOfKey(t.job))) tasks.push(taskView(ctx, t));
+          if (t !== undefined && (all || !isTerminal(t.state)) && readable(roleOfKey(t.job)) && wanted(t)) matched.push(t);
         }
       }
     }
-    const answer: TaskList = { tasks, pending };
+    // Views are made only for the page: a page of a million tasks costs a filter, not a million views.
+    for (const t of pageOf(matched, page)) tasks.push(taskView(ctx, t));
+    const answer: TaskList = { tasks, pending, ...pageInfo(matched.length, page), ...(page === undefined ? {} : { pendingTotal: pendingCount }) };
     sendJson(res, 200, answer);
   });
 
@@ -164,6 +186,62 @@ export function addJobRoutes(router: Router, deps: JobRoutesDeps): void {
     { permission: { action: 'job:read', role: ({ params }) => taskRoleOf(log.state, params['taskId'] ?? '') } },
   );
   // A task's files and logs: files.ts.
+}
+
+/** JobFilter is what GET /api/v1/jobs may be narrowed by. */
+interface JobFilter {
+  role: string | undefined;
+  env: string | undefined;
+  /** A part of the job key, any case. */
+  q: string | undefined;
+  states: Set<string> | undefined;
+  kinds: Set<string> | undefined;
+  /** Only jobs with an instance waiting for a place. */
+  pending: boolean;
+}
+
+function jobFilterOf(url: URL): JobFilter {
+  return {
+    role: textParam(url, 'role'),
+    env: textParam(url, 'env'),
+    q: textParam(url, 'q')?.toLowerCase(),
+    states: listParam(url, 'state'),
+    kinds: listParam(url, 'kind'),
+    pending: url.searchParams.get('pending') === 'true',
+  };
+}
+
+function matchesJob(job: JobRecord, f: JobFilter): boolean {
+  if (f.role !== undefined || f.env !== undefined) {
+    const [role, env] = job.key.split('/');
+    if (f.role !== undefined && role !== f.role) return false;
+    if (f.env !== undefined && env !== f.env) return false;
+  }
+  if (f.q !== undefined && !job.key.toLowerCase().includes(f.q)) return false;
+  if (f.states !== undefined && !f.states.has(job.state)) return false;
+  if (f.kinds !== undefined && !f.kinds.has(job.spec.kind)) return false;
+  if (f.pending && !job.instances.some((i) => i.state === 'PENDING')) return false;
+  return true;
+}
+
+/** jobFacets counts jobs per role and per env of each role, sorted by name: the UI's role → env tree. */
+function jobFacets(jobs: readonly JobRecord[]): JobFacetsView {
+  const roles = new Map<string, Map<string, number>>();
+  for (const j of jobs) {
+    const [role = '', env = ''] = j.key.split('/');
+    let envs = roles.get(role);
+    if (envs === undefined) roles.set(role, (envs = new Map<string, number>()));
+    envs.set(env, (envs.get(env) ?? 0) + 1);
+  }
+  return {
+    roles: [...roles.entries()]
+      .sort(([a], [b]) => compareText(a, b))
+      .map(([role, envs]) => ({
+        role,
+        jobs: [...envs.values()].reduce((n, c) => n + c, 0),
+        envs: [...envs.entries()].sort(([a], [b]) => compareText(a, b)).map(([env, count]) => ({ env, jobs: count })),
+      })),
+  };
 }
 
 /** roleOfKey is the role of a job key (its first part). */
