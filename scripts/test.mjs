@@ -178,6 +178,9 @@ if (totals.skipped > 0 || skippedTests.length > 0) {
     failed = true;
   }
 }
+// test/ui.test.ts writes a screenshot of every page of the web UI; CI's log names where they are.
+const screenshots = join(root, 'test-output', 'ui-screenshots');
+if (existsSync(screenshots)) console.log(`\nweb UI screenshots: ${screenshots} (${readdirSync(screenshots).filter((f) => f.endsWith('.png')).length} files)`);
 if (totals.tests === 0) {
   console.error('no tests ran');
   failed = true;

@@ -25,7 +25,11 @@ const VERBS_BY_STATUS: Record<string, Verb[]> = {
 
 export function JobPage({ jobKey }: { jobKey: string }): JSX.Element {
   const job = useData(() => api().getJob(jobKey), [jobKey]);
-  const hadUpdate = job.data !== undefined && ((job.data.version ?? 1) > 1 || job.data.update !== undefined);
+  // Asked only of a job that has had an update (no 404 to show for the others); once seen, kept,
+  // so that an update aborted or rolled back stays on the page with its outcome.
+  const sawUpdate = useRef(false);
+  if (job.data !== undefined && ((job.data.version ?? 1) > 1 || job.data.update !== undefined)) sawUpdate.current = true;
+  const hadUpdate = sawUpdate.current;
   const update = useData(async () => {
     if (!hadUpdate) return undefined;
     try {
@@ -37,13 +41,15 @@ export function JobPage({ jobKey }: { jobKey: string }): JSX.Element {
     }
   }, [jobKey, hadUpdate]);
   const ids = useRef<string[]>([]);
+  const updateId = useRef<string | undefined>(undefined);
+  updateId.current = update.data?.id ?? job.data?.update?.id;
   ids.current = (job.data?.instances ?? []).flatMap((i) => (i.task === undefined ? [] : [i.task.taskId]));
   useLive(
     () => {
       job.reload();
       update.reload();
     },
-    { matches: (_e, text) => text.includes(`"${jobKey}`) || ids.current.some((id) => text.includes(id)), minGapMs: 400 },
+    { matches: (_e, text) => text.includes(`"${jobKey}`) || (updateId.current !== undefined && text.includes(updateId.current)) || ids.current.some((id) => text.includes(id)), minGapMs: 400 },
   );
   const j = job.data;
   return (
