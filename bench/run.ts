@@ -4,7 +4,7 @@
 //
 // One at a time on purpose: the `dev` benchmark starts processes and the `log` one fsyncs, and
 // either would skew the other's figures on a small machine. MUSTER_BENCH_SCALE=0.1 shrinks the
-// hollow-cell benchmarks (c1m, online, memory, ablation, update), the task storms (storm,
+// hollow-cell benchmarks (c1m, online, memory, ablation, update, cron), the task storms (storm,
 // churn) and the docker launches (docker) for a quick run.
 
 import { performance } from 'node:perf_hooks';
@@ -15,6 +15,7 @@ import { runC1mBench } from './c1m.js';
 import { runChurnBench } from './churn.js';
 import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
+import { runCronBench } from './cron.js';
 import { runDevBench } from './dev.js';
 import { runDnsBench } from './dns.js';
 import { runDockerBench } from './docker.js';
@@ -55,6 +56,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'auth', what: 'access control: what checking a token and a permission costs a call, and an HTTP request', run: runAuthBench },
   { name: 'frameworks', what: 'external frameworks over the Mesos API beside the built-in one on 10,000 hollow agents: allocation pass, ACCEPT throughput', run: runFrameworksBench },
   { name: 'update', what: 'a rolling update of 10,000 instances on 1,000 hollow agents in batches of 500: master time per instance transition, online placement latency of other jobs while it runs', run: runUpdateBench },
+  { name: 'cron', what: '10,000 cron jobs firing together on 1,000 hollow agents: scheduled time → tasks placed (p50/p99), the master\'s CPU per fire, runSteps alone', run: runCronBench },
   { name: 'dns', what: 'DNS server: dnsperf queries/s and latency on one core against 10,000 jobs × 10 running instances, cached, uncached and while placing the online workload; heap per instance', run: runDnsBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];

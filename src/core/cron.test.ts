@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { minIntervalMs, nextFireAfter, nextFires, owedFires, scheduleProblem } from './cron.js';
+import { FireMemo, minIntervalMs, nextFireAfter, nextFires, owedFires, scheduleProblem } from './cron.js';
 import { validateJobSpec } from './jobspec.js';
 import { MusterError } from './errors.js';
 
@@ -67,6 +67,19 @@ test('owedFires counts the times between a cursor and now, and finds the latest 
   assert.equal(day?.atLeast, true);
   assert.equal(day?.count, 100);
   assert.equal(day?.last, from + 86_400_000, 'the latest owed time, found directly');
+});
+
+test('FireMemo.owedFires answers as owedFires, a copy to each caller, and forgets a look once now moves', () => {
+  const memo = new FireMemo();
+  const after = Date.parse('2026-06-01T00:00:00Z');
+  const now = after + 65_000;
+  const a = memo.owedFires('*/20 * * * * *', 'UTC', after, now);
+  const b = memo.owedFires('*/20 * * * * *', 'UTC', after, now);
+  assert.deepEqual(a, owedFires('*/20 * * * * *', 'UTC', after, now));
+  assert.deepEqual(a, b);
+  assert.notEqual(a, b, 'two events must not share one object');
+  assert.deepEqual(memo.owedFires('*/20 * * * * *', 'UTC', after, after + 90_000), owedFires('*/20 * * * * *', 'UTC', after, after + 90_000));
+  assert.equal(memo.owedFires('*/20 * * * * *', 'UTC', after, after + 1000), undefined);
 });
 
 test('minIntervalMs finds the closest pair of fire times, not only the usual gap', () => {

@@ -109,11 +109,15 @@ export function minIntervalMs(schedule: string, timezone: string, from: number):
 const MEMO_MAX = 50_000;
 
 /**
- * FireMemo remembers next fire times by schedule, zone and cursor: ten thousand jobs on one
- * schedule, fired together, share one computation (croner takes 10-50 µs for one).
+ * FireMemo remembers next fire times by schedule, zone and cursor, and the times owed at one
+ * `now`: ten thousand jobs on one schedule, fired together, share one computation of each
+ * (croner takes 10-50 µs for one; unshared, owedFires alone held a look at 10,000 due jobs for 0.9 s).
  */
 export class FireMemo {
   private readonly next = new Map<string, number | undefined>();
+  /** owedFires results for owedNow only: a controller's look asks at one `now`, the next look at another. */
+  private readonly owed = new Map<string, OwedFires | undefined>();
+  private owedNow: number | undefined;
 
   nextAfter(schedule: string, timezone: string, after: number): number | undefined {
     const key = `${after}\u0000${timezone}\u0000${schedule}`;
@@ -122,6 +126,23 @@ export class FireMemo {
     const at = nextFireAfter(schedule, timezone, after);
     this.next.set(key, at);
     return at;
+  }
+
+  /** owedFires as the function of that name (its default bound), each caller given its own copy: events and records must not share one object. */
+  owedFires(schedule: string, timezone: string, after: number, now: number): OwedFires | undefined {
+    if (now !== this.owedNow) {
+      this.owed.clear();
+      this.owedNow = now;
+    }
+    const key = `${after}\u0000${timezone}\u0000${schedule}`;
+    let owed: OwedFires | undefined;
+    if (this.owed.has(key)) owed = this.owed.get(key);
+    else {
+      if (this.owed.size >= MEMO_MAX) this.owed.clear();
+      owed = owedFires(schedule, timezone, after, now);
+      this.owed.set(key, owed);
+    }
+    return owed === undefined ? undefined : { ...owed };
   }
 }
 

@@ -12,7 +12,7 @@
 // recorded with the parent's name) or does not matter (run). A cron job with parents runs at its
 // scheduled times only when that holds; a batch job with parents runs whenever it does.
 
-import { CRON_DEFAULTS, FireMemo, owedFires, type OwedFires } from '../../core/index.js';
+import { CRON_DEFAULTS, FireMemo, type OwedFires } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { planRun, type RunCause } from '../commands/runs.js';
 import type { EventLog } from '../eventlog.js';
@@ -73,7 +73,7 @@ export function runSteps(state: CellState, now: number, memo = new FireMemo()): 
         wake(next);
         continue;
       }
-      const owed = owedFires(cron.schedule, zone, runs.lastScheduledAt, now) as OwedFires;
+      const owed = memo.owedFires(cron.schedule, zone, runs.lastScheduledAt, now) as OwedFires;
       wake(memo.nextAfter(cron.schedule, zone, owed.last));
       const deadline = (cron.startingDeadlineSecs ?? CRON_DEFAULTS.startingDeadlineSecs) * 1000;
       const skip = (reason: string): void => {
