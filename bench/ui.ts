@@ -123,7 +123,7 @@ export async function runUiBench(): Promise<Record<string, unknown>> {
               undefined,
               { timeout: 120_000 },
             );
-            const t = (await page.evaluate('window.__musterTimes')) as { render: number; data: number; live: number };
+            const t = await page.evaluate<{ render: number; data: number; live: number }>('window.__musterTimes');
             render.push(t.render);
             interactive.push(Math.max(t.data, t.live));
             await context.close();

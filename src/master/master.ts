@@ -82,6 +82,8 @@ interface Acting {
   readonly updater: UpdateController;
   readonly runs: RunController;
   readonly stopKillHook: () => void;
+  /** Every outstanding offer, to the built-in framework or an external one (the UI's frameworks page). */
+  readonly book: OfferBook;
 }
 
 /** How long ended jobs and updates are kept by default (--job-retention). */
@@ -203,7 +205,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     const updater = startUpdateController(log, logger.child('update'), { retentionSecs: opts.jobRetentionSecs ?? DEFAULT_JOB_RETENTION_SECS });
     const runs = startRunController(log, logger.child('cron'));
     bootstrap();
-    return { links, framework, cycle, externals, drain, updater, runs, stopKillHook };
+    return { links, framework, cycle, externals, drain, updater, runs, stopKillHook, book };
   };
   const stopActing = (): void => {
     if (acting === undefined) return;
@@ -318,7 +320,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   addExecRoutes(router, { log, logger: logger.child('exec'), ...agentCalls });
   addEventRoutes(router, log, opts.recentEvents);
   addSchedulerRoutes(router, () => leading().externals);
-  addFrameworkRoutes(router, { log, externals: () => acting?.externals, leading: () => leading().externals });
+  addFrameworkRoutes(router, { log, externals: () => acting?.externals, leading: () => leading().externals, offers: (id) => acting?.book.outstanding(id) ?? [] });
   // The Mesos operator API and the legacy /master/state that existing tools (mesos-dns, dashboards) read.
   addMesosStateRoutes(router, {
     state: () => log.state,

@@ -468,6 +468,19 @@ export interface FrameworkView {
   tasks: number;
   /** What its live tasks hold. */
   used: ResourcesView;
+  /** Its outstanding offers (the first 100; absent on a standby, which holds none), and how many there are. */
+  offers?: OfferView[];
+  offerCount?: number;
+}
+
+/** OfferView is one outstanding offer: an agent's free resources offered to a framework. */
+export interface OfferView {
+  offerId: string;
+  agentId: string;
+  hostname: string;
+  resources: ResourcesView;
+  offeredAt: number;
+  expiresAt?: number;
 }
 
 export interface FrameworkList {

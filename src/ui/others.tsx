@@ -30,6 +30,7 @@ export function FrameworksPage(): JSX.Element {
             <th>roles</th>
             <th>tasks</th>
             <th>holds</th>
+            <th>offers</th>
             <th>registered</th>
             <th />
           </tr>
@@ -49,6 +50,23 @@ export function FrameworksPage(): JSX.Element {
               <td>
                 {formatCpus(f.used.cpus)} cpus, {formatMiB(f.used.mem)}
               </td>
+              <td>
+                {f.offers === undefined || f.offers.length === 0 ? (
+                  (f.offerCount ?? 0)
+                ) : (
+                  <details>
+                    <summary>{f.offerCount ?? f.offers.length}</summary>
+                    <ul class="plain">
+                      {f.offers.map((o) => (
+                        <li key={o.offerId}>
+                          <a href={`/agents/${encodeURIComponent(o.agentId)}`}>{o.hostname}</a>: {formatCpus(o.resources.cpus)} cpus, {formatMiB(o.resources.mem)}
+                          {o.expiresAt === undefined ? '' : `, expires ${ago(Date.now(), o.expiresAt)}`}
+                        </li>
+                      ))}
+                    </ul>
+                  </details>
+                )}
+              </td>
               <td>{ago(Date.now(), f.registeredAt)}</td>
               <td>
                 {f.builtIn ? null : (
@@ -61,7 +79,7 @@ export function FrameworksPage(): JSX.Element {
           ))}
         </tbody>
       </table>
-      <p class="muted">Outstanding offers are in the Mesos view of the cell, /master/state.</p>
+      <p class="muted">Offers: an agent's free resources offered to a framework, until it accepts or declines them (or they time out).</p>
     </div>
   );
 }

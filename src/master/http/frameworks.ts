@@ -3,7 +3,8 @@
 // POST /api/v1/frameworks/:id/teardown removes an external framework and kills its tasks.
 
 import { add, EMPTY, isTerminal, MusterError, toView, type Resources } from '../../core/index.js';
-import type { FrameworkList, FrameworkView } from '../../protocol/index.js';
+import type { FrameworkList, FrameworkView, OfferView } from '../../protocol/index.js';
+import type { BookedOffer } from '../frameworks/book.js';
 import type { ExternalFrameworks } from '../frameworks/external.js';
 import type { EventLog } from '../eventlog.js';
 import { sendJson, type Router } from './router.js';
@@ -14,6 +15,22 @@ export interface FrameworkRouteDeps {
   readonly externals: () => ExternalFrameworks | undefined;
   /** The leader's, for teardown (throws NOT_LEADER elsewhere). */
   readonly leading: () => ExternalFrameworks;
+  /** A framework's outstanding offers in the leader's offer book; none on a standby. */
+  readonly offers?: (frameworkId: string) => readonly BookedOffer[];
+}
+
+/** MAX_OFFERS_SHOWN bounds the offers listed per framework (offerCount says how many there are). */
+const MAX_OFFERS_SHOWN = 100;
+
+function withOffers(v: FrameworkView, offers: readonly BookedOffer[] | undefined): FrameworkView {
+  if (offers === undefined) return v;
+  v.offerCount = offers.length;
+  v.offers = offers.slice(0, MAX_OFFERS_SHOWN).map((o) => {
+    const view: OfferView = { offerId: o.offerId, agentId: o.agentId, hostname: o.hostname, resources: toView(o.resources), offeredAt: o.offeredAt };
+    if (o.expiresAt !== undefined) view.expiresAt = o.expiresAt;
+    return view;
+  });
+  return v;
 }
 
 export function addFrameworkRoutes(router: Router, deps: FrameworkRouteDeps): void {
@@ -40,7 +57,7 @@ export function addFrameworkRoutes(router: Router, deps: FrameworkRouteDeps): vo
       if (f.hostname !== undefined) v.hostname = f.hostname;
       if (f.webuiUrl !== undefined) v.webuiUrl = f.webuiUrl;
       if (f.reregisteredAt !== undefined) v.reregisteredAt = f.reregisteredAt;
-      frameworks.push(v);
+      frameworks.push(withOffers(v, deps.offers?.(f.frameworkId)));
     }
     let builtInUsed: Resources = EMPTY;
     let builtInTasks = 0;
@@ -49,7 +66,7 @@ export function addFrameworkRoutes(router: Router, deps: FrameworkRouteDeps): vo
       builtInUsed = add(builtInUsed, t.resources);
       builtInTasks++;
     }
-    frameworks.unshift({ frameworkId: 'muster', name: 'muster', builtIn: true, connected: true, roles: ['*'], tasks: builtInTasks, used: toView(builtInUsed) });
+    frameworks.unshift(withOffers({ frameworkId: 'muster', name: 'muster', builtIn: true, connected: true, roles: ['*'], tasks: builtInTasks, used: toView(builtInUsed) }, deps.offers?.('muster')));
     const answer: FrameworkList = { frameworks };
     sendJson(res, 200, answer);
   });
