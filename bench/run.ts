@@ -29,6 +29,7 @@ import { runPackingBench } from './packing.js';
 import { runPlaceBench } from './place.js';
 import { runStormBench } from './storm.js';
 import { runUpdateBench } from './update.js';
+import { runUiBench } from './ui.js';
 import { fmt, machine, writeResults } from './report.js';
 
 interface Benchmark {
@@ -58,6 +59,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'update', what: 'a rolling update of 10,000 instances on 1,000 hollow agents in batches of 500: master time per instance transition, online placement latency of other jobs while it runs', run: runUpdateBench },
   { name: 'cron', what: '10,000 cron jobs firing together on 1,000 hollow agents: scheduled time → tasks placed (p50/p99), the master\'s CPU per fire, runSteps alone', run: runCronBench },
   { name: 'dns', what: 'DNS server: dnsperf queries/s and latency on one core against 10,000 jobs × 10 running instances, cached, uncached and while placing the online workload; heap per instance', run: runDnsBench },
+  { name: 'ui', what: 'web UI in headless Chromium on 10,000 jobs and 1,000,000 tasks (hollow): first render and interactive of the cell, jobs and job pages; bundle size gzipped', run: runUiBench },
   { name: 'packing', what: 'GPU packing on the Alibaba openb trace: unallocated GPU of the master\'s own place() beside Random, Best-fit and FGD (ATC \'23, Fig. 9a)', run: runPackingBench },
 ];
 
