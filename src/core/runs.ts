@@ -18,16 +18,23 @@ export const CRON_DEFAULTS = {
   minIntervalSecs: 10,
 } as const;
 
+/** The zone names found valid so far (bounded). */
+const knownZones = new Set<string>();
+
 /** isTimeZone: an IANA zone name this runtime knows ("UTC", "Europe/Berlin"). */
 export function isTimeZone(zone: string): boolean {
   if (zone.length === 0 || zone.length > 64) return false;
+  // A cell has a handful of zones; building a formatter costs ~0.1 ms, ten thousand configs a second.
+  if (knownZones.has(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
   } catch {
     return false;
   }
+  if (knownZones.size < 1024) knownZones.add(zone);
+  return true;
 }
+
 
 /** A cron job's name leaves room for its runs' suffix ("--" and the run's number) within a DNS label. */
 export const MAX_TEMPLATE_NAME = 50;

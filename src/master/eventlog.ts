@@ -313,6 +313,13 @@ export class EventLog {
     this.notify(batch);
     // Only a leader gets here (a standby's submit() refuses), so a standby never snapshots.
     // A snapshot must be the state at exactly its index: take it only when nothing is in flight.
+    // Serializing a big state blocks the event loop for a second or more, so it first lets what
+    // this append woke run (the scheduler pass that places ten thousand cron runs just started):
+    // if that submits, the snapshot waits for a quieter append, up to twice the interval.
+    const due = this.durableIndex - this.snapshotIndex;
+    if (this.batch.length === 0 && due >= this.options.snapshotEvery && due < 2 * this.options.snapshotEvery) {
+      await new Promise((r) => setImmediate(r));
+    }
     if (this.batch.length === 0 && this.durableIndex - this.snapshotIndex >= this.options.snapshotEvery) {
       try {
         await this.store.saveSnapshot(this.durableIndex, serializeState(this.state));
