@@ -80,6 +80,12 @@ test('a job created while the jobs page is open shows up, and its instances turn
   for (const i of [0, 1, 2]) await page.locator(`[data-instance="${i}"][data-state="TASK_RUNNING"]`).waitFor();
   const job = await waitRunning(client, key);
   assert.equal(job.instances.length, 3);
+  // The lists the pages read are paged and filtered by the master.
+  const paged = await client.jobsPage({ role: 'web', q: 'HELL', limit: 10, facets: true });
+  assert.deepEqual({ total: paged.total, jobs: paged.jobs.map((j) => j.job), facets: paged.facets }, { total: 1, jobs: [key], facets: { roles: [{ role: 'web', jobs: 1, envs: [{ env: 'prod', jobs: 1 }] }] } });
+  assert.equal((await client.jobsPage({ role: 'other' })).total, 0);
+  const tasks = await client.tasksPage({ job: key, state: 'TASK_RUNNING', limit: 2 });
+  assert.deepEqual([tasks.total, tasks.tasks.length], [3, 2]);
   assert.ok(await stillSamePage(page), 'the page followed the events: it was never reloaded');
   await shot(page, 'job');
 
@@ -240,6 +246,30 @@ test('an agent killed shows unreachable on the agents page, live', async (t) => 
   await shot(page, 'agents-unreachable');
   await page.goto(`${master.url}/`);
   await page.locator('a:text("1 unreachable")').waitFor();
+  assert.deepEqual(errors, []);
+});
+
+test('the page says when its master is gone, and catches up on what it missed when the master is back', async (t) => {
+  const browser = await openBrowser(t);
+  if (browser === undefined) return;
+  const c = cell(t);
+  const { master, client } = await c.startCell(1);
+  const { page, errors } = await newPage(browser);
+  await page.goto(`${master.url}/jobs`);
+  const connection = page.locator('[data-testid="connection"]');
+  await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
+  await markPage(page);
+  await master.kill('SIGKILL');
+  await page.locator('[data-testid="connection"][data-state="disconnected"]').waitFor();
+  assert.match((await connection.textContent()) ?? '', /disconnected/);
+  await shot(page, 'disconnected');
+  await master.start();
+  await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
+  // Created after the page reconnected, or while it was reconnecting: either way the page shows it,
+  // the stream having resumed from the last event it saw (Last-Event-ID).
+  await client.createJob(yamlOf(serviceConfig('web/prod/after')), YAML);
+  await page.locator('tr[data-job="web/prod/after"]').waitFor();
+  assert.ok(await stillSamePage(page), 'no reload');
   assert.deepEqual(errors, []);
 });
 

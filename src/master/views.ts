@@ -1,7 +1,7 @@
 // Views turn the cell state into the REST API's shapes (protocol/api.ts). Read-only.
 
 import { liveRuns, nextRunAt } from './runviews.js';
-import { EMPTY, add, toView, type TaskState } from '../core/index.js';
+import { EMPTY, add, isTerminal, toView, type TaskState } from '../core/index.js';
 import type {
   FrameworkSummaryView,
   AgentState,
@@ -178,6 +178,32 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
   return v;
 }
 
+/**
+ * TASK_STATES_MAX_AGE_MS: the cell's count of tasks by state is made again at most this often.
+ * Counting reads every live task record (1,000,000 in a big cell: half a second of the event loop,
+ * the records being scattered in memory), where the rest of the cell view reads the instances
+ * only; a cell page refreshed on every event would otherwise keep the master busy counting.
+ */
+const TASK_STATES_MAX_AGE_MS = 2000;
+const taskStatesCache = new WeakMap<CellState, { logIndex: number; at: number; counts: Partial<Record<TaskState, number>> }>();
+
+/**
+ * liveTaskStates counts the live (not terminal) tasks by state, external frameworks' too (cached, see
+ * above). One pass over the task map, in its order: three times faster than looking up each
+ * instance's task.
+ */
+function liveTaskStates(state: CellState, logIndex: number, now: number): Partial<Record<TaskState, number>> {
+  const hit = taskStatesCache.get(state);
+  if (hit !== undefined && (hit.logIndex === logIndex || now - hit.at < TASK_STATES_MAX_AGE_MS)) return hit.counts;
+  const counts = new Map<TaskState, number>();
+  for (const t of state.tasks.values()) {
+    if (!isTerminal(t.state)) counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
+  }
+  const out = Object.fromEntries(counts) as Partial<Record<TaskState, number>>;
+  taskStatesCache.set(state, { logIndex, at: now, counts: out });
+  return out;
+}
+
 export function cellView(
   ctx: ViewContext,
   info: { masterId: string; version: string; startedAt: number; logIndex: number } & Pick<CellView, 'masters' | 'leader' | 'epoch' | 'etcd' | 'authentication'>,
@@ -196,17 +222,13 @@ export function cellView(
   }
   let taskCount = 0;
   let pendingCount = 0;
-  const taskStates: Partial<Record<TaskState | 'PENDING', number>> = {};
   for (const job of ctx.state.jobs.values()) {
     for (const inst of job.instances) {
-      if (inst.state === 'ACTIVE') {
-        taskCount++;
-        const t = inst.taskId === undefined ? undefined : ctx.state.tasks.get(inst.taskId);
-        if (t !== undefined) taskStates[t.state] = (taskStates[t.state] ?? 0) + 1;
-      } else if (inst.state === 'PENDING') pendingCount++;
+      if (inst.state === 'ACTIVE') taskCount++;
+      else if (inst.state === 'PENDING') pendingCount++;
     }
   }
-  if (pendingCount > 0) taskStates.PENDING = pendingCount;
+  const taskStates = { ...liveTaskStates(ctx.state, info.logIndex, ctx.now), ...(pendingCount > 0 ? { PENDING: pendingCount } : {}) };
   const frameworks: FrameworkSummaryView[] = [];
   for (const f of ctx.state.frameworks.values()) {
     frameworks.push({ frameworkId: f.frameworkId, name: f.name, connected: ctx.frameworkConnected?.(f.frameworkId) ?? false, tasks: f.taskIds.size });

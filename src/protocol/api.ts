@@ -199,7 +199,11 @@ export interface CellView {
   etcd?: EtcdMemberView[];
   /** External frameworks (the built-in "muster" is always there); absent from older masters. */
   frameworks?: FrameworkSummaryView[];
-  /** Live tasks by state, PENDING for instances waiting for a place; absent from older masters. */
+  /**
+   * Live (not terminal) tasks by state, external frameworks' too, and PENDING for instances waiting
+   * for a place; absent from older masters. On a busy cell the task states may be up to 2 s older
+   * than logIndex (they are counted at most that often).
+   */
   taskStates?: Partial<Record<TaskState | 'PENDING', number>>;
   /** Agents by state, over every agent (GET /api/v1/cell?agents=false leaves the list out, not these). */
   agentStates?: Partial<Record<AgentState, number>>;

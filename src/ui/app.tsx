@@ -11,7 +11,7 @@ import { JobsPage } from './jobs.js';
 import { JobPage } from './job.js';
 import { TaskPage } from './task.js';
 import { AuditPage, FrameworksPage, HostsPage, LoginPage, RolesPage } from './others.js';
-import { useConnection } from './browser/live.js';
+import { otherMastersNow, useConnection } from './browser/live.js';
 import { navigate, useLocation } from './browser/router.js';
 import { api, onSessionChange, setToken, token } from './browser/session.js';
 
@@ -97,9 +97,21 @@ function Page({ path }: { path: string }): JSX.Element {
 function Status(): JSX.Element {
   const c = useConnection();
   const text = c === 'live' ? 'live' : c === 'connecting' ? 'connecting…' : 'disconnected: reconnecting';
+  const others = c === 'disconnected' ? otherMastersNow() : [];
   return (
     <span class={`conn conn-${c}`} role="status" aria-live="polite" data-testid="connection" data-state={c}>
       {text}
+      {others.length === 0 ? null : (
+        <span>
+          {' '}
+          · the leader may have moved: try{' '}
+          {others.map((m) => (
+            <a key={m} href={`${m}${location.pathname}${location.search}`} target="_self">
+              {new URL(m).host}{' '}
+            </a>
+          ))}
+        </span>
+      )}
     </span>
   );
 }

@@ -13,6 +13,8 @@ const TIMELINE = 200;
 let connection: Connection = 'connecting';
 let controller: AbortController | undefined;
 let lastIndex: number | undefined;
+/** The cell's other masters (HA), where a person can go when this one is gone. */
+let otherMasters: string[] = [];
 const recent: EventView[] = [];
 const eventListeners = new Set<(e: EventView | undefined) => void>();
 const connectionListeners = new Set<(c: Connection) => void>();
@@ -43,11 +45,16 @@ export function startLive(): void {
     for (;;) {
       if (c.signal.aborted) return;
       try {
-        if (lastIndex === undefined) lastIndex = (await client.request<{ logIndex: number }>('GET', '/api/v1/cell?agents=false')).logIndex;
+        // The first connection asks for live events only: every page reads its data again once the
+        // stream is live (useLive), which covers what happened before. Later ones resume from the
+        // last event seen (Last-Event-ID), so nothing is missed across a blip or a failover.
         await client.events(deliver, c.signal, {
-          since: lastIndex,
+          ...(lastIndex === undefined ? {} : { since: lastIndex }),
           reconnect: true,
-          onConnection: (up) => setConnection(up ? 'live' : 'disconnected'),
+          onConnection: (up) => {
+            setConnection(up ? 'live' : 'disconnected');
+            if (up) learnMasters();
+          },
           // Missed events cannot be replayed: every page reads its data again.
           onReset: () => deliver(undefined),
         });
@@ -63,6 +70,16 @@ export function startLive(): void {
 }
 
 onSessionChange(() => startLive());
+
+/** learnMasters reads the cell's masters in the background, for the banner when this one goes away. */
+function learnMasters(): void {
+  api()
+    .cellSummary()
+    .then(
+      (cell) => (otherMasters = (cell.masters ?? []).map((m) => m.url).filter((u) => u !== location.origin)),
+      () => undefined,
+    );
+}
 
 export function useConnection(): Connection {
   const [c, setC] = useState(connection);
@@ -121,4 +138,13 @@ export function useLive(refresh: () => void, opts: { matches?: (e: EventView, te
       if (timer !== undefined) clearTimeout(timer);
     };
   }, []);
+}
+
+/**
+ * otherMastersNow: the other masters of an HA cell. The page cannot ask them itself (another origin:
+ * its Content-Security-Policy and the API's lack of CORS forbid it), but the browser can go there: a
+ * standby answers the same page with 307 to the new leader.
+ */
+export function otherMastersNow(): readonly string[] {
+  return otherMasters;
 }
