@@ -92,6 +92,7 @@ test('a job created while the jobs page is open shows up, and its instances turn
   await page.click('header nav >> text=Cell');
   await page.locator('[data-testid="timeline"] li').first().waitFor();
   assert.match((await page.textContent('[data-testid="timeline"]')) ?? '', new RegExp(`job ${key} created`));
+  await page.locator('ul[aria-label="tasks by state"] li:has-text("RUNNING 3")').waitFor();
   await shot(page, 'cell');
   await page.click('header nav >> text=Jobs');
   await page.locator(`tr[data-job="${key}"]`).waitFor();

@@ -179,13 +179,15 @@ export function agentView(ctx: ViewContext, a: AgentRecord): AgentView {
 }
 
 /**
- * TASK_STATES_MAX_AGE_MS: the cell's count of tasks by state is made again at most this often.
+ * TASK_STATES_MAX_AGE_MS: on a big cell, the count of tasks by state is made again at most this often.
  * Counting reads every live task record (1,000,000 in a big cell: half a second of the event loop,
  * the records being scattered in memory), where the rest of the cell view reads the instances
  * only; a cell page refreshed on every event would otherwise keep the master busy counting.
  */
 const TASK_STATES_MAX_AGE_MS = 2000;
-const taskStatesCache = new WeakMap<CellState, { logIndex: number; at: number; counts: Partial<Record<TaskState, number>> }>();
+/** Counting that took less than this is done again whenever the log moved: a small cell's counts are always current. */
+const TASK_STATES_CHEAP_MS = 20;
+const taskStatesCache = new WeakMap<CellState, { logIndex: number; at: number; costMs: number; counts: Partial<Record<TaskState, number>> }>();
 
 /**
  * liveTaskStates counts the live (not terminal) tasks by state, external frameworks' too (cached, see
@@ -194,13 +196,14 @@ const taskStatesCache = new WeakMap<CellState, { logIndex: number; at: number; c
  */
 function liveTaskStates(state: CellState, logIndex: number, now: number): Partial<Record<TaskState, number>> {
   const hit = taskStatesCache.get(state);
-  if (hit !== undefined && (hit.logIndex === logIndex || now - hit.at < TASK_STATES_MAX_AGE_MS)) return hit.counts;
+  if (hit !== undefined && (hit.logIndex === logIndex || (hit.costMs >= TASK_STATES_CHEAP_MS && now - hit.at < TASK_STATES_MAX_AGE_MS))) return hit.counts;
+  const started = performance.now();
   const counts = new Map<TaskState, number>();
   for (const t of state.tasks.values()) {
     if (!isTerminal(t.state)) counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
   }
   const out = Object.fromEntries(counts) as Partial<Record<TaskState, number>>;
-  taskStatesCache.set(state, { logIndex, at: now, counts: out });
+  taskStatesCache.set(state, { logIndex, at: now, costMs: performance.now() - started, counts: out });
   return out;
 }
 

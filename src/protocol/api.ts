@@ -201,8 +201,8 @@ export interface CellView {
   frameworks?: FrameworkSummaryView[];
   /**
    * Live (not terminal) tasks by state, external frameworks' too, and PENDING for instances waiting
-   * for a place; absent from older masters. On a busy cell the task states may be up to 2 s older
-   * than logIndex (they are counted at most that often).
+   * for a place; absent from older masters. On a cell big enough that counting takes a while (tens
+   * of thousands of tasks), the task states may be up to 2 s older than logIndex.
    */
   taskStates?: Partial<Record<TaskState | 'PENDING', number>>;
   /** Agents by state, over every agent (GET /api/v1/cell?agents=false leaves the list out, not these). */

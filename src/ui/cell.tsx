@@ -2,6 +2,7 @@
 // used of total, tasks by state, and the live timeline of events.
 
 import type { JSX } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 import type { CellView, EventView } from '../protocol/index.js';
 import { Bar, Chip, ErrorBox, Section, useData } from './components.js';
 import { clock, describeEvent, formatCpus, formatMiB } from './format.js';
@@ -16,9 +17,15 @@ interface LeaderView {
 export function CellPage(): JSX.Element {
   const cell = useData(() => api().cellSummary(), []);
   const leader = useData(() => api().request<LeaderView>('GET', '/api/v1/leader'), []);
+  // A big cell's task counts may be 2 s behind its log (see CellView.taskStates): the page reads
+  // once more after the last event of a burst, so that it settles on the cell as it is.
+  const trailing = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(trailing.current), []);
   useLive(() => {
     cell.reload();
     leader.reload();
+    clearTimeout(trailing.current);
+    trailing.current = setTimeout(cell.reload, 2500);
   }, { minGapMs: 1000 });
   const c = cell.data;
   return (

@@ -187,7 +187,7 @@ function Pending({ job }: { job: JobView }): JSX.Element | null {
             </p>
             {why === undefined ? null : (
               <>
-                <p>{why.summary}</p>
+                {why.summary === first.pendingReason ? null : <p>{why.summary}</p>}
                 {why.filters.length === 0 ? null : (
                   <table class="list compact" aria-label="agents turned away, by filter">
                     <thead>
