@@ -108,6 +108,17 @@ test('a job created while the jobs page is open shows up, and its instances turn
   await page.locator('text=Maintenance').waitFor();
   await shot(page, 'agent');
 
+  // A cron job's page shows its schedule and next runs (read from GET .../runs).
+  const nightly = 'web/prod/nightly';
+  await client.createJob(yamlOf({ ...serviceConfig(nightly), kind: 'cron', cron: { schedule: '30 2 * * *', timezone: 'UTC' } }), YAML);
+  await page.goto(`${master.url}/jobs/${nightly}`);
+  await page.locator('section[aria-labelledby="j-runs"] code:text("30 2 * * *")').waitFor();
+  assert.match((await page.textContent('section[aria-labelledby="j-runs"]')) ?? '', /next: \S/);
+  await page.click('button:text("Start a run now")');
+  await page.locator('table[aria-label="runs"] a:text("#1")').waitFor();
+  assert.equal((await client.jobRuns(nightly)).current.length + (await client.jobRuns(nightly)).runs.length > 0, true, 'the master started a run');
+  await shot(page, 'job-cron');
+
   // Dark mode follows the system, and the pages work on a phone-sized screen.
   const dark = await newPage(browser, { colorScheme: 'dark' });
   await dark.page.goto(`${master.url}/jobs/${key}`);

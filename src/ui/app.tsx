@@ -2,7 +2,7 @@
 // live, and the page the address names.
 
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { WhoAmIView } from '../protocol/index.js';
 import { ConfirmDialog, Toasts } from './components.js';
 import { CellPage } from './cell.js';
@@ -27,6 +27,16 @@ const NAV: { href: string; label: string }[] = [
 
 export function App(): JSX.Element {
   const { path } = useLocation();
+  // After a move to another page, keyboard and screen-reader users start at its content, not at the
+  // link they followed (the first render keeps the browser's own focus).
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
   const section = path === '/' || path === '/cell' ? '/' : `/${path.split('/')[1] ?? ''}`;
   return (
     <>

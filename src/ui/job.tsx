@@ -62,10 +62,15 @@ export function JobPage({ jobKey }: { jobKey: string }): JSX.Element {
         <>
           <Summary job={j} />
           <Actions job={j} reload={job.reload} />
-          <Instances job={j} />
-          <Pending job={j} />
+          {/* A cron job is a template: its runs are jobs of their own, listed under Schedule and runs. */}
+          {j.kind === 'cron' && j.instances.length === 0 ? null : (
+            <>
+              <Instances job={j} />
+              <Pending job={j} />
+            </>
+          )}
           <Update update={update.data} jobKey={jobKey} reload={update.reload} />
-          <Names job={j} />
+          {j.kind === 'cron' ? null : <Names job={j} />}
           {j.spec.kind === 'cron' || (j.spec as { after?: unknown }).after !== undefined || j.nextRunAt !== undefined ? <Runs jobKey={jobKey} /> : null}
           <History jobKey={jobKey} version={j.version ?? 1} />
         </>
@@ -125,9 +130,11 @@ function Actions({ job, reload }: { job: JobView; reload: () => void }): JSX.Ele
             </button>
           </form>
         ) : null}
-        <button type="button" onClick={() => void restart()} disabled={!live}>
-          Restart
-        </button>
+        {job.kind === 'cron' ? null : (
+          <button type="button" onClick={() => void restart()} disabled={!live}>
+            Restart
+          </button>
+        )}
         <button type="button" class="danger" onClick={() => void kill()} disabled={!live}>
           Kill
         </button>
@@ -337,6 +344,14 @@ function Runs({ jobKey }: { jobKey: string }): JSX.Element {
             </p>
           )}
           {r.after.length === 0 ? null : <p>runs after {r.after.join(', ')}</p>}
+          <div class="row">
+            <button type="button" onClick={() => void act('start a run', () => api().startRun(jobKey), runs.reload)}>
+              Start a run now
+            </button>
+            <button type="button" onClick={() => void act(r.suspended ? 'resume runs' : 'suspend runs', () => api().suspendRuns(jobKey, !r.suspended), runs.reload)}>
+              {r.suspended ? 'Resume runs' : 'Suspend runs'}
+            </button>
+          </div>
           <p>next: {r.next.length === 0 ? '—' : r.next.map((t) => new Date(t).toLocaleString()).join(', ')}</p>
           <table class="list compact" aria-label="runs">
             <thead>
