@@ -156,6 +156,9 @@ test("a task's page follows its log live, offers it for download, and browses it
   // Lines written after the page read the log appear in it, with no reload: it follows the file.
   await log.locator(`text=/line ${seen + 3}\\b/`).waitFor();
   assert.equal(await page.locator('[data-testid="health"]').textContent(), 'not checked');
+  const history = page.locator('[data-testid="history"]');
+  await history.locator('li:has-text("RUNNING")').waitFor();
+  assert.match((await history.textContent()) ?? '', /launched.*STARTING.*RUNNING/s, 'the states the task went through, in order');
   await shot(page, 'task');
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[aria-label="log controls"] >> text=Download')]);

@@ -15,6 +15,7 @@ import type {
   FrameworkView,
   AgentList,
   AgentView,
+  TaskHistoryView,
   JobList,
   TaskList,
   JobInstancesAnswer,
@@ -458,6 +459,11 @@ export class MusterClient {
     if (opts.all === true) params.set('all', 'true');
     const query = params.size === 0 ? '' : `?${params.toString()}`;
     return (await this.request<{ tasks: TaskView[] }>('GET', `/api/v1/tasks${query}`)).tasks;
+  }
+
+  /** taskHistory is the states a task went through, as the master remembers them (complete: all of them). */
+  taskHistory(id: string): Promise<TaskHistoryView> {
+    return this.request<TaskHistoryView>('GET', `/api/v1/tasks/${encodeURIComponent(id)}/history`);
   }
 
   getTask(id: string): Promise<TaskView> {

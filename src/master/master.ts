@@ -41,6 +41,7 @@ import { addSnapshotRoutes } from './http/snapshot.js';
 import { Router, sendJson } from './http/router.js';
 import { addUiRoutes } from './http/ui.js';
 import { addAgentRoutes } from './http/agents.js';
+import { TaskHistory, addTaskHistoryRoutes } from './http/taskhistory.js';
 import { MusterFramework, startDrainController, type DrainController } from './jobs/index.js';
 import { SCHEDULING_LIMITS, schedulingOptionsOf, type MasterHandle, type MasterOptions } from './options.js';
 import type { LoggedEvent } from './state/index.js';
@@ -57,6 +58,7 @@ import { cellView, type ViewContext } from './views.js';
 function permitReads(router: Router, log: EventLog): void {
   const taskRole = ({ params }: { params: Record<string, string> }): string => taskRoleOf(log.state, params['taskId'] ?? '');
   const everyRole = (): string => '*';
+  router.permit('GET', '/api/v1/tasks/:taskId/history', { permission: { action: 'job:read', role: taskRole } });
   for (const path of ['/api/v1/tasks/:taskId/logs', '/api/v1/tasks/:taskId/files', '/api/v1/tasks/:taskId/files/read', '/api/v1/tasks/:taskId/files/download']) {
     router.permit('GET', path, { permission: { action: 'task:logs', role: taskRole } });
   }
@@ -280,6 +282,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     sendJson(res, 200, url.searchParams.get('agents') === 'false' ? { ...cell, agents: [] } : cell);
   });
   addAgentRoutes(router, { view });
+  // Each task's recent states, remembered from the events applied (memory only, as usage is).
+  const taskHistory = new TaskHistory();
+  log.onAppended((batch) => taskHistory.record(batch));
+  addTaskHistoryRoutes(router, { history: taskHistory, known: (id) => log.state.tasks.has(id) });
   router.add('POST', '/api/v1/agent', ({ req, res }) => leading().links.handle(req, res), { selfAuthenticated: true });
   const policy: JobPolicy = {
     dockerVolumes: opts.dockerVolumes ?? [],

@@ -477,6 +477,30 @@ export interface FrameworkView {
   offerCount?: number;
 }
 
+/** TaskHistoryView is GET /api/v1/tasks/:taskId/history: the states the task went through, oldest first. */
+export interface TaskHistoryView {
+  taskId: string;
+  entries: TaskHistoryEntryView[];
+  /**
+   * The master saw the whole of it. Kept in memory, not in the log: false when it started (or took
+   * over) after the task was launched, or the task's oldest entries made room for newer ones.
+   */
+  complete: boolean;
+}
+
+/** TaskHistoryEntryView is one state of a task: LAUNCHED when placed, then each status update. */
+export interface TaskHistoryEntryView {
+  at: number;
+  /** The log index of the event that recorded it. */
+  index: number;
+  state: TaskState | 'LAUNCHED';
+  reason?: TaskReason;
+  message?: string;
+  healthy?: boolean;
+  /** The master's own guess (TASK_LOST for a task its agent did not report). */
+  guess?: boolean;
+}
+
 /** OfferView is one outstanding offer: an agent's free resources offered to a framework. */
 export interface OfferView {
   offerId: string;

@@ -3,7 +3,7 @@
 
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { EventView, TaskView } from '../protocol/index.js';
+import type { TaskView } from '../protocol/index.js';
 import { Chip, ErrorBox, Section, Sparkline, act, asError, useData } from './components.js';
 import { ago, clock, duration, formatBytes, formatCpus, formatMiB, shortState } from './format.js';
 import { useLive } from './browser/live.js';
@@ -23,13 +23,14 @@ interface Sample {
 
 export function TaskPage({ taskId }: { taskId: string }): JSX.Element {
   const task = useData(() => api().getTask(taskId), [taskId]);
-  const [seen, setSeen] = useState<{ at: number; state: string; message?: string }[]>([]);
-  useLive(task.reload, { matches: (_e, text) => text.includes(taskId), minGapMs: 300 });
-  // The state changes this page sees happen, as the log records them.
-  useLiveStates(taskId, (e) => {
-    const s = (e as { status?: { state?: string; message?: string } }).status;
-    if (s?.state !== undefined) setSeen((xs) => [...xs, { at: e.at, state: s.state ?? '', ...(s.message === undefined ? {} : { message: s.message }) }]);
-  });
+  const history = useData(() => api().taskHistory(taskId), [taskId]);
+  useLive(
+    () => {
+      task.reload();
+      history.reload();
+    },
+    { matches: (_e, text) => text.includes(taskId), minGapMs: 300 },
+  );
   const t = task.data;
   const runs = useData(() => (t === undefined || t.framework !== 'muster' ? Promise.resolve(undefined) : api().tasksPage({ job: t.job, all: true, limit: 1000 })), [t?.job]);
   const earlier = (runs.data?.tasks ?? []).filter((x) => t !== undefined && x.instance === t.instance && x.taskId !== t.taskId);
@@ -52,28 +53,21 @@ export function TaskPage({ taskId }: { taskId: string }): JSX.Element {
               <p>
                 health: <strong data-testid="health">{t.healthy === undefined ? 'not checked' : t.healthy ? 'healthy' : 'unhealthy'}</strong>
               </p>
-              <ol class="timeline" data-testid="history">
-                <li>
-                  <time>{clock(t.launchedAt)}</time> launched
-                </li>
-                {t.startedAt === undefined ? null : (
-                  <li>
-                    <time>{clock(t.startedAt)}</time> started
+              <ol class="timeline" data-testid="history" aria-label="state history">
+                {history.data === undefined || history.data.complete ? null : (
+                  <li class="muted">
+                    <time>{clock(t.launchedAt)}</time> launched (this master knows its history from a later point)
                   </li>
                 )}
-                {seen.map((s, n) => (
-                  <li key={n}>
-                    <time>{clock(s.at)}</time> {shortState(s.state)}
-                    {s.message === undefined ? '' : `: ${s.message}`}
+                {(history.data?.entries ?? []).map((h) => (
+                  <li key={h.index}>
+                    <time title={new Date(h.at).toLocaleString()}>{clock(h.at)}</time> {h.state === 'LAUNCHED' ? 'launched' : shortState(h.state)}
+                    {h.healthy === undefined ? '' : h.healthy ? ', healthy' : ', unhealthy'}
+                    {h.reason === undefined ? '' : ` (${h.reason})`}
+                    {h.message === undefined ? '' : `: ${h.message}`}
+                    {h.guess === true ? ' (the master’s guess)' : ''}
                   </li>
                 ))}
-                {t.endedAt === undefined ? null : (
-                  <li>
-                    <time>{clock(t.endedAt)}</time> ended {shortState(t.state)}
-                    {t.reason === undefined ? '' : ` (${t.reason})`}
-                    {t.message === undefined ? '' : `: ${t.message}`}
-                  </li>
-                )}
               </ol>
               {t.endedAt === undefined && t.message !== undefined ? <p class="muted">{t.message}</p> : null}
               <p class="muted">
@@ -105,18 +99,6 @@ export function TaskPage({ taskId }: { taskId: string }): JSX.Element {
       )}
     </div>
   );
-}
-
-/** useLiveStates calls onEvent with each status update of the task that arrives while the page is open. */
-function useLiveStates(taskId: string, onEvent: (e: EventView) => void): void {
-  const cb = useRef(onEvent);
-  cb.current = onEvent;
-  useLive(() => undefined, {
-    matches: (e, text) => {
-      if (e.type === 'TaskStatusUpdated' && text.includes(taskId)) cb.current(e);
-      return false;
-    },
-  });
 }
 
 /** Usage samples the task's usage, as its agent reports it (not in the event log), while the page is open. */
