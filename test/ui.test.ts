@@ -216,7 +216,7 @@ test('an update is paused and resumed from its buttons, and the job is scaled fr
   assert.deepEqual(errors, []);
 });
 
-test("a pending instance's page shows why it waits: the reasons, the nearest fit and what would fit", async (t) => {
+test("a pending instance's page shows why it waits (reasons, nearest fit, what would fit), and an unhealthy task is not shown green", async (t) => {
   const browser = await openBrowser(t);
   if (browser === undefined) return;
   const c = cell(t);
@@ -240,6 +240,19 @@ test("a pending instance's page shows why it waits: the reasons, the nearest fit
   for (const change of why.changes) assert.ok(text.includes(change), `the change "${change}" that would fit: ${text}`);
   assert.ok(why.filters.length > 0 && text.includes(why.filters[0]?.filter ?? '?'), 'the filters that turned agents away');
   await shot(page, 'job-pending');
+
+  // A running task its health check finds unhealthy is shown as failing, not green.
+  const sick = 'web/prod/sick';
+  await client.createJob(yamlOf(serviceConfig(sick, { health: { command: { cmd: 'exit 1' }, gracePeriodSecs: 0, intervalSecs: 0.5, consecutiveFailures: 1000 } })), YAML);
+  const unhealthy = await waitFor(() => client.getJob(sick), { what: 'the health check to find the task unhealthy', until: (j) => j.instances[0]?.task?.healthy === false });
+  await page.goto(`${master.url}/jobs/${sick}`);
+  const box = page.locator('[data-instance="0"][data-state="TASK_RUNNING"]');
+  await box.waitFor();
+  assert.match((await box.getAttribute('class')) ?? '', /tone-bad/, 'an unhealthy running task is red');
+  assert.match((await box.getAttribute('aria-label')) ?? '', /unhealthy/);
+  await page.goto(`${master.url}/tasks/${unhealthy.instances[0]?.task?.taskId ?? ''}`);
+  await page.locator('[data-testid="health"]:text("unhealthy")').waitFor();
+  await shot(page, 'task-unhealthy');
   assert.deepEqual(errors, []);
 });
 
