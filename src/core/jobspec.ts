@@ -7,7 +7,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { containerSchema } from './container.js';
 import { cronSchema } from './cron.js';
-import { CRON_DEFAULTS, MAX_TEMPLATE_NAME, PARENT_FAILURE_POLICIES, RUN_SUFFIX } from './runs.js';
+import { MAX_TEMPLATE_NAME, PARENT_FAILURE_POLICIES, RUN_SUFFIX } from './runs.js';
 import { MusterError } from './errors.js';
 import { MAX_INSTANCES, parseJobKey } from './jobkey.js';
 import { nearestWord } from './nearest.js';
@@ -349,7 +349,7 @@ export const jobSpecSchema = z
       .optional(),
     /** A parent's run failed: skip this job's run (and say so), or run it anyway. */
     onParentFailure: z.enum(PARENT_FAILURE_POLICIES, { error: `onParentFailure must be one of ${PARENT_FAILURE_POLICIES.join(', ')}` }).optional(),
-    /** How many runs of a cron or dependent job are kept, with their tasks (default ${CRON_DEFAULTS.runHistory}). */
+    /** How many runs of a cron or dependent job are kept, with their tasks (default CRON_DEFAULTS.runHistory, 10). */
     runHistory: z.number().int().min(1).max(1000).optional(),
   })
   .superRefine((spec, ctx) => {
