@@ -97,9 +97,11 @@ test('forbid skips a time while a run is going; replace kills the run going and 
   }
   const evidence = sandboxRuns(agents, 'ops/prod/replace', after.runs.slice(0, ended.length));
   for (const [n, outcomes] of evidence) assert.deepEqual(outcomes, ['killed'], `replaced run ${n}'s process was killed`);
-  // cron start under forbid while a run is going is refused, saying why.
+  // cron start under forbid while a run is going is refused, saying why. Its runs now take 60 s
+  // (an update: the next run uses it), so that one is surely going while the CLI asks.
+  await client.request('POST', '/api/v1/jobs/ops/prod/forbid/update', cronConfig('ops/prod/forbid', '*/4 * * * * *', 'sleep 60', { concurrency: 'forbid' }));
   await client.suspendRuns('ops/prod/forbid', false);
-  await waitFor(() => runsOf(client, 'ops/prod/forbid'), { what: 'a run of forbid going', until: (r) => r.view.current.length > 0 });
+  await waitFor(() => runsOf(client, 'ops/prod/forbid'), { what: 'a run of the new version going', until: (r) => r.view.current.some((x) => x.version === 2 && x.tasks?.[0]?.state === 'TASK_RUNNING') });
   const refused = await c.cli(['cron', 'start', 'ops/prod/forbid']);
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /cannot start a run of ops\/prod\/forbid: run \d+ \(ops\/prod\/forbid--\d+\) is still going and concurrency is forbid/);

@@ -33,7 +33,8 @@ test('a scheduler written against the raw JSON API runs a task to TASK_FINISHED,
   assert.match(status.stdout, new RegExp(`frameworks +muster \\(built-in\\), raw-json-scheduler ${s.frameworkId} \\(connected, 0 tasks\\)`));
   const metrics = await (await fetch(`${master.url}/metrics`)).text();
   assert.match(metrics, /^muster_master_frameworks\{state="connected"\} 1$/m);
-  assert.match(await (await fetch(`${master.url}/`)).text(), /raw-json-scheduler/);
+  // The web UI's frameworks page reads the same list.
+  assert.match(await (await fetch(`${master.url}/api/v1/frameworks`)).text(), /raw-json-scheduler/);
 
   // A dashboard following the operator API's event stream sees the framework and, below, its task.
   const operator = await OperatorStream.open(master.url);
