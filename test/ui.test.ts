@@ -110,10 +110,11 @@ test('a job created while the jobs page is open shows up, and its instances turn
 
   // A cron job's page shows its schedule and next runs (read from GET .../runs).
   const nightly = 'web/prod/nightly';
-  await client.createJob(yamlOf({ ...serviceConfig(nightly), kind: 'cron', cron: { schedule: '30 2 * * *', timezone: 'UTC' } }), YAML);
+  await client.createJob(yamlOf({ ...serviceConfig(nightly), kind: 'cron', cron: { schedule: '30 2 * * *', timezone: 'Europe/Berlin' } }), YAML);
   await page.goto(`${master.url}/jobs/${nightly}`);
   await page.locator('section[aria-labelledby="j-runs"] code:text("30 2 * * *")').waitFor();
-  assert.match((await page.textContent('section[aria-labelledby="j-runs"]')) ?? '', /next: \S/);
+  // Its next times in its own zone: 02:30 in Berlin, whatever the browser's zone.
+  assert.match((await page.textContent('section[aria-labelledby="j-runs"]')) ?? '', /next \(Europe\/Berlin\): \d{4}-\d{2}-\d{2},? 02:30:00/);
   await page.click('button:text("Start a run now")');
   await page.locator('table[aria-label="runs"] a:text("#1")').waitFor();
   assert.equal((await client.jobRuns(nightly)).current.length + (await client.jobRuns(nightly)).runs.length > 0, true, 'the master started a run');

@@ -8,7 +8,7 @@ import { useRef, useState } from 'preact/hooks';
 import { ACTIVE_UPDATE_STATUSES } from '../protocol/index.js';
 import type { InstanceView, JobView, UpdateView } from '../protocol/index.js';
 import { Bar, Chip, ErrorBox, Section, act, asError, confirmAction, useData } from './components.js';
-import { ago, diffConfigs, dnsNames, formatCpus, formatMiB, shortState, toneOf } from './format.js';
+import { ago, diffConfigs, dnsNames, duration, formatCpus, formatMiB, shortState, toneOf } from './format.js';
 import { useLive } from './browser/live.js';
 import { api } from './browser/session.js';
 
@@ -328,10 +328,20 @@ function Names({ job }: { job: JobView }): JSX.Element {
   );
 }
 
+/** inZone writes a time as the job's zone reads it (a cron job's times are in its zone, not the browser's). */
+function inZone(at: number, zone: string): string {
+  try {
+    return new Date(at).toLocaleString('en-CA', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  } catch {
+    return new Date(at).toISOString();
+  }
+}
+
 function Runs({ jobKey }: { jobKey: string }): JSX.Element {
   const runs = useData(() => api().jobRuns(jobKey), [jobKey]);
   useLive(runs.reload, { matches: (_e, text) => text.includes(jobKey), minGapMs: 1000 });
   const r = runs.data;
+  const zone = r?.schedule?.timezone ?? 'UTC';
   return (
     <Section title="Schedule and runs" id="j-runs">
       <ErrorBox error={runs.error} />
@@ -352,14 +362,19 @@ function Runs({ jobKey }: { jobKey: string }): JSX.Element {
               {r.suspended ? 'Resume runs' : 'Suspend runs'}
             </button>
           </div>
-          <p>next: {r.next.length === 0 ? '—' : r.next.map((t) => new Date(t).toLocaleString()).join(', ')}</p>
+          <p>
+            next ({zone}): {r.next.length === 0 ? '—' : r.next.map((t) => inZone(t, zone)).join(', ')}
+          </p>
           <table class="list compact" aria-label="runs">
             <thead>
               <tr>
                 <th>run</th>
                 <th>trigger</th>
+                <th>scheduled ({zone})</th>
                 <th>started</th>
+                <th>took</th>
                 <th>outcome</th>
+                <th>note</th>
               </tr>
             </thead>
             <tbody>
@@ -368,13 +383,29 @@ function Runs({ jobKey }: { jobKey: string }): JSX.Element {
                   <td>
                     <a href={`/jobs/${x.key}`}>#{x.number}</a>
                   </td>
-                  <td>{x.trigger}</td>
+                  <td>{x.trigger === 'parents' ? `after ${(x.parents ?? []).map((p) => `${p.job}#${p.run ?? ''}`).join(', ')}` : x.trigger}</td>
+                  <td>{x.scheduledAt === undefined ? '—' : inZone(x.scheduledAt, zone)}</td>
                   <td>{ago(Date.now(), x.startedAt)}</td>
+                  <td>{duration((x.endedAt ?? Date.now()) - x.startedAt)}</td>
                   <td>{x.outcome === undefined ? <Chip state="ROLLING_FORWARD" label="running" /> : <Chip state={x.outcome} />}</td>
+                  <td>{x.reason ?? x.tasks?.find((t) => t.message !== undefined)?.message ?? ''}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+          {r.skips.length === 0 ? null : (
+            <>
+              <h3>Skipped</h3>
+              <ul aria-label="skipped times">
+                {r.skips.slice(0, 10).map((k, i) => (
+                  <li key={i}>
+                    {ago(Date.now(), k.at)}
+                    {k.times === undefined ? '' : ` · ${k.times.count === 1 ? inZone(k.times.first, zone) : `${k.times.count} times, ${inZone(k.times.first, zone)} to ${inZone(k.times.last, zone)}`}`}: {k.reason}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
         </>
       )}
     </Section>
