@@ -54,10 +54,11 @@ const integrationDir = join(dist, 'test') + sep;
 const SOLO = ['drill.test.js', 'hostile-input.test.js', 'ha.test.js'];
 const isSolo = (f) => SOLO.some((name) => f.endsWith(sep + name));
 /**
- * LONGEST: the integration files that take longest (about 60-80 s each), started first so that no
+ * LONGEST: the integration files that take longest (about 60-80 s each; cron's tests run in real
+ * time, about 3 minutes), started first so that no
  * long file starts last and runs on alone while the other slots sit idle. The rest follow in order.
  */
-const LONGEST = ['update.test.js', 'docker.test.js', 'scheduler-api.test.js', 'service.test.js', 'cli-wait.test.js', 'isolation.test.js'];
+const LONGEST = ['cron.test.js', 'update.test.js', 'docker.test.js', 'scheduler-api.test.js', 'service.test.js', 'cli-wait.test.js', 'isolation.test.js'];
 const rank = (f) => {
   const i = LONGEST.findIndex((name) => f.endsWith(sep + name));
   return i < 0 ? LONGEST.length : i;
