@@ -7,17 +7,11 @@
 // jobs/cron.ts's; the commands (run now, suspend, resume) commands/runs.ts's.
 
 import type { JobSpec, OwedFires } from '../../core/index.js';
-import type { RunOutcome, RunTrigger } from '../../protocol/index.js';
+import type { RunOutcome, RunTrigger, RunView } from '../../protocol/index.js';
 import type { CellState, JobRecord } from './state.js';
 
-/** ParentRun is the run of a parent that a dependent run followed. */
-export interface ParentRun {
-  job: string;
-  /** Its run's number (absent: the parent is a plain batch job, its one run). */
-  run?: number;
-  outcome: RunOutcome;
-  endedAt: number;
-}
+/** ParentRun is the run of a parent that a dependent run followed (run absent: a plain batch job, its one run). */
+export type ParentRun = NonNullable<RunView['parents']>[number];
 
 /** RunStart is a run as it starts (the payload of RunStarted). */
 export interface RunStart {
@@ -42,20 +36,8 @@ export interface RunStart {
   replaced?: string[];
 }
 
-/** RunRecord is one run as its template keeps it. */
-export interface RunRecord {
-  number: number;
-  key: string;
-  trigger: RunTrigger;
-  scheduledAt?: number;
-  startedAt: number;
-  endedAt?: number;
-  outcome?: RunOutcome;
-  /** Why it ended (which instance failed, who killed it). */
-  reason?: string;
-  version: number;
-  by?: string;
-  parents?: ParentRun[];
+/** RunRecord is one run as its template keeps it: its view's fields but those read from its job, and the times it caught up. */
+export interface RunRecord extends Omit<RunView, 'state' | 'tasks'> {
   owed?: OwedFires;
 }
 
