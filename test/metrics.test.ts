@@ -142,8 +142,9 @@ test('histograms fill as a job runs, task-state series stay at 0, and an ended t
   });
   assert.equal(value(a, 'muster_agent_tasks', { state: 'TASK_RUNNING' }), 0);
   m = await waitFor(async () => (await scrape(master.url)).samples, {
-    what: 'no running task on the master',
-    until: (s) => find(s, 'muster_master_tasks', { state: 'TASK_RUNNING' })[0]?.value === 0,
+    // Running, or being killed (a task TASK_KILLING still holds its resources): both ended.
+    what: 'no running or killing task on the master',
+    until: (s) => find(s, 'muster_master_tasks', { state: 'TASK_RUNNING' })[0]?.value === 0 && find(s, 'muster_master_tasks', { state: 'TASK_KILLING' })[0]?.value === 0,
   });
   assert.equal(value(m, 'muster_master_tasks', { state: 'TASK_RUNNING' }), 0, 'the series is still there, at 0');
   assert.equal(value(m, 'muster_master_agent_resources_used', { agent_id: agentId, resource: 'cpus' }), 0);

@@ -120,6 +120,21 @@ test('a job created while the jobs page is open shows up, and its instances turn
   assert.equal((await client.jobRuns(nightly)).current.length + (await client.jobRuns(nightly)).runs.length > 0, true, 'the master started a run');
   await shot(page, 'job-cron');
 
+  // Keyboard only: Tab reaches the skip link first, then, in order, the job's link; Enter opens its page.
+  await page.goto(`${master.url}/jobs`);
+  await page.locator(`tr[data-job="${key}"] a`).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate('document.activeElement?.textContent?.trim()'), 'Skip to the page');
+  let reached = false;
+  for (let i = 0; i < 80 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = (await page.evaluate(`document.activeElement?.closest('tr')?.getAttribute('data-job') === ${JSON.stringify(key)}`)) === true;
+  }
+  assert.ok(reached, 'the job is reached with Tab alone');
+  await page.keyboard.press('Enter');
+  await page.locator('[data-instance="0"][data-state="TASK_RUNNING"]').waitFor();
+  assert.equal(new URL(page.url()).pathname, `/jobs/${key}`);
+
   // Dark mode follows the system, and the pages work on a phone-sized screen.
   const dark = await newPage(browser, { colorScheme: 'dark' });
   await dark.page.goto(`${master.url}/jobs/${key}`);
